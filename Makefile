@@ -1,0 +1,43 @@
+# livewatch developer tasks. `make help` lists them.
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+
+.PHONY: help venv jars run stop test lint fmt clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+venv: $(BIN)/.installed  ## create .venv with livewatch and its test tools
+
+jars: venv  ## resolve the Apache Kafka jars from Maven Central (once)
+	$(BIN)/python -c 'from streams.kafka_local import resolve_jars; print(resolve_jars())'
+
+run: jars  ## the main job (for now): local Kafka up, topics created
+	$(BIN)/livewatch kafka up
+	$(BIN)/livewatch topics create
+
+stop: venv  ## stop the local Kafka started by `make run`
+	$(BIN)/livewatch kafka down
+
+lint: venv  ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: jars lint  ## every test, against a real local Kafka broker
+	$(BIN)/pytest
+
+fmt: venv  ## format and autofix
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:  ## remove the venv, caches and local Kafka data (not the jar cache)
+	-$(BIN)/livewatch kafka down
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache livewatch-data deploy/kafka-local/.cache/run

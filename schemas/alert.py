@@ -1,0 +1,69 @@
+"""The alert livewatch publishes on the `alerts` topic, keyed by `anchor_id`."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.types import Event, Id, Timestamp
+
+
+class AlertStatus(StrEnum):
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class RuleName(StrEnum):
+    REFUND_AFTER_ORDER_SPIKE = "refund_after_order_spike"
+    QUALITY_COMPLAINTS = "quality_complaints"
+
+
+class Evidence(BaseModel):
+    """What an analyst needs to judge an anomaly: brushing and an attack on the anchor look alike,
+    so buyer concentration, shipment share and samples are given rather than a verdict."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    kind: Literal["anomaly"] = "anomaly"
+    window: str = Field(description="Which window crossed: 'short', 'long' or 'short+long'.")
+    category: str | None = None
+    orders: int = 0
+    distinct_buyers: int = 0
+    order_amount: str = "0"
+    refunds: int = 0
+    refund_amount: str = "0"
+    refund_rate: float = 0.0
+    refund_rate_lower_bound: float = 0.0
+    baseline_refund_rate: float | None = None
+    top_refund_reasons: list[tuple[str, int]] = Field(default_factory=list)
+    refunded_before_shipment_share: float | None = None
+    orders_per_buyer: float | None = None
+    complaints_by_category: dict[str, int] = Field(default_factory=dict)
+    quality_complaints: int = 0
+    sample_order_ids: list[str] = Field(default_factory=list)
+
+
+class Alert(Event):
+    """One update of an alert episode; `alert_id` is stable across restarts and replays."""
+
+    schema_version: Literal[1] = 1
+    alert_id: Id
+    rule: RuleName
+    status: AlertStatus
+    severity: Severity
+    anchor_id: Id
+    session_id: Id | None = None
+    window_start: Timestamp
+    window_end: Timestamp
+    observed: dict[str, float]
+    threshold: dict[str, float]
+    evidence: Evidence
+    emitted_at: Timestamp

@@ -1,0 +1,113 @@
+"""Input events on the `orders`, `refunds` and `complaints` topics (schema version 1)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field
+
+from schemas.types import Currency, Event, Id, Money, Timestamp
+
+
+class ProductCategory(StrEnum):
+    APPAREL = "apparel"
+    ELECTRONICS = "electronics"
+    FOOD = "food"
+    BEAUTY = "beauty"
+    JEWELRY = "jewelry"
+    HOME = "home"
+    OTHER = "other"
+
+
+class RefundReason(StrEnum):
+    QUALITY = "quality"
+    NOT_AS_DESCRIBED = "not_as_described"
+    COUNTERFEIT = "counterfeit"
+    DAMAGED = "damaged"
+    NOT_RECEIVED = "not_received"
+    CHANGED_MIND = "changed_mind"
+    OTHER = "other"
+
+
+class ComplaintCategory(StrEnum):
+    QUALITY = "quality"
+    COUNTERFEIT = "counterfeit"
+    NOT_AS_DESCRIBED = "not_as_described"
+    FALSE_ADVERTISING = "false_advertising"
+    AFTER_SALES_REFUSAL = "after_sales_refusal"
+    OTHER = "other"
+
+
+class ComplaintChannel(StrEnum):
+    PLATFORM = "platform"
+    HOTLINE = "hotline"
+    REGULATOR = "regulator"
+    OTHER = "other"
+
+
+class Order(Event):
+    """An order placed during a live session; keyed by `anchor_id` on the wire."""
+
+    schema_version: Literal[1] = 1
+    event_id: Id
+    order_id: Id
+    session_id: Id
+    anchor_id: Id
+    merchant_id: Id
+    sku_id: Id
+    category: ProductCategory
+    buyer_id: Id
+    quantity: int = Field(ge=1, strict=True)
+    amount: Money
+    currency: Currency
+    placed_at: Timestamp
+
+    @property
+    def event_time(self) -> datetime:
+        return self.placed_at
+
+
+class Refund(Event):
+    """A refund of one order; keyed by `anchor_id` when known (see README, co-partitioning)."""
+
+    schema_version: Literal[1] = 1
+    event_id: Id
+    refund_id: Id
+    order_id: Id
+    anchor_id: Id | None = None
+    session_id: Id | None = None
+    amount: Money
+    currency: Currency
+    reason: RefundReason
+    shipped: bool = Field(strict=True)
+    requested_at: Timestamp
+
+    @property
+    def event_time(self) -> datetime:
+        return self.requested_at
+
+
+class Complaint(Event):
+    """A buyer complaint against an anchor's sale; keyed by `anchor_id` on the wire."""
+
+    schema_version: Literal[1] = 1
+    event_id: Id
+    complaint_id: Id
+    anchor_id: Id
+    session_id: Id | None = None
+    order_id: Id | None = None
+    merchant_id: Id | None = None
+    sku_id: Id | None = None
+    category: ComplaintCategory
+    channel: ComplaintChannel
+    filed_at: Timestamp
+
+    @property
+    def event_time(self) -> datetime:
+        return self.filed_at
+
+
+InputEvent = Order | Refund | Complaint
+"""Any event livewatch consumes."""

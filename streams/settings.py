@@ -1,0 +1,77 @@
+"""Settings from the environment (prefix `LIVEWATCH_`); built once and passed down, never global."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of a livewatch worker; see the settings table in README.md."""
+
+    model_config = SettingsConfigDict(env_prefix="LIVEWATCH_", extra="ignore")
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    """Comma-separated `host:port` list of Kafka brokers."""
+    app_id: str = "livewatch"
+    """Faust application id: the consumer group and the prefix of internal topics."""
+
+    topic_orders: str = "orders"
+    topic_refunds: str = "refunds"
+    topic_complaints: str = "complaints"
+    topic_alerts: str = "alerts"
+    topic_deadletter: str = "livewatch-deadletter"
+    """Where malformed input goes, with its source topic, partition, offset and error in headers."""
+    partitions: int = Field(default=8, ge=1)
+    """Partition count of every topic livewatch creates; input topics must share it."""
+    replication_factor: int = Field(default=1, ge=1)
+
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = None
+
+    store: str = "rocksdb://"
+    """Faust table store: `rocksdb://` in production, `memory://` for tests."""
+    data_dir: Path = Path("livewatch-data")
+    """Where the worker keeps its RocksDB tables."""
+    web_port: int = Field(default=6066, ge=0, le=65535)
+    web_host: str = "127.0.0.1"
+
+    rules_path: Path | None = None
+    """Rules YAML overriding the packaged defaults (`streams/rules/default.yaml`)."""
+    short_window_s: int = Field(default=600, gt=0)
+    long_window_s: int = Field(default=3600, gt=0)
+    step_s: int = Field(default=60, gt=0)
+    grace_s: int = Field(default=300, ge=0)
+    """How late an event may be (behind the partition's event-time watermark) and still count."""
+    order_horizon_s: int = Field(default=7 * 24 * 3600, gt=0)
+    """How long orders are remembered for joining their refunds."""
+
+    log_format: Literal["json", "console"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _windows_fit(self) -> Settings:
+        if self.short_window_s % self.step_s or self.long_window_s % self.step_s:
+            raise ValueError(
+                f"windows must be whole multiples of step_s={self.step_s}, got "
+                f"short_window_s={self.short_window_s}, long_window_s={self.long_window_s}"
+            )
+        if self.short_window_s > self.long_window_s:
+            raise ValueError(
+                f"short_window_s ({self.short_window_s}) must not exceed "
+                f"long_window_s ({self.long_window_s})"
+            )
+        return self
+
+    @property
+    def input_topics(self) -> list[str]:
+        return [self.topic_orders, self.topic_refunds, self.topic_complaints]
+
+    @property
+    def all_topics(self) -> list[str]:
+        return [*self.input_topics, self.topic_alerts, self.topic_deadletter]

@@ -1,0 +1,86 @@
+"""Creates livewatch's topics idempotently and checks that input topics are co-partitioned."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from streams.kafka_config import client_options
+from streams.settings import Settings
+
+
+@dataclass(frozen=True)
+class TopicReport:
+    name: str
+    partitions: int
+    created: bool
+
+
+class TopicLayoutError(RuntimeError):
+    """An existing topic's partition count differs from the configured one."""
+
+
+UNKNOWN_TOPIC = 3
+
+
+async def describe_partitions(
+    admin: AIOKafkaAdminClient, names: list[str], settle_s: float = 15.0
+) -> dict[str, int]:
+    """Partition count of each named topic that exists.
+
+    A topic just created may answer with a transient error (no leader yet); it is asked again
+    until it settles, so a fresh topic is never mistaken for a missing one.
+    """
+    deadline = asyncio.get_running_loop().time() + settle_s
+    while True:
+        counts: dict[str, int] = {}
+        unsettled = []
+        for desc in await admin.describe_topics(names):
+            code = desc.get("error_code", 0)
+            if code == 0 and desc.get("partitions"):
+                counts[desc["topic"]] = len(desc["partitions"])
+            elif code != UNKNOWN_TOPIC:
+                unsettled.append(desc["topic"])
+        if not unsettled or asyncio.get_running_loop().time() > deadline:
+            return counts
+        await asyncio.sleep(0.2)
+
+
+async def create_topics(settings: Settings) -> list[TopicReport]:
+    """Create the input, alerts and dead-letter topics that are missing; existing ones are kept.
+
+    Raises TopicLayoutError when an existing input topic has a partition count other than
+    `settings.partitions`, because the per-anchor join needs co-partitioned inputs.
+    """
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        wanted = settings.all_topics
+        existing = await describe_partitions(admin, wanted)
+        missing = [
+            NewTopic(name, settings.partitions, settings.replication_factor)
+            for name in wanted
+            if name not in existing
+        ]
+        if missing:
+            # Another process may create them in between: same outcome.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(missing)
+        final = await describe_partitions(admin, wanted)
+    finally:
+        await admin.close()
+    mismatched = {
+        name: final[name]
+        for name in settings.input_topics
+        if name in final and final[name] != settings.partitions
+    }
+    if mismatched:
+        raise TopicLayoutError(
+            f"input topics must have partitions={settings.partitions} to be co-partitioned, "
+            f"found {mismatched}"
+        )
+    return [TopicReport(name, final.get(name, 0), name not in existing) for name in wanted]

@@ -1,0 +1,47 @@
+"""Test-session fixtures: one real local Apache Kafka broker for the whole run."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from streams.kafka_local import KafkaLocal, free_port
+from streams.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Bootstrap address of a real broker: `LIVEWATCH_KAFKA_BOOTSTRAP`, or one started here."""
+    given = os.environ.get("LIVEWATCH_KAFKA_BOOTSTRAP")
+    if given:
+        yield given
+        return
+    broker = KafkaLocal(state_dir=tmp_path_factory.mktemp("kafka"), port=free_port())
+    bootstrap = broker.up()
+    try:
+        yield bootstrap
+    finally:
+        broker.down()
+
+
+@pytest.fixture
+def settings(kafka_bootstrap: str, tmp_path: Path) -> Settings:
+    """Settings on the test broker with topic names and app id unique to this test."""
+    tag = uuid.uuid4().hex[:8]
+    return Settings(
+        kafka_bootstrap=kafka_bootstrap,
+        app_id=f"livewatch-test-{tag}",
+        topic_orders=f"orders-{tag}",
+        topic_refunds=f"refunds-{tag}",
+        topic_complaints=f"complaints-{tag}",
+        topic_alerts=f"alerts-{tag}",
+        topic_deadletter=f"deadletter-{tag}",
+        partitions=4,
+        store="memory://",
+        data_dir=tmp_path / "data",
+        web_port=free_port(),
+    )

@@ -1,0 +1,107 @@
+"""Contract tests: valid events are accepted, each kind of bad field is rejected by name."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from schemas import Complaint, Order, Refund
+from tests import factories
+
+LONG_ID = "x" * 129
+
+VALID = [
+    # the plain examples
+    (Order, factories.order()),
+    (Refund, factories.refund()),
+    (Complaint, factories.complaint()),
+    # amount as a JSON number, UTC "Z" offset
+    (Order, factories.order(amount=12.5, placed_at="2026-11-29T04:00:00Z")),
+    # unknown extra fields are tolerated: producers evolve first
+    (Order, factories.order(coupon_code="NEW10")),
+    # refunds may omit anchor and session
+    (Refund, {k: v for k, v in factories.refund().items() if k not in ("anchor_id", "session_id")}),
+    # complaints may omit every optional reference
+    (
+        Complaint,
+        {
+            k: v
+            for k, v in factories.complaint().items()
+            if k not in ("session_id", "order_id", "merchant_id", "sku_id")
+        },
+    ),
+    # ids of exactly 128 characters
+    (Order, factories.order(order_id="y" * 128)),
+    # zero amount (a free gift) is allowed
+    (Refund, factories.refund(amount="0")),
+]
+
+INVALID = [
+    # timestamp without an offset
+    (Order, factories.order(placed_at="2026-11-29T12:00:00"), "placed_at"),
+    (Refund, factories.refund(requested_at="2026-11-29 12:00:00"), "requested_at"),
+    (Complaint, factories.complaint(filed_at="yesterday"), "filed_at"),
+    # negative amounts
+    (Order, factories.order(amount="-1.00"), "amount"),
+    (Refund, factories.refund(amount=-0.01), "amount"),
+    # amount that is not a number
+    (Order, factories.order(amount="12,50"), "amount"),
+    # empty and over-long ids
+    (Order, factories.order(order_id=""), "order_id"),
+    (Order, factories.order(buyer_id=LONG_ID), "buyer_id"),
+    (Refund, factories.refund(refund_id=""), "refund_id"),
+    (Complaint, factories.complaint(anchor_id=LONG_ID), "anchor_id"),
+    # unknown enum values
+    (Order, factories.order(category="weapons"), "category"),
+    (Refund, factories.refund(reason="bored"), "reason"),
+    (Complaint, factories.complaint(category="rude"), "category"),
+    (Complaint, factories.complaint(channel="pigeon"), "channel"),
+    # quantity below one, or not an integer
+    (Order, factories.order(quantity=0), "quantity"),
+    (Order, factories.order(quantity="2"), "quantity"),
+    # currency that is not ISO 4217 alphabetic
+    (Order, factories.order(currency="yuan"), "currency"),
+    # unsupported schema version
+    (Order, factories.order(schema_version=2), "schema_version"),
+    # missing required field
+    (Refund, {k: v for k, v in factories.refund().items() if k != "shipped"}, "shipped"),
+    # shipped must be a real boolean
+    (Refund, factories.refund(shipped="yes"), "shipped"),
+]
+
+
+@pytest.mark.parametrize(("model", "value"), VALID)
+def test_valid_events_are_accepted(model: type[BaseModel], value: dict[str, Any]) -> None:
+    """A valid event parses and survives a JSON round trip unchanged."""
+    parsed = model.model_validate(value)
+    again = model.model_validate_json(parsed.model_dump_json())
+    assert again == parsed
+
+
+@pytest.mark.parametrize(("model", "value", "field"), INVALID)
+def test_bad_field_is_rejected_by_name(
+    model: type[BaseModel], value: dict[str, Any], field: str
+) -> None:
+    """Each bad field fails validation with an error located at that field."""
+    with pytest.raises(ValidationError) as info:
+        model.model_validate(value)
+    locations = {str(error["loc"][0]) for error in info.value.errors()}
+    assert locations == {field}
+    assert field in str(info.value)
+
+
+def test_amount_keeps_decimal_precision() -> None:
+    """Amounts are decimals, written back as strings so no cent is lost."""
+    order = Order.model_validate(factories.order(amount="0.10"))
+    assert order.amount == Decimal("0.10")
+    assert order.model_dump(mode="json")["amount"] == "0.10"
+
+
+def test_event_time_is_timezone_aware() -> None:
+    """The offset is kept, so times from different zones compare correctly."""
+    order = Order.model_validate(factories.order(placed_at="2026-11-29T12:00:00+08:00"))
+    utc = Order.model_validate(factories.order(placed_at="2026-11-29T04:00:00Z"))
+    assert order.event_time == utc.event_time
