@@ -25,15 +25,17 @@ class TopicLayoutError(RuntimeError):
 
 
 UNKNOWN_TOPIC = 3
+TOPIC_ALREADY_EXISTS = 36
 
 
 async def describe_partitions(
-    admin: AIOKafkaAdminClient, names: list[str], settle_s: float = 15.0
+    admin: AIOKafkaAdminClient, names: list[str], settle_s: float = 15.0, expect_all: bool = False
 ) -> dict[str, int]:
     """Partition count of each named topic that exists.
 
-    A topic just created may answer with a transient error (no leader yet); it is asked again
-    until it settles, so a fresh topic is never mistaken for a missing one.
+    A topic just created may answer with a transient error (no leader yet), or as unknown until
+    the metadata reaches the broker that answers; with `expect_all` such topics are asked again
+    until they settle, so a fresh topic is never mistaken for a missing one.
     """
     deadline = asyncio.get_running_loop().time() + settle_s
     while True:
@@ -43,7 +45,7 @@ async def describe_partitions(
             code = desc.get("error_code", 0)
             if code == 0 and desc.get("partitions"):
                 counts[desc["topic"]] = len(desc["partitions"])
-            elif code != UNKNOWN_TOPIC:
+            elif code != UNKNOWN_TOPIC or expect_all:
                 unsettled.append(desc["topic"])
         if not unsettled or asyncio.get_running_loop().time() > deadline:
             return counts
@@ -60,17 +62,20 @@ async def create_topics(settings: Settings) -> list[TopicReport]:
     await admin.start()
     try:
         wanted = settings.all_topics
-        existing = await describe_partitions(admin, wanted)
+        existing = await describe_partitions(admin, wanted, settle_s=2.0)
         missing = [
             NewTopic(name, settings.partitions, settings.replication_factor)
             for name in wanted
             if name not in existing
         ]
         if missing:
-            # Another process may create them in between: same outcome.
+            # Another process (or metadata not yet propagated) may make a topic exist already.
             with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(missing)
-        final = await describe_partitions(admin, wanted)
+                response = await admin.create_topics(missing)
+                for topic, code, message in getattr(response, "topic_errors", []):
+                    if code not in (0, TOPIC_ALREADY_EXISTS):
+                        raise TopicLayoutError(f"creating topic {topic} failed: {code} {message}")
+        final = await describe_partitions(admin, wanted, expect_all=True)
     finally:
         await admin.close()
     mismatched = {
