@@ -1,0 +1,313 @@
+"""The one detection path: events in, per-anchor state updated, alerts out.
+
+Events only update state. Rules are evaluated at step boundaries: the boundary T is evaluated
+once every input has passed T (the caller's safe time), and counts exactly what happened before
+T. So the alerts and their ids depend on the events, not on how the three topics interleaved, how
+they were batched, or when a worker restarted: the worker and the offline replay agree.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from schemas import Alert, Complaint, InputEvent, Order, Refund
+from streams.core.attribution import OrderMemory, OrderRef
+from streams.core.clock import bucket_start, from_ms, is_late, to_ms
+from streams.core.evaluate import HOUR_MS, Verdict, Windows, quality_complaints, refund_spike
+from streams.core.lifecycle import advance
+from streams.core.rules import Rules
+from streams.core.state import AnchorState, PendingRefund, Refunded
+
+SAMPLE_ORDERS_PER_BUCKET = 3
+DAY_MS = 24 * HOUR_MS
+
+
+class StateStore(Protocol):
+    """Anchor states by `anchor_id`."""
+
+    def get(self, anchor_id: str) -> AnchorState | None: ...
+
+    def put(self, state: AnchorState) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorConfig:
+    """Time settings of detection, in milliseconds."""
+
+    windows: Windows
+    grace_ms: int
+    order_horizon_ms: int
+
+
+@dataclass
+class Stats:
+    """Counts the shell turns into metrics; the core never touches a metrics library."""
+
+    outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """(topic kind, outcome) -> events; outcome is ok, late or duplicate."""
+    attribution: Counter[str] = field(default_factory=Counter)
+    """How refunds were attributed: order, pending_then_order, fallback (after waiting for the
+    order), unattributed (no order, no anchor), beyond_window (refunded after the order left
+    the long window: too late to matter for any window)."""
+    evaluations: int = 0
+
+
+class Detector:
+    """Applies events to anchor states and turns rule verdicts into alert transitions."""
+
+    def __init__(
+        self,
+        rules: Rules,
+        config: DetectorConfig,
+        orders: OrderMemory,
+        states: StateStore,
+        clock: Callable[[], int],
+    ) -> None:
+        self.rules = rules
+        self.config = config
+        self.orders = orders
+        self.states = states
+        self.clock = clock
+        """Wall clock in ms, only for `emitted_at`: detection itself runs on event time."""
+        self.stats = Stats()
+
+    # -- events ---------------------------------------------------------------------------------
+
+    def apply(self, event: InputEvent) -> str | None:
+        """Count one valid event; returns the anchor whose state it touched, if any."""
+        if isinstance(event, Order):
+            return self._order(event)
+        if isinstance(event, Refund):
+            return self._refund(event)
+        return self._complaint(event)
+
+    def _load(self, anchor_id: str, ts_ms: int) -> AnchorState:
+        state = self.states.get(anchor_id)
+        if state is None:
+            # A new anchor is evaluated from the boundary at or before its first event.
+            state = AnchorState(anchor_id, evaluated_to_ms=bucket_start(ts_ms, self._step))
+        return state
+
+    @property
+    def _step(self) -> int:
+        return self.config.windows.step_ms
+
+    def _admit(self, kind: str, state: AnchorState, event_id: str, ts_ms: int) -> bool:
+        """Late and duplicate events are counted and skipped."""
+        if is_late(ts_ms, state.topic_watermarks.get(kind), self.config.grace_ms):
+            self.stats.outcomes[(kind, "late")] += 1
+            return False
+        seen = state.recent_ids.setdefault(kind, {})
+        if event_id in seen:
+            self.stats.outcomes[(kind, "duplicate")] += 1
+            return False
+        self.stats.outcomes[(kind, "ok")] += 1
+        if ts_ms > state.topic_watermarks.get(kind, ts_ms - 1):
+            state.topic_watermarks[kind] = ts_ms
+            keep_from = ts_ms - self.config.grace_ms
+            state.recent_ids[kind] = seen = {k: t for k, t in seen.items() if t >= keep_from}
+        seen[event_id] = ts_ms
+        return True
+
+    def _order(self, order: Order) -> str | None:
+        t = to_ms(order.placed_at)
+        state = self._load(order.anchor_id, t)
+        if not self._admit("orders", state, order.event_id, t):
+            return None
+        b = state.bucket(bucket_start(t, self._step))
+        b.orders += 1
+        b.order_amount += float(order.amount)
+        b.buyers[order.buyer_id] = b.buyers.get(order.buyer_id, 0) + 1
+        b.sessions[order.session_id] = b.sessions.get(order.session_id, 0) + 1
+        b.categories[order.category] = b.categories.get(order.category, 0) + 1
+        if len(b.sample_orders) < SAMPLE_ORDERS_PER_BUCKET:
+            b.sample_orders.append(order.order_id)
+        ref = OrderRef(order.anchor_id, order.session_id, t, order.category.value)
+        self.orders.put(order.order_id, ref)
+        pending = state.pending.pop(order.order_id, None)
+        if pending is not None:
+            self._count_refund(state, order.order_id, ref, pending)
+            self.stats.attribution["pending_then_order"] += 1
+        self.states.put(state)
+        return state.anchor_id
+
+    def _refund(self, refund: Refund) -> str | None:
+        t = to_ms(refund.requested_at)
+        ref = self.orders.get(refund.order_id)
+        if ref is not None and t - ref.placed_ms > self.config.order_horizon_ms:
+            ref = None  # remembered past the horizon: as good as unknown
+        anchor_id = ref.anchor_id if ref else refund.anchor_id
+        if anchor_id is None:
+            self.stats.outcomes[("refunds", "ok")] += 1
+            self.stats.attribution["unattributed"] += 1
+            return None
+        state = self._load(anchor_id, t)
+        if not self._admit("refunds", state, refund.event_id, t):
+            return None
+        pending = PendingRefund(
+            refund.event_id,
+            refund.session_id,
+            t,
+            float(refund.amount),
+            refund.reason.value,
+            refund.shipped,
+        )
+        if ref is None:
+            # The order may still be on its way (topics are consumed independently): wait for it
+            # for the grace period before falling back to the refund's own anchor.
+            state.pending[refund.order_id] = pending
+        else:
+            self._count_refund(state, refund.order_id, ref, pending)
+            self.stats.attribution["order"] += 1
+        self.states.put(state)
+        return state.anchor_id
+
+    def _count_refund(
+        self, state: AnchorState, order_id: str, ref: OrderRef, refund: PendingRefund
+    ) -> None:
+        if refund.requested_ms - ref.placed_ms >= self.config.windows.long_ms:
+            # No window holds both the order and a refund this late; not in the baseline either,
+            # which measures refunds while orders are recent.
+            self.stats.attribution["beyond_window"] += 1
+            return
+        b = state.bucket(bucket_start(ref.placed_ms, self._step))
+        if order_id not in b.refunded:
+            b.refunded[order_id] = Refunded(
+                refund.shipped, refund.requested_ms, refund.reason, refund.amount
+            )
+
+    def _complaint(self, complaint: Complaint) -> str | None:
+        t = to_ms(complaint.filed_at)
+        state = self._load(complaint.anchor_id, t)
+        if not self._admit("complaints", state, complaint.event_id, t):
+            return None
+        b = state.bucket(bucket_start(t, self._step))
+        b.complaints[complaint.category] = b.complaints.get(complaint.category, 0) + 1
+        self.states.put(state)
+        return state.anchor_id
+
+    # -- time -----------------------------------------------------------------------------------
+
+    def advance_to(self, safe_ms: int, anchors: Iterable[str]) -> list[Alert]:
+        """Evaluate each anchor at every step boundary up to `safe_ms`, in order.
+
+        `safe_ms` is a time every input has reached, so all on-time events before each boundary
+        have been applied. Returns the alert transitions, boundary by boundary per anchor.
+        """
+        alerts: list[Alert] = []
+        last = bucket_start(safe_ms, self._step)
+        for anchor_id in sorted(anchors):
+            state = self.states.get(anchor_id)
+            if state is None or state.evaluated_to_ms is None:
+                continue
+            if state.evaluated_to_ms >= last:
+                continue
+            boundary = state.evaluated_to_ms
+            while boundary < last and state.is_active():
+                boundary = self._next_boundary(state, boundary, last)
+                alerts.extend(self._boundary(state, boundary))
+            state.evaluated_to_ms = last
+            self.states.put(state)
+        return alerts
+
+    def _next_boundary(self, state: AnchorState, boundary: int, last: int) -> int:
+        """The next boundary where something can change: skips the quiet stretch before an
+        anchor's first bucket (those evaluations would see empty windows and change nothing)."""
+        nxt = boundary + self._step
+        quiet = not state.pending and all(e.status != "firing" for e in state.episodes.values())
+        if quiet and state.buckets:
+            first_useful = min(state.buckets) + self._step
+            if first_useful > nxt:
+                nxt = min(last, first_useful)
+        return nxt
+
+    def is_active(self, anchor_id: str) -> bool:
+        state = self.states.get(anchor_id)
+        return state is not None and state.is_active()
+
+    def _boundary(self, state: AnchorState, boundary_ms: int) -> list[Alert]:
+        """Settle refunds whose order never came, fold matured buckets, evaluate the rules."""
+        grace = self.config.grace_ms
+        for order_id in [
+            k for k, p in state.pending.items() if p.requested_ms < boundary_ms - grace
+        ]:
+            p = state.pending.pop(order_id)
+            state.bucket(bucket_start(p.requested_ms, self._step)).unmatched_refunds += 1
+            self.stats.attribution["fallback"] += 1
+        oldest = boundary_ms - self.config.windows.long_ms
+        stale = sorted(start for start in state.buckets if start < oldest)
+        if stale:
+            self._fold(state, stale, boundary_ms)
+        return self._evaluate(state, boundary_ms)
+
+    def _fold(self, state: AnchorState, starts: list[int], now_ms: int) -> None:
+        """Fold matured buckets into the decayed history; an open refund episode is left out of
+        the baseline so an anomaly does not teach the anchor that it is normal."""
+        half_life_ms = self.rules.lifecycle.baseline_half_life_s * 1000
+        if state.hist_ms is not None and now_ms > state.hist_ms:
+            decay = 0.5 ** ((now_ms - state.hist_ms) / half_life_ms)
+            state.hist_orders *= decay
+            state.hist_refunds *= decay
+        state.hist_ms = now_ms if state.hist_ms is None else max(state.hist_ms, now_ms)
+        episode = state.episodes.get("refund_after_order_spike")
+        anomalous = episode is not None and episode.status == "firing"
+        for start in starts:
+            b = state.buckets.pop(start)
+            hour = bucket_start(start, HOUR_MS)
+            state.order_hours[hour] = state.order_hours.get(hour, 0) + b.orders
+            if not anomalous:
+                state.hist_orders += b.orders
+                state.hist_refunds += sum(1 for r in b.refunded.values() if r.refund_ms < now_ms)
+        state.order_hours = {h: n for h, n in state.order_hours.items() if h >= now_ms - DAY_MS}
+
+    # -- rules ----------------------------------------------------------------------------------
+
+    def _evaluate(self, state: AnchorState, end_ms: int) -> list[Alert]:
+        self.stats.evaluations += 1
+        w = self.config.windows
+        rules = self.rules
+        alerts: list[Alert] = []
+        for name, enabled in (
+            ("refund_after_order_spike", rules.refund_after_order_spike.enabled),
+            ("quality_complaints", rules.quality_complaints.enabled),
+        ):
+            if not enabled:
+                continue
+            episode = state.episodes.get(name)
+            watching = episode is not None and episode.status == "firing"
+            verdict = (
+                refund_spike(state, end_ms, w, rules.refund_after_order_spike, watching)
+                if name == "refund_after_order_spike"
+                else quality_complaints(state, end_ms, w, rules.quality_complaints, watching)
+            )
+            new, transition = advance(
+                episode, verdict.signal, name, state.anchor_id, end_ms, w.step_ms, rules.lifecycle
+            )
+            if new is not None:
+                state.episodes[name] = new
+            if transition is not None and new is not None:
+                alerts.append(self._alert(state, verdict, new.alert_id, new.status, new.severity))
+        return alerts
+
+    def _alert(
+        self, state: AnchorState, verdict: Verdict, alert_id: str, status: str, severity: str
+    ) -> Alert:
+        return Alert.model_validate(
+            {
+                "alert_id": alert_id,
+                "rule": verdict.rule,
+                "status": status,
+                "severity": severity,
+                "anchor_id": state.anchor_id,
+                "session_id": verdict.session_id,
+                "window_start": from_ms(verdict.window_start_ms),
+                "window_end": from_ms(verdict.window_end_ms),
+                "observed": verdict.observed,
+                "threshold": verdict.threshold,
+                "evidence": verdict.evidence,
+                "emitted_at": from_ms(self.clock()),
+            }
+        )

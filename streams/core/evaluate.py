@@ -1,0 +1,215 @@
+"""Rule evaluation: an anchor's windows and baseline -> a verdict with its figures and evidence."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from streams.core.lifecycle import Signal
+from streams.core.rates import smoothed_rate, wilson_lower_bound
+from streams.core.rules import QualityComplaintsRule, RefundSpikeRule
+from streams.core.state import AnchorState
+from streams.core.windows import (
+    QUALITY_COMPLAINTS,
+    Figures,
+    best_short_window,
+    figures,
+    refunded_before,
+)
+
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+
+
+@dataclass(frozen=True, slots=True)
+class Windows:
+    """Window sizes in milliseconds."""
+
+    short_ms: int
+    long_ms: int
+    step_ms: int
+
+
+@dataclass(slots=True)
+class Verdict:
+    """One rule's judgement of one anchor at one moment, with what an alert would carry."""
+
+    rule: str
+    signal: Signal
+    window_start_ms: int
+    window_end_ms: int
+    observed: dict[str, float] = field(default_factory=dict)
+    threshold: dict[str, float] = field(default_factory=dict)
+    session_id: str | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+QUIET = Signal(crossing=False, holding=False, severity="info")
+
+
+def _mix(categories: dict[str, int], values: dict[str, float], default: float) -> float:
+    """Order-weighted mean of a per-category value over the window's category mix."""
+    total = sum(categories.values())
+    if not total:
+        return default
+    return sum(n * values.get(cat, default) for cat, n in categories.items()) / total
+
+
+def _evidence(fig: Figures, window: str) -> dict[str, Any]:
+    unshipped_share = fig.refunded_unshipped / fig.refunds if fig.refunds else None
+    return {
+        "window": window,
+        "category": fig.categories.most_common(1)[0][0] if fig.categories else None,
+        "orders": fig.orders,
+        "distinct_buyers": fig.distinct_buyers,
+        "order_amount": f"{fig.order_amount:.2f}",
+        "refunds": fig.refunds,
+        "refund_amount": f"{fig.refund_amount:.2f}",
+        "refund_rate": round(fig.refund_rate, 4),
+        "top_refund_reasons": fig.reasons.most_common(3),
+        "refunded_before_shipment_share": (
+            round(unshipped_share, 4) if unshipped_share is not None else None
+        ),
+        "orders_per_buyer": round(fig.orders / fig.distinct_buyers, 3) if fig.buyers else None,
+        "max_orders_by_one_buyer": max(fig.buyers.values()) if fig.buyers else 0,
+        "unmatched_refunds": fig.unmatched_refunds,
+        "complaints_by_category": dict(fig.complaints),
+        "quality_complaints": fig.quality_complaints,
+        "sample_order_ids": fig.refunded_sample or fig.order_sample,
+    }
+
+
+def _long_totals(state: AnchorState, end_ms: int, w: Windows) -> tuple[int, int, dict[str, int]]:
+    """Orders, refunded orders and category mix of the long window: the cheap pre-check."""
+    orders = refunds = 0
+    categories: dict[str, int] = {}
+    for start in range(end_ms - w.long_ms, end_ms, w.step_ms):
+        b = state.buckets.get(start)
+        if b is not None:
+            orders += b.orders
+            refunds += refunded_before(b, end_ms)
+            for cat, n in b.categories.items():
+                categories[cat] = categories.get(cat, 0) + n
+    return orders, refunds, categories
+
+
+def refund_spike(
+    state: AnchorState, end_ms: int, w: Windows, rule: RefundSpikeRule, watching: bool
+) -> Verdict:
+    """`refund_after_order_spike`: the Wilson lower bound of the refund rate of recent orders is
+    over the threshold in the long window and in some short window inside it.
+
+    The threshold is min(ceiling, max(min_rate, baseline_factor x baseline)), where the baseline is
+    the anchor's own history smoothed toward its categories' normal rate (all of it for a new
+    anchor). `watching` asks for the full verdict even when quiet (an open episode).
+    """
+    name = "refund_after_order_spike"
+    orders, refunds, categories = _long_totals(state, end_ms, w)
+    start_ms = end_ms - w.long_ms
+    if orders < rule.min_orders_long or (refunds == 0 and not watching):
+        return Verdict(name, QUIET, start_ms, end_ms)
+    prior = _mix(
+        categories,
+        {c: v.baseline_rate for c, v in rule.categories.items()},
+        rule.category("default").baseline_rate,
+    )
+    ceiling = _mix(
+        categories,
+        {c: v.ceiling for c, v in rule.categories.items()},
+        rule.category("default").ceiling,
+    )
+    baseline = smoothed_rate(state.hist_refunds, state.hist_orders, prior, rule.prior_weight_orders)
+    threshold = min(ceiling, max(rule.min_rate, rule.baseline_factor * baseline))
+    lb_long = wilson_lower_bound(refunds, orders, rule.z)
+    if lb_long < threshold * rule.resolve_ratio and not watching:
+        return Verdict(name, QUIET, start_ms, end_ms)
+    short = best_short_window(
+        state, end_ms, w.long_ms, w.short_ms, w.step_ms, rule.min_orders_short, rule.z
+    )
+    lb_short = short.lower_bound if short else 0.0
+    crossing = lb_long >= threshold and lb_short >= threshold
+    holding = (
+        lb_long >= threshold * rule.resolve_ratio and lb_short >= threshold * rule.resolve_ratio
+    )
+    severity = "critical" if lb_long >= rule.critical_lower_bound else rule.severity
+    fig = figures(state, end_ms, w.long_ms, w.step_ms)
+    evidence = _evidence(fig, "short+long")
+    evidence["baseline_refund_rate"] = round(baseline, 4)
+    evidence["refund_rate_lower_bound"] = round(lb_long, 4)
+    return Verdict(
+        name,
+        Signal(crossing, holding, severity),
+        start_ms,
+        end_ms,
+        observed={
+            "refund_rate_lower_bound": round(lb_long, 4),
+            "refund_rate": round(refunds / orders, 4),
+            "orders": orders,
+            "refunded_orders": refunds,
+            "short_refund_rate_lower_bound": round(lb_short, 4),
+            "short_orders": short.orders if short else 0,
+            "short_refunded_orders": short.refunds if short else 0,
+        },
+        threshold={
+            "refund_rate_lower_bound": round(threshold, 4),
+            "resolve_below": round(threshold * rule.resolve_ratio, 4),
+            "ceiling": round(ceiling, 4),
+            "baseline_refund_rate": round(baseline, 4),
+            "baseline_factor": rule.baseline_factor,
+            "min_orders_long": rule.min_orders_long,
+            "min_orders_short": rule.min_orders_short,
+        },
+        session_id=fig.top_session,
+        evidence=evidence,
+    )
+
+
+def orders_last_day(state: AnchorState, end_ms: int) -> int:
+    """Orders the anchor took in about the 24 hours before `end_ms`: folded hours plus the
+    buckets still held (to the hour: folded buckets are kept per hour)."""
+    folded = sum(n for hour, n in state.order_hours.items() if hour >= end_ms - DAY_MS)
+    return folded + sum(b.orders for start, b in state.buckets.items() if start < end_ms)
+
+
+def quality_complaints(
+    state: AnchorState, end_ms: int, w: Windows, rule: QualityComplaintsRule, watching: bool
+) -> Verdict:
+    """`quality_complaints`: quality-type complaints in the long window reach both a count and a
+    rate per order of the anchor's last 24 hours."""
+    name = "quality_complaints"
+    start_ms = end_ms - w.long_ms
+    count = 0
+    for start in range(start_ms, end_ms, w.step_ms):
+        b = state.buckets.get(start)
+        if b is not None and b.complaints:
+            count += sum(n for c, n in b.complaints.items() if c in QUALITY_COMPLAINTS)
+    if count == 0 and not watching:
+        return Verdict(name, QUIET, start_ms, end_ms)
+    fig = figures(state, end_ms, w.long_ms, w.step_ms)
+    category = fig.categories.most_common(1)[0][0] if fig.categories else None
+    min_count, min_rate = rule.thresholds(category)
+    day_orders = orders_last_day(state, end_ms)
+    rate = count / max(day_orders, 1)
+    crossing = count >= min_count and rate >= min_rate
+    holding = count >= min_count * rule.resolve_ratio and rate >= min_rate * rule.resolve_ratio
+    severity = "critical" if count >= rule.critical_count else rule.severity
+    evidence = _evidence(fig, "long")
+    evidence["orders_last_24h"] = day_orders
+    return Verdict(
+        name,
+        Signal(crossing, holding, severity),
+        start_ms,
+        end_ms,
+        observed={
+            "quality_complaints": count,
+            "complaints_per_order": round(rate, 4),
+            "orders_last_24h": day_orders,
+        },
+        threshold={
+            "quality_complaints": min_count,
+            "complaints_per_order": min_rate,
+            "resolve_ratio": rule.resolve_ratio,
+        },
+        session_id=fig.top_session,
+        evidence=evidence,
+    )

@@ -1,0 +1,161 @@
+"""The rules file: YAML -> typed, validated config. Errors name the file, line and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, cast
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+DEFAULT_RULES_PATH = Path(__file__).resolve().parent.parent / "rules" / "default.yaml"
+
+CategoryKey = Literal[
+    "default", "apparel", "electronics", "food", "beauty", "jewelry", "home", "other"
+]
+"""Product categories (as in `orders.category`) plus `default` for the rest."""
+
+Rate = Annotated[float, Field(ge=0, le=1)]
+Severity = Literal["info", "warning", "critical"]
+
+
+class RulesError(ValueError):
+    """The rules file cannot be used; the message names the file, line and field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RefundCategory(_Strict):
+    baseline_rate: Rate
+    """The category's normal refund rate: the prior for anchors with little history."""
+    ceiling: Annotated[float, Field(gt=0, le=1)]
+    """A lower-bound refund rate at or above this is anomalous whatever the anchor's baseline."""
+
+
+class RefundSpikeRule(_Strict):
+    enabled: bool = True
+    severity: Severity = "warning"
+    critical_lower_bound: Rate = 0.8
+    """Lower bound at which an episode is raised to critical."""
+    min_orders_short: int = Field(default=10, ge=1)
+    min_orders_long: int = Field(default=30, ge=1)
+    z: float = Field(default=1.96, gt=0)
+    """Normal quantile of the Wilson lower bound (1.96: 95% two-sided)."""
+    baseline_factor: float = Field(default=2.0, ge=1)
+    min_rate: Rate = 0.2
+    """Floor under `baseline_factor` x baseline, so anchors with tiny baselines are not twitchy."""
+    prior_weight_orders: float = Field(default=200, ge=0)
+    """Orders of an anchor's own history that weigh as much as its category's baseline."""
+    resolve_ratio: Annotated[float, Field(gt=0, lt=1)] = 0.75
+    """Hysteresis: an episode may resolve once the rate is below ratio x the firing threshold."""
+    categories: dict[CategoryKey, RefundCategory]
+
+    @model_validator(mode="after")
+    def _has_default(self) -> RefundSpikeRule:
+        if "default" not in self.categories:
+            raise ValueError("categories must include a 'default' entry")
+        return self
+
+    def category(self, name: str) -> RefundCategory:
+        found = self.categories.get(cast(CategoryKey, name))
+        return found if found is not None else self.categories["default"]
+
+
+class ComplaintCategory(_Strict):
+    min_count: int | None = Field(default=None, ge=1)
+    min_rate_per_order: Rate | None = None
+
+
+class QualityComplaintsRule(_Strict):
+    enabled: bool = True
+    severity: Severity = "warning"
+    critical_count: int = Field(default=50, ge=1)
+    min_count: int = Field(default=10, ge=1)
+    """Quality-type complaints in the long window needed to fire."""
+    min_rate_per_order: Rate = 0.02
+    """... and per order the anchor took over the last 24 hours."""
+    resolve_ratio: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    categories: dict[CategoryKey, ComplaintCategory] = Field(default_factory=dict)
+
+    def thresholds(self, category: str | None) -> tuple[int, float]:
+        override = self.categories.get(cast(CategoryKey, category or "default"))
+        override = override or self.categories.get("default")
+        count = override.min_count if override and override.min_count else self.min_count
+        rate = (
+            override.min_rate_per_order
+            if override and override.min_rate_per_order is not None
+            else self.min_rate_per_order
+        )
+        return count, rate
+
+
+class Lifecycle(_Strict):
+    resolve_after_s: int = Field(default=600, ge=0)
+    """Event time an episode must stay below the resolve threshold before it resolves."""
+    cooldown_s: int = Field(default=1800, ge=0)
+    """Event time after a resolution before the same rule may fire again for the anchor."""
+    baseline_half_life_s: int = Field(default=7 * 24 * 3600, gt=0)
+
+
+class Rules(_Strict):
+    version: Literal[1]
+    lifecycle: Lifecycle = Lifecycle()
+    refund_after_order_spike: RefundSpikeRule
+    quality_complaints: QualityComplaintsRule
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
+    """1-based line of the YAML node at `loc`, or of the deepest parent that exists."""
+    if node is None:
+        return None
+    line = node.start_mark.line + 1
+    for part in loc:
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.value == str(part):
+                    child = value
+                    break
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
+        ):
+            child = node.value[part]
+        if child is None:
+            return line
+        node, line = child, child.start_mark.line + 1
+    return line
+
+
+def parse_rules(text: str, source: str = "<rules>") -> Rules:
+    """Validate rules YAML text; raises RulesError naming `source`, the line and the field."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data: Any = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        raise RulesError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+    if not isinstance(data, dict):
+        raise RulesError(f"{source}:1: the rules file must be a mapping with `version: 1`")
+    try:
+        return Rules.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False):
+            loc = tuple(error["loc"])
+            line = _line_of(node, loc)
+            field = ".".join(str(p) for p in loc) or "(top level)"
+            problems.append(f"{source}:{line}: {field}: {error['msg']}")
+        raise RulesError("\n".join(problems)) from exc
+
+
+def load_rules(path: Path | None = None) -> Rules:
+    """Load a rules file (the packaged defaults when `path` is None)."""
+    path = path or DEFAULT_RULES_PATH
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RulesError(f"{path}: cannot read rules file: {exc.strerror}") from exc
+    return parse_rules(text, str(path))

@@ -1,0 +1,133 @@
+"""Sums over an anchor's buckets for the short and long windows, in event time."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from streams.core.clock import window_buckets
+from streams.core.rates import wilson_lower_bound
+from streams.core.state import AnchorState, Bucket
+
+QUALITY_COMPLAINTS = frozenset({"quality", "counterfeit", "not_as_described", "false_advertising"})
+"""Complaint categories that speak of the product itself."""
+
+
+@dataclass(slots=True)
+class Figures:
+    """What happened in one window [start_ms, end_ms) of one anchor."""
+
+    start_ms: int
+    end_ms: int
+    orders: int = 0
+    order_amount: float = 0.0
+    refunds: int = 0
+    refund_amount: float = 0.0
+    refunded_unshipped: int = 0
+    unmatched_refunds: int = 0
+    buyers: Counter[str] = field(default_factory=Counter)
+    sessions: Counter[str] = field(default_factory=Counter)
+    categories: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
+    complaints: Counter[str] = field(default_factory=Counter)
+    refunded_sample: list[str] = field(default_factory=list)
+    order_sample: list[str] = field(default_factory=list)
+
+    @property
+    def refund_rate(self) -> float:
+        return self.refunds / self.orders if self.orders else 0.0
+
+    @property
+    def quality_complaints(self) -> int:
+        return sum(n for cat, n in self.complaints.items() if cat in QUALITY_COMPLAINTS)
+
+    @property
+    def distinct_buyers(self) -> int:
+        return len(self.buyers)
+
+    @property
+    def top_session(self) -> str | None:
+        return self.sessions.most_common(1)[0][0] if self.sessions else None
+
+
+def figures(
+    state: AnchorState, end_ms: int, size_ms: int, step_ms: int, samples: int = 5
+) -> Figures:
+    """Totals of the window [end - size, end): orders placed and refunds made before `end`."""
+    fig = Figures(end_ms - size_ms, end_ms)
+    for start in window_buckets(end_ms, size_ms, step_ms):
+        b = state.buckets.get(start)
+        if b is None:
+            continue
+        fig.orders += b.orders
+        fig.order_amount += b.order_amount
+        refunded = sorted(k for k, r in b.refunded.items() if r.refund_ms < end_ms)
+        for order_id in refunded:
+            refund = b.refunded[order_id]
+            fig.refunds += 1
+            fig.refunded_unshipped += not refund.shipped
+            fig.refund_amount += refund.amount
+            fig.reasons[refund.reason] += 1
+        fig.unmatched_refunds += b.unmatched_refunds
+        fig.buyers.update(b.buyers)
+        fig.sessions.update(b.sessions)
+        fig.categories.update(b.categories)
+        fig.complaints.update(b.complaints)
+        if len(fig.refunded_sample) < samples:
+            fig.refunded_sample.extend(refunded[: samples - len(fig.refunded_sample)])
+        if len(fig.order_sample) < samples:
+            fig.order_sample.extend(b.sample_orders[: samples - len(fig.order_sample)])
+    return fig
+
+
+def refunded_before(bucket: Bucket, end_ms: int) -> int:
+    """How many of the bucket's orders had been refunded before `end_ms`."""
+    return sum(1 for r in bucket.refunded.values() if r.refund_ms < end_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class ShortWindow:
+    """The short window inside the long one whose refund rate is most surely high."""
+
+    end_ms: int
+    orders: int
+    refunds: int
+    lower_bound: float
+
+
+def best_short_window(
+    state: AnchorState,
+    long_end_ms: int,
+    long_ms: int,
+    short_ms: int,
+    step_ms: int,
+    min_orders: int,
+    z: float,
+) -> ShortWindow | None:
+    """Among the short windows that end inside the long window, the one with the highest Wilson
+    lower bound and at least `min_orders` orders; None when no short window has enough orders.
+
+    Orders are refunded minutes to hours later, so the burst that explains a high long-window
+    rate need not be the latest short window: every short window inside the long one counts.
+    """
+    starts = list(window_buckets(long_end_ms, long_ms, step_ms))
+    orders = [0] * len(starts)
+    refunds = [0] * len(starts)
+    for i, start in enumerate(starts):
+        b = state.buckets.get(start)
+        if b is not None:
+            orders[i] = b.orders
+            refunds[i] = refunded_before(b, long_end_ms)
+    width = short_ms // step_ms
+    best: ShortWindow | None = None
+    o_sum = sum(orders[:width])
+    r_sum = sum(refunds[:width])
+    for last in range(width - 1, len(starts)):
+        if last >= width:
+            o_sum += orders[last] - orders[last - width]
+            r_sum += refunds[last] - refunds[last - width]
+        if o_sum >= min_orders:
+            lb = wilson_lower_bound(r_sum, o_sum, z)
+            if best is None or lb > best.lower_bound:
+                best = ShortWindow(starts[last] + step_ms, o_sum, r_sum, lb)
+    return best

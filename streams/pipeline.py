@@ -1,0 +1,40 @@
+"""Builds the detector from settings: the part the worker and the offline replay share."""
+
+from __future__ import annotations
+
+import time
+
+from streams.core.attribution import OrderMemory
+from streams.core.detector import Detector, DetectorConfig, StateStore
+from streams.core.evaluate import Windows
+from streams.core.rules import Rules, load_rules
+from streams.settings import Settings
+
+
+def detector_config(settings: Settings) -> DetectorConfig:
+    return DetectorConfig(
+        windows=Windows(
+            short_ms=settings.short_window_s * 1000,
+            long_ms=settings.long_window_s * 1000,
+            step_ms=settings.step_s * 1000,
+        ),
+        grace_ms=settings.grace_s * 1000,
+        order_horizon_ms=settings.order_horizon_s * 1000,
+    )
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def build_detector(
+    settings: Settings, orders: OrderMemory, states: StateStore, rules: Rules | None = None
+) -> Detector:
+    """A detector on the configured rules file (refused with line and field if it is wrong)."""
+    return Detector(
+        rules or load_rules(settings.rules_path),
+        detector_config(settings),
+        orders,
+        states,
+        wall_clock_ms,
+    )

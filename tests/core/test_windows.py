@@ -1,0 +1,61 @@
+"""Window sums and the best short window agree with a naive recount."""
+
+from __future__ import annotations
+
+import random
+
+from streams.core.clock import MINUTE_MS
+from streams.core.rates import wilson_lower_bound
+from streams.core.state import AnchorState, Bucket, Refunded
+from streams.core.windows import best_short_window, figures
+
+
+def _state(seed: int) -> AnchorState:
+    rng = random.Random(seed)
+    state = AnchorState("a")
+    for minute in range(90):
+        if rng.random() < 0.7:
+            orders = rng.randrange(0, 12)
+            refunded = {
+                f"o{minute}-{i}": Refunded(
+                    rng.random() < 0.5, (minute + rng.randrange(0, 40)) * MINUTE_MS, "other", 1.0
+                )
+                for i in range(orders)
+                if rng.random() < 0.4
+            }
+            state.buckets[minute * MINUTE_MS] = Bucket(orders=orders, refunded=refunded)
+    return state
+
+
+def test_figures_match_naive_sum() -> None:
+    state = _state(1)
+    fig = figures(state, 80 * MINUTE_MS, 60 * MINUTE_MS, MINUTE_MS)
+    end = 80 * MINUTE_MS
+    kept = [b for start, b in state.buckets.items() if 20 * MINUTE_MS <= start < end]
+    before = [r for b in kept for r in b.refunded.values() if r.refund_ms < end]
+    assert fig.orders == sum(b.orders for b in kept)
+    assert fig.refunds == len(before) > 0
+    assert len(before) < sum(len(b.refunded) for b in kept)  # later refunds are left out
+    assert fig.refunded_unshipped == sum(1 for r in before if not r.shipped)
+
+
+def test_best_short_window_is_the_naive_maximum() -> None:
+    """For several random states, the sliding maximum equals a brute-force search."""
+    for seed in range(20):
+        state = _state(seed)
+        end, long_ms, short_ms = 85 * MINUTE_MS, 60 * MINUTE_MS, 10 * MINUTE_MS
+        best = best_short_window(state, end, long_ms, short_ms, MINUTE_MS, min_orders=10, z=1.96)
+        naive = None
+        for e in range(end - long_ms + short_ms, end + 1, MINUTE_MS):
+            bs = [state.buckets.get(s) for s in range(e - short_ms, e, MINUTE_MS)]
+            o = sum(b.orders for b in bs if b)
+            r = sum(1 for b in bs if b for x in b.refunded.values() if x.refund_ms < end)
+            if o >= 10:
+                lb = wilson_lower_bound(r, o)
+                if naive is None or lb > naive[0]:
+                    naive = (lb, e, o, r)
+        if naive is None:
+            assert best is None
+        else:
+            assert best is not None
+            assert (best.lower_bound, best.end_ms, best.orders, best.refunds) == naive
