@@ -19,9 +19,10 @@ venv: $(BIN)/.installed  ## create .venv with livewatch and its test tools
 jars: venv  ## resolve the Apache Kafka jars from Maven Central (once)
 	$(BIN)/python -c 'from streams.kafka_local import resolve_jars; print(resolve_jars())'
 
-run: jars  ## the main job (for now): local Kafka up, topics created
+run: jars  ## the main job: local Kafka up, topics created, detection worker running
 	$(BIN)/livewatch kafka up
 	$(BIN)/livewatch topics create
+	LIVEWATCH_LOG_FORMAT=console $(BIN)/livewatch worker
 
 stop: venv  ## stop the local Kafka started by `make run`
 	$(BIN)/livewatch kafka down

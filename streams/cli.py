@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from streams.settings import Settings
 
@@ -21,6 +22,18 @@ cli.add_typer(schemas_cli, name="schemas")
 StateDir = Annotated[
     Path | None, typer.Option(help="State directory of the local broker (config, data, pid).")
 ]
+
+
+def load_settings() -> Settings:
+    """Settings from the environment; a bad value exits 2 naming the variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False):
+            field = ".".join(str(p) for p in error["loc"])
+            name = f"LIVEWATCH_{field.upper()}" if field else "settings"
+            typer.echo(f"error: {name}: {error['msg']}", err=True)
+        raise typer.Exit(2) from exc
 
 
 def _local(state_dir: Path | None, port: int | None = None):  # type: ignore[no-untyped-def]
@@ -68,7 +81,7 @@ def topics_create() -> None:
     from streams.topics import TopicLayoutError, create_topics
 
     try:
-        reports = asyncio.run(create_topics(Settings()))
+        reports = asyncio.run(create_topics(load_settings()))
     except TopicLayoutError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -86,6 +99,27 @@ def schemas_export(
 
     for path in export(out or JSON_DIR):
         typer.echo(str(path))
+
+
+@cli.command("worker")
+def worker() -> None:
+    """Run the detection worker (the same app as `faust -A streams.app worker`)."""
+    import faust
+
+    from streams.app import create_app
+    from streams.core.rules import RulesError
+    from streams.logs import configure
+
+    settings = load_settings()
+    configure(settings.log_format, settings.log_level)
+    try:
+        app = create_app(settings)
+    except RulesError as exc:
+        typer.echo(f"error: rules file refused:\n{exc}", err=True)
+        raise typer.Exit(2) from exc
+    faust.Worker(
+        app, loglevel=settings.log_level.lower(), override_logging=False
+    ).execute_from_commandline()
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ValidationError
 
-from schemas import TOPIC_MODELS, InputEvent, Order, Refund
+from schemas import TOPIC_MODELS, InputEvent, Refund
 
 
 class DecodeError(ValueError):
@@ -44,6 +44,4 @@ def record_key(event: InputEvent) -> bytes:
     """
     if isinstance(event, Refund):
         return (event.anchor_id or event.order_id).encode()
-    if isinstance(event, Order):
-        return event.anchor_id.encode()
     return event.anchor_id.encode()

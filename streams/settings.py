@@ -34,6 +34,12 @@ class Settings(BaseSettings):
     sasl_username: str | None = None
     sasl_password: str | None = None
 
+    group_instance_id: str | None = None
+    """Static group membership (e.g. the StatefulSet pod name): a restarted worker takes its
+    partitions back without a rebalance."""
+    session_timeout_s: float = Field(default=60.0, gt=0)
+    """How long the group waits for a silent worker before its partitions move."""
+
     store: str = "rocksdb://"
     """Faust table store: `rocksdb://` in production, `memory://` for tests."""
     data_dir: Path = Path("livewatch-data")

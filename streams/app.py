@@ -1,0 +1,237 @@
+"""The Faust application: one agent over the three input topics, a thin shell around the core.
+
+`faust -A streams.app worker` finds the module-level `app`, built on first access from the
+environment; `create_app(settings)` builds one explicitly (tests, `livewatch worker`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from operator import itemgetter
+from typing import Any, cast
+
+import faust
+import structlog
+from faust.types import TP
+
+from schemas import Alert
+from streams.clocks import PartitionClock
+from streams.codecs import DecodeError, decode, encode
+from streams.core.clock import to_ms
+from streams.core.rules import Rules
+from streams.deadletter import DeadLetter
+from streams.pipeline import build_detector
+from streams.settings import Settings
+from streams.stores import TableOrders, TableStates
+
+log = structlog.get_logger("livewatch.worker")
+
+BATCH_MAX = 1000
+BATCH_WITHIN_S = 0.5
+
+
+def _broker_urls(bootstrap: str) -> list[str]:
+    return [f"kafka://{hostport.strip()}" for hostport in bootstrap.split(",") if hostport.strip()]
+
+
+def _credentials(settings: Settings) -> Any:
+    if settings.security_protocol == "PLAINTEXT":
+        return None
+    ssl = None
+    if settings.security_protocol in ("SSL", "SASL_SSL"):
+        from aiokafka.helpers import create_ssl_context
+
+        ssl = create_ssl_context()
+    if settings.sasl_mechanism is None:
+        return faust.SSLCredentials(ssl)
+    return faust.SASLCredentials(
+        username=settings.sasl_username,
+        password=settings.sasl_password,
+        mechanism=settings.sasl_mechanism,
+        ssl_context=ssl,
+    )
+
+
+def create_app(settings: Settings, rules: Rules | None = None) -> faust.App:
+    """A livewatch Faust app for these settings; the rules file is checked here, at start-up."""
+    app = faust.App(
+        settings.app_id,
+        broker=_broker_urls(settings.kafka_bootstrap),
+        broker_credentials=_credentials(settings),
+        store=settings.store,
+        datadir=str(settings.data_dir),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        topic_allow_declare=True,
+        consumer_auto_offset_reset="earliest",
+        consumer_group_instance_id=settings.group_instance_id,
+        broker_session_timeout=settings.session_timeout_s,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_tables_enabled=False,
+        table_standby_replicas=0 if settings.replication_factor == 1 else 1,
+    )
+    inputs = app.topic(*settings.input_topics, key_serializer="raw", value_serializer="raw")
+    alerts = app.topic(settings.topic_alerts, key_serializer="raw", value_serializer="raw")
+    deadletter = app.topic(settings.topic_deadletter, key_serializer="raw", value_serializer="raw")
+    anchor_table = app.Table(
+        "anchor-state", default=None, partitions=settings.partitions, key_type=str
+    )
+    order_table = app.Table(
+        "orders-by-id",
+        default=None,
+        partitions=settings.partitions,
+        key_type=str,
+        # Kafka drops remembered orders past the horizon, so recovery reads only what is needed.
+        extra_topic_configs={
+            "cleanup.policy": "compact,delete",
+            "retention.ms": str(settings.order_horizon_s * 1000),
+        },
+    )
+    states = TableStates(anchor_table)
+    detector = build_detector(settings, TableOrders(order_table), states, rules)
+    kinds = {
+        settings.topic_orders: "orders",
+        settings.topic_refunds: "refunds",
+        settings.topic_complaints: "complaints",
+    }
+    clock_table = app.Table("partition-clock", default=None, partitions=settings.partitions)
+    clocks: dict[int, PartitionClock] = {}
+    consumer_topics = settings.input_topics
+
+    def clock_for(partition: int) -> PartitionClock:
+        """This partition's clock, restored from its table after a start or a rebalance."""
+        clock = clocks.get(partition)
+        if clock is None:
+            saved = clock_table.get(f"p{partition}")
+            clock = clocks[partition] = (
+                PartitionClock.from_dict(saved) if saved is not None else PartitionClock()
+            )
+        return clock
+
+    def safe_time(partition: int, clock: PartitionClock) -> int | None:
+        consumer: Any = app.consumer  # _committed_offset is not in Faust's public types
+
+        def highwater(topic: str) -> int | None:
+            try:
+                return cast(int | None, consumer.highwater(TP(topic, partition)))
+            except Exception:  # not assigned or not fetched yet
+                return None
+
+        def committed(topic: str) -> int | None:
+            return cast(int | None, consumer._committed_offset.get(TP(topic, partition)))
+
+        return clock.safe_time(consumer_topics, highwater, committed, time.monotonic())
+
+    async def forget_partitions(sender: Any, *args: Any, **kwargs: Any) -> None:
+        # Clocks are reloaded from their table by whoever owns the partition next.
+        clocks.clear()
+
+    cast(Any, app.on_partitions_revoked).connect(forget_partitions)
+
+    @app.agent(inputs, name="detect")
+    async def detect(stream: Any) -> None:
+        """Per batch and partition: decode, apply in event-time order with the current event set
+        (Faust routes table keys by it), evaluate the boundaries every topic has passed, flush
+        each touched state once; then publish alerts and wait for every send before the batch
+        is acknowledged."""
+        async for events in stream.take_events(BATCH_MAX, BATCH_WITHIN_S):
+            sends: list[Any] = []
+            emitted: list[Alert] = []
+            by_partition: dict[int, list[Any]] = defaultdict(list)
+            for event in events:
+                by_partition[event.message.partition].append(event)
+            for partition, group in by_partition.items():
+                stream._set_current_event(group[-1])
+                clock = clock_for(partition)
+                decoded = []
+                for event in group:
+                    try:
+                        value = decode(kinds[event.message.topic], event.value)
+                    except DecodeError as exc:
+                        sends.append(await _dead_letter(event, str(exc)))
+                        continue
+                    decoded.append((to_ms(value.event_time), event, value))
+                # Event-time order within the batch (stable: offsets order equal times).
+                decoded.sort(key=itemgetter(0))
+                for ts, event, value in decoded:
+                    stream._set_current_event(event)
+                    message = event.message
+                    try:
+                        anchor = detector.apply(value)
+                    except Exception as exc:  # an agent never dies on input: park the record
+                        log.exception("event_failed", topic=message.topic,
+                                      partition=partition, offset=message.offset)  # fmt: skip
+                        sends.append(await _dead_letter(event, f"internal error: {exc!r}"))
+                        continue
+                    clock.observe(message.topic, message.offset, ts)
+                    if anchor is not None:
+                        clock.active.add(anchor)
+                stream._set_current_event(group[-1])
+                safe = safe_time(partition, clock)
+                if safe is not None and clock.active:
+                    emitted.extend(detector.advance_to(safe, clock.active))
+                    clock.active = {a for a in clock.active if detector.is_active(a)}
+                states.flush()
+                clock_table[f"p{partition}"] = clock.to_dict()
+            # State first, alerts after: a crash in between re-derives the same alert ids.
+            for alert in emitted:
+                sends.append(await _send_alert(alert))
+            for fut in sends:
+                await fut
+
+    async def _send_alert(alert: Alert) -> Any:
+        for_anchor = alert.anchor_id
+        log.info(
+            "alert",
+            alert_id=alert.alert_id,
+            rule=alert.rule.value,
+            status=alert.status.value,
+            severity=alert.severity.value,
+            anchor_id=for_anchor,
+            session_id=alert.session_id,
+        )
+        return await alerts.send(key=for_anchor.encode(), value=encode(alert))
+
+    async def _dead_letter(event: Any, error: str) -> Any:
+        message = event.message
+        record = DeadLetter(
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            key=message.key,
+            value=message.value,
+            error=error,
+            original_headers=tuple(_headers(message.headers)),
+        )
+        log.warning(
+            "dead_letter",
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            error=error,
+        )
+        return await deadletter.send(key=record.key, value=record.value, headers=record.headers())
+
+    app.livewatch = {"detector": detector, "settings": settings}  # type: ignore[attr-defined]
+    return app
+
+
+def _headers(headers: Any) -> list[tuple[str, bytes]]:
+    if not headers:
+        return []
+    items = headers.items() if hasattr(headers, "items") else headers
+    return [(str(k), bytes(v) if v is not None else b"") for k, v in items]
+
+
+def __getattr__(name: str) -> Any:
+    # `faust -A streams.app` looks up `app` here; build it from the environment on first use.
+    if name == "app":
+        from streams.logs import configure
+
+        settings = Settings()
+        configure(settings.log_format, settings.log_level)
+        globals()["app"] = built = create_app(settings)
+        return built
+    raise AttributeError(name)

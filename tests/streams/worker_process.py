@@ -1,0 +1,144 @@
+"""A livewatch worker as a real child process, and helpers to feed and read its topics."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from schemas import TOPIC_MODELS, Alert
+from streams.codecs import record_key
+from streams.settings import Settings
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    for name, value in settings.model_dump().items():
+        if value is not None:
+            env[f"LIVEWATCH_{name.upper()}"] = str(value)
+    env["LIVEWATCH_LOG_FORMAT"] = "json"
+    return env
+
+
+class WorkerProcess:
+    """`python -m streams worker` with these settings; stopped by its pid."""
+
+    def __init__(self, settings: Settings, log_path: Path) -> None:
+        self.settings = settings
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = 120) -> None:
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "streams", "worker"],
+                env=settings_env(self.settings), stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
+        start = self.log_path.stat().st_size if self.log_path.exists() else 0
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited {self.proc.returncode}:\n{self.tail()}")
+            if self._ready_since(start):
+                return
+            time.sleep(0.3)
+        raise RuntimeError(f"worker not ready in {timeout_s}s:\n{self.tail()}")
+
+    def _ready_since(self, offset: int) -> bool:
+        with self.log_path.open("rb") as log:
+            log.seek(offset)
+            return b"Worker ready" in log.read()
+
+    def tail(self, lines: int = 40) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 30) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no final commit."""
+        self.stop(signal.SIGKILL)
+
+
+def topic_for(settings: Settings, kind: str) -> str:
+    return {
+        "orders": settings.topic_orders,
+        "refunds": settings.topic_refunds,
+        "complaints": settings.topic_complaints,
+    }[kind]
+
+
+async def produce(
+    settings: Settings, records: Iterable[tuple[str, Any]], flush_every: int = 100
+) -> int:
+    """Send records keyed for co-partitioning; values that are not valid events go as given."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=5)
+    await producer.start()
+    sent = 0
+    try:
+        for kind, value in records:
+            if isinstance(value, bytes):
+                raw, key = value, b"bad"
+            else:
+                raw = json.dumps(value).encode()
+                try:
+                    key = record_key(TOPIC_MODELS[kind].model_validate(value))
+                except ValueError:
+                    key = str(value.get("anchor_id", "bad")).encode()
+            await producer.send(topic_for(settings, kind), raw, key=key)
+            sent += 1
+            if sent % flush_every == 0:
+                await producer.flush()
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return sent
+
+
+async def read_topic(
+    bootstrap: str, topic: str, done: Callable[[list[Any]], bool], timeout_s: float = 120
+) -> list[Any]:
+    """Every record of `topic` from the start, until `done(records)` or the timeout."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    records: list[Any] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    try:
+        while not done(records) and loop.time() < deadline:
+            batches = await consumer.getmany(timeout_ms=500)
+            for batch in batches.values():
+                records.extend(batch)
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def read_alerts(
+    settings: Settings, done: Callable[[list[Alert]], bool], timeout_s: float = 120
+) -> list[Alert]:
+    records = await read_topic(
+        settings.kafka_bootstrap, settings.topic_alerts,
+        lambda recs: done([Alert.model_validate_json(r.value) for r in recs]), timeout_s,
+    )  # fmt: skip
+    return [Alert.model_validate_json(r.value) for r in records]
