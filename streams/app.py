@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from operator import itemgetter
 from typing import Any, cast
 
 import faust
@@ -125,8 +124,9 @@ def create_app(settings: Settings, rules: Rules | None = None) -> faust.App:
         return clock.safe_time(consumer_topics, highwater, committed, time.monotonic())
 
     async def forget_partitions(sender: Any, *args: Any, **kwargs: Any) -> None:
-        # Clocks are reloaded from their table by whoever owns the partition next.
+        # Clocks and cached states are reloaded from their tables by the next owner.
         clocks.clear()
+        states.clear()
 
     cast(Any, app.on_partitions_revoked).connect(forget_partitions)
 
@@ -153,8 +153,8 @@ def create_app(settings: Settings, rules: Rules | None = None) -> faust.App:
                         sends.append(await _dead_letter(event, str(exc)))
                         continue
                     decoded.append((to_ms(value.event_time), event, value))
-                # Event-time order within the batch (stable: offsets order equal times).
-                decoded.sort(key=itemgetter(0))
+                # Offset order, not event-time order: lateness is judged per topic in the order
+                # the topic holds, exactly as the replay reads a file.
                 for ts, event, value in decoded:
                     stream._set_current_event(event)
                     message = event.message
@@ -170,10 +170,13 @@ def create_app(settings: Settings, rules: Rules | None = None) -> faust.App:
                         clock.active.add(anchor)
                 stream._set_current_event(group[-1])
                 safe = safe_time(partition, clock)
+                quiet: set[str] = set()
                 if safe is not None and clock.active:
                     emitted.extend(detector.advance_to(safe, clock.active))
-                    clock.active = {a for a in clock.active if detector.is_active(a)}
+                    quiet = {a for a in clock.active if not detector.is_active(a)}
+                    clock.active -= quiet
                 states.flush()
+                states.evict(quiet)
                 clock_table[f"p{partition}"] = clock.to_dict()
             # State first, alerts after: a crash in between re-derives the same alert ids.
             for alert in emitted:

@@ -14,29 +14,49 @@ from streams.core.state import AnchorState
 
 
 class TableStates:
-    """Anchor states in a Faust table, with a write buffer flushed per partition group."""
+    """Anchor states in a Faust table, behind a cache of live objects and a write buffer.
+
+    The cache saves decoding an anchor's state for every event; it is only valid while this
+    process owns the partitions, so the shell clears it on a rebalance. Writes are flushed once
+    per anchor per batch (one changelog record each).
+    """
 
     def __init__(self, table: Any) -> None:
         self.table = table
-        self.dirty: dict[str, AnchorState] = {}
+        self.cache: dict[str, AnchorState] = {}
+        self.dirty: set[str] = set()
 
     def get(self, anchor_id: str) -> AnchorState | None:
-        cached = self.dirty.get(anchor_id)
+        cached = self.cache.get(anchor_id)
         if cached is not None:
             return cached
         raw = self.table.get(anchor_id)
-        return AnchorState.from_dict(raw) if raw is not None else None
+        if raw is None:
+            return None
+        state = self.cache[anchor_id] = AnchorState.from_dict(raw)
+        return state
 
     def put(self, state: AnchorState) -> None:
-        self.dirty[state.anchor_id] = state
+        self.cache[state.anchor_id] = state
+        self.dirty.add(state.anchor_id)
 
     def flush(self) -> int:
-        """Write buffered states to the table (one changelog record each); returns how many."""
-        for anchor_id, state in self.dirty.items():
-            self.table[anchor_id] = state.to_dict()
+        """Write buffered states to the table; returns how many."""
+        for anchor_id in self.dirty:
+            self.table[anchor_id] = self.cache[anchor_id].to_dict()
         count = len(self.dirty)
         self.dirty.clear()
         return count
+
+    def evict(self, anchor_ids: set[str]) -> None:
+        """Drop flushed states from the cache (anchors that went quiet)."""
+        for anchor_id in anchor_ids - self.dirty:
+            self.cache.pop(anchor_id, None)
+
+    def clear(self) -> None:
+        """Forget cached states (after a rebalance); buffered writes must be flushed first."""
+        self.cache.clear()
+        self.dirty.clear()
 
 
 class TableOrders:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +146,37 @@ async def test_killed_worker_restarts_with_same_ids_and_counts(
 
 
 def _when(value: dict[str, Any]) -> Any:
-    from datetime import datetime
-
     stamp = value.get("placed_at") or value.get("requested_at") or value.get("filed_at")
     return datetime.fromisoformat(str(stamp))
+
+
+async def test_late_events_inside_grace_count_and_outside_are_skipped(
+    settings: Settings, workers: list[WorkerProcess], tmp_path: Path
+) -> None:
+    """Grace is 5 minutes: an order 4 minutes behind its topic's latest counts, one 6 minutes
+    behind does not. Read back from the anchor-state changelog the worker wrote to Kafka."""
+    s = Scenario(seed=23)
+    s.orders("latecomer", 60, 1, 10)
+    on_time = s.records()
+    late = Scenario(seed=24)
+    inside = late.orders("latecomer", 56, 0.1, 1)[0] | {"event_id": "late-inside"}
+    outside = late.orders("latecomer", 54, 0.1, 1)[0] | {"event_id": "late-outside"}
+    await create_topics(settings)
+    start_worker(settings, workers, tmp_path / "worker.log")
+    await produce(settings, [*on_time, ("orders", inside), ("orders", outside)])
+
+    def orders_counted(records: list[Any]) -> int | None:
+        states = [json.loads(r.value) for r in records if r.key and b"latecomer" in r.key]
+        if not states:
+            return None
+        return sum(b["o"] for b in states[-1]["b"].values())
+
+    changelog = f"{settings.app_id}-anchor-state-changelog"
+    records = await read_topic(
+        settings.kafka_bootstrap, changelog, lambda recs: orders_counted(recs) == 11, timeout_s=60
+    )
+    assert orders_counted(records) == 11  # ten on time, one late inside the grace period
+    state = json.loads([r for r in records if r.key and b"latecomer" in r.key][-1].value)
+    assert state["tw"]["orders"] == max(
+        int(datetime.fromisoformat(v["placed_at"]).timestamp() * 1000) for _, v in on_time
+    )

@@ -86,13 +86,17 @@ def topic_for(settings: Settings, kind: str) -> str:
     }[kind]
 
 
-async def produce(
-    settings: Settings, records: Iterable[tuple[str, Any]], flush_every: int = 100
-) -> int:
-    """Send records keyed for co-partitioning; values that are not valid events go as given."""
+async def produce(settings: Settings, records: Iterable[tuple[str, Any]]) -> int:
+    """Send records keyed for co-partitioning; values that are not valid events go as given.
+
+    Like a live platform, one event-minute reaches the broker before the next begins: the
+    producer is flushed whenever the event time enters a new minute (within a minute its
+    batches may land in any order across partitions).
+    """
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=5)
     await producer.start()
     sent = 0
+    minute: str | None = None
     try:
         for kind, value in records:
             if isinstance(value, bytes):
@@ -103,10 +107,12 @@ async def produce(
                     key = record_key(TOPIC_MODELS[kind].model_validate(value))
                 except ValueError:
                     key = str(value.get("anchor_id", "bad")).encode()
+                stamp = value.get("placed_at") or value.get("requested_at") or value.get("filed_at")
+                if isinstance(stamp, str) and stamp[:16] != minute:
+                    await producer.flush()
+                    minute = stamp[:16]
             await producer.send(topic_for(settings, kind), raw, key=key)
             sent += 1
-            if sent % flush_every == 0:
-                await producer.flush()
         await producer.flush()
     finally:
         await producer.stop()
