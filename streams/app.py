@@ -13,13 +13,17 @@ from typing import Any, cast
 import faust
 import structlog
 from faust.types import TP
+from prometheus_client import REGISTRY, CollectorRegistry
 
 from schemas import Alert
+from streams import web
 from streams.clocks import PartitionClock
 from streams.codecs import DecodeError, decode, encode
 from streams.core.clock import to_ms
 from streams.core.rules import Rules
+from streams.core.state import AnchorState
 from streams.deadletter import DeadLetter
+from streams.metrics import Metrics, ShellCounts, Sources
 from streams.pipeline import build_detector
 from streams.settings import Settings
 from streams.stores import TableOrders, TableStates
@@ -52,8 +56,13 @@ def _credentials(settings: Settings) -> Any:
     )
 
 
-def create_app(settings: Settings, rules: Rules | None = None) -> faust.App:
-    """A livewatch Faust app for these settings; the rules file is checked here, at start-up."""
+def create_app(
+    settings: Settings, rules: Rules | None = None, registry: CollectorRegistry | None = None
+) -> faust.App:
+    """A livewatch Faust app for these settings; the rules file is checked here, at start-up.
+
+    `registry` holds its metrics (the process-wide default registry when None).
+    """
     app = faust.App(
         settings.app_id,
         broker=_broker_urls(settings.kafka_bootstrap),
@@ -69,6 +78,7 @@ def create_app(settings: Settings, rules: Rules | None = None) -> faust.App:
         web_host=settings.web_host,
         web_port=settings.web_port,
         web_tables_enabled=False,
+        canonical_url=settings.advertised_url or f"http://{settings.web_host}:{settings.web_port}",
         table_standby_replicas=0 if settings.replication_factor == 1 else 1,
     )
     inputs = app.topic(*settings.input_topics, key_serializer="raw", value_serializer="raw")
@@ -98,6 +108,43 @@ def create_app(settings: Settings, rules: Rules | None = None) -> faust.App:
     clock_table = app.Table("partition-clock", default=None, partitions=settings.partitions)
     clocks: dict[int, PartitionClock] = {}
     consumer_topics = settings.input_topics
+    counts = ShellCounts()
+
+    def active_states() -> list[AnchorState]:
+        found = (states.get(a) for clock in list(clocks.values()) for a in sorted(clock.active))
+        return [s for s in found if s is not None]
+
+    def consumer_lag() -> dict[str, int]:
+        consumer: Any = app.consumer
+        lag = dict.fromkeys(kinds.values(), 0)
+        try:
+            assigned = consumer.assignment()
+        except Exception:  # not started yet, or stopping
+            return lag
+        for tp in assigned:
+            if tp.topic not in kinds:
+                continue
+            end = consumer.highwater(tp)
+            clock = clocks.get(tp.partition)
+            done = clock.last_offset.get(tp.topic) if clock else None
+            start = done + 1 if done is not None else consumer._committed_offset.get(tp) or 0
+            if end is not None:
+                lag[kinds[tp.topic]] += max(0, end - start)
+        return lag
+
+    metrics = Metrics(
+        registry if registry is not None else REGISTRY,
+        Sources(
+            stats=lambda: detector.stats,
+            counts=counts,
+            active_states=active_states,
+            consumer_lag=consumer_lag,
+            windows=detector.config.windows,
+        ),
+    )
+    web.register(
+        app, metrics.registry, anchor_table, states.get, active_states, detector.config.windows
+    )
 
     def clock_for(partition: int) -> PartitionClock:
         """This partition's clock, restored from its table after a start or a rebalance."""
@@ -132,7 +179,7 @@ def create_app(settings: Settings, rules: Rules | None = None) -> faust.App:
 
     @app.agent(inputs, name="detect")
     async def detect(stream: Any) -> None:
-        """Per batch and partition: decode, apply in event-time order with the current event set
+        """Per batch and partition: decode and apply in offset order with the current event set
         (Faust routes table keys by it), evaluate the boundaries every topic has passed, flush
         each touched state once; then publish alerts and wait for every send before the batch
         is acknowledged."""
@@ -143,49 +190,69 @@ def create_app(settings: Settings, rules: Rules | None = None) -> faust.App:
             for event in events:
                 by_partition[event.message.partition].append(event)
             for partition, group in by_partition.items():
-                stream._set_current_event(group[-1])
-                clock = clock_for(partition)
-                decoded = []
+                clock = clock_for_event(stream, group[-1])
                 for event in group:
-                    try:
-                        value = decode(kinds[event.message.topic], event.value)
-                    except DecodeError as exc:
-                        sends.append(await _dead_letter(event, str(exc)))
-                        continue
-                    decoded.append((to_ms(value.event_time), event, value))
-                # Offset order, not event-time order: lateness is judged per topic in the order
-                # the topic holds, exactly as the replay reads a file.
-                for ts, event, value in decoded:
                     stream._set_current_event(event)
-                    message = event.message
-                    try:
-                        anchor = detector.apply(value)
-                    except Exception as exc:  # an agent never dies on input: park the record
-                        log.exception("event_failed", topic=message.topic,
-                                      partition=partition, offset=message.offset)  # fmt: skip
-                        sends.append(await _dead_letter(event, f"internal error: {exc!r}"))
-                        continue
-                    clock.observe(message.topic, message.offset, ts)
-                    if anchor is not None:
-                        clock.active.add(anchor)
+                    sends.extend(await _apply(event, clock))
                 stream._set_current_event(group[-1])
-                safe = safe_time(partition, clock)
-                quiet: set[str] = set()
-                if safe is not None and clock.active:
-                    emitted.extend(detector.advance_to(safe, clock.active))
-                    quiet = {a for a in clock.active if not detector.is_active(a)}
-                    clock.active -= quiet
-                states.flush()
-                states.evict(quiet)
-                clock_table[f"p{partition}"] = clock.to_dict()
+                emitted.extend(_evaluate(partition, clock))
             # State first, alerts after: a crash in between re-derives the same alert ids.
             for alert in emitted:
                 sends.append(await _send_alert(alert))
             for fut in sends:
                 await fut
 
+    def clock_for_event(stream: Any, event: Any) -> PartitionClock:
+        stream._set_current_event(event)
+        return clock_for(event.message.partition)
+
+    async def _apply(event: Any, clock: PartitionClock) -> list[Any]:
+        """Apply one record; a bad one goes to the dead-letter topic, never up the stack.
+
+        Records are applied in offset order, not re-sorted by event time: lateness is judged
+        per topic in the order the topic holds, exactly as the replay reads a file.
+        """
+        message = event.message
+        kind = kinds[message.topic]
+        try:
+            value = decode(kind, event.value)
+        except DecodeError as exc:
+            counts.rejected[(kind, "invalid")] += 1
+            return [await _dead_letter(event, kind, "invalid", str(exc))]
+        ts = to_ms(value.event_time)
+        try:
+            anchor = detector.apply(value)
+        except Exception as exc:  # an agent never dies on input: park the record
+            log.exception(
+                "event_failed", topic=message.topic, partition=message.partition,
+                offset=message.offset,
+            )  # fmt: skip
+            counts.rejected[(kind, "error")] += 1
+            return [await _dead_letter(event, kind, "error", f"internal error: {exc!r}")]
+        clock.observe(message.topic, message.offset, ts)
+        if anchor is not None:
+            clock.active.add(anchor)
+        metrics.processing_lag.observe(max(0.0, time.time() - ts / 1000))
+        return []
+
+    def _evaluate(partition: int, clock: PartitionClock) -> list[Alert]:
+        """Evaluate the partition's boundaries that every topic has passed; flush state."""
+        emitted: list[Alert] = []
+        quiet: set[str] = set()
+        safe = safe_time(partition, clock)
+        if safe is not None and clock.active:
+            with metrics.evaluation.time():
+                emitted = detector.advance_to(safe, clock.active)
+            quiet = {a for a in clock.active if not detector.is_active(a)}
+            clock.active -= quiet
+        states.flush()
+        states.evict(quiet)
+        clock_table[f"p{partition}"] = clock.to_dict()
+        return emitted
+
     async def _send_alert(alert: Alert) -> Any:
         for_anchor = alert.anchor_id
+        counts.alerts[(alert.rule.value, alert.severity.value, alert.status.value)] += 1
         log.info(
             "alert",
             alert_id=alert.alert_id,
@@ -197,8 +264,9 @@ def create_app(settings: Settings, rules: Rules | None = None) -> faust.App:
         )
         return await alerts.send(key=for_anchor.encode(), value=encode(alert))
 
-    async def _dead_letter(event: Any, error: str) -> Any:
+    async def _dead_letter(event: Any, kind: str, reason: str, error: str) -> Any:
         message = event.message
+        counts.dead_letters[(kind, reason)] += 1
         record = DeadLetter(
             topic=message.topic,
             partition=message.partition,

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     """Where the worker keeps its RocksDB tables."""
     web_port: int = Field(default=6066, ge=0, le=65535)
     web_host: str = "127.0.0.1"
+    advertised_url: str | None = None
+    """URL other workers use to reach this one's web server (table routing); default
+    http://web_host:web_port."""
 
     rules_path: Path | None = None
     """Rules YAML overriding the packaged defaults (`streams/rules/default.yaml`)."""

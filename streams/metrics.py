@@ -1,0 +1,166 @@
+"""Prometheus metrics of a worker: the shell's own counters plus series read from the core.
+
+Label values are bounded (topic kind, outcome, rule, severity, status, window): per-anchor
+detail belongs on the alerts topic and in the HTTP API, never in series.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Histogram, Info
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from streams import __version__
+from streams.core.detector import Stats
+from streams.core.evaluate import Windows
+from streams.core.state import AnchorState
+from streams.core.windows import figures
+
+KINDS = ("orders", "refunds", "complaints")
+RULES = ("refund_after_order_spike", "quality_complaints")
+
+
+@dataclass
+class ShellCounts:
+    """What the shell counts itself (the core never sees these records)."""
+
+    rejected: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """(topic kind, outcome) for records that never reached the core: invalid or error."""
+    dead_letters: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """(topic kind, reason) of records sent to the dead-letter topic."""
+    alerts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    """(rule, severity, status) of alerts published."""
+
+
+@dataclass
+class Sources:
+    """Where the collector reads at scrape time."""
+
+    stats: Callable[[], Stats]
+    counts: ShellCounts
+    active_states: Callable[[], Iterable[AnchorState]]
+    consumer_lag: Callable[[], dict[str, int]]
+    windows: Windows
+
+
+class LivewatchCollector(Collector):
+    """Series derived at scrape time from the core's statistics and the live anchor states."""
+
+    def __init__(self, sources: Sources) -> None:
+        self.sources = sources
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self.sources.stats()
+        counts = self.sources.counts
+        events = CounterMetricFamily(
+            "livewatch_events_consumed",
+            "Input records consumed, by topic and outcome (ok, late, duplicate, invalid, error).",
+            labels=["topic", "outcome"],
+        )
+        for (kind, outcome), n in sorted((stats.outcomes + counts.rejected).items()):
+            events.add_metric([kind, outcome], n)
+        yield events
+        dead = CounterMetricFamily(
+            "livewatch_deadletter_records",
+            "Records sent to the dead-letter topic, by source topic and reason.",
+            labels=["topic", "reason"],
+        )
+        for (kind, reason), n in sorted(counts.dead_letters.items()):
+            dead.add_metric([kind, reason], n)
+        yield dead
+        attribution = CounterMetricFamily(
+            "livewatch_refund_attribution",
+            "Refunds by how they were attributed (order, pending_then_order, fallback, "
+            "unattributed, beyond_window).",
+            labels=["how"],
+        )
+        for how, n in sorted(stats.attribution.items()):
+            attribution.add_metric([how], n)
+        yield attribution
+        alerts = CounterMetricFamily(
+            "livewatch_alerts_emitted",
+            "Alerts published, by rule, severity and status.",
+            labels=["rule", "severity", "status"],
+        )
+        for (rule, severity, status), n in sorted(counts.alerts.items()):
+            alerts.add_metric([rule, severity, status], n)
+        yield alerts
+        evaluations = CounterMetricFamily(
+            "livewatch_rule_evaluations", "Anchor evaluations at step boundaries."
+        )
+        evaluations.add_metric([], stats.evaluations)
+        yield evaluations
+        yield from self._state_gauges()
+        lag = GaugeMetricFamily(
+            "livewatch_consumer_lag_messages",
+            "Records in the assigned input partitions not yet processed, by topic.",
+            labels=["topic"],
+        )
+        for kind, n in sorted(self.sources.consumer_lag().items()):
+            lag.add_metric([kind], n)
+        yield lag
+
+    def _state_gauges(self) -> Iterator[Metric]:
+        w = self.sources.windows
+        window_events = {(size, kind): 0 for size in ("short", "long") for kind in KINDS}
+        active_alerts = dict.fromkeys(RULES, 0)
+        anchors = 0
+        for state in self.sources.active_states():
+            anchors += 1
+            for rule, episode in state.episodes.items():
+                if episode.status == "firing":
+                    active_alerts[rule] = active_alerts.get(rule, 0) + 1
+            if state.evaluated_to_ms is None:
+                continue
+            for size, size_ms in (("short", w.short_ms), ("long", w.long_ms)):
+                fig = figures(state, state.evaluated_to_ms, size_ms, w.step_ms, samples=0)
+                window_events[(size, "orders")] += fig.orders
+                window_events[(size, "refunds")] += fig.refunds
+                window_events[(size, "complaints")] += sum(fig.complaints.values())
+        gauge = GaugeMetricFamily(
+            "livewatch_window_events",
+            "Events held in the short and long windows of all tracked anchors, at their last "
+            "evaluated boundary.",
+            labels=["window", "topic"],
+        )
+        for (size, kind), n in window_events.items():
+            gauge.add_metric([size, kind], n)
+        yield gauge
+        active = GaugeMetricFamily(
+            "livewatch_alerts_active", "Alert episodes currently firing, by rule.", labels=["rule"]
+        )
+        for rule, n in sorted(active_alerts.items()):
+            active.add_metric([rule], n)
+        yield active
+        tracked = GaugeMetricFamily(
+            "livewatch_anchors_tracked", "Anchors with state still inside a window."
+        )
+        tracked.add_metric([], anchors)
+        yield tracked
+
+
+class Metrics:
+    """The registry of one worker; tests give each worker its own registry."""
+
+    def __init__(self, registry: CollectorRegistry, sources: Sources) -> None:
+        self.registry = registry
+        self.processing_lag = Histogram(
+            "livewatch_processing_lag_seconds",
+            "Wall-clock time from an event's own timestamp to its processing.",
+            buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 21600, 86400),
+            registry=registry,
+        )
+        self.evaluation = Histogram(
+            "livewatch_rule_evaluation_seconds",
+            "Time to evaluate a partition's anchors at the boundaries a batch made safe.",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=registry,
+        )
+        build = Info("livewatch_build", "Build information.", registry=registry)
+        build.info({"version": __version__, "python": platform.python_version()})
+        registry.register(LivewatchCollector(sources))

@@ -1,0 +1,129 @@
+"""The worker's HTTP API on Faust's web server: metrics, health and read-only views.
+
+Faust's own `/table` pages are off (they expose raw table data); these views show what an
+operator or analyst needs instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import faust
+from prometheus_client import CollectorRegistry, generate_latest
+
+from streams.core.clock import from_ms
+from streams.core.evaluate import Windows, orders_last_day
+from streams.core.state import AnchorState
+from streams.core.windows import figures
+
+EXPOSITION_TYPE = "text/plain; version=0.0.4"
+"""Prometheus text format 0.0.4 (prometheus_client's CONTENT_TYPE_LATEST without charset)."""
+
+
+def readiness(app: Any) -> tuple[bool, str]:
+    """Ready once the first recovery completed and while no rebalance or recovery runs."""
+    if getattr(app, "rebalancing", False):
+        return False, "rebalancing"
+    if getattr(app, "in_recovery", False):
+        return False, "recovering tables"
+    recovery = app.tables.recovery
+    if not recovery.completed.is_set():
+        return False, "waiting for partition assignment and table recovery"
+    return True, "ready"
+
+
+def _iso(ms: int | None) -> str | None:
+    return from_ms(ms).isoformat() if ms is not None else None
+
+
+def anchor_view(state: AnchorState, windows: Windows) -> dict[str, Any]:
+    """An anchor's window figures at its last evaluated boundary, and its rule states."""
+    end = state.evaluated_to_ms
+    view: dict[str, Any] = {
+        "anchor_id": state.anchor_id,
+        "evaluated_to": _iso(end),
+        "topic_times": {k: _iso(v) for k, v in sorted(state.topic_watermarks.items())},
+        "windows": {},
+        "baseline": {
+            "orders": round(state.hist_orders, 2),
+            "refunds": round(state.hist_refunds, 2),
+        },
+        "pending_refunds": len(state.pending),
+        "rules": {
+            rule: {
+                "alert_id": e.alert_id,
+                "status": e.status,
+                "severity": e.severity,
+                "started": _iso(e.started_ms),
+                "calm_since": _iso(e.calm_since_ms),
+                "ended": _iso(e.ended_ms),
+            }
+            for rule, e in sorted(state.episodes.items())
+        },
+    }
+    if end is not None:
+        for name, size in (("short", windows.short_ms), ("long", windows.long_ms)):
+            fig = figures(state, end, size, windows.step_ms)
+            view["windows"][name] = {
+                "start": _iso(fig.start_ms),
+                "end": _iso(fig.end_ms),
+                "orders": fig.orders,
+                "distinct_buyers": fig.distinct_buyers,
+                "refunded_orders": fig.refunds,
+                "refund_rate": round(fig.refund_rate, 4),
+                "refunded_before_shipment": fig.refunded_unshipped,
+                "unmatched_refunds": fig.unmatched_refunds,
+                "complaints": dict(fig.complaints),
+            }
+        view["orders_last_24h"] = orders_last_day(state, end)
+    return view
+
+
+def register(
+    app: faust.App,
+    registry: CollectorRegistry,
+    anchor_table: Any,
+    load_state: Callable[[str], AnchorState | None],
+    active_states: Callable[[], Iterable[AnchorState]],
+    windows: Windows,
+) -> None:
+    """Add `/metrics`, `/livez`, `/readyz`, `/anchors/{anchor_id}` and `/alerts/active`."""
+
+    @app.page("/metrics")
+    async def metrics(web: Any, request: Any) -> Any:
+        # aiohttp wants the charset apart from the content type; the body is UTF-8 as declared.
+        return web.bytes(generate_latest(registry), content_type=EXPOSITION_TYPE)
+
+    @app.page("/livez")
+    async def livez(web: Any, request: Any) -> Any:
+        return web.json({"status": "ok"})
+
+    @app.page("/readyz")
+    async def readyz(web: Any, request: Any) -> Any:
+        ready, reason = readiness(app)
+        return web.json({"ready": ready, "reason": reason}, status=200 if ready else 503)
+
+    @app.page("/anchors/{anchor_id}")
+    @app.table_route(table=anchor_table, match_info="anchor_id")
+    async def anchor(web: Any, request: Any, anchor_id: str) -> Any:
+        state = load_state(anchor_id)
+        if state is None:
+            return web.json({"error": f"no state for anchor {anchor_id!r}"}, status=404)
+        return web.json(anchor_view(state, windows))
+
+    @app.page("/alerts/active")
+    async def active_alerts(web: Any, request: Any) -> Any:
+        items = [
+            {
+                "anchor_id": state.anchor_id,
+                "rule": rule,
+                "alert_id": e.alert_id,
+                "severity": e.severity,
+                "started": _iso(e.started_ms),
+            }
+            for state in active_states()
+            for rule, e in sorted(state.episodes.items())
+            if e.status == "firing"
+        ]
+        return web.json({"alerts": sorted(items, key=lambda a: (a["started"], a["anchor_id"]))})
