@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: help venv jars run stop test lint fmt clean
+.PHONY: help venv jars tools run stop test lint fmt clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -19,6 +19,13 @@ venv: $(BIN)/.installed  ## create .venv with livewatch and its test tools
 jars: venv  ## resolve the Apache Kafka jars from Maven Central (once)
 	$(BIN)/python -c 'from streams.kafka_local import resolve_jars; print(resolve_jars())'
 
+tools:  ## Debian packages the tests use (promtool, prometheus, amtool), installed when missing
+	@if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null \
+	    || ! command -v amtool >/dev/null; then \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	    --no-install-recommends prometheus prometheus-alertmanager; \
+	fi
+
 run: jars  ## the main job: local Kafka up, topics created, detection worker running
 	$(BIN)/livewatch kafka up
 	$(BIN)/livewatch topics create
@@ -32,7 +39,7 @@ lint: venv  ## ruff and mypy
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: jars lint  ## every test, against a real local Kafka broker
+test: jars tools lint  ## every test: lint, types, units, a real Kafka broker and Prometheus
 	$(BIN)/pytest
 
 fmt: venv  ## format and autofix

@@ -23,6 +23,20 @@ from streams.core.windows import figures
 
 KINDS = ("orders", "refunds", "complaints")
 RULES = ("refund_after_order_spike", "quality_complaints")
+OUTCOMES = ("ok", "late", "duplicate", "invalid", "error")
+DEAD_LETTER_REASONS = ("invalid", "error")
+SEVERITIES = ("info", "warning", "critical")
+STATUSES = ("firing", "resolved")
+ATTRIBUTIONS = ("order", "pending_then_order", "fallback", "unattributed", "beyond_window")
+
+
+def _zeros(*axes: tuple[str, ...]) -> Counter[tuple[str, ...]]:
+    """Every label combination at zero: a series must exist before its first increase, or
+    rate() misses that increase."""
+    combos: list[tuple[str, ...]] = [()]
+    for axis in axes:
+        combos = [(*c, v) for c in combos for v in axis]
+    return Counter(dict.fromkeys(combos, 0))
 
 
 @dataclass
@@ -62,16 +76,21 @@ class LivewatchCollector(Collector):
             "Input records consumed, by topic and outcome (ok, late, duplicate, invalid, error).",
             labels=["topic", "outcome"],
         )
-        for (kind, outcome), n in sorted((stats.outcomes + counts.rejected).items()):
-            events.add_metric([kind, outcome], n)
+        totals = _zeros(KINDS, OUTCOMES)
+        totals.update(stats.outcomes)
+        totals.update(counts.rejected)
+        for labels, n in sorted(totals.items()):
+            events.add_metric(list(labels), n)
         yield events
         dead = CounterMetricFamily(
             "livewatch_deadletter_records",
             "Records sent to the dead-letter topic, by source topic and reason.",
             labels=["topic", "reason"],
         )
-        for (kind, reason), n in sorted(counts.dead_letters.items()):
-            dead.add_metric([kind, reason], n)
+        totals = _zeros(KINDS, DEAD_LETTER_REASONS)
+        totals.update(counts.dead_letters)
+        for labels, n in sorted(totals.items()):
+            dead.add_metric(list(labels), n)
         yield dead
         attribution = CounterMetricFamily(
             "livewatch_refund_attribution",
@@ -79,16 +98,20 @@ class LivewatchCollector(Collector):
             "unattributed, beyond_window).",
             labels=["how"],
         )
-        for how, n in sorted(stats.attribution.items()):
-            attribution.add_metric([how], n)
+        totals = _zeros(ATTRIBUTIONS)
+        totals.update({(how,): n for how, n in stats.attribution.items()})
+        for labels, n in sorted(totals.items()):
+            attribution.add_metric(list(labels), n)
         yield attribution
         alerts = CounterMetricFamily(
             "livewatch_alerts_emitted",
             "Alerts published, by rule, severity and status.",
             labels=["rule", "severity", "status"],
         )
-        for (rule, severity, status), n in sorted(counts.alerts.items()):
-            alerts.add_metric([rule, severity, status], n)
+        totals = _zeros(RULES, SEVERITIES, STATUSES)
+        totals.update(counts.alerts)
+        for labels, n in sorted(totals.items()):
+            alerts.add_metric(list(labels), n)
         yield alerts
         evaluations = CounterMetricFamily(
             "livewatch_rule_evaluations", "Anchor evaluations at step boundaries."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -92,6 +93,15 @@ async def test_metrics_health_and_views(settings: Settings, worker: WorkerProces
     assert anchor["rules"]["refund_after_order_spike"]["status"] in ("firing", "resolved")
     assert set(anchor["windows"]) == {"short", "long"} or anchor["evaluated_to"] is not None
     assert isinstance(active, list)
+
+    # Logs: JSON lines; every alert and dead letter with its ids; no buyer id anywhere.
+    lines = [json.loads(line) for line in worker.log_path.read_text().splitlines()
+             if line.startswith("{")]  # fmt: skip
+    logged_alerts = [line for line in lines if line["event"] == "alert"]
+    assert len(logged_alerts) >= 4 and all(line["alert_id"] for line in logged_alerts)
+    dead = [line for line in lines if line["event"] == "dead_letter"]
+    assert len(dead) == 1 and {"topic", "partition", "offset", "error"} <= set(dead[0])
+    assert "-buyer-" not in worker.log_path.read_text()
 
     promtool = shutil.which("promtool")
     assert promtool, "promtool is installed by .ci/run (Debian package prometheus)"

@@ -1,0 +1,82 @@
+"""docker-compose.yml hangs together (Docker itself is not on this machine, so it is read)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from tests.deploy.conftest import DEPLOY, ROOT
+
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES: dict[str, Any] = COMPOSE["services"]
+
+
+def host_mounts() -> list[tuple[str, str, str]]:
+    """(service, host path, container path) of every bind mount."""
+    found = []
+    for name, service in SERVICES.items():
+        for volume in service.get("volumes", []):
+            host, container = volume.split(":")[:2]
+            if host.startswith("."):
+                found.append((name, host, container))
+    return found
+
+
+def test_the_stack_has_every_part() -> None:
+    assert {"kafka", "topics", "worker", "prometheus", "alertmanager", "grafana"} <= set(SERVICES)
+    assert SERVICES["kafka"]["image"].startswith("apache/kafka:")
+    assert SERVICES["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
+
+
+def test_every_mounted_file_exists() -> None:
+    mounts = host_mounts()
+    assert len(mounts) >= 5
+    for service, host, _ in mounts:
+        assert (ROOT / host).exists(), f"{service} mounts missing {host}"
+
+
+def test_builds_point_at_existing_files() -> None:
+    for service in SERVICES.values():
+        build = service.get("build")
+        if build:
+            assert (ROOT / build["context"] / build["dockerfile"]).is_file()
+
+
+def test_worker_reaches_kafka_and_prometheus_reaches_the_worker() -> None:
+    kafka_env = SERVICES["kafka"]["environment"]
+    advertised = kafka_env["KAFKA_ADVERTISED_LISTENERS"].split("//")[1]
+    for name in ("topics", "worker"):
+        assert SERVICES[name]["environment"]["LIVEWATCH_KAFKA_BOOTSTRAP"] == advertised
+    prometheus = yaml.safe_load((DEPLOY / "prometheus/prometheus.yml").read_text())
+    targets = [t for job in prometheus["scrape_configs"] for c in job["static_configs"]
+               for t in c["targets"]]  # fmt: skip
+    worker_port = SERVICES["worker"]["environment"]["LIVEWATCH_WEB_PORT"]
+    assert f"worker:{worker_port}" in targets
+    alertmanagers = prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+    host, port = alertmanagers[0].split(":")
+    assert host in SERVICES
+    assert f"{port}:{port}" in SERVICES[host]["ports"]
+
+
+def test_config_paths_inside_containers_are_mounted() -> None:
+    mounted = {(s, c) for s, _, c in host_mounts()}
+    prometheus = yaml.safe_load((DEPLOY / "prometheus/prometheus.yml").read_text())
+    rules_dir = prometheus["rule_files"][0].rsplit("/", 1)[0]
+    assert ("prometheus", rules_dir) in mounted
+    assert ("prometheus", "/etc/prometheus/prometheus.yml") in mounted
+    assert ("alertmanager", "/etc/alertmanager/alertmanager.yml") in mounted
+    provider = yaml.safe_load(
+        (DEPLOY / "grafana/provisioning/dashboards/livewatch.yml").read_text()
+    )["providers"][0]
+    assert ("grafana", provider["options"]["path"]) in mounted
+    datasource = yaml.safe_load(
+        (DEPLOY / "grafana/provisioning/datasources/prometheus.yml").read_text()
+    )["datasources"][0]
+    assert datasource["url"] == "http://prometheus:9090"
+    assert "9090:9090" in SERVICES["prometheus"]["ports"]
+
+
+def test_depends_on_names_real_services() -> None:
+    for service in SERVICES.values():
+        assert set(service.get("depends_on", [])) <= set(SERVICES)

@@ -1,0 +1,69 @@
+"""Kubernetes manifests validate against the Kubernetes JSON schemas and fit the worker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes_validate import ValidationError, validate
+
+from streams.core.rules import DEFAULT_RULES_PATH, parse_rules
+from streams.settings import Settings
+from tests.deploy.conftest import DEPLOY
+
+K8S_VERSION = "1.33.0"
+MANIFESTS = sorted((DEPLOY / "k8s").glob("*.yaml"))
+
+
+def documents() -> list[tuple[Path, dict[str, Any]]]:
+    return [(p, d) for p in MANIFESTS for d in yaml.safe_load_all(p.read_text()) if d]
+
+
+def by_kind(kind: str) -> dict[str, Any]:
+    return next(d for _, d in documents() if d["kind"] == kind)
+
+
+@pytest.mark.parametrize(
+    ("path", "doc"), documents(), ids=lambda v: v.name if isinstance(v, Path) else v["kind"]
+)
+def test_manifest_matches_the_kubernetes_schema(path: Path, doc: dict[str, Any]) -> None:
+    """Strict: unknown fields are errors too."""
+    validate(doc, K8S_VERSION, strict=True)
+
+
+def test_the_schema_check_rejects_a_misspelt_field() -> None:
+    broken = by_kind("StatefulSet")
+    broken = {**broken, "spec": {**broken["spec"], "replica": 3}}
+    with pytest.raises(ValidationError):
+        validate(broken, K8S_VERSION, strict=True)
+
+
+def test_statefulset_runs_the_worker_as_designed() -> None:
+    sts = by_kind("StatefulSet")
+    pod = sts["spec"]["template"]
+    container = pod["spec"]["containers"][0]
+    port = container["ports"][0]["containerPort"]
+    assert pod["metadata"]["annotations"]["prometheus.io/port"] == str(port)
+    assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    env = {e["name"]: e for e in container["env"]}
+    assert env["LIVEWATCH_GROUP_INSTANCE_ID"]["value"] == "$(POD_NAME)"
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    config = next(d for _, d in documents() if d["metadata"]["name"] == "livewatch-settings")
+    data = config["data"]
+    assert mounts["data"] == data["LIVEWATCH_DATA_DIR"]
+    assert data["LIVEWATCH_RULES_PATH"].startswith(mounts["rules"] + "/")
+    assert int(data["LIVEWATCH_WEB_PORT"]) == port
+    assert sts["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
+    assert sts["spec"]["serviceName"] == "livewatch-headless"
+    # the settings in the ConfigMap are settings the worker accepts
+    Settings.model_validate({k.removeprefix("LIVEWATCH_").lower(): v for k, v in data.items()})
+
+
+def test_rules_configmap_is_the_packaged_default() -> None:
+    rules = next(d for _, d in documents() if d["metadata"]["name"] == "livewatch-rules")
+    text = rules["data"]["rules.yaml"]
+    assert text == DEFAULT_RULES_PATH.read_text()
+    parse_rules(text, "configmap-rules.yaml")
