@@ -220,8 +220,9 @@ def create_app(
             counts.rejected[(kind, "invalid")] += 1
             return [await _dead_letter(event, kind, "invalid", str(exc))]
         ts = to_ms(value.event_time)
+        reached = clock.topic_time.get(message.topic)
         try:
-            anchor = detector.apply(value)
+            anchor = detector.apply(value, ts if reached is None else max(ts, reached))
         except Exception as exc:  # an agent never dies on input: park the record
             log.exception(
                 "event_failed", topic=message.topic, partition=message.partition,

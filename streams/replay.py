@@ -16,7 +16,7 @@ from typing import Any
 from aiokafka.partitioner import murmur2
 from pydantic import ValidationError
 
-from schemas import TOPIC_MODELS, Alert
+from schemas import TOPIC_MODELS, Alert, InputEvent
 from streams.codecs import describe, record_key
 from streams.core.clock import bucket_start, to_ms
 from streams.core.detector import Detector
@@ -39,13 +39,14 @@ def replay_records(
 ) -> Iterator[Alert]:
     """Alerts the worker would publish for `(topic kind, JSON value)` records, in order.
 
-    With `flush`, time is run on past the last event until open episodes can resolve, as if
-    the stream went on quietly; without it, the replay stops where the input stops.
+    This is the worker reading the whole input as a backlog: each event goes to the partition
+    its key would have, and a partition's time is how far every topic that still has records
+    on it has been read (so the input is read in full first). With `flush`, time then runs on
+    past the last event until open episodes can resolve; without it, the replay stops where the
+    input stops, as a worker would.
     """
     detector = detector or build_detector(settings, DictOrders(), DictStates(), rules)
-    step_ms = settings.step_s * 1000
-    active: dict[int, set[str]] = defaultdict(set)
-    evaluated: dict[int, int] = {}
+    events: list[tuple[int, str, InputEvent]] = []
     for number, (kind, value) in enumerate(records, 1):
         model = TOPIC_MODELS.get(kind)
         if model is None:
@@ -58,21 +59,29 @@ def replay_records(
             if on_error:
                 on_error(number, describe(exc))
             continue
-        # Each partition is one stream in event-time order: once an event reaches a new
-        # boundary, everything before it on that partition has been read.
-        partition = partition_of(record_key(event), settings.partitions)
-        boundary = bucket_start(to_ms(event.event_time), step_ms)
-        if boundary > evaluated.get(partition, boundary - 1):
-            yield from _advance(detector, boundary, active[partition])
-            evaluated[partition] = boundary
-        anchor = detector.apply(event)
+        events.append((partition_of(record_key(event), settings.partitions), kind, event))
+    last_index: dict[tuple[int, str], int] = {(p, k): i for i, (p, k, _) in enumerate(events)}
+    clocks: dict[int, dict[str, int]] = defaultdict(dict)
+    active: dict[int, set[str]] = defaultdict(set)
+    evaluated: dict[int, int] = {}
+    step_ms = settings.step_s * 1000
+    for index, (partition, kind, event) in enumerate(events):
+        times = clocks[partition]
+        t = to_ms(event.event_time)
+        seen = times.get(kind)
+        anchor = detector.apply(event, max(t, seen) if seen is not None else t)
+        times[kind] = max(t, seen) if seen is not None else t
         if anchor is not None:
             active[partition].add(anchor)
-    if evaluated and flush:
-        # The end of the file: let open episodes play out as time passes the last event.
+        lagging = [times[k] for k in times if last_index[(partition, k)] > index]
+        boundary = bucket_start(min(lagging) if lagging else max(times.values()), step_ms)
+        if boundary > evaluated.get(partition, boundary - 1):
+            evaluated[partition] = boundary
+            yield from _advance(detector, boundary, active[partition])
+    if events and flush:
         lifecycle = detector.rules.lifecycle
-        end = max(evaluated.values()) + settings.long_window_s * 1000
-        end += (lifecycle.resolve_after_s + settings.step_s) * 1000
+        end = max(max(times.values()) for times in clocks.values())
+        end += (settings.long_window_s + lifecycle.resolve_after_s + settings.step_s) * 1000
         for partition in sorted(active):
             yield from _advance(detector, end, active[partition])
 

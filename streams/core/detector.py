@@ -76,13 +76,19 @@ class Detector:
 
     # -- events ---------------------------------------------------------------------------------
 
-    def apply(self, event: InputEvent) -> str | None:
-        """Count one valid event; returns the anchor whose state it touched, if any."""
+    def apply(self, event: InputEvent, seen_ms: int | None = None) -> str | None:
+        """Count one valid event; returns the anchor whose state it touched, if any.
+
+        `seen_ms` is how far the event's topic (on its partition) had already got when the event
+        arrived. An event behind that point arrived out of order: it is counted, but only from
+        the first boundary after `seen_ms`, so no evaluation depends on when it happened to be
+        read relative to the other topics.
+        """
         if isinstance(event, Order):
-            return self._order(event)
+            return self._order(event, seen_ms)
         if isinstance(event, Refund):
-            return self._refund(event)
-        return self._complaint(event)
+            return self._refund(event, seen_ms)
+        return self._complaint(event, seen_ms)
 
     def _load(self, anchor_id: str, ts_ms: int) -> AnchorState:
         state = self.states.get(anchor_id)
@@ -112,11 +118,27 @@ class Detector:
         seen[event_id] = ts_ms
         return True
 
-    def _order(self, order: Order) -> str | None:
+    def _defer(
+        self, state: AnchorState, kind: str, event: InputEvent, t: int, seen_ms: int | None
+    ) -> bool:
+        """Hold an out-of-order event until the boundary after `seen_ms` (see `apply`)."""
+        if seen_ms is None or seen_ms <= t:
+            return False
+        state.deferred.append((seen_ms, kind, event.model_dump(mode="json")))
+        self.states.put(state)
+        return True
+
+    def _order(self, order: Order, seen_ms: int | None) -> str | None:
         t = to_ms(order.placed_at)
         state = self._load(order.anchor_id, t)
         if not self._admit("orders", state, order.event_id, t):
             return None
+        if not self._defer(state, "orders", order, t, seen_ms):
+            self._count_order(state, order, t)
+            self.states.put(state)
+        return state.anchor_id
+
+    def _count_order(self, state: AnchorState, order: Order, t: int) -> None:
         b = state.bucket(bucket_start(t, self._step))
         b.orders += 1
         b.order_amount += float(order.amount)
@@ -131,14 +153,16 @@ class Detector:
         if pending is not None:
             self._count_refund(state, order.order_id, ref, pending)
             self.stats.attribution["pending_then_order"] += 1
-        self.states.put(state)
-        return state.anchor_id
 
-    def _refund(self, refund: Refund) -> str | None:
-        t = to_ms(refund.requested_at)
+    def _order_of(self, refund: Refund, t: int) -> OrderRef | None:
         ref = self.orders.get(refund.order_id)
         if ref is not None and t - ref.placed_ms > self.config.order_horizon_ms:
-            ref = None  # remembered past the horizon: as good as unknown
+            return None  # remembered past the horizon: as good as unknown
+        return ref
+
+    def _refund(self, refund: Refund, seen_ms: int | None) -> str | None:
+        t = to_ms(refund.requested_at)
+        ref = self._order_of(refund, t)
         anchor_id = ref.anchor_id if ref else refund.anchor_id
         if anchor_id is None:
             self.stats.outcomes[("refunds", "ok")] += 1
@@ -147,6 +171,14 @@ class Detector:
         state = self._load(anchor_id, t)
         if not self._admit("refunds", state, refund.event_id, t):
             return None
+        if not self._defer(state, "refunds", refund, t, seen_ms):
+            self._count_refund_event(state, refund, t, ref)
+            self.states.put(state)
+        return state.anchor_id
+
+    def _count_refund_event(
+        self, state: AnchorState, refund: Refund, t: int, ref: OrderRef | None
+    ) -> None:
         pending = PendingRefund(
             refund.event_id,
             refund.session_id,
@@ -162,8 +194,6 @@ class Detector:
         else:
             self._count_refund(state, refund.order_id, ref, pending)
             self.stats.attribution["order"] += 1
-        self.states.put(state)
-        return state.anchor_id
 
     def _count_refund(
         self, state: AnchorState, order_id: str, ref: OrderRef, refund: PendingRefund
@@ -179,15 +209,37 @@ class Detector:
                 refund.shipped, refund.requested_ms, refund.reason, refund.amount
             )
 
-    def _complaint(self, complaint: Complaint) -> str | None:
+    def _complaint(self, complaint: Complaint, seen_ms: int | None) -> str | None:
         t = to_ms(complaint.filed_at)
         state = self._load(complaint.anchor_id, t)
         if not self._admit("complaints", state, complaint.event_id, t):
             return None
+        if not self._defer(state, "complaints", complaint, t, seen_ms):
+            self._count_complaint(state, complaint, t)
+            self.states.put(state)
+        return state.anchor_id
+
+    def _count_complaint(self, state: AnchorState, complaint: Complaint, t: int) -> None:
         b = state.bucket(bucket_start(t, self._step))
         b.complaints[complaint.category] = b.complaints.get(complaint.category, 0) + 1
-        self.states.put(state)
-        return state.anchor_id
+
+    def _release_deferred(self, state: AnchorState, boundary_ms: int) -> None:
+        """Count the out-of-order events that had become visible before `boundary_ms`."""
+        due = [d for d in state.deferred if d[0] < boundary_ms]
+        if not due:
+            return
+        state.deferred = [d for d in state.deferred if d[0] >= boundary_ms]
+        for _, kind, value in due:
+            if kind == "orders":
+                order = Order.model_validate(value)
+                self._count_order(state, order, to_ms(order.placed_at))
+            elif kind == "refunds":
+                refund = Refund.model_validate(value)
+                t = to_ms(refund.requested_at)
+                self._count_refund_event(state, refund, t, self._order_of(refund, t))
+            else:
+                complaint = Complaint.model_validate(value)
+                self._count_complaint(state, complaint, to_ms(complaint.filed_at))
 
     # -- time -----------------------------------------------------------------------------------
 
@@ -217,7 +269,11 @@ class Detector:
         """The next boundary where something can change: skips the quiet stretch before an
         anchor's first bucket (those evaluations would see empty windows and change nothing)."""
         nxt = boundary + self._step
-        quiet = not state.pending and all(e.status != "firing" for e in state.episodes.values())
+        quiet = (
+            not state.pending
+            and not state.deferred
+            and all(e.status != "firing" for e in state.episodes.values())
+        )
         if quiet and state.buckets:
             first_useful = min(state.buckets) + self._step
             if first_useful > nxt:
@@ -229,7 +285,9 @@ class Detector:
         return state is not None and state.is_active()
 
     def _boundary(self, state: AnchorState, boundary_ms: int) -> list[Alert]:
-        """Settle refunds whose order never came, fold matured buckets, evaluate the rules."""
+        """Count deferred events now visible, settle refunds whose order never came, fold
+        matured buckets, evaluate the rules."""
+        self._release_deferred(state, boundary_ms)
         grace = self.config.grace_ms
         for order_id in [
             k for k, p in state.pending.items() if p.requested_ms < boundary_ms - grace

@@ -132,6 +132,8 @@ class AnchorState:
     """Topic -> event id -> event time, for events within that topic's grace period: a
     duplicate delivery is dropped (older ones are late anyway)."""
     pending: dict[str, PendingRefund] = field(default_factory=dict)
+    deferred: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
+    """Out-of-order events (visible from, topic, JSON value), counted at the next boundary."""
     episodes: dict[str, Episode] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -146,6 +148,7 @@ class AnchorState:
             "oh": {str(k): v for k, v in self.order_hours.items()},
             "ids": self.recent_ids,
             "p": {k: v.to_dict() for k, v in self.pending.items()},
+            "d": [list(d) for d in self.deferred],
             "e": {k: v.to_dict() for k, v in self.episodes.items()},
         }
 
@@ -162,6 +165,7 @@ class AnchorState:
             order_hours={int(k): v for k, v in d["oh"].items()},
             recent_ids={k: dict(v) for k, v in d["ids"].items()},
             pending={k: PendingRefund.from_dict(v) for k, v in d["p"].items()},
+            deferred=[(int(v), str(k), dict(e)) for v, k, e in d["d"]],
             episodes={k: Episode.from_dict(v) for k, v in d["e"].items()},
         )
 
@@ -171,6 +175,7 @@ class AnchorState:
         return bool(
             self.buckets
             or self.pending
+            or self.deferred
             or any(e.status == "firing" for e in self.episodes.values())
         )
 

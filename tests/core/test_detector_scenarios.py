@@ -106,13 +106,16 @@ def test_late_events_inside_grace_count_and_outside_are_skipped() -> None:
     now = _order_records(1, 60)
     inside = _order_records(1, 56)
     outside = _order_records(1, 54)
-    inside[0][1]["event_id"], outside[0][1]["event_id"] = "late-in", "late-out"
-    detector, _ = run([*now, *inside, *outside])
-    assert detector.stats.outcomes[("orders", "ok")] == 2
+    after = _order_records(1, 63)  # time moves on, so the late order becomes visible
+    for records, event_id in ((inside, "late-in"), (outside, "late-out"), (after, "after")):
+        records[0][1]["event_id"] = event_id
+    detector, _ = run([*now, *inside, *outside, *after])
+    assert detector.stats.outcomes[("orders", "ok")] == 3
     assert detector.stats.outcomes[("orders", "late")] == 1
     state = detector.states.get("a")
     assert state is not None
-    assert sum(b.orders for b in state.buckets.values()) == 2
+    assert state.deferred == []
+    assert sum(b.orders for b in state.buckets.values()) == 3
 
 
 def test_duplicate_deliveries_count_once() -> None:
@@ -152,6 +155,7 @@ def test_unknown_orders_fall_back_or_go_unattributed() -> None:
     s.refunds(ghost[1:], 1.0, delay=(1, 2), with_anchor=False)
     refunds = [r for r in s.records() if r[0] == "refunds"]
     later = _order_records(1, 30)  # moves anchor a's time past the grace period
+    later[0][1]["order_id"] = "another-order"
     detector, _ = run([*refunds, *later])
     assert detector.stats.attribution["fallback"] == 1
     assert detector.stats.attribution["unattributed"] == 1
@@ -234,3 +238,21 @@ def test_topic_interleaving_does_not_change_alerts() -> None:
 def _ms(value: dict[str, object]) -> int:
     stamp = value.get("placed_at") or value.get("requested_at") or value.get("filed_at")
     return to_ms(datetime.fromisoformat(str(stamp)))
+
+
+def test_an_out_of_order_event_counts_from_the_boundary_after_it_arrived() -> None:
+    """Arriving when its topic had reached minute 60, an order of minute 56 is invisible to
+    the boundary at 60 (evaluated as if it had not come yet) and counted from 61 on."""
+    detector = build_detector(Settings(), DictOrders(), DictStates())
+    first, late = _order_records(1, 60), _order_records(1, 56)
+    late[0][1]["event_id"] = "late"
+    t60 = _ms(first[0][1])
+    detector.apply(Order.model_validate(first[0][1]), t60)
+    detector.apply(Order.model_validate(late[0][1]), t60)
+    state = detector.states.get("a")
+    assert state is not None and len(state.deferred) == 1
+    detector.advance_to(t60, {"a"})
+    assert sum(b.orders for start, b in state.buckets.items() if start < t60) == 0
+    detector.advance_to(t60 + 60_000, {"a"})
+    assert state.deferred == []
+    assert sum(b.orders for start, b in state.buckets.items() if start < t60) == 1

@@ -161,9 +161,11 @@ async def test_late_events_inside_grace_count_and_outside_are_skipped(
     late = Scenario(seed=24)
     inside = late.orders("latecomer", 56, 0.1, 1)[0] | {"event_id": "late-inside"}
     outside = late.orders("latecomer", 54, 0.1, 1)[0] | {"event_id": "late-outside"}
+    # An out-of-order event counts from the next boundary on: move time on by three minutes.
+    after = late.orders("latecomer", 63, 0.1, 1)[0] | {"event_id": "after"}
     await create_topics(settings)
     start_worker(settings, workers, tmp_path / "worker.log")
-    await produce(settings, [*on_time, ("orders", inside), ("orders", outside)])
+    await produce(settings, [*on_time, ("orders", inside), ("orders", outside), ("orders", after)])
 
     def orders_counted(records: list[Any]) -> int | None:
         states = [json.loads(r.value) for r in records if r.key and b"latecomer" in r.key]
@@ -173,10 +175,11 @@ async def test_late_events_inside_grace_count_and_outside_are_skipped(
 
     changelog = f"{settings.app_id}-anchor-state-changelog"
     records = await read_topic(
-        settings.kafka_bootstrap, changelog, lambda recs: orders_counted(recs) == 11, timeout_s=60
+        settings.kafka_bootstrap, changelog, lambda recs: orders_counted(recs) == 12, timeout_s=60
     )
-    assert orders_counted(records) == 11  # ten on time, one late inside the grace period
+    assert orders_counted(records) == 12  # eleven on time, one late inside the grace period
     state = json.loads([r for r in records if r.key and b"latecomer" in r.key][-1].value)
-    assert state["tw"]["orders"] == max(
-        int(datetime.fromisoformat(v["placed_at"]).timestamp() * 1000) for _, v in on_time
+    assert state["tw"]["orders"] == int(
+        datetime.fromisoformat(after["placed_at"]).timestamp() * 1000
     )
+    assert state["d"] == []  # nothing left waiting
