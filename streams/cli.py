@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
 
 from streams.settings import Settings
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 cli = typer.Typer(help="livewatch: live-commerce abuse monitor on Kafka.", no_args_is_help=True)
 kafka_cli = typer.Typer(help="A local single-node Apache Kafka (KRaft) for demo and tests.")
@@ -120,6 +123,196 @@ def worker() -> None:
     faust.Worker(
         app, loglevel=settings.log_level.lower(), override_logging=False
     ).execute_from_commandline()
+
+
+Scenario = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--scenario",
+        help="normal, brushing, complaint_storm, attack, high_refund_category, late, duplicates "
+        "or mix (all of them); repeatable. Default: mix.",
+    ),
+]
+
+
+@cli.command("simulate")
+def simulate(
+    scenario: Scenario = None,
+    seed: Annotated[int, typer.Option(help="Same seed, same events.")] = 1,
+    anchors: Annotated[int, typer.Option(min=1, help="Anchors in the population.")] = 200,
+    hours: Annotated[float, typer.Option(min=0.5, help="Event-time span.")] = 6.0,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            help="Event time of the start (RFC 3339); default 2026-11-28T14:00Z for "
+            "files, now for Kafka."
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write JSONL replay lines here ('-': stdout), not Kafka.")
+    ] = None,
+    labels: Annotated[Path | None, typer.Option(help="Write the ground truth here.")] = None,
+    rate: Annotated[float | None, typer.Option(help="Events per second to Kafka (max).")] = None,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    events: Annotated[int | None, typer.Option(help="Stop after this many events.")] = None,
+) -> None:
+    """Realistic live-commerce traffic, with ground-truth labels, to Kafka or to a file."""
+    import itertools
+    import json
+    import sys
+    from datetime import UTC, datetime
+
+    from rich.progress import Progress
+
+    from streams.sim.generator import DEFAULT_START, SCENARIOS, SimConfig, Simulation
+
+    chosen = tuple(scenario or ["mix"])
+    unknown = sorted(set(chosen) - set(SCENARIOS))
+    if unknown:
+        typer.echo(
+            f"error: unknown scenario {unknown}; choose from {', '.join(SCENARIOS)}", err=True
+        )
+        raise typer.Exit(2)
+    if start is not None:
+        begin = datetime.fromisoformat(start)
+        if begin.tzinfo is None:
+            typer.echo(
+                "error: --start needs a UTC offset, e.g. 2026-11-28T14:00:00+00:00", err=True
+            )
+            raise typer.Exit(2)
+    elif out is None:
+        begin = datetime.now(UTC).replace(second=0, microsecond=0)
+    else:
+        begin = DEFAULT_START
+    sim = Simulation(SimConfig(seed, anchors, hours, begin, chosen))
+    stream = itertools.islice(sim.events(), events)
+    total = min(len(sim.buffer), events or len(sim.buffer))
+    if labels is not None:
+        labels.write_text(sim.truth().model_dump_json(indent=2) + "\n")
+    with Progress(transient=True, console=_stderr_console(), disable=total < 10_000) as bar:
+        task = bar.add_task("events", total=total)
+        if out is not None:
+            handle = sys.stdout if str(out) == "-" else out.open("w", encoding="utf-8")
+            try:
+                for n, (kind, value) in enumerate(stream, 1):
+                    handle.write(json.dumps({"topic": kind, "value": value}) + "\n")
+                    if n % 1000 == 0:
+                        bar.update(task, completed=n)
+            finally:
+                if handle is not sys.stdout:
+                    handle.close()
+            typer.echo(f"wrote {total} events to {out}", err=True)
+            return
+        from streams.sim.kafka import send_events
+
+        settings = load_settings()
+        sent = asyncio.run(send_events(
+            settings, stream, rate, duration, lambda n: bar.update(task, completed=n)
+        ))  # fmt: skip
+        typer.echo(f"sent {sent} events to {settings.kafka_bootstrap}", err=True)
+
+
+def _stderr_console() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+@cli.command("replay")
+def replay(
+    file: Annotated[str, typer.Argument(help="JSONL lines {topic, value}; '-' for stdin.")],
+    rules: Annotated[Path | None, typer.Option(help="Rules file (default: packaged).")] = None,
+    flush: Annotated[
+        bool, typer.Option(help="Run time on past the last event so open episodes resolve.")
+    ] = False,
+) -> None:
+    """Run the worker's detection offline; print each alert as a JSON line on stdout."""
+    import sys
+
+    from streams.codecs import encode
+    from streams.core.rules import RulesError, load_rules
+    from streams.replay import read_jsonl, replay_records
+
+    settings = load_settings()
+    try:
+        loaded = load_rules(rules or settings.rules_path)
+    except RulesError as exc:
+        typer.echo(f"error: rules file refused:\n{exc}", err=True)
+        raise typer.Exit(2) from exc
+    problems = 0
+
+    def report(line: int, reason: str) -> None:
+        nonlocal problems
+        problems += 1
+        typer.echo(f"line {line}: skipped: {reason}", err=True)
+
+    handle = sys.stdin if file == "-" else open(file, encoding="utf-8")  # noqa: SIM115
+    count = 0
+    try:
+        records = read_jsonl(handle, report)
+        for alert in replay_records(records, settings, loaded, report, flush=flush):
+            sys.stdout.write(encode(alert).decode() + "\n")
+            count += 1
+    finally:
+        if handle is not sys.stdin:
+            handle.close()
+    typer.echo(f"{count} alerts, {problems} lines skipped", err=True)
+
+
+@cli.command("evaluate")
+def evaluate_alerts(
+    alerts: Annotated[str, typer.Argument(help="JSONL of alerts (replay output); '-': stdin.")],
+    labels: Annotated[Path, typer.Option(help="Ground truth from `livewatch simulate --labels`.")],
+    format: Annotated[str, typer.Option(help="table or json")] = "table",
+) -> None:
+    """Precision, recall and time-to-detect per rule and overall."""
+    import json
+    import sys
+
+    from rich.table import Table
+
+    from schemas import Alert, RuleName
+    from streams.sim.evaluation import evaluate
+    from streams.sim.labels import Truth
+
+    truth = Truth.model_validate_json(labels.read_text())
+    handle = sys.stdin if alerts == "-" else open(alerts, encoding="utf-8")  # noqa: SIM115
+    try:
+        parsed = [Alert.model_validate_json(line) for line in handle if line.strip()]
+    finally:
+        if handle is not sys.stdin:
+            handle.close()
+    report = evaluate(truth, parsed, tuple(r.value for r in RuleName))
+    if format == "json":
+        typer.echo(json.dumps(report.to_json(), indent=2))
+        return
+    table = Table(title="detection quality")
+    for column in ("rule", "alerts", "true", "labels", "detected", "precision", "recall",
+                   "median TTD", "max TTD"):  # fmt: skip
+        table.add_column(column, justify="right" if column != "rule" else "left")
+
+    def cell(value: float | None, unit: str = "") -> str:
+        if value is None:
+            return "n/a"
+        return f"{value / 60:.1f} min" if unit == "s" else f"{value:.3f}"
+
+    for name, score in [*sorted(report.rules.items()), ("overall", report.overall)]:
+        summary = score.summary()
+        table.add_row(
+            name, str(score.alerts), str(score.true_alerts), str(score.labels),
+            str(score.detected), cell(score.precision), cell(score.recall),
+            cell(summary["ttd_median_s"], "s"), cell(summary["ttd_max_s"], "s"),
+        )  # fmt: skip
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=120)
+    console.print(table)
+    for alert in report.false_alerts:
+        typer.echo(f"false alert: {alert['rule']} {alert['anchor_id']} {alert['alert_id']}")
+    for label in report.missed:
+        typer.echo(f"missed: {label.scenario} {label.anchor_id} from {label.start.isoformat()}")
 
 
 def main() -> None:

@@ -106,7 +106,7 @@ def refund_spike(
     name = "refund_after_order_spike"
     orders, refunds, categories = _long_totals(state, end_ms, w)
     start_ms = end_ms - w.long_ms
-    if orders < rule.min_orders_long or (refunds == 0 and not watching):
+    if not watching and (orders < rule.min_orders_long or refunds == 0):
         return Verdict(name, QUIET, start_ms, end_ms)
     prior = _mix(
         categories,
@@ -127,9 +127,12 @@ def refund_spike(
         state, end_ms, w.long_ms, w.short_ms, w.step_ms, rule.min_orders_short, rule.z
     )
     lb_short = short.lower_bound if short else 0.0
-    crossing = lb_long >= threshold and lb_short >= threshold
+    enough = orders >= rule.min_orders_long
+    crossing = enough and lb_long >= threshold and lb_short >= threshold
     holding = (
-        lb_long >= threshold * rule.resolve_ratio and lb_short >= threshold * rule.resolve_ratio
+        enough
+        and lb_long >= threshold * rule.resolve_ratio
+        and lb_short >= threshold * rule.resolve_ratio
     )
     severity = "critical" if lb_long >= rule.critical_lower_bound else rule.severity
     fig = figures(state, end_ms, w.long_ms, w.step_ms)
@@ -143,7 +146,7 @@ def refund_spike(
         end_ms,
         observed={
             "refund_rate_lower_bound": round(lb_long, 4),
-            "refund_rate": round(refunds / orders, 4),
+            "refund_rate": round(refunds / orders, 4) if orders else 0.0,
             "orders": orders,
             "refunded_orders": refunds,
             "short_refund_rate_lower_bound": round(lb_short, 4),

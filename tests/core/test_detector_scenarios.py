@@ -8,6 +8,7 @@ from datetime import datetime
 from schemas import Alert, Order, Refund
 from streams.core.clock import to_ms
 from streams.core.detector import Detector
+from streams.core.rules import load_rules
 from streams.core.state import AnchorState
 from streams.pipeline import build_detector
 from streams.replay import replay_records
@@ -58,7 +59,9 @@ def test_complaint_storm_fires_one_quality_alert() -> None:
     _, alerts = run(s.records())
     firing = [a for a in alerts if a.status.value == "firing"]
     assert [(a.rule.value, a.anchor_id) for a in firing] == [("quality_complaints", "defective")]
-    assert firing[0].evidence.quality_complaints == firing[0].observed["quality_complaints"] >= 10
+    min_count = load_rules().quality_complaints.min_count
+    assert firing[0].evidence.quality_complaints == firing[0].observed["quality_complaints"]
+    assert firing[0].evidence.quality_complaints >= min_count
     assert firing[0].evidence.complaints_by_category["quality"] > 0
 
 
@@ -256,3 +259,18 @@ def test_an_out_of_order_event_counts_from_the_boundary_after_it_arrived() -> No
     detector.advance_to(t60 + 60_000, {"a"})
     assert state.deferred == []
     assert sum(b.orders for start, b in state.buckets.items() if start < t60) == 1
+
+
+def test_an_episode_resolves_when_orders_fall_below_the_minimum() -> None:
+    """The resolved alert of an anchor that stopped selling still carries figures and evidence."""
+    s = Scenario(seed=15)
+    orders = s.orders("brief", 0, 10, 60, buyers=5)
+    s.refunds(orders, 0.9, delay=(1, 8))
+    scenarios.normal_anchor(s, "clock", hours=4)  # keeps time moving on the anchor's partition
+    _, alerts = run(s.records(), flush=True)
+    brief = [a for a in alerts if a.anchor_id == "brief"]
+    assert brief[0].status.value == "firing"
+    assert brief[-1].status.value == "resolved"
+    assert len({a.alert_id for a in brief}) == 1
+    assert brief[-1].evidence.window == "short+long"
+    assert brief[-1].observed["orders"] < load_rules().refund_after_order_spike.min_orders_long

@@ -30,17 +30,17 @@ def test_default_rules_load() -> None:
 
 BROKEN = [
     # (replace this, with that, field named in the error, text on the reported line)
-    ("min_orders_long: 30", "min_orders_long: -3", "refund_after_order_spike.min_orders_long",
+    ("min_orders_long: 50", "min_orders_long: -3", "refund_after_order_spike.min_orders_long",
      "min_orders_long"),
-    ("min_orders_long: 30", "min_orders_long: lots", "refund_after_order_spike.min_orders_long",
+    ("min_orders_long: 50", "min_orders_long: lots", "refund_after_order_spike.min_orders_long",
      "min_orders_long"),
-    ("apparel:     {baseline_rate: 0.40", "apparel:     {baseline_rat: 0.40",
+    ("apparel:     {baseline_rate: 0.25", "apparel:     {baseline_rat: 0.25",
      "categories.apparel.baseline_rat", "apparel:"),
-    ("electronics: {baseline_rate: 0.08", "gadgets: {baseline_rate: 0.08",
+    ("electronics: {baseline_rate: 0.07", "gadgets: {baseline_rate: 0.07",
      "categories.gadgets", "gadgets:"),
     ("resolve_ratio: 0.75", "resolve_ratio: 1.5", "refund_after_order_spike.resolve_ratio",
      "resolve_ratio: 1.5"),
-    ("  min_count: 10", "  min_cout: 10", "quality_complaints.min_cout", "min_cout"),
+    ("  min_count: 8 ", "  min_cout: 8 ", "quality_complaints.min_cout", "min_cout"),
     ("version: 1", "version: 2", "version", "version: 2"),
 ]  # fmt: skip
 
@@ -64,7 +64,7 @@ def test_yaml_syntax_error_names_line() -> None:
 
 
 def test_missing_default_category_is_refused() -> None:
-    text = DEFAULT_TEXT.replace("    default:     {baseline_rate: 0.15, ceiling: 0.50}\n", "")
+    text = DEFAULT_TEXT.replace("    default:     {baseline_rate: 0.11, ceiling: 0.50}\n", "")
     with pytest.raises(RulesError, match="categories must include a 'default' entry"):
         parse_rules(text, "rules.yaml")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import subprocess
@@ -13,11 +12,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 
-from schemas import TOPIC_MODELS, Alert
-from streams.codecs import record_key
+from schemas import Alert
 from streams.settings import Settings
+from streams.sim.kafka import send_events
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -78,45 +77,9 @@ class WorkerProcess:
         self.stop(signal.SIGKILL)
 
 
-def topic_for(settings: Settings, kind: str) -> str:
-    return {
-        "orders": settings.topic_orders,
-        "refunds": settings.topic_refunds,
-        "complaints": settings.topic_complaints,
-    }[kind]
-
-
 async def produce(settings: Settings, records: Iterable[tuple[str, Any]]) -> int:
-    """Send records keyed for co-partitioning; values that are not valid events go as given.
-
-    Like a live platform, one event-minute reaches the broker before the next begins: the
-    producer is flushed whenever the event time enters a new minute (within a minute its
-    batches may land in any order across partitions).
-    """
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=5)
-    await producer.start()
-    sent = 0
-    minute: str | None = None
-    try:
-        for kind, value in records:
-            if isinstance(value, bytes):
-                raw, key = value, b"bad"
-            else:
-                raw = json.dumps(value).encode()
-                try:
-                    key = record_key(TOPIC_MODELS[kind].model_validate(value))
-                except ValueError:
-                    key = str(value.get("anchor_id", "bad")).encode()
-                stamp = value.get("placed_at") or value.get("requested_at") or value.get("filed_at")
-                if isinstance(stamp, str) and stamp[:16] != minute:
-                    await producer.flush()
-                    minute = stamp[:16]
-            await producer.send(topic_for(settings, kind), raw, key=key)
-            sent += 1
-        await producer.flush()
-    finally:
-        await producer.stop()
-    return sent
+    """Send records as a live platform would (see `streams.sim.kafka.send_events`)."""
+    return await send_events(settings, records)
 
 
 async def read_topic(

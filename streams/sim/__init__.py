@@ -1,0 +1,1 @@
+"""Synthetic live-commerce traffic with ground truth: for the demo, tests and rule tuning."""

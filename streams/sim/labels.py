@@ -1,0 +1,33 @@
+"""Ground truth of a simulation: which anchor misbehaves how, and when it became observable."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Label(BaseModel):
+    """One injected behaviour. `expect_alert` false marks a control that must stay quiet."""
+
+    model_config = ConfigDict(frozen=True)
+
+    anchor_id: str
+    scenario: str
+    rule: str | None
+    start: datetime
+    """When the behaviour becomes observable in the data (first refund of a burst, first
+    complaint of a storm): time-to-detect counts from here."""
+    end: datetime
+    expect_alert: bool = True
+
+
+class Truth(BaseModel):
+    """The labels file written by `livewatch simulate --labels`."""
+
+    seed: int
+    scenarios: list[str]
+    start: datetime
+    end: datetime
+    anchors: int
+    labels: list[Label]

@@ -1,0 +1,60 @@
+"""The simulator: reproducible, valid events, labelled scenarios, realistic delivery."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from schemas import TOPIC_MODELS
+from streams.sim.generator import SimConfig, Simulation
+
+
+def test_same_seed_same_events_and_labels() -> None:
+    a, b = (
+        Simulation(SimConfig(seed=7, anchors=40, hours=4)),
+        Simulation(SimConfig(seed=7, anchors=40, hours=4)),
+    )
+    assert list(a.events()) == list(b.events())
+    assert a.truth() == b.truth()
+    c = Simulation(SimConfig(seed=8, anchors=40, hours=4))
+    assert list(c.events()) != list(a.events())
+
+
+def test_every_event_is_valid_and_every_scenario_is_labelled() -> None:
+    sim = Simulation(SimConfig(seed=3, anchors=150, hours=8))
+    events = list(sim.events())
+    for kind, value in events:
+        TOPIC_MODELS[kind].model_validate(value)
+    kinds = Counter(kind for kind, _ in events)
+    assert kinds["orders"] > kinds["refunds"] > kinds["complaints"] > 0
+    scenarios = Counter(label.scenario for label in sim.truth().labels)
+    assert {"brushing", "attack", "complaint_storm", "high_refund_category"} <= set(scenarios)
+    controls = [lab for lab in sim.truth().labels if lab.scenario == "high_refund_category"]
+    assert controls and not any(lab.expect_alert for lab in controls)
+
+
+def test_late_and_duplicate_deliveries() -> None:
+    """About 2% of events come late (some past the grace period), 1% twice."""
+    sim = Simulation(SimConfig(seed=4, anchors=100, hours=6, scenarios=("late", "duplicates")))
+    ids = Counter(value["event_id"] for _, value in sim.events())
+    duplicated = sum(1 for n in ids.values() if n > 1)
+    assert 0.005 < duplicated / len(ids) < 0.02
+    late = [ev for ev in sim.buffer if ev.deliver - ev.time > 300]
+    inside = [ev for ev in sim.buffer if 0 < ev.deliver - ev.time <= 240 and ev.seq]
+    assert late and inside
+    assert all(a.deliver <= b.deliver for a, b in zip(sim.buffer, sim.buffer[1:], strict=False))
+
+
+def test_apparel_refunds_more_than_electronics() -> None:
+    sim = Simulation(SimConfig(seed=5, anchors=300, hours=8, scenarios=("normal",)))
+    category = {a.anchor_id: a.category for a in sim.anchors}
+    orders: Counter[str] = Counter()
+    refunds: Counter[str] = Counter()
+    for kind, value in sim.events():
+        cat = category[value["anchor_id"]]
+        if kind == "orders":
+            orders[cat] += 1
+        elif kind == "refunds":
+            refunds[cat] += 1
+    assert (
+        refunds["apparel"] / orders["apparel"] > 2 * refunds["electronics"] / orders["electronics"]
+    )
