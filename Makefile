@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: help venv jars tools run stop test lint fmt clean
+.PHONY: help venv jars tools run worker stop test lint fmt clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -26,12 +26,15 @@ tools:  ## Debian packages the tests use (promtool, prometheus, amtool), install
 	    --no-install-recommends prometheus prometheus-alertmanager; \
 	fi
 
-run: jars  ## the main job: local Kafka up, topics created, detection worker running
+run: jars  ## the main job: livewatch demo (local Kafka, topics, worker, simulator, live view)
+	$(BIN)/livewatch demo
+
+worker: jars  ## local Kafka up, topics created, a worker in the foreground (console logs)
 	$(BIN)/livewatch kafka up
 	$(BIN)/livewatch topics create
 	LIVEWATCH_LOG_FORMAT=console $(BIN)/livewatch worker
 
-stop: venv  ## stop the local Kafka started by `make run`
+stop: venv  ## stop the local Kafka started by `make worker`
 	$(BIN)/livewatch kafka down
 
 lint: venv  ## ruff and mypy

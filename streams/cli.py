@@ -315,5 +315,25 @@ def evaluate_alerts(
         typer.echo(f"missed: {label.scenario} {label.anchor_id} from {label.start.isoformat()}")
 
 
+@cli.command("demo")
+def demo(
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    rate: Annotated[float, typer.Option(help="Simulated events per second.")] = 500.0,
+    anchors: Annotated[int, typer.Option(min=1)] = 200,
+    hours: Annotated[float, typer.Option(min=0.5, help="Event time to simulate.")] = 24.0,
+    seed: Annotated[int, typer.Option()] = 1,
+    kafka_state_dir: Annotated[
+        Path | None, typer.Option(help="State directory of the local broker to use or start.")
+    ] = None,
+) -> None:
+    """The whole thing on this machine: local Kafka, topics, a worker and the simulator (mix),
+    with a live view of event rates, the riskiest anchors and alerts. Ctrl-C stops it all."""
+    from streams.demo import DemoOptions, run_demo
+
+    settings = load_settings()
+    options = DemoOptions(duration, rate, anchors, hours, seed, kafka_state_dir, settings.data_dir)
+    raise typer.Exit(run_demo(options, settings))
+
+
 def main() -> None:
     cli()

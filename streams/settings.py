@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     """Faust table store: `rocksdb://` in production, `memory://` for tests."""
     data_dir: Path = Path("livewatch-data")
     """Where the worker keeps its RocksDB tables."""
-    web_port: int = Field(default=6066, ge=0, le=65535)
+    web_port: int = Field(default=6066, ge=1, le=65535)
     web_host: str = "127.0.0.1"
     advertised_url: str | None = None
     """URL other workers use to reach this one's web server (table routing); default

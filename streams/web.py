@@ -14,8 +14,11 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from streams.core.clock import from_ms
 from streams.core.evaluate import Windows, orders_last_day
+from streams.core.rates import wilson_lower_bound
 from streams.core.state import AnchorState
 from streams.core.windows import figures
+
+RANKING_Z = 1.645
 
 EXPOSITION_TYPE = "text/plain; version=0.0.4"
 """Prometheus text format 0.0.4 (prometheus_client's CONTENT_TYPE_LATEST without charset)."""
@@ -80,6 +83,40 @@ def anchor_view(state: AnchorState, windows: Windows) -> dict[str, Any]:
     return view
 
 
+def riskiest_anchors(
+    states: Iterable[AnchorState], windows: Windows, limit: int
+) -> list[dict[str, Any]]:
+    """The anchors this worker tracks, riskiest first: firing episodes, then the lower bound of
+    the long window's refund rate, then quality complaints (at each anchor's last evaluated
+    boundary)."""
+    ranked: list[tuple[tuple[int, float, int, str], dict[str, Any]]] = []
+    for state in states:
+        if state.evaluated_to_ms is None:
+            continue
+        fig = figures(state, state.evaluated_to_ms, windows.long_ms, windows.step_ms, samples=0)
+        firing = sorted(r for r, e in state.episodes.items() if e.status == "firing")
+        row = {
+            "anchor_id": state.anchor_id,
+            "category": fig.categories.most_common(1)[0][0] if fig.categories else None,
+            "orders": fig.orders,
+            "refunded_orders": fig.refunds,
+            "refund_rate": round(fig.refund_rate, 4),
+            "refunded_before_shipment": fig.refunded_unshipped,
+            "orders_per_buyer": (
+                round(fig.orders / fig.distinct_buyers, 2) if fig.distinct_buyers else None
+            ),
+            "quality_complaints": fig.quality_complaints,
+            "firing": firing,
+        }
+        # A rate on few orders proves little: rank by its lower bound.
+        bound = wilson_lower_bound(fig.refunds, fig.orders, RANKING_Z)
+        row["refund_rate_lower_bound"] = round(bound, 4)
+        key = (-len(firing), -bound, -fig.quality_complaints, state.anchor_id)
+        ranked.append((key, row))
+    ranked.sort(key=lambda item: item[0])
+    return [row for _, row in ranked[:limit]]
+
+
 def register(
     app: faust.App,
     registry: CollectorRegistry,
@@ -88,7 +125,8 @@ def register(
     active_states: Callable[[], Iterable[AnchorState]],
     windows: Windows,
 ) -> None:
-    """Add `/metrics`, `/livez`, `/readyz`, `/anchors/{anchor_id}` and `/alerts/active`."""
+    """Add `/metrics`, `/livez`, `/readyz`, `/anchors`, `/anchors/{anchor_id}` and
+    `/alerts/active`."""
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
@@ -111,6 +149,14 @@ def register(
         if state is None:
             return web.json({"error": f"no state for anchor {anchor_id!r}"}, status=404)
         return web.json(anchor_view(state, windows))
+
+    @app.page("/anchors")
+    async def riskiest(web: Any, request: Any) -> Any:
+        try:
+            limit = max(1, min(100, int(request.query.get("limit", "10"))))
+        except ValueError:
+            return web.json({"error": "limit must be a whole number"}, status=400)
+        return web.json({"anchors": riskiest_anchors(active_states(), windows, limit)})
 
     @app.page("/alerts/active")
     async def active_alerts(web: Any, request: Any) -> Any:

@@ -1,0 +1,56 @@
+"""`livewatch demo` runs the whole pipeline and stops everything it started on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from streams.kafka_local import free_port
+
+pytestmark = pytest.mark.kafka
+
+
+def java_under(state_dir: Path) -> list[str]:
+    out = subprocess.run(["pgrep", "-f", f"java.*{state_dir}"], capture_output=True, text=True)
+    return out.stdout.split()
+
+
+def test_demo_shows_alerts_and_cleans_up_on_ctrl_c(tmp_path: Path) -> None:
+    state = tmp_path / "kafka"
+    out = tmp_path / "demo.out"
+    env = dict(
+        os.environ, LIVEWATCH_DATA_DIR=str(tmp_path / "data"), LIVEWATCH_WEB_PORT=str(free_port())
+    )
+    with out.open("wb") as handle:
+        demo = subprocess.Popen(
+            [sys.executable, "-m", "streams", "demo", "--rate", "3000", "--anchors", "120",
+             "--hours", "6", "--duration", "180", "--kafka-state-dir", str(state)],
+            stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=tmp_path,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 150
+        while time.monotonic() < deadline and "alert firing" not in out.read_text():
+            assert demo.poll() is None, out.read_text()
+            time.sleep(0.5)
+        text = out.read_text()
+        assert "alert firing refund_after_order_spike" in text, text
+        assert re.search(r"metrics: http://127\.0\.0\.1:\d+/metrics", text)
+        worker_pid = int(re.search(r"worker pid (\d+)", text).group(1))  # type: ignore[union-attr]
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(60) == 0
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    text = out.read_text()
+    assert "local Kafka stopped" in text
+    assert java_under(state) == []
+    with pytest.raises(ProcessLookupError):
+        os.kill(worker_pid, 0)
