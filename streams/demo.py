@@ -31,7 +31,7 @@ from rich.text import Text
 
 from schemas import Alert
 from streams.kafka_config import client_options
-from streams.kafka_local import KafkaLocal, free_port
+from streams.kafka_local import KafkaLocal, free_port, port_free
 from streams.settings import Settings
 from streams.sim.generator import SimConfig, Simulation
 from streams.sim.kafka import send_events
@@ -227,7 +227,7 @@ def run_demo(options: DemoOptions, base_settings: Settings) -> int:
     console.print(f"starting local Kafka{'' if ours else ' (already running)'} ...")
     try:
         bootstrap = broker.up()
-        port = base_settings.web_port if _port_free(base_settings.web_port) else free_port()
+        port = base_settings.web_port if port_free(base_settings.web_port) else free_port()
         settings = base_settings.model_copy(
             update={
                 "kafka_bootstrap": bootstrap,
@@ -278,14 +278,3 @@ def run_demo(options: DemoOptions, base_settings: Settings) -> int:
         if ours:
             broker.down()
             console.print("local Kafka stopped")
-
-
-def _port_free(port: int) -> bool:
-    import socket
-
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True

@@ -204,7 +204,7 @@ class KafkaLocal:
             return self.bootstrap
         libs = resolve_jars()
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        port = self.port or (DEFAULT_PORT if _port_free(DEFAULT_PORT) else free_port())
+        port = self.port or (DEFAULT_PORT if port_free(DEFAULT_PORT) else free_port())
         self.port = port
         config = self._write_config(port, free_port())
         if not (self.state_dir / "data" / "meta.properties").exists():
@@ -294,7 +294,8 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-def _port_free(port: int) -> bool:
+def port_free(port: int) -> bool:
+    """Whether nothing listens on 127.0.0.1:`port`."""
     with socket.socket() as sock:
         try:
             sock.bind(("127.0.0.1", port))

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import platform
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram, Info
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -30,13 +31,24 @@ STATUSES = ("firing", "resolved")
 ATTRIBUTIONS = ("order", "pending_then_order", "fallback", "unattributed", "beyond_window")
 
 
-def _zeros(*axes: tuple[str, ...]) -> Counter[tuple[str, ...]]:
-    """Every label combination at zero: a series must exist before its first increase, or
-    rate() misses that increase."""
+def _counter(
+    name: str,
+    documentation: str,
+    labels: dict[str, tuple[str, ...]],
+    *sources: Mapping[Any, int],
+) -> CounterMetricFamily:
+    """A counter family with every label combination, from zero: a series must exist before
+    its first increase, or rate() misses that increase."""
     combos: list[tuple[str, ...]] = [()]
-    for axis in axes:
-        combos = [(*c, v) for c in combos for v in axis]
-    return Counter(dict.fromkeys(combos, 0))
+    for values in labels.values():
+        combos = [(*c, v) for c in combos for v in values]
+    totals: Counter[tuple[str, ...]] = Counter(dict.fromkeys(combos, 0))
+    for source in sources:
+        totals.update(source)
+    family = CounterMetricFamily(name, documentation, labels=list(labels))
+    for combo, n in sorted(totals.items()):
+        family.add_metric(list(combo), n)
+    return family
 
 
 @dataclass
@@ -71,48 +83,32 @@ class LivewatchCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         stats = self.sources.stats()
         counts = self.sources.counts
-        events = CounterMetricFamily(
+        yield _counter(
             "livewatch_events_consumed",
             "Input records consumed, by topic and outcome (ok, late, duplicate, invalid, error).",
-            labels=["topic", "outcome"],
+            {"topic": KINDS, "outcome": OUTCOMES},
+            stats.outcomes,
+            counts.rejected,
         )
-        totals = _zeros(KINDS, OUTCOMES)
-        totals.update(stats.outcomes)
-        totals.update(counts.rejected)
-        for labels, n in sorted(totals.items()):
-            events.add_metric(list(labels), n)
-        yield events
-        dead = CounterMetricFamily(
+        yield _counter(
             "livewatch_deadletter_records",
             "Records sent to the dead-letter topic, by source topic and reason.",
-            labels=["topic", "reason"],
+            {"topic": KINDS, "reason": DEAD_LETTER_REASONS},
+            counts.dead_letters,
         )
-        totals = _zeros(KINDS, DEAD_LETTER_REASONS)
-        totals.update(counts.dead_letters)
-        for labels, n in sorted(totals.items()):
-            dead.add_metric(list(labels), n)
-        yield dead
-        attribution = CounterMetricFamily(
+        yield _counter(
             "livewatch_refund_attribution",
             "Refunds by how they were attributed (order, pending_then_order, fallback, "
             "unattributed, beyond_window).",
-            labels=["how"],
+            {"how": ATTRIBUTIONS},
+            Counter({(how,): n for how, n in stats.attribution.items()}),
         )
-        totals = _zeros(ATTRIBUTIONS)
-        totals.update({(how,): n for how, n in stats.attribution.items()})
-        for labels, n in sorted(totals.items()):
-            attribution.add_metric(list(labels), n)
-        yield attribution
-        alerts = CounterMetricFamily(
+        yield _counter(
             "livewatch_alerts_emitted",
             "Alerts published, by rule, severity and status.",
-            labels=["rule", "severity", "status"],
+            {"rule": RULES, "severity": SEVERITIES, "status": STATUSES},
+            counts.alerts,
         )
-        totals = _zeros(RULES, SEVERITIES, STATUSES)
-        totals.update(counts.alerts)
-        for labels, n in sorted(totals.items()):
-            alerts.add_metric(list(labels), n)
-        yield alerts
         evaluations = CounterMetricFamily(
             "livewatch_rule_evaluations", "Anchor evaluations at step boundaries."
         )

@@ -24,7 +24,8 @@ def host_mounts() -> list[tuple[str, str, str]]:
 
 
 def test_the_stack_has_every_part() -> None:
-    assert {"kafka", "topics", "worker", "prometheus", "alertmanager", "grafana"} <= set(SERVICES)
+    expected = {"kafka", "topics", "worker", "simulator", "prometheus", "alertmanager", "grafana"}
+    assert expected <= set(SERVICES)
     assert SERVICES["kafka"]["image"].startswith("apache/kafka:")
     assert SERVICES["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
 
@@ -46,7 +47,7 @@ def test_builds_point_at_existing_files() -> None:
 def test_worker_reaches_kafka_and_prometheus_reaches_the_worker() -> None:
     kafka_env = SERVICES["kafka"]["environment"]
     advertised = kafka_env["KAFKA_ADVERTISED_LISTENERS"].split("//")[1]
-    for name in ("topics", "worker"):
+    for name in ("topics", "worker", "simulator"):
         assert SERVICES[name]["environment"]["LIVEWATCH_KAFKA_BOOTSTRAP"] == advertised
     prometheus = yaml.safe_load((DEPLOY / "prometheus/prometheus.yml").read_text())
     targets = [t for job in prometheus["scrape_configs"] for c in job["static_configs"]

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,15 +22,6 @@ from tests.scenarios import Record, Scenario
 from tests.streams.worker_process import WorkerProcess, produce, read_alerts, read_topic
 
 pytestmark = pytest.mark.kafka
-
-
-@pytest.fixture
-def workers(tmp_path: Path) -> Iterator[list[WorkerProcess]]:
-    """Workers started by a test; each is stopped by its pid at the end, whatever happened."""
-    started: list[WorkerProcess] = []
-    yield started
-    for worker in started:
-        worker.stop()
 
 
 def start_worker(settings: Settings, workers: list[WorkerProcess], log: Path) -> WorkerProcess:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import subprocess
-from collections.abc import Iterator
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -18,15 +17,6 @@ from tests.e2e.test_detection import mixed_feed
 from tests.streams.worker_process import WorkerProcess, produce, read_alerts
 
 pytestmark = pytest.mark.kafka
-
-
-@pytest.fixture
-def worker(settings: Settings, tmp_path: Path) -> Iterator[WorkerProcess]:
-    process = WorkerProcess(settings, tmp_path / "worker.log")
-    try:
-        yield process
-    finally:
-        process.stop()
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -51,10 +41,21 @@ async def test_metrics_health_and_views(settings: Settings, worker: WorkerProces
         async with http.get(f"{base}/readyz") as resp:
             assert resp.status == 200, await resp.text()
             assert (await resp.json())["ready"] is True
-        async with http.get(f"{base}/metrics") as resp:
-            assert resp.status == 200
-            assert resp.headers["Content-Type"].startswith("text/plain")
-            text = await resp.text()
+        # Alerts can arrive before the last records are counted: wait until all are.
+        wanted = len(records) + 1
+        for _ in range(60):
+            async with http.get(f"{base}/metrics") as resp:
+                assert resp.status == 200
+                assert resp.headers["Content-Type"].startswith("text/plain")
+                text = await resp.text()
+            consumed = sum(
+                v
+                for (name, _), v in samples(text).items()
+                if name == "livewatch_events_consumed_total"
+            )
+            if consumed >= wanted:
+                break
+            await asyncio.sleep(0.5)
         async with http.get(f"{base}/anchors/brusher") as resp:
             assert resp.status == 200
             anchor = await resp.json()

@@ -23,15 +23,6 @@ pytestmark = pytest.mark.kafka
 
 
 @pytest.fixture
-def worker(settings: Settings, tmp_path: Path) -> Iterator[WorkerProcess]:
-    process = WorkerProcess(settings, tmp_path / "worker.log")
-    try:
-        yield process
-    finally:
-        process.stop()
-
-
-@pytest.fixture
 def prometheus(settings: Settings, tmp_path: Path) -> Iterator[str]:
     """Prometheus scraping the test worker every second, with the repository's rule files."""
     port = free_port()
