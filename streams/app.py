@@ -12,6 +12,8 @@ from typing import Any, cast
 
 import faust
 import structlog
+from aiokafka.errors import KafkaError
+from faust.exceptions import PartitionsMismatch
 from faust.types import TP
 from prometheus_client import REGISTRY, CollectorRegistry
 
@@ -27,8 +29,12 @@ from streams.metrics import Metrics, ShellCounts, Sources
 from streams.pipeline import build_detector
 from streams.settings import Settings
 from streams.stores import TableOrders, TableStates
+from streams.tables import ANCHOR_STATE, ORDERS_BY_ID, PARTITION_CLOCK, changelog_configs
 
 log = structlog.get_logger("livewatch.worker")
+
+INFRASTRUCTURE = (KafkaError, PartitionsMismatch)
+"""Errors of the broker or of Faust's tables, not of a record."""
 
 BATCH_MAX = 1000
 BATCH_WITHIN_S = 0.5
@@ -84,20 +90,14 @@ def create_app(
     inputs = app.topic(*settings.input_topics, key_serializer="raw", value_serializer="raw")
     alerts = app.topic(settings.topic_alerts, key_serializer="raw", value_serializer="raw")
     deadletter = app.topic(settings.topic_deadletter, key_serializer="raw", value_serializer="raw")
-    anchor_table = app.Table(
-        "anchor-state", default=None, partitions=settings.partitions, key_type=str
-    )
-    order_table = app.Table(
-        "orders-by-id",
-        default=None,
-        partitions=settings.partitions,
-        key_type=str,
-        # Kafka drops remembered orders past the horizon, so recovery reads only what is needed.
-        extra_topic_configs={
-            "cleanup.policy": "compact,delete",
-            "retention.ms": str(settings.order_horizon_s * 1000),
-        },
-    )
+    configs = changelog_configs(settings)
+    anchor_table, order_table, clock_table = (
+        app.Table(
+            name, default=None, partitions=settings.partitions, key_type=str,
+            extra_topic_configs=configs[name],
+        )
+        for name in (ANCHOR_STATE, ORDERS_BY_ID, PARTITION_CLOCK)
+    )  # fmt: skip
     states = TableStates(anchor_table)
     detector = build_detector(settings, TableOrders(order_table), states, rules)
     kinds = {
@@ -105,7 +105,6 @@ def create_app(
         settings.topic_refunds: "refunds",
         settings.topic_complaints: "complaints",
     }
-    clock_table = app.Table("partition-clock", default=None, partitions=settings.partitions)
     clocks: dict[int, PartitionClock] = {}
     consumer_topics = settings.input_topics
     counts = ShellCounts()
@@ -223,6 +222,8 @@ def create_app(
         reached = clock.topic_time.get(message.topic)
         try:
             anchor = detector.apply(value, ts if reached is None else max(ts, reached))
+        except INFRASTRUCTURE:
+            raise  # not the record's fault: let Faust restart the agent and retry it
         except Exception as exc:  # an agent never dies on input: park the record
             log.exception(
                 "event_failed", topic=message.topic, partition=message.partition,

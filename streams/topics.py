@@ -11,6 +11,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from streams.kafka_config import client_options
 from streams.settings import Settings
+from streams.tables import changelog_configs, changelog_topic
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,8 @@ async def describe_partitions(
 
 
 async def create_topics(settings: Settings) -> list[TopicReport]:
-    """Create the input, alerts and dead-letter topics that are missing; existing ones are kept.
+    """Create the input, alerts, dead-letter and table changelog topics that are missing;
+    existing ones are kept.
 
     Raises TopicLayoutError when an existing input topic has a partition count other than
     `settings.partitions`, because the per-anchor join needs co-partitioned inputs.
@@ -61,13 +63,20 @@ async def create_topics(settings: Settings) -> list[TopicReport]:
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
-        wanted = settings.all_topics
+        configs = {
+            changelog_topic(settings, table): config
+            for table, config in changelog_configs(settings).items()
+        }
+        wanted = [*settings.all_topics, *configs]
         existing = await describe_partitions(admin, wanted, settle_s=2.0)
         missing = [
-            NewTopic(name, settings.partitions, settings.replication_factor)
+            NewTopic(
+                name, settings.partitions, settings.replication_factor,
+                topic_configs=configs.get(name, {}),
+            )
             for name in wanted
             if name not in existing
-        ]
+        ]  # fmt: skip
         if missing:
             # Another process (or metadata not yet propagated) may make a topic exist already.
             with contextlib.suppress(TopicAlreadyExistsError):

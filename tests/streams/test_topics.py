@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from streams.settings import Settings
+from streams.tables import changelog_configs
 from streams.topics import TopicLayoutError, create_topics, describe_partitions
 
 pytestmark = pytest.mark.kafka
@@ -14,7 +16,8 @@ pytestmark = pytest.mark.kafka
 async def test_create_is_idempotent(settings: Settings) -> None:
     """A first call creates every topic; a second one creates nothing and reports them existing."""
     first = await create_topics(settings)
-    assert {r.name for r in first} == set(settings.all_topics)
+    changelogs = {f"{settings.app_id}-{t}-changelog" for t in changelog_configs(settings)}
+    assert {r.name for r in first} == set(settings.all_topics) | changelogs
     assert all(r.created and r.partitions == settings.partitions for r in first)
     second = await create_topics(settings)
     assert not any(r.created for r in second)
@@ -38,3 +41,19 @@ async def test_mismatched_input_partitions_are_refused(settings: Settings) -> No
     finally:
         await admin.close()
     assert counts[settings.topic_orders] == settings.partitions
+
+
+async def test_changelog_topics_are_compacted(settings: Settings) -> None:
+    """The worker's table changelogs exist before it starts, compacted, order memory with the
+    attribution horizon as retention."""
+    await create_topics(settings)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        name = f"{settings.app_id}-orders-by-id-changelog"
+        [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)])
+    finally:
+        await admin.close()
+    entries = {e[0]: e[1] for e in response.resources[0][4]}
+    assert entries["cleanup.policy"] == "compact,delete"
+    assert entries["retention.ms"] == str(settings.order_horizon_s * 1000)
