@@ -20,7 +20,7 @@ from streams import __version__
 from streams.core.detector import Stats
 from streams.core.evaluate import Windows
 from streams.core.state import AnchorState
-from streams.core.windows import figures
+from streams.core.windows import totals
 
 KINDS = ("orders", "refunds", "complaints")
 RULES = ("refund_after_order_spike", "quality_complaints")
@@ -137,10 +137,12 @@ class LivewatchCollector(Collector):
             if state.evaluated_to_ms is None:
                 continue
             for size, size_ms in (("short", w.short_ms), ("long", w.long_ms)):
-                fig = figures(state, state.evaluated_to_ms, size_ms, w.step_ms, samples=0)
-                window_events[(size, "orders")] += fig.orders
-                window_events[(size, "refunds")] += fig.refunds
-                window_events[(size, "complaints")] += sum(fig.complaints.values())
+                orders, refunds, complaints = totals(
+                    state, state.evaluated_to_ms, size_ms, w.step_ms
+                )
+                window_events[(size, "orders")] += orders
+                window_events[(size, "refunds")] += refunds
+                window_events[(size, "complaints")] += complaints
         gauge = GaugeMetricFamily(
             "livewatch_window_events",
             "Events held in the short and long windows of all tracked anchors, at their last "

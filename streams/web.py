@@ -16,7 +16,7 @@ from streams.core.clock import from_ms
 from streams.core.evaluate import Windows, orders_last_day
 from streams.core.rates import wilson_lower_bound
 from streams.core.state import AnchorState
-from streams.core.windows import figures
+from streams.core.windows import figures, totals
 
 RANKING_Z = 1.645
 
@@ -87,34 +87,37 @@ def riskiest_anchors(
     states: Iterable[AnchorState], windows: Windows, limit: int
 ) -> list[dict[str, Any]]:
     """The anchors this worker tracks, riskiest first: firing episodes, then the lower bound of
-    the long window's refund rate, then quality complaints (at each anchor's last evaluated
-    boundary)."""
-    ranked: list[tuple[tuple[int, float, int, str], dict[str, Any]]] = []
+    the long window's refund rate (at each anchor's last evaluated boundary)."""
+    ranked: list[tuple[tuple[int, float, str], AnchorState]] = []
     for state in states:
         if state.evaluated_to_ms is None:
             continue
-        fig = figures(state, state.evaluated_to_ms, windows.long_ms, windows.step_ms, samples=0)
-        firing = sorted(r for r, e in state.episodes.items() if e.status == "firing")
-        row = {
-            "anchor_id": state.anchor_id,
-            "category": fig.categories.most_common(1)[0][0] if fig.categories else None,
-            "orders": fig.orders,
-            "refunded_orders": fig.refunds,
-            "refund_rate": round(fig.refund_rate, 4),
-            "refunded_before_shipment": fig.refunded_unshipped,
-            "orders_per_buyer": (
-                round(fig.orders / fig.distinct_buyers, 2) if fig.distinct_buyers else None
-            ),
-            "quality_complaints": fig.quality_complaints,
-            "firing": firing,
-        }
+        orders, refunds, _ = totals(state, state.evaluated_to_ms, windows.long_ms, windows.step_ms)
+        firing = sum(1 for e in state.episodes.values() if e.status == "firing")
         # A rate on few orders proves little: rank by its lower bound.
-        bound = wilson_lower_bound(fig.refunds, fig.orders, RANKING_Z)
-        row["refund_rate_lower_bound"] = round(bound, 4)
-        key = (-len(firing), -bound, -fig.quality_complaints, state.anchor_id)
-        ranked.append((key, row))
+        bound = wilson_lower_bound(refunds, orders, RANKING_Z)
+        ranked.append(((-firing, -bound, state.anchor_id), state))
     ranked.sort(key=lambda item: item[0])
-    return [row for _, row in ranked[:limit]]
+    return [_risk_row(state, windows) for _, state in ranked[:limit]]
+
+
+def _risk_row(state: AnchorState, windows: Windows) -> dict[str, Any]:
+    assert state.evaluated_to_ms is not None
+    fig = figures(state, state.evaluated_to_ms, windows.long_ms, windows.step_ms, samples=0)
+    return {
+        "anchor_id": state.anchor_id,
+        "category": fig.categories.most_common(1)[0][0] if fig.categories else None,
+        "orders": fig.orders,
+        "refunded_orders": fig.refunds,
+        "refund_rate": round(fig.refund_rate, 4),
+        "refund_rate_lower_bound": round(wilson_lower_bound(fig.refunds, fig.orders, RANKING_Z), 4),
+        "refunded_before_shipment": fig.refunded_unshipped,
+        "orders_per_buyer": (
+            round(fig.orders / fig.distinct_buyers, 2) if fig.distinct_buyers else None
+        ),
+        "quality_complaints": fig.quality_complaints,
+        "firing": sorted(r for r, e in state.episodes.items() if e.status == "firing"),
+    }
 
 
 def register(

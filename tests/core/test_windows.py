@@ -7,7 +7,7 @@ import random
 from streams.core.clock import MINUTE_MS
 from streams.core.rates import wilson_lower_bound
 from streams.core.state import AnchorState, Bucket, Refunded
-from streams.core.windows import best_short_window, figures
+from streams.core.windows import best_short_window, figures, totals
 
 
 def _state(seed: int) -> AnchorState:
@@ -59,3 +59,17 @@ def test_best_short_window_is_the_naive_maximum() -> None:
         else:
             assert best is not None
             assert (best.lower_bound, best.end_ms, best.orders, best.refunds) == naive
+
+
+def test_totals_match_figures() -> None:
+    """The cheap sums agree with the full figures."""
+    for seed in range(5):
+        state = _state(seed)
+        for end in (30, 60, 95):
+            fig = figures(state, end * MINUTE_MS, 60 * MINUTE_MS, MINUTE_MS)
+            orders, refunds, complaints = totals(state, end * MINUTE_MS, 60 * MINUTE_MS, MINUTE_MS)
+            assert (orders, refunds, complaints) == (
+                fig.orders,
+                fig.refunds,
+                sum(fig.complaints.values()),
+            )
