@@ -100,11 +100,7 @@ def create_app(
     )  # fmt: skip
     states = TableStates(anchor_table)
     detector = build_detector(settings, TableOrders(order_table), states, rules)
-    kinds = {
-        settings.topic_orders: "orders",
-        settings.topic_refunds: "refunds",
-        settings.topic_complaints: "complaints",
-    }
+    kinds = {topic: kind for kind, topic in settings.topic_by_kind.items()}
     clocks: dict[int, PartitionClock] = {}
     consumer_topics = settings.input_topics
     counts = ShellCounts()
@@ -287,7 +283,6 @@ def create_app(
         )
         return await deadletter.send(key=record.key, value=record.value, headers=record.headers())
 
-    app.livewatch = {"detector": detector, "settings": settings}  # type: ignore[attr-defined]
     return app
 
 

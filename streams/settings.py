@@ -78,8 +78,17 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def topic_by_kind(self) -> dict[str, str]:
+        """Input topic name by the kind of event it carries (orders, refunds, complaints)."""
+        return {
+            "orders": self.topic_orders,
+            "refunds": self.topic_refunds,
+            "complaints": self.topic_complaints,
+        }
+
+    @property
     def input_topics(self) -> list[str]:
-        return [self.topic_orders, self.topic_refunds, self.topic_complaints]
+        return list(self.topic_by_kind.values())
 
     @property
     def all_topics(self) -> list[str]:

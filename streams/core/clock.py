@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 MINUTE_MS = 60_000
+HOUR_MS = 60 * MINUTE_MS
+DAY_MS = 24 * HOUR_MS
 
 
 def to_ms(moment: datetime) -> int:

@@ -15,14 +15,13 @@ from typing import Protocol
 
 from schemas import Alert, Complaint, InputEvent, Order, Refund
 from streams.core.attribution import OrderMemory, OrderRef
-from streams.core.clock import bucket_start, from_ms, is_late, to_ms
-from streams.core.evaluate import HOUR_MS, Verdict, Windows, quality_complaints, refund_spike
+from streams.core.clock import DAY_MS, HOUR_MS, bucket_start, from_ms, is_late, to_ms
+from streams.core.evaluate import Verdict, Windows, quality_complaints, refund_spike
 from streams.core.lifecycle import advance
 from streams.core.rules import Rules
 from streams.core.state import AnchorState, PendingRefund, Refunded
 
 SAMPLE_ORDERS_PER_BUCKET = 3
-DAY_MS = 24 * HOUR_MS
 
 
 class StateStore(Protocol):

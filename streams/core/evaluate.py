@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from streams.core.clock import DAY_MS
 from streams.core.lifecycle import Signal
 from streams.core.rates import smoothed_rate, wilson_lower_bound
 from streams.core.rules import QualityComplaintsRule, RefundSpikeRule
@@ -16,9 +17,6 @@ from streams.core.windows import (
     figures,
     refunded_before,
 )
-
-HOUR_MS = 3_600_000
-DAY_MS = 24 * HOUR_MS
 
 
 @dataclass(frozen=True, slots=True)

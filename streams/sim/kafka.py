@@ -16,14 +16,6 @@ from streams.kafka_config import client_options
 from streams.settings import Settings
 
 
-def topic_for(settings: Settings, kind: str) -> str:
-    return {
-        "orders": settings.topic_orders,
-        "refunds": settings.topic_refunds,
-        "complaints": settings.topic_complaints,
-    }[kind]
-
-
 def _key_and_stamp(kind: str, value: dict[str, Any]) -> tuple[bytes, str | None]:
     try:
         event = TOPIC_MODELS[kind].model_validate(value)
@@ -63,7 +55,7 @@ async def send_events(
                 if stamp is not None and stamp != minute:
                     await producer.flush()
                     minute = stamp
-            await producer.send(topic_for(settings, kind), raw, key=key)
+            await producer.send(settings.topic_by_kind[kind], raw, key=key)
             sent += 1
             if on_sent is not None:
                 on_sent(sent)
