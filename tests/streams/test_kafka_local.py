@@ -83,3 +83,19 @@ def test_cli_up_status_down(tmp_path: Path) -> None:
     )
     assert stopped.returncode == 3
     assert _java_pids_under(state) == []
+
+
+@pytest.mark.kafka
+def test_a_cluster_id_starting_with_a_dash_formats(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Kafka's ids are URL-safe base64: about one in 64 starts with '-', which the storage tool
+    would read as an option if it were passed as a separate argument."""
+    import streams.kafka_local as kafka_local
+
+    monkeypatch.setattr(kafka_local, "_cluster_id", lambda: "-bcdefghijklmnopqrstuv")
+    broker = KafkaLocal(state_dir=tmp_path / "dash", port=free_port())
+    try:
+        assert broker_answers(broker.up())
+    finally:
+        broker.down()
