@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.kafka_local import free_port
+from streams.kafka_local import KafkaLocal, free_port
 
 pytestmark = pytest.mark.kafka
 
@@ -45,12 +46,21 @@ def test_demo_shows_alerts_and_cleans_up_on_ctrl_c(tmp_path: Path) -> None:
         worker_pid = int(re.search(r"worker pid (\d+)", text).group(1))  # type: ignore[union-attr]
         demo.send_signal(signal.SIGINT)
         assert demo.wait(60) == 0
+        assert "local Kafka stopped" in out.read_text()
+        assert java_under(state) == []
+        with pytest.raises(ProcessLookupError):
+            os.kill(worker_pid, 0)
     finally:
         if demo.poll() is None:
-            demo.kill()
-            demo.wait()
-    text = out.read_text()
-    assert "local Kafka stopped" in text
-    assert java_under(state) == []
-    with pytest.raises(ProcessLookupError):
-        os.kill(worker_pid, 0)
+            demo.send_signal(signal.SIGINT)
+            try:
+                demo.wait(60)
+            except subprocess.TimeoutExpired:
+                demo.kill()
+                demo.wait()
+        # Whatever happened above, nothing the demo started outlives the test.
+        found = re.search(r"worker pid (\d+)", out.read_text())
+        if found:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(found.group(1)), signal.SIGKILL)
+        KafkaLocal(state_dir=state).down()
