@@ -110,10 +110,16 @@ class Detector:
             self.stats.outcomes[(kind, "duplicate")] += 1
             return False
         self.stats.outcomes[(kind, "ok")] += 1
-        if ts_ms > state.topic_watermarks.get(kind, ts_ms - 1):
+        previous = state.topic_watermarks.get(kind)
+        if previous is None or ts_ms > previous:
             state.topic_watermarks[kind] = ts_ms
-            keep_from = ts_ms - self.config.grace_ms
-            state.recent_ids[kind] = seen = {k: t for k, t in seen.items() if t >= keep_from}
+            # Forget ids older than the grace period once a step, not on every event: a
+            # redelivery that old is judged late before its id is looked at.
+            if previous is None or bucket_start(ts_ms, self._step) > bucket_start(
+                previous, self._step
+            ):
+                keep_from = ts_ms - self.config.grace_ms
+                state.recent_ids[kind] = seen = {k: t for k, t in seen.items() if t >= keep_from}
         seen[event_id] = ts_ms
         return True
 
