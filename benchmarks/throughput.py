@@ -13,9 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -24,6 +21,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer
 from prometheus_client.parser import text_string_to_metric_families
 
+from streams.children import start_worker, stop
 from streams.kafka_local import KafkaLocal, free_port
 from streams.settings import Settings
 from streams.sim.generator import SimConfig, Simulation
@@ -69,12 +67,7 @@ def consumed(port: int) -> float | None:
 
 def worker_rate(settings: Settings, total: int, log: Path) -> float:
     """Events per second of a worker, from its first consumed event to its last."""
-    env = dict(os.environ)
-    env.update({f"LIVEWATCH_{k.upper()}": str(v) for k, v in settings.model_dump().items()
-                if v is not None})  # fmt: skip
-    with log.open("wb") as handle:
-        worker = subprocess.Popen([sys.executable, "-m", "streams", "worker"], env=env,
-                                  stdout=handle, stderr=subprocess.STDOUT)  # fmt: skip
+    worker = start_worker(settings, log)
     try:
         first: tuple[float, float] | None = None
         while True:
@@ -87,8 +80,7 @@ def worker_rate(settings: Settings, total: int, log: Path) -> float:
             if first and count is not None and count >= total:
                 return (count - first[1]) / (time.perf_counter() - first[0])
     finally:
-        worker.terminate()
-        worker.wait(60)
+        stop(worker, timeout_s=60)
 
 
 def main() -> None:

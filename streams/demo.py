@@ -10,10 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from collections import deque
@@ -30,6 +27,7 @@ from rich.table import Table
 from rich.text import Text
 
 from schemas import Alert
+from streams.children import start_worker, stop
 from streams.kafka_config import client_options
 from streams.kafka_local import KafkaLocal, free_port, port_free
 from streams.settings import Settings
@@ -245,14 +243,7 @@ def run_demo(options: DemoOptions, base_settings: Settings) -> int:
         asyncio.run(create_topics(settings))
         base = f"http://127.0.0.1:{port}"
         log = run_dir / "worker.log"
-        env = dict(os.environ)
-        env.update({f"LIVEWATCH_{k.upper()}": str(v) for k, v in settings.model_dump().items()
-                    if v is not None})  # fmt: skip
-        with log.open("ab") as handle:
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "streams", "worker"], env=env, stdout=handle,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-            )  # fmt: skip
+        worker = start_worker(settings, log)
         console.print(f"worker pid {worker.pid}, log {log}")
         _wait_ready(base, worker, log, 120)
         console.print(f"metrics: {base}/metrics   HTTP API: {base}/anchors, {base}/alerts/active,"
@@ -268,13 +259,8 @@ def run_demo(options: DemoOptions, base_settings: Settings) -> int:
         )
         return 0
     finally:
-        if worker is not None and worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
+        if worker is not None:
+            stop(worker)
         if ours:
             broker.down()
             console.print("local Kafka stopped")

@@ -77,6 +77,14 @@ class Settings(BaseSettings):
             )
         return self
 
+    def as_env(self) -> dict[str, str]:
+        """These settings as `LIVEWATCH_*` variables, for a child process."""
+        return {
+            f"LIVEWATCH_{name.upper()}": str(value)
+            for name, value in self.model_dump().items()
+            if value is not None
+        }
+
     @property
     def topic_by_kind(self) -> dict[str, str]:
         """Input topic name by the kind of event it carries (orders, refunds, complaints)."""

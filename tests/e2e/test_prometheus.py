@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 import yaml
 
+from streams.children import stop
 from streams.kafka_local import free_port
 from streams.settings import Settings
 from streams.topics import create_topics
@@ -51,12 +52,7 @@ def prometheus(settings: Settings, tmp_path: Path) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 async def poll(http: aiohttp.ClientSession, url: str, params: dict[str, str], ok: Any) -> Any:
