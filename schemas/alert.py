@@ -33,7 +33,10 @@ class Evidence(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     kind: Literal["anomaly"] = "anomaly"
-    window: str = Field(description="Which window crossed: 'short', 'long' or 'short+long'.")
+    window: str = Field(
+        description="Which windows crossed: 'short+long' or 'burst+long' (refund spikes), "
+        "'long' (quality complaints)."
+    )
     category: str | None = None
     orders: int = 0
     distinct_buyers: int = 0

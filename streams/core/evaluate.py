@@ -8,11 +8,12 @@ from typing import Any
 from streams.core.clock import DAY_MS
 from streams.core.lifecycle import Signal
 from streams.core.rates import smoothed_rate, wilson_lower_bound
-from streams.core.rules import QualityComplaintsRule, RefundSpikeRule
+from streams.core.rules import QualityComplaintsRule, RefundBurst, RefundSpikeRule
 from streams.core.state import AnchorState
 from streams.core.windows import (
     QUALITY_COMPLAINTS,
     Figures,
+    ShortWindow,
     best_short_window,
     figures,
     refunded_before,
@@ -91,11 +92,44 @@ def _long_totals(state: AnchorState, end_ms: int, w: Windows) -> tuple[int, int,
     return orders, refunds, categories
 
 
+def _burst_window(
+    state: AnchorState,
+    end_ms: int,
+    w: Windows,
+    burst: RefundBurst,
+    lb_long: float,
+    threshold: float,
+) -> ShortWindow | None:
+    """The burst path's window when it fires on its own: its stricter lower bound clears the
+    threshold while the long window holds. Its length is rounded up to whole steps."""
+    if lb_long < threshold * burst.long_ratio:
+        return None
+    steps = -(-burst.window_s * 1000 // w.step_ms)
+    size_ms = min(w.long_ms, steps * w.step_ms)
+    found = best_short_window(
+        state, end_ms, w.long_ms, size_ms, w.step_ms, burst.min_orders, burst.z
+    )
+    return found if found is not None and found.lower_bound >= threshold else None
+
+
+def _session_of(
+    state: AnchorState, burst: ShortWindow | None, short: ShortWindow | None, w: Windows
+) -> str | None:
+    """The session with most orders in the window that confirmed the spike: the hour around a
+    burst may belong to another session of the anchor."""
+    if burst is not None:
+        return figures(state, burst.end_ms, burst.size_ms, w.step_ms).top_session
+    if short is not None:
+        return figures(state, short.end_ms, w.short_ms, w.step_ms).top_session
+    return None
+
+
 def refund_spike(
     state: AnchorState, end_ms: int, w: Windows, rule: RefundSpikeRule, watching: bool
 ) -> Verdict:
     """`refund_after_order_spike`: the Wilson lower bound of the refund rate of recent orders is
-    over the threshold in the long window and in some short window inside it.
+    over the threshold in the long window and in some short window inside it, or (the burst path,
+    when configured) over it in one burst window at a stricter bound while the long window holds.
 
     The threshold is min(ceiling, max(min_rate, baseline_factor x baseline)), where the baseline is
     the anchor's own history smoothed toward its categories' normal rate (all of it for a new
@@ -119,7 +153,10 @@ def refund_spike(
     baseline = smoothed_rate(state.hist_refunds, state.hist_orders, prior, rule.prior_weight_orders)
     threshold = min(ceiling, max(rule.min_rate, rule.baseline_factor * baseline))
     lb_long = wilson_lower_bound(refunds, orders, rule.z)
-    if lb_long < threshold * rule.resolve_ratio and not watching:
+    floor = (
+        rule.resolve_ratio if rule.burst is None else min(rule.resolve_ratio, rule.burst.long_ratio)
+    )
+    if lb_long < threshold * floor and not watching:
         return Verdict(name, QUIET, start_ms, end_ms)
     short = best_short_window(
         state, end_ms, w.long_ms, w.short_ms, w.step_ms, rule.min_orders_short, rule.z
@@ -127,6 +164,10 @@ def refund_spike(
     lb_short = short.lower_bound if short else 0.0
     enough = orders >= rule.min_orders_long
     crossing = enough and lb_long >= threshold and lb_short >= threshold
+    burst = None
+    if rule.burst is not None and enough and not crossing:
+        burst = _burst_window(state, end_ms, w, rule.burst, lb_long, threshold)
+        crossing = burst is not None
     holding = (
         enough
         and lb_long >= threshold * rule.resolve_ratio
@@ -134,7 +175,8 @@ def refund_spike(
     )
     severity = "critical" if lb_long >= rule.critical_lower_bound else rule.severity
     fig = figures(state, end_ms, w.long_ms, w.step_ms)
-    evidence = _evidence(fig, "short+long")
+    session = _session_of(state, burst, short, w) or fig.top_session
+    evidence = _evidence(fig, "burst+long" if burst else "short+long")
     evidence["baseline_refund_rate"] = round(baseline, 4)
     evidence["refund_rate_lower_bound"] = round(lb_long, 4)
     return Verdict(
@@ -150,6 +192,15 @@ def refund_spike(
             "short_refund_rate_lower_bound": round(lb_short, 4),
             "short_orders": short.orders if short else 0,
             "short_refunded_orders": short.refunds if short else 0,
+            **(
+                {
+                    "burst_refund_rate_lower_bound": round(burst.lower_bound, 4),
+                    "burst_orders": burst.orders,
+                    "burst_refunded_orders": burst.refunds,
+                }
+                if burst
+                else {}
+            ),
         },
         threshold={
             "refund_rate_lower_bound": round(threshold, 4),
@@ -159,8 +210,17 @@ def refund_spike(
             "baseline_factor": rule.baseline_factor,
             "min_orders_long": rule.min_orders_long,
             "min_orders_short": rule.min_orders_short,
+            **(
+                {
+                    "burst_z": rule.burst.z,
+                    "burst_min_orders": rule.burst.min_orders,
+                    "burst_long_ratio": rule.burst.long_ratio,
+                }
+                if burst and rule.burst
+                else {}
+            ),
         },
-        session_id=fig.top_session,
+        session_id=session,
         evidence=evidence,
     )
 

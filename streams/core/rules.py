@@ -34,6 +34,22 @@ class RefundCategory(_Strict):
     """A lower-bound refund rate at or above this is anomalous whatever the anchor's baseline."""
 
 
+class RefundBurst(_Strict):
+    """The fast path: a short window so surely over the threshold that the long window need
+    only hold. Brushing and attacks pack their orders into minutes; the hour they sit in
+    dilutes them."""
+
+    window_s: int = Field(default=300, gt=0)
+    """Length of the windows judged alone: about a burst's length, shorter than the rule's
+    short window, so the orders around the burst dilute it less."""
+    z: float = Field(default=2.576, gt=0)
+    """A stricter Wilson bound than the rule's own: one short window is judged alone."""
+    min_orders: int = Field(default=30, ge=1)
+    """Orders the short window needs before this path can fire."""
+    long_ratio: Annotated[float, Field(gt=0, le=1)] = 0.75
+    """The long window's lower bound must still reach ratio x the threshold."""
+
+
 class RefundSpikeRule(_Strict):
     enabled: bool = True
     severity: Severity = "warning"
@@ -50,6 +66,8 @@ class RefundSpikeRule(_Strict):
     """Orders of an anchor's own history that weigh as much as its category's baseline."""
     resolve_ratio: Annotated[float, Field(gt=0, lt=1)] = 0.75
     """Hysteresis: an episode may resolve once the rate is below ratio x the firing threshold."""
+    burst: RefundBurst | None = None
+    """Fire on one strong short window without waiting for the long one; off when absent."""
     categories: dict[CategoryKey, RefundCategory]
 
     @model_validator(mode="after")

@@ -103,6 +103,7 @@ class ShortWindow:
     """The short window inside the long one whose refund rate is most surely high."""
 
     end_ms: int
+    size_ms: int
     orders: int
     refunds: int
     lower_bound: float
@@ -142,5 +143,5 @@ def best_short_window(
         if o_sum >= min_orders:
             lb = wilson_lower_bound(r_sum, o_sum, z)
             if best is None or lb > best.lower_bound:
-                best = ShortWindow(starts[last] + step_ms, o_sum, r_sum, lb)
+                best = ShortWindow(starts[last] + step_ms, short_ms, o_sum, r_sum, lb)
     return best
