@@ -40,7 +40,7 @@ BROKEN = [
      "categories.gadgets", "gadgets:"),
     ("resolve_ratio: 0.75", "resolve_ratio: 1.5", "refund_after_order_spike.resolve_ratio",
      "resolve_ratio: 1.5"),
-    ("  min_count: 8 ", "  min_cout: 8 ", "quality_complaints.min_cout", "min_cout"),
+    ("  min_count: 6 ", "  min_cout: 6 ", "quality_complaints.min_cout", "min_cout"),
     ("version: 1", "version: 2", "version", "version: 2"),
 ]  # fmt: skip
 
