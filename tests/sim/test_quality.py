@@ -1,7 +1,8 @@
 """Detection quality of the default rules on seeded simulations: the numbers in the README.
 
 Several seeds, so the thresholds are not tuned to one run. Targets: precision and recall of at
-least 0.95 for each rule, and not one alert on a day of normal traffic for 1,000 anchors.
+least 0.95 for each rule, a median time-to-detect of at most five minutes, and not one alert on
+a day of normal traffic for 1,000 anchors.
 """
 
 from __future__ import annotations
@@ -46,13 +47,19 @@ def test_precision_and_recall_per_rule(scores: dict[str, RuleScore], rule: str) 
     assert score.recall is not None and score.recall >= 0.95, score.summary()
 
 
-def test_time_to_detect_is_reported(scores: dict[str, RuleScore]) -> None:
-    """Median time-to-detect in event time, from the first refund of a burst or the first
-    complaint of a storm. Measured, not a pass mark: see README for the figures and the gap to
-    the five-minute target."""
+def test_median_time_to_detect_is_within_five_minutes(scores: dict[str, RuleScore]) -> None:
+    """Event time from the first refund of a burst or the first complaint of a storm to the
+    boundary the alert fired at: seeded and in event time, so not a timed test."""
     overall = scores["overall"]
     assert overall.ttd_s and all(t >= 0 for t in overall.ttd_s)
-    assert statistics.median(overall.ttd_s) < 15 * 60
+    assert statistics.median(overall.ttd_s) <= 5 * 60, overall.summary()
+    assert statistics.median(scores["quality_complaints"].ttd_s) <= 5 * 60
+
+
+def test_refund_spike_time_to_detect_does_not_regress(scores: dict[str, RuleScore]) -> None:
+    """Refund spikes alone sit at the five-minute mark (5.07 min on these seeds, 4.98 on
+    seeds 1-10, see README): a guard against slipping back, not the target."""
+    assert statistics.median(scores["refund_after_order_spike"].ttd_s) <= 5.25 * 60
 
 
 @pytest.mark.parametrize("seed", (11, 12))
