@@ -8,6 +8,7 @@ the label's start to the boundary the alert fired at (its `window_end`).
 from __future__ import annotations
 
 import statistics
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -39,6 +40,20 @@ class RuleScore:
     def ttd_median_s(self) -> float | None:
         return statistics.median(self.ttd_s) if self.ttd_s else None
 
+    @property
+    def ttd_p90_s(self) -> float | None:
+        if len(self.ttd_s) < 2:
+            return self.ttd_s[0] if self.ttd_s else None
+        return statistics.quantiles(self.ttd_s, n=10, method="inclusive")[-1]
+
+    def add(self, other: RuleScore) -> None:
+        """Pool another run's score of the same rule into this one."""
+        self.alerts += other.alerts
+        self.true_alerts += other.true_alerts
+        self.labels += other.labels
+        self.detected += other.detected
+        self.ttd_s.extend(other.ttd_s)
+
     def summary(self) -> dict[str, Any]:
         return {
             "alerts": self.alerts,
@@ -48,6 +63,7 @@ class RuleScore:
             "precision": self.precision,
             "recall": self.recall,
             "ttd_median_s": self.ttd_median_s,
+            "ttd_p90_s": self.ttd_p90_s,
             "ttd_max_s": max(self.ttd_s) if self.ttd_s else None,
         }
 
@@ -115,3 +131,15 @@ def evaluate(truth: Truth, alerts: list[Alert], rules: tuple[str, ...]) -> Repor
         score.ttd_s.append(ttd)
         overall.ttd_s.append(ttd)
     return Report(scores, overall, false_alerts, missed)
+
+
+def pool(reports: Iterable[Report], rules: tuple[str, ...]) -> Report:
+    """One report over several runs (seeds): counts add up, time-to-detect samples pool."""
+    pooled = Report({rule: RuleScore(rule) for rule in rules}, RuleScore("overall"), [], [])
+    for report in reports:
+        for name, score in report.rules.items():
+            pooled.rules.setdefault(name, RuleScore(name)).add(score)
+        pooled.overall.add(report.overall)
+        pooled.false_alerts.extend(report.false_alerts)
+        pooled.missed.extend(report.missed)
+    return pooled

@@ -11,32 +11,23 @@ import statistics
 
 import pytest
 
-from schemas import RuleName
-from streams.replay import replay_records
-from streams.settings import Settings
-from streams.sim.evaluation import RuleScore, evaluate
-from streams.sim.generator import SimConfig, Simulation
+from streams.sim.evaluation import RuleScore
+from streams.sim.suite import RULES, SuiteConfig, SuiteResult, run_suite
 
-RULES = tuple(r.value for r in RuleName)
 SEEDS = (1, 2, 3, 4, 5)
+NORMAL_DAYS = (11, 12)
 
 
 @pytest.fixture(scope="module")
-def scores() -> dict[str, RuleScore]:
-    """Scores pooled over the seeded mix runs (300 anchors, 8 hours each)."""
-    pooled = {rule: RuleScore(rule) for rule in (*RULES, "overall")}
-    for seed in SEEDS:
-        sim = Simulation(SimConfig(seed=seed, anchors=300, hours=8))
-        alerts = list(replay_records(sim.events(), Settings()))
-        report = evaluate(sim.truth(), alerts, RULES)
-        for name, score in (*report.rules.items(), ("overall", report.overall)):
-            total = pooled[name]
-            total.alerts += score.alerts
-            total.true_alerts += score.true_alerts
-            total.labels += score.labels
-            total.detected += score.detected
-            total.ttd_s.extend(score.ttd_s)
-    return pooled
+def result() -> SuiteResult:
+    """The suite `livewatch quality` runs: mix runs (300 anchors, 8 hours each) and normal days."""
+    return run_suite(SuiteConfig(seeds=SEEDS, normal_days=NORMAL_DAYS))
+
+
+@pytest.fixture(scope="module")
+def scores(result: SuiteResult) -> dict[str, RuleScore]:
+    """Scores pooled over the seeded mix runs, per rule and overall."""
+    return {**result.report.rules, "overall": result.report.overall}
 
 
 @pytest.mark.parametrize("rule", RULES)
@@ -62,8 +53,6 @@ def test_refund_spike_time_to_detect_does_not_regress(scores: dict[str, RuleScor
     assert statistics.median(scores["refund_after_order_spike"].ttd_s) <= 5.25 * 60
 
 
-@pytest.mark.parametrize("seed", (11, 12))
-def test_a_normal_day_of_1000_anchors_raises_no_alert(seed: int) -> None:
-    sim = Simulation(SimConfig(seed=seed, anchors=1000, hours=24, scenarios=("normal",)))
-    alerts = list(replay_records(sim.events(), Settings()))
-    assert alerts == []
+def test_normal_days_of_1000_anchors_raise_no_alert(result: SuiteResult) -> None:
+    assert sorted(result.normal_day_alerts) == list(NORMAL_DAYS)
+    assert result.normal_day_alerts == dict.fromkeys(NORMAL_DAYS, 0)
