@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -126,6 +127,13 @@ def worker() -> None:
         app, loglevel=settings.log_level.lower(), override_logging=False
     ).execute_from_commandline()
 
+
+class ReportFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+Format = Annotated[ReportFormat, typer.Option(help="A table for people, JSON for scripts.")]
 
 Scenario = Annotated[
     list[str] | None,
@@ -265,7 +273,7 @@ def replay(
 def evaluate_alerts(
     alerts: Annotated[str, typer.Argument(help="JSONL of alerts (replay output); '-': stdin.")],
     labels: Annotated[Path, typer.Option(help="Ground truth from `livewatch simulate --labels`.")],
-    format: Annotated[str, typer.Option(help="table or json")] = "table",
+    format: Format = ReportFormat.table,
 ) -> None:
     """Precision, recall and time-to-detect per rule and overall."""
     import json
@@ -283,7 +291,7 @@ def evaluate_alerts(
         if handle is not sys.stdin:
             handle.close()
     report = evaluate(truth, parsed, tuple(r.value for r in RuleName))
-    if format == "json":
+    if format is ReportFormat.json:
         typer.echo(json.dumps(report.to_json(), indent=2))
         return
     _print_report(report)
@@ -349,7 +357,7 @@ def quality(
             help="Rules file to judge; default: LIVEWATCH_RULES_PATH or the packaged one."
         ),
     ] = None,
-    format: Annotated[str, typer.Option(help="table or json")] = "table",
+    format: Format = ReportFormat.table,
 ) -> None:
     """The detection-quality suite: simulate, replay and evaluate several seeds, pooled, so a
     rules file is judged on more than one sample of traffic. Exits 1 on a normal-day alert."""
@@ -370,7 +378,7 @@ def quality(
     with Progress(transient=True, console=_stderr_console()) as bar:
         task = bar.add_task("runs", total=len(config.seeds) + len(config.normal_days))
         result = run_suite(config, loaded, settings, lambda _: bar.advance(task))
-    if format == "json":
+    if format is ReportFormat.json:
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:
         _print_report(result.report)

@@ -111,9 +111,11 @@ def test_quality_command_pools_seeds_and_checks_normal_days() -> None:
     assert pooled["overall"]["labels"] > single["overall"]["labels"] > 0
 
 
-def test_quality_command_refuses_bad_seeds_and_rules(tmp_path: Path) -> None:
+def test_quality_command_refuses_bad_seeds_format_and_rules(tmp_path: Path) -> None:
     bad_seeds = _cli("quality", "--seeds", "1-x", check=False)
     assert bad_seeds.returncode == 2 and "1-x" in bad_seeds.stderr
+    bad_format = _cli("quality", "--seeds", "", "--format", "yaml", check=False)
+    assert bad_format.returncode == 2 and "'--format'" in bad_format.stderr
     rules = tmp_path / "rules.yaml"
     rules.write_text("version: 2\n")
     bad_rules = _cli("quality", "--rules", str(rules), check=False)
