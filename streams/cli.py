@@ -15,6 +15,7 @@ from streams.settings import Settings
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from streams.core.rules import Rules
     from streams.sim.evaluation import Report
 
 cli = typer.Typer(help="livewatch: live-commerce abuse monitor on Kafka.", no_args_is_help=True)
@@ -39,6 +40,17 @@ def load_settings() -> Settings:
             field = ".".join(str(p) for p in error["loc"])
             name = f"LIVEWATCH_{field.upper()}" if field else "settings"
             typer.echo(f"error: {name}: {error['msg']}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def load_rules_or_exit(path: Path | None) -> Rules:
+    """The rules file (the packaged one when None); a bad one exits 2 naming line and field."""
+    from streams.core.rules import RulesError, load_rules
+
+    try:
+        return load_rules(path)
+    except RulesError as exc:
+        typer.echo(f"error: rules file refused:\n{exc}", err=True)
         raise typer.Exit(2) from exc
 
 
@@ -240,15 +252,10 @@ def replay(
     import sys
 
     from streams.codecs import encode
-    from streams.core.rules import RulesError, load_rules
     from streams.replay import read_jsonl, replay_records
 
     settings = load_settings()
-    try:
-        loaded = load_rules(rules or settings.rules_path)
-    except RulesError as exc:
-        typer.echo(f"error: rules file refused:\n{exc}", err=True)
-        raise typer.Exit(2) from exc
+    loaded = load_rules_or_exit(rules or settings.rules_path)
     problems = 0
 
     def report(line: int, reason: str) -> None:
@@ -365,15 +372,10 @@ def quality(
 
     from rich.progress import Progress
 
-    from streams.core.rules import RulesError, load_rules
     from streams.sim.suite import SuiteConfig, run_suite
 
     settings = load_settings()
-    try:
-        loaded = load_rules(rules or settings.rules_path)
-    except RulesError as exc:
-        typer.echo(f"error: rules file refused:\n{exc}", err=True)
-        raise typer.Exit(2) from exc
+    loaded = load_rules_or_exit(rules or settings.rules_path)
     config = SuiteConfig(_seeds(seeds), anchors, hours, _seeds(normal_days))
     with Progress(transient=True, console=_stderr_console()) as bar:
         task = bar.add_task("runs", total=len(config.seeds) + len(config.normal_days))
