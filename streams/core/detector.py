@@ -96,6 +96,19 @@ class Detector:
             state = AnchorState(anchor_id, evaluated_to_ms=bucket_start(ts_ms, self._step))
         return state
 
+    def _begin_by(self, state: AnchorState, ts_ms: int) -> None:
+        """Move a not yet evaluated anchor's start back to an earlier event's boundary.
+
+        Which event of an anchor a worker reads first depends on how its fetches interleave
+        the topics; the boundaries between the earliest event and the first one read must be
+        evaluated all the same. Before its first event an anchor's windows are empty, so
+        starting earlier than needed changes nothing, and the result no longer depends on the
+        reading order.
+        """
+        start = bucket_start(ts_ms, self._step)
+        if not state.evaluated and (state.evaluated_to_ms is None or start < state.evaluated_to_ms):
+            state.evaluated_to_ms = start
+
     @property
     def _step(self) -> int:
         return self.config.windows.step_ms
@@ -138,6 +151,7 @@ class Detector:
         state = self._load(order.anchor_id, t)
         if not self._admit("orders", state, order.event_id, t):
             return None
+        self._begin_by(state, t)
         if not self._defer(state, "orders", order, t, seen_ms):
             self._count_order(state, order, t)
             self.states.put(state)
@@ -176,6 +190,7 @@ class Detector:
         state = self._load(anchor_id, t)
         if not self._admit("refunds", state, refund.event_id, t):
             return None
+        self._begin_by(state, t)
         if not self._defer(state, "refunds", refund, t, seen_ms):
             self._count_refund_event(state, refund, t, ref)
             self.states.put(state)
@@ -219,6 +234,7 @@ class Detector:
         state = self._load(complaint.anchor_id, t)
         if not self._admit("complaints", state, complaint.event_id, t):
             return None
+        self._begin_by(state, t)
         if not self._defer(state, "complaints", complaint, t, seen_ms):
             self._count_complaint(state, complaint, t)
             self.states.put(state)
@@ -267,6 +283,7 @@ class Detector:
                 boundary = self._next_boundary(state, boundary, last)
                 alerts.extend(self._boundary(state, boundary))
             state.evaluated_to_ms = last
+            state.evaluated = True
             self.states.put(state)
         return alerts
 

@@ -116,7 +116,12 @@ class AnchorState:
 
     anchor_id: str
     evaluated_to_ms: int | None = None
-    """The last step boundary at which rules were evaluated and matured buckets folded."""
+    """The last step boundary at which rules were evaluated and matured buckets folded; before
+    the first evaluation, the boundary evaluation starts from."""
+    evaluated: bool = False
+    """Whether any boundary has been evaluated. Until then an earlier event moves the start back:
+    the three topics are read independently, so the first event read of an anchor need not be
+    its earliest (a backlog's complaint from 17:18 can come before its orders from 14:25)."""
     topic_watermarks: dict[str, int] = field(default_factory=dict)
     """Latest event time per input topic; lateness is judged per topic, because a worker reads
     the three topics independently and one may run ahead of the others."""
@@ -140,6 +145,7 @@ class AnchorState:
         return {
             "a": self.anchor_id,
             "ev": self.evaluated_to_ms,
+            "evd": self.evaluated,
             "tw": self.topic_watermarks,
             "b": {str(k): v.to_dict() for k, v in self.buckets.items()},
             "ho": self.hist_orders,
@@ -157,6 +163,7 @@ class AnchorState:
         return cls(
             anchor_id=d["a"],
             evaluated_to_ms=d["ev"],
+            evaluated=d.get("evd", True),  # states written before the flag had been evaluated
             topic_watermarks=dict(d["tw"]),
             buckets={int(k): Bucket.from_dict(v) for k, v in d["b"].items()},
             hist_orders=d["ho"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from schemas import Alert, Order, Refund
+from schemas import Alert, Complaint, Order, Refund
 from streams.core.clock import to_ms
 from streams.core.detector import Detector
 from streams.core.rules import load_rules
@@ -274,3 +274,54 @@ def test_an_episode_resolves_when_orders_fall_below_the_minimum() -> None:
     assert len({a.alert_id for a in brief}) == 1
     assert brief[-1].evidence.window == "short+long"
     assert brief[-1].observed["orders"] < load_rules().refund_after_order_spike.min_orders_long
+
+
+def test_an_anchor_first_read_through_a_later_event_is_evaluated_from_its_earliest() -> None:
+    """A worker catching up may read an anchor's complaint from hours later before its orders
+    (the topics are read independently): the alerts are those of reading in time order."""
+    s = Scenario(seed=16)
+    scenarios.brushing(s, "brusher")
+    scenarios.normal_anchor(s, "normal")
+    s.complaints("brusher", 170, 1, 1, category="other")
+    records = s.records()
+    _, expected = run(records)
+    assert any(a.anchor_id == "brusher" for a in expected)
+
+    detector = build_detector(Settings(), DictOrders(), DictStates())
+    complaint = next(v for k, v in records if k == "complaints")
+    detector.apply(Complaint.model_validate(complaint), _ms(complaint))  # read first
+    active = {"brusher"}
+    got: list[Alert] = []
+    reached = {"orders": 0, "refunds": 0}
+    for kind, value in records:
+        if kind == "complaints":
+            continue
+        event = Order.model_validate(value) if kind == "orders" else Refund.model_validate(value)
+        reached[kind] = max(reached[kind], _ms(value))
+        active.add(str(detector.apply(event, reached[kind])))
+        # The complaints topic is caught up; time is where the slower of the others is.
+        got.extend(detector.advance_to(min(reached.values()), active - {"None"}))
+    got.extend(detector.advance_to(max(_ms(v) for _, v in records), active - {"None"}))
+    assert [(a.alert_id, a.status) for a in got] == [(a.alert_id, a.status) for a in expected]
+    assert [a.observed for a in got] == [a.observed for a in expected]
+
+
+def test_an_evaluated_anchor_does_not_move_its_start_back() -> None:
+    """Once a boundary has been evaluated an earlier event cannot reopen it: it is counted in
+    its bucket, and evaluation goes on from where it was."""
+    detector = build_detector(Settings(), DictOrders(), DictStates())
+    s = Scenario(seed=17)
+    s.orders("a", 30, 1, 1)
+    s.complaints("a", 10, 1, 1)
+    s.complaints("a", 12, 1, 1)
+    order, first, second = (v for _, v in sorted(s.records(), key=lambda r: r[0] != "orders"))
+    detector.apply(Order.model_validate(order), _ms(order))
+    state = detector.states.get("a")
+    assert state is not None and not state.evaluated
+    detector.apply(Complaint.model_validate(first), _ms(first))
+    assert state.evaluated_to_ms == _ms(first)  # minute 10, a boundary
+    detector.advance_to(_ms(order) + 60_000, {"a"})
+    assert state.evaluated and state.evaluated_to_ms == _ms(order) + 60_000
+    detector.apply(Complaint.model_validate(second), _ms(second))
+    assert state.evaluated_to_ms == _ms(order) + 60_000
+    assert sum(sum(b.complaints.values()) for b in state.buckets.values()) == 2
