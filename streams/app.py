@@ -19,12 +19,15 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from schemas import Alert
 from streams import web
+from streams.broker_health import BrokerProbe
 from streams.clocks import PartitionClock
 from streams.codecs import DecodeError, decode, encode
 from streams.core.clock import to_ms
 from streams.core.rules import Rules
 from streams.core.state import AnchorState
 from streams.deadletter import DeadLetter
+from streams.faust_private import committed_offset, route_tables_by
+from streams.kafka_config import client_options
 from streams.metrics import Metrics, ShellCounts, Sources
 from streams.pipeline import build_detector
 from streams.settings import Settings
@@ -82,6 +85,7 @@ def create_app(
         consumer_group_instance_id=settings.group_instance_id,
         broker_session_timeout=settings.session_timeout_s,
         web_host=settings.web_host,
+        web_bind=settings.web_host,
         web_port=settings.web_port,
         web_tables_enabled=False,
         canonical_url=settings.advertised_url or f"http://{settings.web_host}:{settings.web_port}",
@@ -122,7 +126,11 @@ def create_app(
             end = consumer.highwater(tp)
             clock = clocks.get(tp.partition)
             done = clock.last_offset.get(tp.topic) if clock else None
-            start = done + 1 if done is not None else consumer._committed_offset.get(tp) or 0
+            start = (
+                done + 1
+                if done is not None
+                else committed_offset(consumer, tp.topic, tp.partition) or 0
+            )
             if end is not None:
                 lag[kinds[tp.topic]] += max(0, end - start)
         return lag
@@ -137,8 +145,32 @@ def create_app(
             windows=detector.config.windows,
         ),
     )
+    probe = BrokerProbe(client_options(settings))
+
+    async def probe_brokers() -> None:
+        await probe.check()
+
+    cast(Any, app).timer(min(5.0, settings.broker_timeout_s / 3))(probe_brokers)
+
+    async def close_probe(sender: Any, *args: Any, **kwargs: Any) -> None:
+        await probe.close()
+
+    cast(Any, app.on_before_shutdown).connect(close_probe)
+
+    def readiness() -> tuple[bool, str]:
+        down_for = probe.unreachable_for()
+        if down_for > settings.broker_timeout_s:
+            return False, f"no answer from the brokers for {down_for:.0f} s"
+        return web.readiness(app)
+
     web.register(
-        app, metrics.registry, anchor_table, states.get, active_states, detector.config.windows
+        app,
+        metrics.registry,
+        anchor_table,
+        states.get,
+        active_states,
+        detector.config.windows,
+        readiness,
     )
 
     def clock_for(partition: int) -> PartitionClock:
@@ -152,7 +184,7 @@ def create_app(
         return clock
 
     def safe_time(partition: int, clock: PartitionClock) -> int | None:
-        consumer: Any = app.consumer  # _committed_offset is not in Faust's public types
+        consumer: Any = app.consumer
 
         def highwater(topic: str) -> int | None:
             try:
@@ -161,7 +193,7 @@ def create_app(
                 return None
 
         def committed(topic: str) -> int | None:
-            return cast(int | None, consumer._committed_offset.get(TP(topic, partition)))
+            return committed_offset(consumer, topic, partition)
 
         return clock.safe_time(consumer_topics, highwater, committed, time.monotonic())
 
@@ -174,10 +206,10 @@ def create_app(
 
     @app.agent(inputs, name="detect")
     async def detect(stream: Any) -> None:
-        """Per batch and partition: decode and apply in offset order with the current event set
-        (Faust routes table keys by it), evaluate the boundaries every topic has passed, flush
-        each touched state once; then publish alerts and wait for every send before the batch
-        is acknowledged."""
+        """Per batch and partition: decode and apply in offset order with tables routed to the
+        record's partition, evaluate the boundaries every topic has passed, flush each touched
+        state once; then publish alerts and wait for every send before the batch is
+        acknowledged. The stream itself is only read, never steered (see `route_tables_by`)."""
         async for events in stream.take_events(BATCH_MAX, BATCH_WITHIN_S):
             sends: list[Any] = []
             emitted: list[Alert] = []
@@ -185,11 +217,12 @@ def create_app(
             for event in events:
                 by_partition[event.message.partition].append(event)
             for partition, group in by_partition.items():
-                clock = clock_for_event(stream, group[-1])
+                route_tables_by(group[-1])
+                clock = clock_for(partition)
                 for event in group:
-                    stream._set_current_event(event)
+                    route_tables_by(event)
                     sends.extend(await _apply(event, clock))
-                stream._set_current_event(group[-1])
+                route_tables_by(group[-1])
                 emitted.extend(_evaluate(partition, clock))
             # State first, alerts after: a crash in between re-derives the same alert ids.
             for alert in emitted:
@@ -197,15 +230,12 @@ def create_app(
             for fut in sends:
                 await fut
 
-    def clock_for_event(stream: Any, event: Any) -> PartitionClock:
-        stream._set_current_event(event)
-        return clock_for(event.message.partition)
-
     async def _apply(event: Any, clock: PartitionClock) -> list[Any]:
         """Apply one record; a bad one goes to the dead-letter topic, never up the stack.
 
         Records are applied in offset order, not re-sorted by event time: lateness is judged
-        per topic in the order the topic holds, exactly as the replay reads a file.
+        per topic in the order the topic holds, exactly as the replay reads a file. Every
+        offset is observed by the partition clock, whatever becomes of its record.
         """
         message = event.message
         kind = kinds[message.topic]
@@ -213,6 +243,7 @@ def create_app(
             value = decode(kind, event.value)
         except DecodeError as exc:
             counts.rejected[(kind, "invalid")] += 1
+            clock.observe(message.topic, message.offset, None)
             return [await _dead_letter(event, kind, "invalid", str(exc))]
         ts = to_ms(value.event_time)
         reached = clock.topic_time.get(message.topic)
@@ -226,6 +257,7 @@ def create_app(
                 offset=message.offset,
             )  # fmt: skip
             counts.rejected[(kind, "error")] += 1
+            clock.observe(message.topic, message.offset, None)
             return [await _dead_letter(event, kind, "error", f"internal error: {exc!r}")]
         clock.observe(message.topic, message.offset, ts)
         if anchor is not None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MAX_IDLE_S = 10.0
-"""How long a topic that has records but has delivered none yet may hold back a partition."""
+"""How long a topic whose end offset is not known yet may hold back a partition."""
 
 
 @dataclass
@@ -29,9 +29,12 @@ class PartitionClock:
     since: float | None = None
     """Wall-clock second this process started reading the partition."""
 
-    def observe(self, topic: str, offset: int, ts_ms: int) -> None:
+    def observe(self, topic: str, offset: int, ts_ms: int | None) -> None:
+        """Record that `offset` of `topic` was processed, whatever became of it: a record that
+        was dead-lettered (`ts_ms` None) has been read all the same, and a topic whose last
+        record was bad must not look as if it still had records waiting."""
         self.last_offset[topic] = offset
-        if ts_ms > self.topic_time.get(topic, ts_ms - 1):
+        if ts_ms is not None and ts_ms > self.topic_time.get(topic, ts_ms - 1):
             self.topic_time[topic] = ts_ms
 
     def safe_time(
@@ -54,13 +57,19 @@ class PartitionClock:
         lagging: list[int] = []
         for topic in topics:
             end = highwater(topic)
-            if topic in self.last_offset:
-                if end is not None and self.last_offset[topic] + 1 < end:
-                    lagging.append(self.topic_time[topic])
+            done = self.last_offset.get(topic)
+            if done is None:
+                done = (committed(topic) or 0) - 1
+            if end is None:
+                if topic not in self.last_offset and now_s - self.since < MAX_IDLE_S:
+                    return None  # a topic we have not heard from may hold earlier events
                 continue
-            waiting = end is None or end > (committed(topic) or 0)
-            if waiting and now_s - self.since < MAX_IDLE_S:
-                return None  # a topic we have not heard from may hold earlier events
+            if done + 1 >= end:
+                continue  # caught up: it does not hold time back
+            reached = self.topic_time.get(topic)
+            if reached is None:
+                return None  # records are waiting there and we do not know their time yet
+            lagging.append(reached)
         if lagging:
             return min(lagging)
         return max(self.topic_time.values()) if self.topic_time else None

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     partitions back without a rebalance."""
     session_timeout_s: float = Field(default=60.0, gt=0)
     """How long the group waits for a silent worker before its partitions move."""
+    broker_timeout_s: float = Field(default=15.0, gt=0)
+    """Readiness fails once the brokers have not answered a metadata request for this long."""
 
     store: str = "rocksdb://"
     """Faust table store: `rocksdb://` in production, `memory://` for tests."""

@@ -127,6 +127,7 @@ def register(
     load_state: Callable[[str], AnchorState | None],
     active_states: Callable[[], Iterable[AnchorState]],
     windows: Windows,
+    ready: Callable[[], tuple[bool, str]],
 ) -> None:
     """Add `/metrics`, `/livez`, `/readyz`, `/anchors`, `/anchors/{anchor_id}` and
     `/alerts/active`."""
@@ -142,8 +143,8 @@ def register(
 
     @app.page("/readyz")
     async def readyz(web: Any, request: Any) -> Any:
-        ready, reason = readiness(app)
-        return web.json({"ready": ready, "reason": reason}, status=200 if ready else 503)
+        is_ready, reason = ready()
+        return web.json({"ready": is_ready, "reason": reason}, status=200 if is_ready else 503)
 
     @app.page("/anchors/{anchor_id}")
     @app.table_route(table=anchor_table, match_info="anchor_id")
