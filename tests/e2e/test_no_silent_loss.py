@@ -1,0 +1,255 @@
+"""Nothing is lost silently: catch-up and live reads equal the replay, every record is accounted
+for, a bad last record does not freeze its partition, the web server binds where it is told."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from schemas import Alert
+from streams.core.clock import MINUTE_MS, bucket_start, from_ms, to_ms
+from streams.deadletter import HEADER_PREFIX
+from streams.replay import replay_records
+from streams.settings import Settings
+from streams.sim.generator import SimConfig, Simulation
+from streams.sim.kafka import send_events
+from streams.topics import create_topics
+from tests.e2e.test_http_api import samples
+from tests.scenarios import Scenario
+from tests.streams.worker_process import WorkerProcess, read_alerts, read_topic
+from tests.streams.worker_process import produce as produce_records
+
+pytestmark = pytest.mark.kafka
+
+
+def identities(alerts: list[Alert]) -> Counter[tuple[str, str]]:
+    return Counter((a.alert_id, a.status.value) for a in alerts)
+
+
+async def alerts_settled(settings: Settings, expected: list[Alert]) -> list[Alert]:
+    """The alerts topic once it holds as many alerts as expected, and a little longer (an extra
+    or repeated alert would arrive after them)."""
+    await read_alerts(settings, lambda got: len(got) >= len(expected), timeout_s=180)
+    return await read_alerts(settings, lambda got: False, timeout_s=4)
+
+
+def simulated(seed: int, anchors: int, hours: float) -> list[tuple[str, Any]]:
+    return list(Simulation(SimConfig(seed=seed, anchors=anchors, hours=hours)).events())
+
+
+@pytest.mark.parametrize(
+    ("seed", "anchors", "hours"),
+    [
+        (5, 300, 8.0),  # an anchor's complaint from 17:18 is read before its orders from 14:25
+        (12, 200, 6.0),
+    ],
+)
+async def test_catch_up_worker_equals_replay(
+    settings: Settings, worker: WorkerProcess, seed: int, anchors: int, hours: float
+) -> None:
+    """The whole simulated mix is in Kafka before the worker starts (a first deployment, or the
+    end of an outage): the worker reads the three topics independently, in whatever order its
+    fetches return, and still publishes exactly the replay's alerts."""
+    settings = worker.settings = settings.model_copy(update={"partitions": 8})
+    records = simulated(seed, anchors, hours)
+    expected = list(replay_records(records, settings))
+    assert sum(1 for a in expected if a.status.value == "firing") >= 5
+    await create_topics(settings)
+    await produce_records(settings, records)
+    worker.start()
+    alerts = await alerts_settled(settings, expected)
+    assert identities(alerts) == identities(expected), worker.tail()
+
+
+@pytest.mark.parametrize("seed", [3, 8])
+async def test_live_worker_equals_replay(
+    settings: Settings, worker: WorkerProcess, seed: int
+) -> None:
+    """Records arrive live at a steady rate (batches close on their timeout, not when full):
+    the worker still publishes exactly the replay's alerts."""
+    settings = worker.settings = settings.model_copy(update={"partitions": 8})
+    records = simulated(seed, 100, 4.0)
+    expected = list(replay_records(records, settings))
+    assert sum(1 for a in expected if a.status.value == "firing") >= 2
+    await create_topics(settings)
+    worker.start()
+    await produce_live(settings, records, rate=1500)
+    alerts = await alerts_settled(settings, expected)
+    assert identities(alerts) == identities(expected), worker.tail()
+
+
+async def produce_live(settings: Settings, records: list[tuple[str, Any]], rate: float) -> None:
+    await send_events(settings, records, rate=rate)
+
+
+def bad_value(i: int) -> bytes:
+    """Malformed in several ways: not JSON, JSON of the wrong shape, a naive timestamp."""
+    shapes = [
+        b"{not json",
+        json.dumps({"anchor_id": f"a{i % 40}", "quantity": "lots"}).encode(),
+        json.dumps(
+            {"schema_version": 1, "event_id": f"bad-{i}", "placed_at": "2026-11-29T12:00"}
+        ).encode(),
+    ]
+    return shapes[i % len(shapes)]
+
+
+async def test_live_batches_count_every_valid_event_once_and_dead_letter_every_bad_one(
+    settings: Settings, worker: WorkerProcess
+) -> None:
+    """10,000 valid orders interleaved with 10,000 malformed values, arriving live so batches
+    close on their timeout while the next records are being buffered: every valid order is
+    counted exactly once, every bad value is in the dead-letter topic once, and the group's
+    committed offsets reach the end of every input partition."""
+    s = Scenario(seed=31)
+    orders: list[dict[str, Any]] = []
+    for i in range(40):
+        orders.extend(s.orders(f"a{i}", 0, 60, 250))
+    orders.sort(key=lambda o: o["placed_at"])
+    assert len(orders) == 10_000
+    await create_topics(settings)
+    worker.start()
+
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=5)
+    await producer.start()
+    try:
+        for i, order in enumerate(orders):
+            key = order["anchor_id"].encode()
+            await producer.send(settings.topic_orders, json.dumps(order).encode(), key=key)
+            await producer.send(settings.topic_orders, bad_value(i), key=key)
+            if i % 50 == 49:  # about 1,500 records a second: batches close on their timeout
+                await producer.flush()
+                await asyncio.sleep(0.06)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+    dead = await read_topic(
+        settings.kafka_bootstrap, settings.topic_deadletter, lambda r: len(r) >= 10_000, 120
+    )
+    dead = await read_topic(settings.kafka_bootstrap, settings.topic_deadletter, lambda r: False, 3)
+    origins = Counter(
+        (
+            int(dict(r.headers)[f"{HEADER_PREFIX}partition"]),
+            int(dict(r.headers)[f"{HEADER_PREFIX}offset"]),
+        )
+        for r in dead
+    )
+    twice = sorted(o for o, n in origins.items() if n > 1)
+    assert (len(origins), twice) == (10_000, []), "dead letters: distinct origins, repeated"
+    base = f"http://127.0.0.1:{settings.web_port}"
+    async with aiohttp.ClientSession() as http:
+        for _ in range(60):
+            async with http.get(f"{base}/metrics") as resp:
+                found = samples(await resp.text())
+            counted = {
+                dict(labels)["outcome"]: value
+                for (name, labels), value in found.items()
+                if name == "livewatch_events_consumed_total" and dict(labels)["topic"] == "orders"
+            }
+            if counted["ok"] + counted["duplicate"] + counted["late"] >= 10_000:
+                break
+            await asyncio.sleep(1)
+    assert counted == {"ok": 10_000, "duplicate": 0, "late": 0, "invalid": 10_000, "error": 0}
+    await assert_committed_to_end(settings)
+
+
+async def assert_committed_to_end(settings: Settings, timeout_s: float = 30) -> None:
+    """The group's committed offset of every input partition equals its end offset."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=settings.app_id,
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        tps = [
+            TopicPartition(topic, p)
+            for topic in settings.input_topics
+            for p in range(settings.partitions)
+        ]
+        ends = await consumer.end_offsets(tps)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            committed = {tp: (await consumer.committed(tp)) or 0 for tp in tps}
+            if committed == ends or loop.time() > deadline:
+                break
+            await asyncio.sleep(1)
+        assert committed == ends
+    finally:
+        await consumer.stop()
+
+
+async def test_bad_last_record_does_not_freeze_its_partition(
+    settings: Settings, worker: WorkerProcess
+) -> None:
+    """A malformed complaint is the last record of its topic on a partition: the partition's
+    time still follows its orders, and no lag is left behind."""
+    s = Scenario(seed=32)
+    s.orders("steady", 0, 30, 60)
+    s.complaints("steady", 2, 1, 1)
+    first = s.records()
+    complaint = next(v for k, v in first if k == "complaints")
+    later = Scenario(seed=33)
+    later.orders("steady", 30, 90, 180)
+    await create_topics(settings)
+    worker.start()
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    await producer.start()
+    try:
+        for kind, value in first:
+            await producer.send(
+                settings.topic_by_kind[kind], json.dumps(value).encode(), key=b"steady"
+            )
+        bad = json.dumps({**complaint, "event_id": "bad", "filed_at": "yesterday"}).encode()
+        await producer.send_and_wait(settings.topic_complaints, bad, key=b"steady")
+        await asyncio.sleep(2)  # the worker reads the bad complaint before more orders come
+        for kind, value in later.records():
+            await producer.send(
+                settings.topic_by_kind[kind], json.dumps(value).encode(), key=b"steady"
+            )
+        await producer.flush()
+    finally:
+        await producer.stop()
+    last_order = max(datetime.fromisoformat(v["placed_at"]) for _, v in later.records())
+    want = from_ms(bucket_start(to_ms(last_order), MINUTE_MS))
+    base = f"http://127.0.0.1:{settings.web_port}"
+    view: dict[str, Any] = {}
+    lag = -1.0
+    async with aiohttp.ClientSession() as http:
+        for _ in range(40):
+            async with http.get(f"{base}/anchors/steady") as resp:
+                view = await resp.json() if resp.status == 200 else {}
+            async with http.get(f"{base}/metrics") as resp:
+                found = samples(await resp.text())
+            lag = sum(v for (n, _), v in found.items() if n == "livewatch_consumer_lag_messages")
+            evaluated = view.get("evaluated_to")
+            if evaluated and datetime.fromisoformat(evaluated) >= want and lag == 0:
+                break
+            await asyncio.sleep(1)
+    assert view.get("evaluated_to") == want.isoformat(), view
+    assert lag == 0
+
+
+async def test_web_server_binds_only_where_configured(
+    settings: Settings, worker: WorkerProcess
+) -> None:
+    """`LIVEWATCH_WEB_HOST=127.0.0.1` answers there and nowhere else (127.0.0.2 is the same
+    loopback interface: a server bound to every interface would answer it too)."""
+    await create_topics(settings)
+    worker.start()
+    port = settings.web_port
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"http://127.0.0.1:{port}/livez") as resp:
+            assert resp.status == 200
+        with pytest.raises(aiohttp.ClientConnectorError):
+            async with http.get(f"http://127.0.0.2:{port}/livez"):
+                pass
