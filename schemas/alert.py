@@ -49,6 +49,12 @@ class Evidence(BaseModel):
     top_refund_reasons: list[tuple[str, int]] = Field(default_factory=list)
     refunded_before_shipment_share: float | None = None
     orders_per_buyer: float | None = None
+    buyers_estimated: bool = Field(
+        default=False,
+        description="True when distinct_buyers, orders_per_buyer and max_orders_by_one_buyer "
+        "are sketch estimates: a bucket of the window had more distinct buyers than are "
+        "counted exactly (see README, State and its bounds).",
+    )
     complaints_by_category: dict[str, int] = Field(default_factory=dict)
     quality_complaints: int = 0
     sample_order_ids: list[str] = Field(default_factory=list)

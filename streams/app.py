@@ -24,7 +24,7 @@ from streams.clocks import PartitionClock
 from streams.codecs import DecodeError, decode, encode
 from streams.core.clock import to_ms
 from streams.core.rules import Rules
-from streams.core.state import AnchorState
+from streams.core.state import AnchorState, StateVersionError
 from streams.deadletter import DeadLetter
 from streams.faust_private import committed_offset, route_tables_by
 from streams.kafka_config import client_options
@@ -32,12 +32,20 @@ from streams.metrics import Metrics, ShellCounts, Sources
 from streams.pipeline import build_detector
 from streams.settings import Settings
 from streams.stores import TableOrders, TableStates
-from streams.tables import ANCHOR_STATE, ORDERS_BY_ID, PARTITION_CLOCK, changelog_configs
+from streams.tables import (
+    ANCHOR_BUCKETS,
+    ANCHOR_STATE,
+    ORDERS_BY_ID,
+    PARTITION_CLOCK,
+    REFUNDS_WAITING,
+    TABLES,
+    changelog_configs,
+)
 
 log = structlog.get_logger("livewatch.worker")
 
-INFRASTRUCTURE = (KafkaError, PartitionsMismatch)
-"""Errors of the broker or of Faust's tables, not of a record."""
+INFRASTRUCTURE = (KafkaError, PartitionsMismatch, StateVersionError)
+"""Errors of the broker, of Faust's tables or of the stored state, not of a record."""
 
 BATCH_MAX = 1000
 BATCH_WITHIN_S = 0.5
@@ -95,15 +103,17 @@ def create_app(
     alerts = app.topic(settings.topic_alerts, key_serializer="raw", value_serializer="raw")
     deadletter = app.topic(settings.topic_deadletter, key_serializer="raw", value_serializer="raw")
     configs = changelog_configs(settings)
-    anchor_table, order_table, clock_table = (
-        app.Table(
+    tables = {
+        name: app.Table(
             name, default=None, partitions=settings.partitions, key_type=str,
             extra_topic_configs=configs[name],
         )
-        for name in (ANCHOR_STATE, ORDERS_BY_ID, PARTITION_CLOCK)
-    )  # fmt: skip
-    states = TableStates(anchor_table)
-    detector = build_detector(settings, TableOrders(order_table), states, rules)
+        for name in TABLES
+    }  # fmt: skip
+    anchor_table, clock_table = tables[ANCHOR_STATE], tables[PARTITION_CLOCK]
+    states = TableStates(anchor_table, tables[ANCHOR_BUCKETS])
+    orders = TableOrders(tables[ORDERS_BY_ID], tables[REFUNDS_WAITING])
+    detector = build_detector(settings, orders, states, rules)
     kinds = {topic: kind for kind, topic in settings.topic_by_kind.items()}
     clocks: dict[int, PartitionClock] = {}
     consumer_topics = settings.input_topics

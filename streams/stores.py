@@ -2,27 +2,32 @@
 
 Reads and writes go through the current event's partition (Faust routes table keys by the source
 partition), so the shell sets the current event before calling the core; writes of anchor states
-are buffered and flushed once per anchor per batch to keep changelog traffic small.
+are buffered and flushed once per batch, each record once, to keep changelog traffic small.
 """
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Any
 
 from streams.core.attribution import OrderRef
-from streams.core.state import AnchorState
+from streams.core.state import AnchorState, Bucket, PendingRefund, bucket_key
 
 
 class TableStates:
     """Anchor states in a Faust table, behind a cache of live objects and a write buffer.
 
-    The cache saves decoding an anchor's state for every event; it is only valid while this
-    process owns the partitions, so the shell clears it on a rebalance. Writes are flushed once
-    per anchor per batch (one changelog record each).
+    An anchor is a head record (key `anchor_id`) and one record per bucket in a second table
+    (`anchor@start`, see `bucket_key`): no record grows with the anchor's traffic, and a flush
+    writes the head and only the buckets the batch touched (deleting the ones folded away).
+    The cache saves
+    decoding an anchor's state for every event; it is only valid while this process owns the
+    partitions, so the shell clears it on a rebalance.
     """
 
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Any, buckets: Any) -> None:
         self.table = table
+        self.buckets = buckets
         self.cache: dict[str, AnchorState] = {}
         self.dirty: set[str] = set()
 
@@ -30,10 +35,15 @@ class TableStates:
         cached = self.cache.get(anchor_id)
         if cached is not None:
             return cached
-        raw = self.table.get(anchor_id)
-        if raw is None:
+        head = self.table.get(anchor_id)
+        if head is None:
             return None
-        state = self.cache[anchor_id] = AnchorState.from_dict(raw)
+        buckets = {}
+        for start in head["bs"]:
+            raw = self.buckets.get(bucket_key(anchor_id, start))
+            if raw is not None:
+                buckets[int(start)] = Bucket.from_dict(raw)
+        state = self.cache[anchor_id] = AnchorState.from_head(head, buckets)
         return state
 
     def put(self, state: AnchorState) -> None:
@@ -41,12 +51,22 @@ class TableStates:
         self.dirty.add(state.anchor_id)
 
     def flush(self) -> int:
-        """Write buffered states to the table; returns how many."""
+        """Write buffered changes to the table; returns how many records were written."""
+        written = 0
         for anchor_id in self.dirty:
-            self.table[anchor_id] = self.cache[anchor_id].to_dict()
-        count = len(self.dirty)
+            state = self.cache[anchor_id]
+            for start in state.touched:
+                self.buckets[bucket_key(anchor_id, start)] = state.buckets[start].to_dict()
+            for start in state.dropped:
+                # KeyError: created and folded within one batch, so never written.
+                with suppress(KeyError):
+                    del self.buckets[bucket_key(anchor_id, start)]
+            self.table[anchor_id] = state.head_dict()
+            written += 1 + len(state.touched) + len(state.dropped)
+            state.touched.clear()
+            state.dropped.clear()
         self.dirty.clear()
-        return count
+        return written
 
     def evict(self, anchor_ids: set[str]) -> None:
         """Drop flushed states from the cache (anchors that went quiet)."""
@@ -60,10 +80,12 @@ class TableStates:
 
 
 class TableOrders:
-    """The order memory of the refund join, in a Faust table keyed by `order_id`."""
+    """The order memory of the refund join in Faust tables keyed by `order_id`: the orders, and
+    the refunds that arrived before their order."""
 
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Any, waiting: Any) -> None:
         self.table = table
+        self.waiting_table = waiting
 
     def get(self, order_id: str) -> OrderRef | None:
         raw = self.table.get(order_id)
@@ -71,6 +93,17 @@ class TableOrders:
 
     def put(self, order_id: str, ref: OrderRef) -> None:
         self.table[order_id] = ref.to_dict()
+
+    def waiting(self, order_id: str) -> PendingRefund | None:
+        raw = self.waiting_table.get(order_id)
+        return PendingRefund.from_dict(raw) if raw is not None else None
+
+    def wait(self, order_id: str, refund: PendingRefund) -> None:
+        self.waiting_table[order_id] = refund.to_dict()
+
+    def release(self, order_id: str) -> None:
+        with suppress(KeyError):
+            del self.waiting_table[order_id]
 
 
 class DictStates:
@@ -91,9 +124,19 @@ class DictOrders:
 
     def __init__(self) -> None:
         self.data: dict[str, OrderRef] = {}
+        self.refunds: dict[str, PendingRefund] = {}
 
     def get(self, order_id: str) -> OrderRef | None:
         return self.data.get(order_id)
 
     def put(self, order_id: str, ref: OrderRef) -> None:
         self.data[order_id] = ref
+
+    def waiting(self, order_id: str) -> PendingRefund | None:
+        return self.refunds.get(order_id)
+
+    def wait(self, order_id: str, refund: PendingRefund) -> None:
+        self.refunds[order_id] = refund
+
+    def release(self, order_id: str) -> None:
+        self.refunds.pop(order_id, None)

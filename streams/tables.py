@@ -10,19 +10,29 @@ from __future__ import annotations
 from streams.settings import Settings
 
 ANCHOR_STATE = "anchor-state"
+"""Per anchor: its head record (watermarks, history, episodes; see `AnchorState.head_dict`)."""
+ANCHOR_BUCKETS = "anchor-buckets"
+"""Per anchor and step: one bounded bucket record (see `bucket_key`)."""
 ORDERS_BY_ID = "orders-by-id"
+REFUNDS_WAITING = "refunds-waiting"
+"""Per order id: a refund that arrived before its order."""
 PARTITION_CLOCK = "partition-clock"
+TABLES = (ANCHOR_STATE, ANCHOR_BUCKETS, ORDERS_BY_ID, REFUNDS_WAITING, PARTITION_CLOCK)
 
 
 def changelog_configs(settings: Settings) -> dict[str, dict[str, str]]:
     """Table name to the topic config of its changelog (all compacted, keyed like the inputs)."""
+    # Kafka drops remembered orders past the horizon, so recovery reads only what is needed;
+    # a refund never matched by its order is forgotten the same way.
+    horizon = {
+        "cleanup.policy": "compact,delete",
+        "retention.ms": str(settings.order_horizon_s * 1000),
+    }
     return {
         ANCHOR_STATE: {"cleanup.policy": "compact"},
-        # Kafka drops remembered orders past the horizon, so recovery reads only what is needed.
-        ORDERS_BY_ID: {
-            "cleanup.policy": "compact,delete",
-            "retention.ms": str(settings.order_horizon_s * 1000),
-        },
+        ANCHOR_BUCKETS: {"cleanup.policy": "compact"},
+        ORDERS_BY_ID: horizon,
+        REFUNDS_WAITING: dict(horizon),
         PARTITION_CLOCK: {"cleanup.policy": "compact"},
     }
 

@@ -52,7 +52,7 @@ def anchor_view(state: AnchorState, windows: Windows) -> dict[str, Any]:
             "orders": round(state.hist_orders, 2),
             "refunds": round(state.hist_refunds, 2),
         },
-        "pending_refunds": len(state.pending),
+        "pending_refunds": sum(state.waiting.values()),
         "rules": {
             rule: {
                 "alert_id": e.alert_id,
@@ -106,7 +106,7 @@ def _risk_row(state: AnchorState, windows: Windows) -> dict[str, Any]:
     fig = figures(state, state.evaluated_to_ms, windows.long_ms, windows.step_ms, samples=0)
     return {
         "anchor_id": state.anchor_id,
-        "category": fig.categories.most_common(1)[0][0] if fig.categories else None,
+        "category": fig.top_category,
         "orders": fig.orders,
         "refunded_orders": fig.refunds,
         "refund_rate": round(fig.refund_rate, 4),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from schemas import Alert, Complaint, InputEvent, Order, Refund
@@ -19,7 +19,7 @@ from streams.core.clock import DAY_MS, HOUR_MS, bucket_start, from_ms, is_late, 
 from streams.core.evaluate import Verdict, Windows, quality_complaints, refund_spike
 from streams.core.lifecycle import advance
 from streams.core.rules import Rules
-from streams.core.state import AnchorState, PendingRefund, Refunded
+from streams.core.state import AnchorState, PendingRefund, RefundTally
 
 SAMPLE_ORDERS_PER_BUCKET = 3
 
@@ -113,28 +113,47 @@ class Detector:
     def _step(self) -> int:
         return self.config.windows.step_ms
 
-    def _admit(self, kind: str, state: AnchorState, event_id: str, ts_ms: int) -> bool:
+    def _admit(self, kind: str, state: AnchorState, event: InputEvent, ts_ms: int) -> bool:
         """Late and duplicate events are counted and skipped."""
         if is_late(ts_ms, state.topic_watermarks.get(kind), self.config.grace_ms):
             self.stats.outcomes[(kind, "late")] += 1
             return False
-        seen = state.recent_ids.setdefault(kind, {})
-        if event_id in seen:
+        if self._seen(kind, state, event):
             self.stats.outcomes[(kind, "duplicate")] += 1
             return False
         self.stats.outcomes[(kind, "ok")] += 1
         previous = state.topic_watermarks.get(kind)
         if previous is None or ts_ms > previous:
             state.topic_watermarks[kind] = ts_ms
+        if kind == "complaints":
+            seen = state.recent_ids.setdefault(kind, {})
             # Forget ids older than the grace period once a step, not on every event: a
             # redelivery that old is judged late before its id is looked at.
             if previous is None or bucket_start(ts_ms, self._step) > bucket_start(
                 previous, self._step
             ):
-                keep_from = ts_ms - self.config.grace_ms
+                keep_from = max(ts_ms, previous or ts_ms) - self.config.grace_ms
                 state.recent_ids[kind] = seen = {k: t for k, t in seen.items() if t >= keep_from}
-        seen[event_id] = ts_ms
+            seen[event.event_id] = ts_ms
         return True
+
+    def _seen(self, kind: str, state: AnchorState, event: InputEvent) -> bool:
+        """Whether this event was counted already (a redelivery).
+
+        Orders are recognised by the order memory, refunds by the refund their order counted
+        (or the one waiting for it), complaints by their recent ids; an event still waiting to
+        become visible (deferred) by its id."""
+        if any(d[1] == kind and d[2]["event_id"] == event.event_id for d in state.deferred):
+            return True
+        if isinstance(event, Order):
+            return self.orders.get(event.order_id) is not None
+        if isinstance(event, Refund):
+            ref = self.orders.get(event.order_id)
+            if ref is not None:
+                return ref.refund_event == event.event_id
+            waiting = self.orders.waiting(event.order_id)
+            return waiting is not None and waiting.refund_event_id == event.event_id
+        return event.event_id in state.recent_ids.get(kind, {})
 
     def _defer(
         self, state: AnchorState, kind: str, event: InputEvent, t: int, seen_ms: int | None
@@ -149,7 +168,7 @@ class Detector:
     def _order(self, order: Order, seen_ms: int | None) -> str | None:
         t = to_ms(order.placed_at)
         state = self._load(order.anchor_id, t)
-        if not self._admit("orders", state, order.event_id, t):
+        if not self._admit("orders", state, order, t):
             return None
         self._begin_by(state, t)
         if not self._defer(state, "orders", order, t, seen_ms):
@@ -161,17 +180,34 @@ class Detector:
         b = state.bucket(bucket_start(t, self._step))
         b.orders += 1
         b.order_amount += float(order.amount)
-        b.buyers[order.buyer_id] = b.buyers.get(order.buyer_id, 0) + 1
-        b.sessions[order.session_id] = b.sessions.get(order.session_id, 0) + 1
+        b.add_buyer(order.buyer_id)
+        b.add_session(order.session_id)
         b.categories[order.category] = b.categories.get(order.category, 0) + 1
         if len(b.sample_orders) < SAMPLE_ORDERS_PER_BUCKET:
             b.sample_orders.append(order.order_id)
         ref = OrderRef(order.anchor_id, order.session_id, t, order.category.value)
         self.orders.put(order.order_id, ref)
-        pending = state.pending.pop(order.order_id, None)
+        pending = self.orders.waiting(order.order_id)
         if pending is not None:
-            self._count_refund(state, order.order_id, ref, pending)
-            self.stats.attribution["pending_then_order"] += 1
+            self.orders.release(order.order_id)
+            if self._stop_waiting(state, pending):
+                self._count_refund(state, order.order_id, ref, pending)
+                self.stats.attribution["pending_then_order"] += 1
+
+    def _stop_waiting(self, state: AnchorState, pending: PendingRefund) -> bool:
+        """Take a waiting refund off its anchor's count; False when it was settled already (its
+        order came after the grace period: it was counted against its own anchor then)."""
+        holder = (
+            state if pending.anchor_id == state.anchor_id else self.states.get(pending.anchor_id)
+        )
+        step = bucket_start(pending.requested_ms, self._step)
+        if holder is None or not holder.waiting.get(step):
+            return False
+        holder.waiting[step] -= 1
+        if not holder.waiting[step]:
+            del holder.waiting[step]
+        self.states.put(holder)
+        return True
 
     def _order_of(self, refund: Refund, t: int) -> OrderRef | None:
         ref = self.orders.get(refund.order_id)
@@ -188,7 +224,7 @@ class Detector:
             self.stats.attribution["unattributed"] += 1
             return None
         state = self._load(anchor_id, t)
-        if not self._admit("refunds", state, refund.event_id, t):
+        if not self._admit("refunds", state, refund, t):
             return None
         self._begin_by(state, t)
         if not self._defer(state, "refunds", refund, t, seen_ms):
@@ -206,11 +242,16 @@ class Detector:
             float(refund.amount),
             refund.reason.value,
             refund.shipped,
+            state.anchor_id,
         )
         if ref is None:
             # The order may still be on its way (topics are consumed independently): wait for it
-            # for the grace period before falling back to the refund's own anchor.
-            state.pending[refund.order_id] = pending
+            # for the grace period before falling back to the refund's own anchor. The first
+            # refund to wait for an order is the one that counts.
+            if self.orders.waiting(refund.order_id) is None:
+                self.orders.wait(refund.order_id, pending)
+                step = bucket_start(t, self._step)
+                state.waiting[step] = state.waiting.get(step, 0) + 1
         else:
             self._count_refund(state, refund.order_id, ref, pending)
             self.stats.attribution["order"] += 1
@@ -218,21 +259,25 @@ class Detector:
     def _count_refund(
         self, state: AnchorState, order_id: str, ref: OrderRef, refund: PendingRefund
     ) -> None:
+        if ref.refund_event is not None:
+            return  # the order counts as refunded once, however many refunds it gets
+        self.orders.put(order_id, replace(ref, refund_event=refund.refund_event_id))
         if refund.requested_ms - ref.placed_ms >= self.config.windows.long_ms:
             # No window holds both the order and a refund this late; not in the baseline either,
             # which measures refunds while orders are recent.
             self.stats.attribution["beyond_window"] += 1
             return
         b = state.bucket(bucket_start(ref.placed_ms, self._step))
-        if order_id not in b.refunded:
-            b.refunded[order_id] = Refunded(
-                refund.shipped, refund.requested_ms, refund.reason, refund.amount
-            )
+        step = bucket_start(refund.requested_ms, self._step)
+        tally = b.refunds.get(step)
+        if tally is None:
+            tally = b.refunds[step] = RefundTally()
+        tally.add(order_id, refund.shipped, refund.amount, refund.reason)
 
     def _complaint(self, complaint: Complaint, seen_ms: int | None) -> str | None:
         t = to_ms(complaint.filed_at)
         state = self._load(complaint.anchor_id, t)
-        if not self._admit("complaints", state, complaint.event_id, t):
+        if not self._admit("complaints", state, complaint, t):
             return None
         self._begin_by(state, t)
         if not self._defer(state, "complaints", complaint, t, seen_ms):
@@ -292,7 +337,7 @@ class Detector:
         anchor's first bucket (those evaluations would see empty windows and change nothing)."""
         nxt = boundary + self._step
         quiet = (
-            not state.pending
+            not state.waiting
             and not state.deferred
             and all(e.status != "firing" for e in state.episodes.values())
         )
@@ -311,12 +356,12 @@ class Detector:
         matured buckets, evaluate the rules."""
         self._release_deferred(state, boundary_ms)
         grace = self.config.grace_ms
-        for order_id in [
-            k for k, p in state.pending.items() if p.requested_ms < boundary_ms - grace
-        ]:
-            p = state.pending.pop(order_id)
-            state.bucket(bucket_start(p.requested_ms, self._step)).unmatched_refunds += 1
-            self.stats.attribution["fallback"] += 1
+        # Refunds whose order did not come within the grace period count against their own
+        # anchor, at their own time (their records in the order memory expire with it).
+        for step in [s for s in state.waiting if s + self._step <= boundary_ms - grace]:
+            n = state.waiting.pop(step)
+            state.bucket(step).unmatched_refunds += n
+            self.stats.attribution["fallback"] += n
         oldest = boundary_ms - self.config.windows.long_ms
         stale = sorted(start for start in state.buckets if start < oldest)
         if stale:
@@ -335,12 +380,12 @@ class Detector:
         episode = state.episodes.get("refund_after_order_spike")
         anomalous = episode is not None and episode.status == "firing"
         for start in starts:
-            b = state.buckets.pop(start)
+            b = state.drop_bucket(start)
             hour = bucket_start(start, HOUR_MS)
             state.order_hours[hour] = state.order_hours.get(hour, 0) + b.orders
             if not anomalous:
                 state.hist_orders += b.orders
-                state.hist_refunds += sum(1 for r in b.refunded.values() if r.refund_ms < now_ms)
+                state.hist_refunds += b.refunded_before(now_ms)
         state.order_hours = {h: n for h, n in state.order_hours.items() if h >= now_ms - DAY_MS}
 
     # -- rules ----------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from streams.core.windows import (
     ShortWindow,
     best_short_window,
     figures,
-    refunded_before,
+    ranked,
 )
 
 
@@ -58,19 +58,22 @@ def _evidence(fig: Figures, window: str) -> dict[str, Any]:
     unshipped_share = fig.refunded_unshipped / fig.refunds if fig.refunds else None
     return {
         "window": window,
-        "category": fig.categories.most_common(1)[0][0] if fig.categories else None,
+        "category": fig.top_category,
         "orders": fig.orders,
         "distinct_buyers": fig.distinct_buyers,
         "order_amount": f"{fig.order_amount:.2f}",
         "refunds": fig.refunds,
         "refund_amount": f"{fig.refund_amount:.2f}",
         "refund_rate": round(fig.refund_rate, 4),
-        "top_refund_reasons": fig.reasons.most_common(3),
+        "top_refund_reasons": ranked(fig.reasons, 3),
         "refunded_before_shipment_share": (
             round(unshipped_share, 4) if unshipped_share is not None else None
         ),
-        "orders_per_buyer": round(fig.orders / fig.distinct_buyers, 3) if fig.buyers else None,
-        "max_orders_by_one_buyer": max(fig.buyers.values()) if fig.buyers else 0,
+        "orders_per_buyer": (
+            round(fig.orders / fig.distinct_buyers, 3) if fig.distinct_buyers else None
+        ),
+        "max_orders_by_one_buyer": fig.buyers.heaviest,
+        "buyers_estimated": fig.buyers.approximate,
         "unmatched_refunds": fig.unmatched_refunds,
         "complaints_by_category": dict(fig.complaints),
         "quality_complaints": fig.quality_complaints,
@@ -86,7 +89,7 @@ def _long_totals(state: AnchorState, end_ms: int, w: Windows) -> tuple[int, int,
         b = state.buckets.get(start)
         if b is not None:
             orders += b.orders
-            refunds += refunded_before(b, end_ms)
+            refunds += b.refunded_before(end_ms)
             for cat, n in b.categories.items():
                 categories[cat] = categories.get(cat, 0) + n
     return orders, refunds, categories
@@ -247,7 +250,7 @@ def quality_complaints(
     if count == 0 and not watching:
         return Verdict(name, QUIET, start_ms, end_ms)
     fig = figures(state, end_ms, w.long_ms, w.step_ms)
-    category = fig.categories.most_common(1)[0][0] if fig.categories else None
+    category = fig.top_category
     min_count, min_rate = rule.thresholds(category)
     day_orders = orders_last_day(state, end_ms)
     rate = count / max(day_orders, 1)

@@ -1,66 +1,116 @@
 """Per-anchor state: event-time buckets, baseline history, dedup ids, pending refunds, episodes.
 
-The state is a plain value: the detector mutates it, the shell stores it (a Faust table keyed by
-anchor in the worker, a dict in replay) as the JSON-able dict from `to_dict`.
+The state is a plain value: the detector mutates it, the shell stores it (a dict in replay; in
+the worker a Faust table with a head record per anchor and a record per bucket, so no record
+grows with an anchor's traffic and a batch writes only the buckets it touched).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
+
+from streams.core.sketches import Tally, key_hash
+
+BUYERS_EXACT = 64
+"""Distinct buyers a bucket counts exactly; past that, a sketch (see `sketches`)."""
+BUYERS_KEEP = 32
+SESSIONS_EXACT = 16
+SESSIONS_KEEP = 8
+REFUND_SAMPLE = 5
+"""Refunded order ids kept per refund step (the smallest ids, so the choice never depends on
+the order in which the refunds were read)."""
 
 
-class Refunded(NamedTuple):
-    """The refund of one order, as counted in the order's bucket."""
+@dataclass(slots=True)
+class RefundTally:
+    """The refunds of one bucket's orders that were requested in one step: counts, not ids.
 
-    shipped: bool
-    refund_ms: int
-    reason: str
-    amount: float
+    Each order counts once however many refunds it gets; the order memory remembers which
+    orders were refunded, not the bucket."""
+
+    refunds: int = 0
+    unshipped: int = 0
+    amount: float = 0.0
+    reasons: dict[str, int] = field(default_factory=dict)
+    sample: list[str] = field(default_factory=list)
+
+    def add(self, order_id: str, shipped: bool, amount: float, reason: str) -> None:
+        self.refunds += 1
+        self.unshipped += not shipped
+        self.amount += amount
+        self.reasons[reason] = self.reasons.get(reason, 0) + 1
+        if len(self.sample) < REFUND_SAMPLE or order_id < self.sample[-1]:
+            self.sample = sorted([*self.sample, order_id])[:REFUND_SAMPLE]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n": self.refunds, "u": self.unshipped, "a": self.amount, "r": self.reasons,
+                "s": self.sample}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RefundTally:
+        return cls(d["n"], d["u"], d["a"], d["r"], d["s"])
 
 
 @dataclass(slots=True)
 class Bucket:
-    """Everything counted for one anchor in one step of event time.
+    """Everything counted for one anchor in one step of event time, in bounded space.
 
     Orders and their refunds count at the order's time (a cohort); complaints and refunds whose
-    order never came count at their own time. Each refund keeps its own time, so a window ending
-    at T counts only what had happened before T, whatever order the topics were read in.
+    order never came count at their own time. Refunds are tallied by the step they were
+    requested in, so a window ending at T counts only what had happened before T, whatever
+    order the topics were read in. Buyers are kept as hashes, never as ids.
     """
 
     orders: int = 0
     order_amount: float = 0.0
-    buyers: dict[str, int] = field(default_factory=dict)
-    sessions: dict[str, int] = field(default_factory=dict)
+    buyers: Tally = field(default_factory=Tally)
+    """Orders per buyer hash; exact up to BUYERS_EXACT distinct buyers."""
+    sessions: Tally = field(default_factory=Tally)
     categories: dict[str, int] = field(default_factory=dict)
     sample_orders: list[str] = field(default_factory=list)
-    refunded: dict[str, Refunded] = field(default_factory=dict)
-    """Refunded order id -> its first refund: one entry per order however many refunds."""
+    refunds: dict[int, RefundTally] = field(default_factory=dict)
+    """Step the refunds were requested in -> their tally."""
     unmatched_refunds: int = 0
     complaints: dict[str, int] = field(default_factory=dict)
+
+    def add_buyer(self, buyer_id: str) -> None:
+        h = key_hash(buyer_id)
+        self.buyers.add(h, h, BUYERS_EXACT, BUYERS_KEEP)
+
+    def add_session(self, session_id: str) -> None:
+        self.sessions.add(session_id, None, SESSIONS_EXACT, SESSIONS_KEEP)
+
+    def refunded_before(self, end_ms: int) -> int:
+        """How many of the bucket's orders had been refunded before `end_ms` (a boundary)."""
+        return sum(t.refunds for step, t in self.refunds.items() if step < end_ms)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "o": self.orders,
             "oa": self.order_amount,
-            "b": self.buyers,
-            "s": self.sessions,
+            "b": self.buyers.to_json(),
+            "s": self.sessions.to_json(),
             "c": self.categories,
             "so": self.sample_orders,
-            "r": {k: list(v) for k, v in self.refunded.items()},
+            "r": {str(k): v.to_dict() for k, v in self.refunds.items()},
             "u": self.unmatched_refunds,
             "q": self.complaints,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Bucket:
-        refunded = {k: Refunded(*v) for k, v in d["r"].items()}
-        return cls(d["o"], d["oa"], d["b"], d["s"], d["c"], d["so"], refunded, d["u"], d["q"])
+        refunds = {int(k): RefundTally.from_dict(v) for k, v in d["r"].items()}
+        return cls(
+            d["o"], d["oa"], Tally.from_json(d["b"]), Tally.from_json(d["s"]), d["c"], d["so"],
+            refunds, d["u"], d["q"],
+        )  # fmt: skip
 
 
 @dataclass(slots=True)
 class PendingRefund:
-    """A refund that arrived before its order (topics are consumed independently)."""
+    """A refund that arrived before its order (topics are consumed independently). It waits in
+    the order memory, keyed by its order id; the anchor it names counts it in `waiting`."""
 
     refund_event_id: str
     session_id: str | None
@@ -68,6 +118,8 @@ class PendingRefund:
     amount: float
     reason: str
     shipped: bool
+    anchor_id: str = ""
+    """The anchor whose state counts this refund while it waits (the one the refund names)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -77,11 +129,12 @@ class PendingRefund:
             "a": self.amount,
             "r": self.reason,
             "sh": self.shipped,
+            "an": self.anchor_id,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PendingRefund:
-        return cls(d["e"], d["s"], d["t"], d["a"], d["r"], d["sh"])
+        return cls(d["e"], d["s"], d["t"], d["a"], d["r"], d["sh"], d["an"])
 
 
 @dataclass(slots=True)
@@ -110,6 +163,15 @@ class Episode:
         return cls(d["id"], d["st"], d["s"], d["sev"], d["calm"], d["end"])
 
 
+STATE_VERSION = 2
+"""Format of the stored state; 2: bounded buckets in records of their own, waiting refunds in
+the order memory."""
+
+
+class StateVersionError(ValueError):
+    """Stored state in a format this version cannot read."""
+
+
 @dataclass(slots=True)
 class AnchorState:
     """All that livewatch keeps for one anchor."""
@@ -134,60 +196,101 @@ class AnchorState:
     order_hours: dict[int, int] = field(default_factory=dict)
     """Orders per hour of buckets folded in the last day: the complaint-rate denominator."""
     recent_ids: dict[str, dict[str, int]] = field(default_factory=dict)
-    """Topic -> event id -> event time, for events within that topic's grace period: a
-    duplicate delivery is dropped (older ones are late anyway)."""
-    pending: dict[str, PendingRefund] = field(default_factory=dict)
+    """Topic -> event id -> event time of complaints within the grace period: a duplicate
+    delivery is dropped (older ones are late anyway). Orders and refunds are recognised by the
+    order memory instead, which keeps this bounded by the complaint rate, not the order rate."""
+    waiting: dict[int, int] = field(default_factory=dict)
+    """Step a refund was requested in -> refunds of that step still waiting for their order.
+    The refunds themselves wait in the order memory; at most grace / step entries here."""
     deferred: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
     """Out-of-order events (visible from, topic, JSON value), counted at the next boundary."""
     episodes: dict[str, Episode] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
+    touched: set[int] = field(default_factory=set, compare=False, repr=False)
+    """Buckets changed since the store last wrote them (not stored): a batch writes only
+    these, so an anchor's writes follow what changed, not how much it holds."""
+    dropped: set[int] = field(default_factory=set, compare=False, repr=False)
+    """Buckets folded away since the store last wrote them (not stored)."""
+
+    def head_dict(self) -> dict[str, Any]:
+        """Everything but the buckets, which are records of their own (see `bucket_key`)."""
         return {
+            "v": STATE_VERSION,
             "a": self.anchor_id,
             "ev": self.evaluated_to_ms,
             "evd": self.evaluated,
             "tw": self.topic_watermarks,
-            "b": {str(k): v.to_dict() for k, v in self.buckets.items()},
+            "bs": sorted(self.buckets),
             "ho": self.hist_orders,
             "hr": self.hist_refunds,
             "ht": self.hist_ms,
             "oh": {str(k): v for k, v in self.order_hours.items()},
             "ids": self.recent_ids,
-            "p": {k: v.to_dict() for k, v in self.pending.items()},
+            "w": {str(k): v for k, v in self.waiting.items()},
             "d": [list(d) for d in self.deferred],
             "e": {k: v.to_dict() for k, v in self.episodes.items()},
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> AnchorState:
+    def from_head(cls, d: dict[str, Any], buckets: dict[int, Bucket]) -> AnchorState:
+        """The state from its head record and the bucket records it lists."""
+        if d.get("v") != STATE_VERSION:
+            raise StateVersionError(
+                f"anchor state of {d.get('a')!r} has format {d.get('v', 1)}, this livewatch "
+                f"reads {STATE_VERSION}: start it with a new LIVEWATCH_APP_ID (see README, "
+                "Upgrading)"
+            )
         return cls(
             anchor_id=d["a"],
             evaluated_to_ms=d["ev"],
-            evaluated=d.get("evd", True),  # states written before the flag had been evaluated
+            evaluated=d["evd"],
             topic_watermarks=dict(d["tw"]),
-            buckets={int(k): Bucket.from_dict(v) for k, v in d["b"].items()},
+            buckets=buckets,
             hist_orders=d["ho"],
             hist_refunds=d["hr"],
             hist_ms=d["ht"],
             order_hours={int(k): v for k, v in d["oh"].items()},
             recent_ids={k: dict(v) for k, v in d["ids"].items()},
-            pending={k: PendingRefund.from_dict(v) for k, v in d["p"].items()},
+            waiting={int(k): v for k, v in d["w"].items()},
             deferred=[(int(v), str(k), dict(e)) for v, k, e in d["d"]],
             episodes={k: Episode.from_dict(v) for k, v in d["e"].items()},
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole state as one JSON-able value (tests and tools; the worker stores records)."""
+        return {**self.head_dict(), "b": {str(k): v.to_dict() for k, v in self.buckets.items()}}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AnchorState:
+        return cls.from_head(d, {int(k): Bucket.from_dict(v) for k, v in d["b"].items()})
 
     def is_active(self) -> bool:
         """Whether boundaries still need evaluating: counts in windows, refunds waiting for
         their order, or an episode that has not resolved."""
         return bool(
             self.buckets
-            or self.pending
+            or self.waiting
             or self.deferred
             or any(e.status == "firing" for e in self.episodes.values())
         )
 
     def bucket(self, start_ms: int) -> Bucket:
+        """The bucket at `start_ms` for changing (created if needed, marked as touched)."""
         found = self.buckets.get(start_ms)
         if found is None:
             found = self.buckets[start_ms] = Bucket()
+        self.touched.add(start_ms)
+        self.dropped.discard(start_ms)
         return found
+
+    def drop_bucket(self, start_ms: int) -> Bucket:
+        """Remove a bucket (folded into the history) and remember to delete its record."""
+        self.touched.discard(start_ms)
+        self.dropped.add(start_ms)
+        return self.buckets.pop(start_ms)
+
+
+def bucket_key(anchor_id: str, start_ms: int) -> str:
+    """The key of an anchor's bucket record, `anchor@start` (unique: the start is a number
+    after the last `@`, whatever the anchor id holds)."""
+    return f"{anchor_id}@{start_ms}"

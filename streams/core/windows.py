@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 from streams.core.clock import window_buckets
 from streams.core.rates import wilson_lower_bound
-from streams.core.state import AnchorState, Bucket
+from streams.core.sketches import Merged, Tally, merge
+from streams.core.state import BUYERS_KEEP, SESSIONS_KEEP, AnchorState
 
 QUALITY_COMPLAINTS = frozenset({"quality", "counterfeit", "not_as_described", "false_advertising"})
 """Complaint categories that speak of the product itself."""
@@ -25,13 +26,19 @@ class Figures:
     refund_amount: float = 0.0
     refunded_unshipped: int = 0
     unmatched_refunds: int = 0
-    buyers: Counter[str] = field(default_factory=Counter)
-    sessions: Counter[str] = field(default_factory=Counter)
+    buyers: Merged = field(default_factory=lambda: Merged({}, 0, False))
+    """Orders per buyer (hashed): exact unless a bucket outgrew its exact count."""
+    sessions: Merged = field(default_factory=lambda: Merged({}, 0, False))
     categories: Counter[str] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)
     complaints: Counter[str] = field(default_factory=Counter)
     refunded_sample: list[str] = field(default_factory=list)
     order_sample: list[str] = field(default_factory=list)
+
+    @property
+    def top_category(self) -> str | None:
+        top = ranked(self.categories, 1)
+        return top[0][0] if top else None
 
     @property
     def refund_rate(self) -> float:
@@ -43,11 +50,17 @@ class Figures:
 
     @property
     def distinct_buyers(self) -> int:
-        return len(self.buyers)
+        return self.buyers.distinct
 
     @property
     def top_session(self) -> str | None:
-        return self.sessions.most_common(1)[0][0] if self.sessions else None
+        found = self.sessions.most_common()
+        return str(found) if found is not None else None
+
+
+def ranked(counts: Counter[str], n: int) -> list[tuple[str, int]]:
+    """The `n` largest counts, ties by name: the same whatever order they were counted in."""
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
 
 
 def figures(
@@ -55,28 +68,35 @@ def figures(
 ) -> Figures:
     """Totals of the window [end - size, end): orders placed and refunds made before `end`."""
     fig = Figures(end_ms - size_ms, end_ms)
+    buyers: list[Tally] = []
+    sessions: list[Tally] = []
     for start in window_buckets(end_ms, size_ms, step_ms):
         b = state.buckets.get(start)
         if b is None:
             continue
         fig.orders += b.orders
         fig.order_amount += b.order_amount
-        refunded = sorted(k for k, r in b.refunded.items() if r.refund_ms < end_ms)
-        for order_id in refunded:
-            refund = b.refunded[order_id]
-            fig.refunds += 1
-            fig.refunded_unshipped += not refund.shipped
-            fig.refund_amount += refund.amount
-            fig.reasons[refund.reason] += 1
+        refunded: list[str] = []
+        for step, tally in b.refunds.items():
+            if step >= end_ms:
+                continue  # requested after the window's end: not yet, as seen from `end_ms`
+            fig.refunds += tally.refunds
+            fig.refunded_unshipped += tally.unshipped
+            fig.refund_amount += tally.amount
+            fig.reasons.update(tally.reasons)
+            refunded.extend(tally.sample)
+        refunded.sort()
         fig.unmatched_refunds += b.unmatched_refunds
-        fig.buyers.update(b.buyers)
-        fig.sessions.update(b.sessions)
+        buyers.append(b.buyers)
+        sessions.append(b.sessions)
         fig.categories.update(b.categories)
         fig.complaints.update(b.complaints)
         if len(fig.refunded_sample) < samples:
             fig.refunded_sample.extend(refunded[: samples - len(fig.refunded_sample)])
         if len(fig.order_sample) < samples:
             fig.order_sample.extend(b.sample_orders[: samples - len(fig.order_sample)])
+    fig.buyers = merge(buyers, BUYERS_KEEP, distinct=True)
+    fig.sessions = merge(sessions, SESSIONS_KEEP, distinct=False)
     return fig
 
 
@@ -88,14 +108,9 @@ def totals(state: AnchorState, end_ms: int, size_ms: int, step_ms: int) -> tuple
         b = state.buckets.get(start)
         if b is not None:
             orders += b.orders
-            refunds += refunded_before(b, end_ms)
+            refunds += b.refunded_before(end_ms)
             complaints += sum(b.complaints.values())
     return orders, refunds, complaints
-
-
-def refunded_before(bucket: Bucket, end_ms: int) -> int:
-    """How many of the bucket's orders had been refunded before `end_ms`."""
-    return sum(1 for r in bucket.refunded.values() if r.refund_ms < end_ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +146,7 @@ def best_short_window(
         b = state.buckets.get(start)
         if b is not None:
             orders[i] = b.orders
-            refunds[i] = refunded_before(b, long_end_ms)
+            refunds[i] = b.refunded_before(long_end_ms)
     width = short_ms // step_ms
     best: ShortWindow | None = None
     o_sum = sum(orders[:width])

@@ -1,23 +1,58 @@
-"""Anchor state survives the JSON round trip the Faust table puts it through."""
+"""Anchor state survives the JSON round trip the Faust table puts it through, in bounded size."""
 
 from __future__ import annotations
 
 import json
 
-from streams.core.state import AnchorState, Bucket, Episode, PendingRefund, Refunded
+import pytest
+
+from streams.core.state import (
+    AnchorState,
+    Bucket,
+    Episode,
+    RefundTally,
+    StateVersionError,
+)
 
 
 def test_state_round_trips_through_json() -> None:
     state = AnchorState("a-1", evaluated_to_ms=120_000, topic_watermarks={"orders": 120_000})
-    state.buckets[60_000] = Bucket(
-        orders=2, order_amount=3.5, buyers={"b": 2}, sessions={"s": 2}, categories={"food": 2},
-        sample_orders=["o1"], refunded={"o1": Refunded(False, 90_000, "other", 1.5)},
-        unmatched_refunds=1, complaints={"quality": 1},
-    )  # fmt: skip
+    bucket = state.buckets[60_000] = Bucket(orders=2, order_amount=3.5, categories={"food": 2},
+                                            sample_orders=["o1"], unmatched_refunds=1,
+                                            complaints={"quality": 1})  # fmt: skip
+    for buyer in ("b", "b"):
+        bucket.add_buyer(buyer)
+    bucket.add_session("s")
+    bucket.refunds[60_000] = RefundTally()
+    bucket.refunds[60_000].add("o1", False, 1.5, "other")
     state.hist_orders, state.hist_refunds, state.hist_ms = 10.5, 1.25, 60_000
     state.order_hours[0] = 2
-    state.recent_ids["orders"] = {"e1": 60_000}
-    state.pending["o9"] = PendingRefund("e9", None, 100_000, 2.0, "quality", True)
+    state.recent_ids["complaints"] = {"e1": 60_000}
+    state.waiting[60_000] = 2
     state.episodes["quality_complaints"] = Episode("id", 60_000, calm_since_ms=90_000)
     again = AnchorState.from_dict(json.loads(json.dumps(state.to_dict())))
     assert again == state
+
+
+def test_a_state_of_another_format_is_refused_with_what_to_do() -> None:
+    head = AnchorState("a-1").head_dict() | {"v": 1}
+    with pytest.raises(StateVersionError, match="new LIVEWATCH_APP_ID"):
+        AnchorState.from_head(head, {})
+
+
+def test_a_bucket_stays_small_however_many_buyers_and_refunds() -> None:
+    """20,000 orders from 20,000 buyers in one minute, 5% refunded across the hour: the bucket's
+    record stays a few KiB, and its figures stay close to the truth."""
+    b = Bucket()
+    for i in range(20_000):
+        b.orders += 1
+        b.add_buyer(f"buyer-{i % 19_000}")
+        b.add_session("s-1" if i % 10 else "s-2")
+        if i % 20 == 0:
+            step = 60_000 * (1 + i % 60)
+            b.refunds.setdefault(step, RefundTally()).add(f"o-{i}", False, 9.9, "other")
+    size = len(json.dumps(b.to_dict()))
+    assert size < 16 * 1024, size
+    assert b.refunded_before(61 * 60_000) == 1_000
+    assert b.buyers.approximate
+    assert b.sessions.counts == {"s-1": 18_000, "s-2": 2_000}  # few sessions: exact

@@ -16,6 +16,7 @@ from schemas import Alert
 from streams.deadletter import HEADER_PREFIX
 from streams.replay import replay_records
 from streams.settings import Settings
+from streams.tables import ANCHOR_BUCKETS, ANCHOR_STATE, changelog_topic
 from streams.topics import create_topics
 from tests import scenarios
 from tests.scenarios import Record, Scenario
@@ -147,31 +148,43 @@ async def test_late_events_inside_grace_count_and_outside_are_skipped(
     settings: Settings, workers: list[WorkerProcess], tmp_path: Path
 ) -> None:
     """Grace is 5 minutes: an order 4 minutes behind its topic's latest counts, one 6 minutes
-    behind does not. Read back from the anchor-state changelog the worker wrote to Kafka."""
+    behind does not. Read back from the changelogs the worker wrote to Kafka."""
     s = Scenario(seed=23)
     s.orders("latecomer", 60, 1, 10)
     on_time = s.records()
     late = Scenario(seed=24)
-    inside = late.orders("latecomer", 56, 0.1, 1)[0] | {"event_id": "late-inside"}
-    outside = late.orders("latecomer", 54, 0.1, 1)[0] | {"event_id": "late-outside"}
+    # Orders of their own: an order id seen before would be a redelivery.
+    inside = late.orders("latecomer", 56, 0.1, 1)[0] | {"event_id": "late-inside",
+                                                        "order_id": "late-inside"}  # fmt: skip
+    outside = late.orders("latecomer", 54, 0.1, 1)[0] | {"event_id": "late-outside",
+                                                         "order_id": "late-outside"}  # fmt: skip
     # An out-of-order event counts from the next boundary on: move time on by three minutes.
-    after = late.orders("latecomer", 63, 0.1, 1)[0] | {"event_id": "after"}
+    after = late.orders("latecomer", 63, 0.1, 1)[0] | {"event_id": "after", "order_id": "after"}
     await create_topics(settings)
     start_worker(settings, workers, tmp_path / "worker.log")
     await produce(settings, [*on_time, ("orders", inside), ("orders", outside), ("orders", after)])
 
-    def orders_counted(records: list[Any]) -> int | None:
-        states = [json.loads(r.value) for r in records if r.key and b"latecomer" in r.key]
-        if not states:
-            return None
-        return sum(b["o"] for b in states[-1]["b"].values())
+    def latest(records: list[Any]) -> dict[str, Any]:
+        """The last value of each of the anchor's records (head, buckets) in a changelog."""
+        found: dict[str, Any] = {}
+        for r in records:
+            key = json.loads(r.key) if r.key else ""
+            if key == "latecomer" or key.startswith("latecomer@"):
+                found[key] = json.loads(r.value) if r.value is not None else None
+        return found
 
-    changelog = f"{settings.app_id}-anchor-state-changelog"
+    def orders_counted(records: list[Any]) -> int:
+        return sum(v["o"] for v in latest(records).values() if v is not None)
+
+    buckets = changelog_topic(settings, ANCHOR_BUCKETS)
     records = await read_topic(
-        settings.kafka_bootstrap, changelog, lambda recs: orders_counted(recs) == 12, timeout_s=60
+        settings.kafka_bootstrap, buckets, lambda recs: orders_counted(recs) == 12, timeout_s=60
     )
     assert orders_counted(records) == 12  # eleven on time, one late inside the grace period
-    state = json.loads([r for r in records if r.key and b"latecomer" in r.key][-1].value)
+    heads = await read_topic(
+        settings.kafka_bootstrap, changelog_topic(settings, ANCHOR_STATE), lambda r: False, 5
+    )
+    state = latest(heads)["latecomer"]
     assert state["tw"]["orders"] == int(
         datetime.fromisoformat(after["placed_at"]).timestamp() * 1000
     )

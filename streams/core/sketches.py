@@ -1,0 +1,163 @@
+"""Bounded counters for one bucket: exact while small, a sketch once an anchor is big.
+
+A top streamer's minute can hold thousands of orders from thousands of buyers; the state of one
+bucket must not grow with that. `Tally` counts keys exactly up to `exact_max` distinct keys,
+then keeps the heaviest as a Misra-Gries summary (counts are underestimates by at most
+n / (keep + 1)) and the number of distinct keys as a HyperLogLog (standard error
+1.04 / sqrt(2 ** HLL_P), about 3.3%). Both merge across buckets, so a window is the merge of its
+buckets. Written here rather than taken from a library: the two structures are a few dozen
+lines, and the libraries that have them (datasketch, Apache DataSketches) bring numpy or a
+native build for what is a hot path of plain integers.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+HLL_P = 10
+"""2 ** 10 registers: 1 KiB per sketch, about 3.3% standard error."""
+_M = 1 << HLL_P
+_ALPHA = 0.7213 / (1 + 1.079 / _M)
+
+
+def key_hash(key: str) -> int:
+    """A stable 64-bit hash (the same in every process, unlike `hash`)."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big")
+
+
+class HyperLogLog:
+    """Distinct count of 64-bit hashes in 2 ** HLL_P one-byte registers."""
+
+    __slots__ = ("registers",)
+
+    def __init__(self, registers: bytearray | None = None) -> None:
+        self.registers = registers if registers is not None else bytearray(_M)
+
+    def add(self, h: int) -> None:
+        index = h >> (64 - HLL_P)
+        rest = h & ((1 << (64 - HLL_P)) - 1)
+        rank = (64 - HLL_P) - rest.bit_length() + 1
+        if rank > self.registers[index]:
+            self.registers[index] = rank
+
+    def merge(self, other: HyperLogLog) -> None:
+        regs = self.registers
+        for i, r in enumerate(other.registers):
+            if r > regs[i]:
+                regs[i] = r
+
+    def estimate(self) -> float:
+        regs = self.registers
+        raw = _ALPHA * _M * _M / sum(2.0**-r for r in regs)
+        zeros = regs.count(0)
+        if raw <= 2.5 * _M and zeros:
+            return _M * math.log(_M / zeros)  # linear counting for small counts
+        return raw
+
+    def encode(self) -> str:
+        return base64.b64encode(bytes(self.registers)).decode()
+
+    @classmethod
+    def decode(cls, text: str) -> HyperLogLog:
+        return cls(bytearray(base64.b64decode(text)))
+
+
+@dataclass(slots=True)
+class Tally:
+    """Counts per key of one bucket, exact up to `exact_max` distinct keys.
+
+    Past that, only the heaviest `keep` keys are kept (Misra-Gries: every count is reduced by
+    the same amount, so the heaviest stay heaviest) and, with `distinct`, a HyperLogLog of every
+    key seen. `approximate` says which.
+    """
+
+    counts: dict[Any, int] = field(default_factory=dict)
+    approximate: bool = False
+    hll: HyperLogLog | None = None
+    seen: int = 0
+    """Everything added (the sum of exact counts; more than it once approximate)."""
+
+    def add(self, key: Any, h: int | None, exact_max: int, keep: int) -> None:
+        """Count `key`; `h` is its hash when distinct keys are to be estimated."""
+        self.seen += 1
+        counts = self.counts
+        counts[key] = counts.get(key, 0) + 1
+        if self.hll is not None and h is not None:
+            self.hll.add(h)
+        if len(counts) > exact_max:
+            if h is not None and self.hll is None:
+                self.hll = HyperLogLog()
+                for k in counts:
+                    self.hll.add(k if isinstance(k, int) else key_hash(str(k)))
+            self.approximate = True
+            self.counts = reduce_to(counts, keep)
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"c": [[k, n] for k, n in self.counts.items()], "n": self.seen}
+        if self.approximate:
+            d["x"] = 1
+        if self.hll is not None:
+            d["h"] = self.hll.encode()
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Tally:
+        hll = HyperLogLog.decode(d["h"]) if "h" in d else None
+        return cls({k: n for k, n in d["c"]}, bool(d.get("x")), hll, d["n"])
+
+
+def reduce_to(counts: dict[Any, int], keep: int) -> dict[Any, int]:
+    """Misra-Gries reduction: subtract the (keep + 1)-th largest count from every count and drop
+    what is left at zero or below, so at most `keep` keys remain."""
+    if len(counts) <= keep:
+        return counts
+    cut = sorted(counts.values(), reverse=True)[keep]
+    return {k: n - cut for k, n in counts.items() if n > cut}
+
+
+@dataclass(slots=True)
+class Merged:
+    """Several buckets' tallies together: what a window reports."""
+
+    counts: dict[Any, int]
+    distinct: int
+    approximate: bool
+
+    @property
+    def heaviest(self) -> int:
+        return max(self.counts.values()) if self.counts else 0
+
+    def most_common(self) -> Any | None:
+        """The key with the highest count (the smallest key on a tie, so results repeat)."""
+        if not self.counts:
+            return None
+        return min(self.counts.items(), key=lambda kv: (-kv[1], str(kv[0])))[0]
+
+
+def merge(tallies: Iterable[Tally], keep: int, distinct: bool) -> Merged:
+    """The union of bucket tallies; exact when every one of them was exact."""
+    counts: dict[Any, int] = {}
+    approximate = False
+    parts = list(tallies)
+    for t in parts:
+        approximate = approximate or t.approximate
+        for k, n in t.counts.items():
+            counts[k] = counts.get(k, 0) + n
+    if not approximate:
+        return Merged(counts, len(counts), False)
+    n_distinct = 0
+    if distinct:
+        hll = HyperLogLog()
+        for t in parts:
+            if t.hll is not None:
+                hll.merge(t.hll)
+            else:
+                for k in t.counts:
+                    hll.add(k if isinstance(k, int) else key_hash(str(k)))
+        n_distinct = round(hll.estimate())
+    return Merged(reduce_to(counts, keep), n_distinct, True)

@@ -1,0 +1,82 @@
+"""Anchor states in table records: bounded records, and writes that follow what changed."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from schemas import Order, Refund
+from streams.core.clock import MINUTE_MS, to_ms
+from streams.pipeline import build_detector
+from streams.settings import Settings
+from streams.sim.hot import hot_session
+from streams.stores import DictOrders, TableStates
+
+LIMIT = 64 * 1024
+
+
+class RecordingTable(dict[str, Any]):
+    """A dict standing in for the Faust table: remembers the size of every record written, as
+    its changelog would carry it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.largest = 0
+        self.writes = 0
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.largest = max(self.largest, len(json.dumps(value)))
+        self.writes += 1
+        super().__setitem__(key, value)
+
+
+def hot_anchor(per_minute: int, minutes: int) -> list[Order | Refund]:
+    """The events of `hot_session`, validated."""
+    return [
+        Order.model_validate(v) if kind == "orders" else Refund.model_validate(v)
+        for kind, v in hot_session(per_minute, minutes, anchor="big")
+    ]
+
+
+def test_a_20000_orders_a_minute_anchor_keeps_every_record_under_64_kib() -> None:
+    """The anchor that crashed the worker (its one state value passed Kafka's 1 MB limit):
+    every record of its state stays under 64 KiB, and a batch writes the head and the
+    buckets it touched, not the anchor's whole hour."""
+    table, buckets = RecordingTable(), RecordingTable()
+    states = TableStates(table, buckets)
+    detector = build_detector(Settings(), DictOrders(), states)
+    batch_writes = []
+    events = hot_anchor(20_000, 4)
+    for i, event in enumerate(events):
+        t = to_ms(event.event_time)
+        detector.apply(event, t)
+        if i % 2_000 == 1_999:  # a batch: evaluate what is safe, flush
+            detector.advance_to(t - MINUTE_MS, {"big"})
+            before = table.writes + buckets.writes
+            states.flush()
+            batch_writes.append(table.writes + buckets.writes - before)
+    state = states.get("big")
+    assert state is not None and sum(b.orders for b in state.buckets.values()) == 80_000
+    assert max(table.largest, buckets.largest) < LIMIT, (table.largest, buckets.largest)
+    assert max(batch_writes) <= 1 + 35  # the head plus this batch's buckets (orders, refunds)
+
+
+def test_refunds_read_before_their_orders_wait_outside_the_anchor_state() -> None:
+    """A worker may read the refunds topic far ahead of the orders: thousands of refunds wait
+    for their orders in the order memory, not in the anchor's record, and all are matched."""
+    table, buckets = RecordingTable(), RecordingTable()
+    states = TableStates(table, buckets)
+    orders = DictOrders()
+    detector = build_detector(Settings(), orders, states)
+    events = hot_anchor(20_000, 2)
+    refunds = [e for e in events if isinstance(e, Refund)]
+    for refund in refunds:
+        detector.apply(refund, to_ms(refund.event_time))
+    states.flush()
+    assert len(orders.refunds) == len(refunds) > 1_500
+    for order in (e for e in events if isinstance(e, Order)):
+        detector.apply(order, to_ms(order.event_time))
+    states.flush()
+    assert table.largest < 4 * 1024, table.largest
+    assert orders.refunds == {}
+    assert detector.stats.attribution["pending_then_order"] == len(refunds)
