@@ -1,22 +1,34 @@
-"""Throughput of a livewatch worker against a plain aiokafka consumer on the same local broker.
+"""Throughput of livewatch against its peers, in one run, on one local broker.
 
-    python benchmarks/throughput.py [--anchors 1000] [--hours 16]
+    python benchmarks/throughput.py [--anchors 1000] [--hours 16] [--json] [--quix]
 
-Starts its own broker (stopped at the end), loads a simulated backlog into the input topics,
-then times (1) an aiokafka consumer that decodes JSON and counts per anchor, (2) a livewatch
-worker (memory store) from its first to its last consumed event, read from its /metrics. Prints
-both rates and their ratio: measured in one run, so the shared machine affects both alike.
+For each backlog shape (`mix`: the simulator's mix; `hot`: the same plus one anchor taking
+2,000 orders a minute for an hour) it loads fresh topics, then times, one after the other on
+the same broker: (1) a plain aiokafka consumer that decodes JSON and counts per anchor, (2) a
+Faust agent that only counts (`benchmarks/faust_count.py`), (3) a livewatch worker (memory
+store), and with `--quix` (4) Quix Streams' idiomatic hopping-window count
+(`benchmarks/quix_count.py`, in a venv of its own so it never touches livewatch's). Prints events/s,
+the ratios, the worker's peak RSS and the largest changelog record it wrote. Figures on a shared
+machine move between runs; the ratios within one run are what hold.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import heapq
 import json
+import os
+import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from prometheus_client.parser import text_string_to_metric_families
@@ -24,16 +36,40 @@ from prometheus_client.parser import text_string_to_metric_families
 from streams.children import start_worker, stop
 from streams.kafka_local import KafkaLocal, free_port
 from streams.settings import Settings
-from streams.sim.generator import SimConfig, Simulation
+from streams.sim.generator import DEFAULT_START, SimConfig, Simulation
+from streams.sim.hot import hot_session
 from streams.sim.kafka import send_events
+from streams.tables import TABLES, changelog_topic
 from streams.topics import create_topics
+
+HERE = Path(__file__).resolve().parent
+Record = tuple[str, Any]
+
+
+def backlog(shape: str, anchors: int, hours: float, hot_per_minute: int) -> list[Record]:
+    """The events of a shape in delivery order."""
+    sim = Simulation(SimConfig(1, anchors, hours))
+    mix = ((ev.deliver, ev.seq, (ev.kind, ev.value)) for ev in sim.buffer)
+    if shape == "mix":
+        return [record for _, _, record in mix]
+    origin = DEFAULT_START.timestamp()
+    hot = hot_session(hot_per_minute, 60, start=DEFAULT_START + timedelta(hours=1))
+    timed: Iterator[tuple[float, int, Record]] = (
+        (_when(value) - origin, -1, (kind, value)) for kind, value in hot
+    )
+    return [record for _, _, record in heapq.merge(mix, timed, key=lambda e: (e[0], e[1]))]
+
+
+def _when(value: dict[str, Any]) -> float:
+    stamp = value.get("placed_at") or value.get("requested_at") or value.get("filed_at")
+    return datetime.fromisoformat(str(stamp)).timestamp()
 
 
 async def raw_consumer(settings: Settings, total: int) -> float:
-    """Seconds for a plain consumer to read, decode and count every event."""
+    """Events per second of a plain consumer that reads, decodes and counts every event."""
     consumer = AIOKafkaConsumer(
         *settings.input_topics, bootstrap_servers=settings.kafka_bootstrap,
-        group_id="benchmark-raw", auto_offset_reset="earliest",
+        group_id=f"{settings.app_id}-raw", auto_offset_reset="earliest",
     )  # fmt: skip
     await consumer.start()
     counts: dict[str, int] = {}
@@ -48,7 +84,32 @@ async def raw_consumer(settings: Settings, total: int) -> float:
                     seen += 1
     finally:
         await consumer.stop()
-    return time.perf_counter() - began
+    return total / (time.perf_counter() - began)
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def child_rate(cmd: list[str], env: dict[str, str], progress: Path, total: int, log: Path) -> float:
+    """Events per second of a peer that writes `count first last` to `progress`."""
+    with log.open("ab") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # fmt: skip
+    try:
+        while True:
+            time.sleep(0.5)
+            if proc.poll() is not None:
+                raise RuntimeError(f"{cmd[1]} exited {proc.returncode}; see {log}")
+            if progress.exists():
+                count, first, last = progress.read_text().split()
+                if int(count) >= total:
+                    return int(count) / (float(last) - float(first))
+    finally:
+        stop(proc, timeout_s=30)
 
 
 def consumed(port: int) -> float | None:
@@ -65,8 +126,9 @@ def consumed(port: int) -> float | None:
     )
 
 
-def worker_rate(settings: Settings, total: int, log: Path) -> float:
-    """Events per second of a worker, from its first consumed event to its last."""
+def worker_run(settings: Settings, total: int, log: Path) -> tuple[float, float]:
+    """Events per second of a worker from its first consumed event to its last, and its peak
+    RSS in MB."""
     worker = start_worker(settings, log)
     try:
         first: tuple[float, float] | None = None
@@ -78,34 +140,110 @@ def worker_rate(settings: Settings, total: int, log: Path) -> float:
             if count and first is None:
                 first = (time.perf_counter(), count)
             if first and count is not None and count >= total:
-                return (count - first[1]) / (time.perf_counter() - first[0])
+                rate = (count - first[1]) / (time.perf_counter() - first[0])
+                return rate, peak_rss_mb(worker.pid)
     finally:
         stop(worker, timeout_s=60)
+
+
+async def largest_records(settings: Settings) -> dict[str, int]:
+    """The largest value written to each of the worker's changelog topics."""
+    found: dict[str, int] = {}
+    for table in TABLES:
+        consumer = AIOKafkaConsumer(
+            changelog_topic(settings, table), bootstrap_servers=settings.kafka_bootstrap,
+            group_id=None, auto_offset_reset="earliest",
+        )  # fmt: skip
+        await consumer.start()
+        largest = 0
+        try:
+            while batches := await consumer.getmany(timeout_ms=2000, max_records=5000):
+                for records in batches.values():
+                    for r in records:
+                        largest = max(largest, len(r.value or b""))
+        finally:
+            await consumer.stop()
+        found[table] = largest
+    return found
+
+
+def run_shape(shape: str, base: Settings, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    tag = f"{shape}-{uuid.uuid4().hex[:6]}"
+    settings = base.model_copy(update={
+        "app_id": f"bench-{tag}", "topic_orders": f"orders-{tag}",
+        "topic_refunds": f"refunds-{tag}", "topic_complaints": f"complaints-{tag}",
+        "topic_alerts": f"alerts-{tag}", "topic_deadletter": f"deadletter-{tag}",
+        "web_port": free_port(),
+    })  # fmt: skip
+    asyncio.run(create_topics(settings))
+    events = backlog(shape, args.anchors, args.hours, args.hot_per_minute)
+    total = asyncio.run(send_events(settings, events))
+    result: dict[str, Any] = {"events": total}
+    result["raw"] = asyncio.run(raw_consumer(settings, total))
+    env = {**os.environ, **settings.as_env(), "BENCH_PROGRESS": str(tmp / f"{tag}.faust")}
+    env["PYTHONPATH"] = os.pathsep.join([str(HERE.parent), env.get("PYTHONPATH", "")])
+    result["faust"] = child_rate(
+        [sys.executable, str(HERE / "faust_count.py"), "worker", "-l", "warn"],
+        env, tmp / f"{tag}.faust", total, tmp / f"{tag}-faust.log",
+    )  # fmt: skip
+    if args.quix:
+        env["BENCH_PROGRESS"], env["BENCH_TOTAL"] = str(tmp / f"{tag}.quix"), str(total)
+        result["quix"] = child_rate(
+            [str(args.quix_python), str(HERE / "quix_count.py")],
+            env, tmp / f"{tag}.quix", total, tmp / f"{tag}-quix.log",
+        )  # fmt: skip
+    rate, rss = worker_run(settings, total, tmp / f"{tag}-worker.log")
+    result["livewatch"] = rate
+    result["livewatch_peak_rss_mb"] = round(rss, 1)
+    result["largest_changelog_record_bytes"] = asyncio.run(largest_records(settings))
+    for peer in ("faust", "quix"):
+        if peer in result:
+            result[f"livewatch_vs_{peer}"] = round(rate / result[peer], 3)
+    result["livewatch_vs_raw"] = round(rate / result["raw"], 3)
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--anchors", type=int, default=1000)
     parser.add_argument("--hours", type=float, default=16)
+    parser.add_argument("--hot-per-minute", type=int, default=2000)
+    parser.add_argument("--shapes", default="mix,hot")
+    parser.add_argument("--bootstrap", help="use this broker instead of starting one")
+    parser.add_argument("--quix", action="store_true", help="also run the Quix Streams peer")
+    parser.add_argument("--quix-python", type=Path, default=HERE / ".venv-quix/bin/python",
+                        help="a Python with quixstreams installed (see quix_count.py)")  # fmt: skip
+    parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     args = parser.parse_args()
+    results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="livewatch-bench-") as tmp:
-        broker = KafkaLocal(state_dir=Path(tmp) / "kafka", port=free_port())
+        broker = None if args.bootstrap else KafkaLocal(Path(tmp) / "kafka", port=free_port())
         try:
-            settings = Settings(
-                kafka_bootstrap=broker.up(), app_id="benchmark", store="memory://",
-                web_port=free_port(), data_dir=Path(tmp) / "data",
-            )  # fmt: skip
-            asyncio.run(create_topics(settings))
-            events = list(Simulation(SimConfig(1, args.anchors, args.hours)).events())
-            total = asyncio.run(send_events(settings, events))
-            raw = total / asyncio.run(raw_consumer(settings, total))
-            ours = worker_rate(settings, total, Path(tmp) / "worker.log")
+            bootstrap = args.bootstrap or broker.up()  # type: ignore[union-attr]
+            base = Settings(kafka_bootstrap=bootstrap, store="memory://",
+                            data_dir=Path(tmp) / "data")  # fmt: skip
+            for shape in args.shapes.split(","):
+                results[shape] = run_shape(shape, base, args, Path(tmp))
         finally:
-            broker.down()
-    print(f"events:           {total}")
-    print(f"plain consumer:   {raw:,.0f} events/s")
-    print(f"livewatch worker: {ours:,.0f} events/s")
-    print(f"ratio:            {ours / raw:.3f}")
+            if broker is not None:
+                broker.down()
+    if "mix" in results and "hot" in results:
+        results["hot_vs_mix"] = round(results["hot"]["livewatch"] / results["mix"]["livewatch"], 3)
+    if args.json:
+        print(json.dumps(results))
+        return
+    for shape, r in results.items():
+        if not isinstance(r, dict):
+            continue
+        print(f"{shape}: {r['events']} events")
+        for peer in ("raw", "faust", "quix", "livewatch"):
+            if peer in r:
+                print(f"  {peer:<10} {r[peer]:>10,.0f} events/s")
+        for key in sorted(k for k in r if k.startswith("livewatch_")):
+            print(f"  {key}: {r[key]}")
+        print(f"  largest changelog record: {r['largest_changelog_record_bytes']}")
+    if "hot_vs_mix" in results:
+        print(f"livewatch hot / mix: {results['hot_vs_mix']}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,33 @@
+"""A small run of the throughput benchmark, so it cannot rot (its figures are not judged here:
+speed is measured by running it, not asserted in a timed test)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.kafka
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "throughput.py"
+
+
+def test_benchmark_runs_both_shapes_and_reports_every_figure(kafka_bootstrap: str) -> None:
+    run = subprocess.run(
+        [sys.executable, str(SCRIPT), "--bootstrap", kafka_bootstrap, "--anchors", "20",
+         "--hours", "1", "--hot-per-minute", "100", "--json"],
+        capture_output=True, text=True, timeout=400, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout)
+    for shape in ("mix", "hot"):
+        r = result[shape]
+        assert r["events"] > 0
+        assert min(r["raw"], r["faust"], r["livewatch"]) > 0
+        assert r["livewatch_peak_rss_mb"] > 0
+        assert 0 < max(r["largest_changelog_record_bytes"].values()) < 64 * 1024
+    assert result["hot"]["events"] > result["mix"]["events"]
+    assert result["hot_vs_mix"] > 0
