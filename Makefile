@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: help venv jars tools run worker stop test lint fmt clean
+.PHONY: help venv jars tools run worker stop test lint fmt clean bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -44,6 +44,13 @@ lint: venv  ## ruff and mypy
 
 test: jars tools lint  ## every test: lint, types, units, a real Kafka broker and Prometheus
 	$(BIN)/pytest
+
+benchmarks/.venv-quix/bin/python:
+	$(PYTHON) -m venv benchmarks/.venv-quix
+	benchmarks/.venv-quix/bin/pip install -q quixstreams==3.28.1
+
+bench: jars benchmarks/.venv-quix/bin/python  ## the throughput benchmark with every peer (minutes)
+	$(BIN)/python benchmarks/throughput.py --quix
 
 fmt: venv  ## format and autofix
 	$(BIN)/ruff format .

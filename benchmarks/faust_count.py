@@ -33,6 +33,13 @@ app = faust.App(
 inputs = app.topic(*settings.input_topics, key_serializer="raw", value_serializer="raw")
 
 
+def report(seen: int, first: float) -> None:
+    """Write progress whole (a rename), so a reader never sees half a line."""
+    partial = progress.with_suffix(".partial")
+    partial.write_text(f"{seen} {first} {time.time()}")
+    partial.replace(progress)
+
+
 @app.agent(inputs)
 async def count(stream: Any) -> None:
     counts: dict[bytes, int] = {}
@@ -45,7 +52,7 @@ async def count(stream: Any) -> None:
             key = event.message.key or b""
             counts[key] = counts.get(key, 0) + 1
         seen += len(events)
-        progress.write_text(f"{seen} {first} {time.time()}")
+        report(seen, first)
 
 
 if __name__ == "__main__":

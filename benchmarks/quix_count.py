@@ -28,6 +28,13 @@ seen = 0
 first: float | None = None
 
 
+def report(seen: int, first: float) -> None:
+    """Write progress whole (a rename), so a reader never sees half a line."""
+    partial = progress.with_suffix(".partial")
+    partial.write_text(f"{seen} {first} {time.time()}")
+    partial.replace(progress)
+
+
 def event_time(value: Any, headers: Any, timestamp: float, timestamp_type: Any) -> int:
     for key in STAMPS:
         if key in value:
@@ -41,7 +48,7 @@ def counted(value: Any) -> None:
         first = time.time()
     seen += 1
     if seen % 2000 == 0 or seen >= total:
-        progress.write_text(f"{seen} {first} {time.time()}")
+        report(seen, first)
 
 
 def main() -> None:

@@ -104,10 +104,10 @@ def child_rate(cmd: list[str], env: dict[str, str], progress: Path, total: int, 
             time.sleep(0.5)
             if proc.poll() is not None:
                 raise RuntimeError(f"{cmd[1]} exited {proc.returncode}; see {log}")
-            if progress.exists():
-                count, first, last = progress.read_text().split()
-                if int(count) >= total:
-                    return int(count) / (float(last) - float(first))
+            fields = progress.read_text().split() if progress.exists() else []
+            if len(fields) == 3 and int(fields[0]) >= total:  # not a file caught mid-write
+                count, first, last = int(fields[0]), float(fields[1]), float(fields[2])
+                return count / (last - first)
     finally:
         stop(proc, timeout_s=30)
 
