@@ -6,6 +6,7 @@ environment; `create_app(settings)` builds one explicitly (tests, `livewatch wor
 
 from __future__ import annotations
 
+import os
 import time
 from collections import defaultdict
 from typing import Any, cast
@@ -45,7 +46,10 @@ from streams.tables import (
 log = structlog.get_logger("livewatch.worker")
 
 INFRASTRUCTURE = (KafkaError, PartitionsMismatch, StateVersionError)
-"""Errors of the broker, of Faust's tables or of the stored state, not of a record."""
+"""Errors of the broker, of Faust's tables or of the stored state, not of a record: the worker
+exits with EXIT_INFRASTRUCTURE, leaving the batch unacknowledged."""
+EXIT_INFRASTRUCTURE = 70
+"""EX_SOFTWARE: for the supervisor (Kubernetes) to restart the worker."""
 
 BATCH_MAX = 1000
 BATCH_WITHIN_S = 0.5
@@ -211,6 +215,7 @@ def create_app(
         # Clocks and cached states are reloaded from their tables by the next owner.
         clocks.clear()
         states.clear()
+        orders.clear()
 
     cast(Any, app.on_partitions_revoked).connect(forget_partitions)
 
@@ -221,24 +226,35 @@ def create_app(
         state once; then publish alerts and wait for every send before the batch is
         acknowledged. The stream itself is only read, never steered (see `route_tables_by`)."""
         async for events in stream.take_events(BATCH_MAX, BATCH_WITHIN_S):
-            sends: list[Any] = []
-            emitted: list[Alert] = []
-            by_partition: dict[int, list[Any]] = defaultdict(list)
-            for event in events:
-                by_partition[event.message.partition].append(event)
-            for partition, group in by_partition.items():
-                route_tables_by(group[-1])
-                clock = clock_for(partition)
-                for event in group:
-                    route_tables_by(event)
-                    sends.extend(await _apply(event, clock))
-                route_tables_by(group[-1])
-                emitted.extend(_evaluate(partition, clock))
-            # State first, alerts after: a crash in between re-derives the same alert ids.
-            for alert in emitted:
-                sends.append(await _send_alert(alert))
-            for fut in sends:
-                await fut
+            try:
+                await _process(events)
+            except INFRASTRUCTURE as exc:
+                # An error leaving this loop would pass through take_events, which acknowledges
+                # the batch on the way out: its records would be committed unprocessed. Exit
+                # instead, unacknowledged; the supervisor restarts the worker, which reads the
+                # batch again (crash-only: the tables are rebuilt from their changelogs).
+                log.critical("infrastructure_error", error=repr(exc), exit_code=EXIT_INFRASTRUCTURE)
+                os._exit(EXIT_INFRASTRUCTURE)
+
+    async def _process(events: list[Any]) -> None:
+        sends: list[Any] = []
+        emitted: list[Alert] = []
+        by_partition: dict[int, list[Any]] = defaultdict(list)
+        for event in events:
+            by_partition[event.message.partition].append(event)
+        for partition, group in by_partition.items():
+            route_tables_by(group[-1])
+            clock = clock_for(partition)
+            for event in group:
+                route_tables_by(event)
+                sends.extend(await _apply(event, clock))
+            route_tables_by(group[-1])
+            emitted.extend(_evaluate(partition, clock))
+        # State first, alerts after: a crash in between re-derives the same alert ids.
+        for alert in emitted:
+            sends.append(await _send_alert(alert))
+        for fut in sends:
+            await fut
 
     async def _apply(event: Any, clock: PartitionClock) -> list[Any]:
         """Apply one record; a bad one goes to the dead-letter topic, never up the stack.
@@ -285,7 +301,9 @@ def create_app(
                 emitted = detector.advance_to(safe, clock.active)
             quiet = {a for a in clock.active if not detector.is_active(a)}
             clock.active -= quiet
+        # Counts first, then the memory of what was counted (see TableOrders).
         states.flush()
+        orders.flush()
         states.evict(quiet)
         clock_table[f"p{partition}"] = clock.to_dict()
         return emitted

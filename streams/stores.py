@@ -39,7 +39,7 @@ class TableStates:
         if head is None:
             return None
         buckets = {}
-        for start in head["bs"]:
+        for start in head.get("bs", ()):  # absent in an older format: from_head says so
             raw = self.buckets.get(bucket_key(anchor_id, start))
             if raw is not None:
                 buckets[int(start)] = Bucket.from_dict(raw)
@@ -81,29 +81,61 @@ class TableStates:
 
 class TableOrders:
     """The order memory of the refund join in Faust tables keyed by `order_id`: the orders, and
-    the refunds that arrived before their order."""
+    the refunds that arrived before their order.
+
+    Writes are buffered and flushed after the anchor states of the same batch: the memory says
+    which orders and refunds were counted already, so it must never be ahead of the counts. If
+    a worker dies between the two flushes, the batch is read again and counted again (a
+    duplicate), never taken for a redelivery and dropped.
+    """
 
     def __init__(self, table: Any, waiting: Any) -> None:
         self.table = table
         self.waiting_table = waiting
+        self.orders: dict[str, OrderRef] = {}
+        self.refunds: dict[str, PendingRefund | None] = {}
+        """Buffered writes; None is a deletion."""
 
     def get(self, order_id: str) -> OrderRef | None:
+        buffered = self.orders.get(order_id)
+        if buffered is not None:
+            return buffered
         raw = self.table.get(order_id)
         return OrderRef.from_dict(raw) if raw is not None else None
 
     def put(self, order_id: str, ref: OrderRef) -> None:
-        self.table[order_id] = ref.to_dict()
+        self.orders[order_id] = ref
 
     def waiting(self, order_id: str) -> PendingRefund | None:
+        if order_id in self.refunds:
+            return self.refunds[order_id]
         raw = self.waiting_table.get(order_id)
         return PendingRefund.from_dict(raw) if raw is not None else None
 
     def wait(self, order_id: str, refund: PendingRefund) -> None:
-        self.waiting_table[order_id] = refund.to_dict()
+        self.refunds[order_id] = refund
 
     def release(self, order_id: str) -> None:
-        with suppress(KeyError):
-            del self.waiting_table[order_id]
+        self.refunds[order_id] = None
+
+    def flush(self) -> int:
+        """Write the buffered orders and waiting refunds; returns how many records."""
+        for order_id, ref in self.orders.items():
+            self.table[order_id] = ref.to_dict()
+        for order_id, refund in self.refunds.items():
+            if refund is not None:
+                self.waiting_table[order_id] = refund.to_dict()
+            else:
+                with suppress(KeyError):  # waited and released within one batch
+                    del self.waiting_table[order_id]
+        written = len(self.orders) + len(self.refunds)
+        self.clear()
+        return written
+
+    def clear(self) -> None:
+        """Drop buffered writes (after a rebalance: the next owner reads the tables)."""
+        self.orders.clear()
+        self.refunds.clear()
 
 
 class DictStates:

@@ -13,9 +13,8 @@ from streams.settings import Settings
 from streams.sim.hot import hot_session
 from streams.tables import ANCHOR_STATE, ORDERS_BY_ID, PARTITION_CLOCK, changelog_topic
 from streams.topics import create_topics
-from tests.e2e.test_http_api import samples
 from tests.streams.test_stores import LIMIT
-from tests.streams.worker_process import WorkerProcess, produce, read_topic
+from tests.streams.worker_process import WorkerProcess, consumed, produce, read_topic
 
 pytestmark = pytest.mark.kafka
 
@@ -37,13 +36,7 @@ async def test_a_20000_orders_a_minute_anchor_runs_through_with_small_records(
     async with aiohttp.ClientSession() as http:
         for _ in range(180):
             assert worker.proc is not None and worker.proc.poll() is None, worker.tail()
-            async with http.get(f"{base}/metrics") as resp:
-                found = samples(await resp.text())
-            counted = {
-                dict(labels)["outcome"]: v
-                for (name, labels), v in found.items()
-                if name == "livewatch_events_consumed_total" and dict(labels)["topic"] == "orders"
-            }
+            counted = await consumed(http, settings.web_port, "orders")
             if counted.get("ok", 0) >= orders:
                 break
             await asyncio.sleep(1)

@@ -23,7 +23,7 @@ from streams.sim.kafka import send_events
 from streams.topics import create_topics
 from tests.e2e.test_http_api import samples
 from tests.scenarios import Scenario
-from tests.streams.worker_process import WorkerProcess, read_alerts, read_topic
+from tests.streams.worker_process import WorkerProcess, consumed, read_alerts, read_topic
 from tests.streams.worker_process import produce as produce_records
 
 pytestmark = pytest.mark.kafka
@@ -144,16 +144,9 @@ async def test_live_batches_count_every_valid_event_once_and_dead_letter_every_b
     )
     twice = sorted(o for o, n in origins.items() if n > 1)
     assert (len(origins), twice) == (10_000, []), "dead letters: distinct origins, repeated"
-    base = f"http://127.0.0.1:{settings.web_port}"
     async with aiohttp.ClientSession() as http:
         for _ in range(60):
-            async with http.get(f"{base}/metrics") as resp:
-                found = samples(await resp.text())
-            counted = {
-                dict(labels)["outcome"]: value
-                for (name, labels), value in found.items()
-                if name == "livewatch_events_consumed_total" and dict(labels)["topic"] == "orders"
-            }
+            counted = await consumed(http, settings.web_port, "orders")
             if counted["ok"] + counted["duplicate"] + counted["late"] >= 10_000:
                 break
             await asyncio.sleep(1)

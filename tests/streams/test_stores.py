@@ -6,11 +6,13 @@ import json
 from typing import Any
 
 from schemas import Order, Refund
+from streams.core.attribution import OrderRef
 from streams.core.clock import MINUTE_MS, to_ms
+from streams.core.state import PendingRefund
 from streams.pipeline import build_detector
 from streams.settings import Settings
 from streams.sim.hot import hot_session
-from streams.stores import DictOrders, TableStates
+from streams.stores import DictOrders, TableOrders, TableStates
 
 LIMIT = 64 * 1024
 
@@ -80,3 +82,20 @@ def test_refunds_read_before_their_orders_wait_outside_the_anchor_state() -> Non
     assert table.largest < 4 * 1024, table.largest
     assert orders.refunds == {}
     assert detector.stats.attribution["pending_then_order"] == len(refunds)
+
+
+def test_the_order_memory_is_written_after_the_counts_of_its_batch() -> None:
+    """Orders and waiting refunds are buffered until the batch's flush (after the anchor
+    states), so a worker dying mid-batch never remembers an order whose count was lost."""
+    table, waiting = RecordingTable(), RecordingTable()
+    orders = TableOrders(table, waiting)
+    ref = OrderRef("a", "s", 0, "food")
+    orders.put("o-1", ref)
+    orders.wait("o-2", PendingRefund("e", None, 0, 1.0, "other", False, "a"))
+    orders.wait("o-3", PendingRefund("e3", None, 0, 1.0, "other", False, "a"))
+    orders.release("o-3")
+    assert (table.writes, waiting.writes) == (0, 0)
+    assert orders.get("o-1") == ref and orders.waiting("o-3") is None
+    assert orders.flush() == 3
+    assert table == {"o-1": ref.to_dict()} and set(waiting) == {"o-2"}
+    assert orders.get("o-1") == ref and orders.waiting("o-2") is not None

@@ -10,7 +10,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiokafka import AIOKafkaConsumer
+from prometheus_client.parser import text_string_to_metric_families
 
 from schemas import Alert
 from streams.children import start_worker, stop
@@ -90,3 +92,15 @@ async def read_alerts(
         lambda recs: done([Alert.model_validate_json(r.value) for r in recs]), timeout_s,
     )  # fmt: skip
     return [Alert.model_validate_json(r.value) for r in records]
+
+
+async def consumed(http: aiohttp.ClientSession, port: int, kind: str) -> dict[str, float]:
+    """A worker's `livewatch_events_consumed_total` for one topic kind, by outcome."""
+    async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
+        text = await resp.text()
+    return {
+        sample.labels["outcome"]: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "livewatch_events_consumed_total" and sample.labels["topic"] == kind
+    }
