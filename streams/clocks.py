@@ -57,13 +57,13 @@ class PartitionClock:
         lagging: list[int] = []
         for topic in topics:
             end = highwater(topic)
-            done = self.last_offset.get(topic)
-            if done is None:
-                done = (committed(topic) or 0) - 1
             if end is None:
                 if topic not in self.last_offset and now_s - self.since < MAX_IDLE_S:
                     return None  # a topic we have not heard from may hold earlier events
                 continue
+            done = self.last_offset.get(topic)
+            if done is None:
+                done = (committed(topic) or 0) - 1
             if done + 1 >= end:
                 continue  # caught up: it does not hold time back
             reached = self.topic_time.get(topic)

@@ -132,7 +132,7 @@ class Detector:
             if previous is None or bucket_start(ts_ms, self._step) > bucket_start(
                 previous, self._step
             ):
-                keep_from = max(ts_ms, previous or ts_ms) - self.config.grace_ms
+                keep_from = ts_ms - self.config.grace_ms
                 state.recent_ids[kind] = seen = {k: t for k, t in seen.items() if t >= keep_from}
             seen[event.event_id] = ts_ms
         return True
@@ -140,20 +140,23 @@ class Detector:
     def _seen(self, kind: str, state: AnchorState, event: InputEvent) -> bool:
         """Whether this event was counted already (a redelivery).
 
-        Orders are recognised by the order memory, refunds by the refund their order counted
-        (or the one waiting for it), complaints by their recent ids; an event still waiting to
-        become visible (deferred) by its id."""
-        if any(d[1] == kind and d[2]["event_id"] == event.event_id for d in state.deferred):
-            return True
+        Complaints are recognised by their recent ids (deferred ones included); orders by the
+        order memory, refunds by the refund their order counted (or the one waiting for it),
+        and either, while still waiting to become visible (deferred), by its id."""
+        if isinstance(event, Complaint):
+            return event.event_id in state.recent_ids.get(kind, {})
         if isinstance(event, Order):
-            return self.orders.get(event.order_id) is not None
-        if isinstance(event, Refund):
+            known = self.orders.get(event.order_id) is not None
+        else:
             ref = self.orders.get(event.order_id)
             if ref is not None:
-                return ref.refund_event == event.event_id
-            waiting = self.orders.waiting(event.order_id)
-            return waiting is not None and waiting.refund_event_id == event.event_id
-        return event.event_id in state.recent_ids.get(kind, {})
+                known = ref.refund_event == event.event_id
+            else:
+                waiting = self.orders.waiting(event.order_id)
+                known = waiting is not None and waiting.refund_event_id == event.event_id
+        return known or any(
+            d[1] == kind and d[2]["event_id"] == event.event_id for d in state.deferred
+        )
 
     def _defer(
         self, state: AnchorState, kind: str, event: InputEvent, t: int, seen_ms: int | None

@@ -30,6 +30,11 @@ def key_hash(key: str) -> int:
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big")
 
 
+def _hashed(key: Any) -> int:
+    """A tally key as a hash: keys counted by hash already are one."""
+    return key if isinstance(key, int) else key_hash(str(key))
+
+
 class HyperLogLog:
     """Distinct count of 64-bit hashes in 2 ** HLL_P one-byte registers."""
 
@@ -93,7 +98,7 @@ class Tally:
             if h is not None and self.hll is None:
                 self.hll = HyperLogLog()
                 for k in counts:
-                    self.hll.add(k if isinstance(k, int) else key_hash(str(k)))
+                    self.hll.add(_hashed(k))
             self.approximate = True
             self.counts = reduce_to(counts, keep)
 
@@ -158,6 +163,6 @@ def merge(tallies: Iterable[Tally], keep: int, distinct: bool) -> Merged:
                 hll.merge(t.hll)
             else:
                 for k in t.counts:
-                    hll.add(k if isinstance(k, int) else key_hash(str(k)))
+                    hll.add(_hashed(k))
         n_distinct = round(hll.estimate())
     return Merged(reduce_to(counts, keep), n_distinct, True)

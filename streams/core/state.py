@@ -118,7 +118,7 @@ class PendingRefund:
     amount: float
     reason: str
     shipped: bool
-    anchor_id: str = ""
+    anchor_id: str
     """The anchor whose state counts this refund while it waits (the one the refund names)."""
 
     def to_dict(self) -> dict[str, Any]:
