@@ -81,18 +81,30 @@ def _evidence(fig: Figures, window: str) -> dict[str, Any]:
     }
 
 
-def _long_totals(state: AnchorState, end_ms: int, w: Windows) -> tuple[int, int, dict[str, int]]:
-    """Orders, refunded orders and category mix of the long window: the cheap pre-check."""
+def _long_counts(state: AnchorState, end_ms: int, w: Windows) -> tuple[int, int]:
+    """Orders and refunded orders of the long window: the cheap pre-check, run for every anchor
+    at every boundary. It visits the buckets the anchor holds, not every step of the window
+    (most anchors hold a few): integer sums, so the order of the visit does not matter."""
     orders = refunds = 0
+    begin = end_ms - w.long_ms
+    for start, b in state.buckets.items():
+        if begin <= start < end_ms:
+            orders += b.orders
+            if b.refunds:
+                refunds += b.refunded_before(end_ms)
+    return orders, refunds
+
+
+def _long_categories(state: AnchorState, end_ms: int, w: Windows) -> dict[str, int]:
+    """The category mix of the long window, summed in step order (the mix weighs float rates,
+    so a fixed order keeps the threshold the same to the last bit)."""
     categories: dict[str, int] = {}
     for start in range(end_ms - w.long_ms, end_ms, w.step_ms):
         b = state.buckets.get(start)
         if b is not None:
-            orders += b.orders
-            refunds += b.refunded_before(end_ms)
             for cat, n in b.categories.items():
                 categories[cat] = categories.get(cat, 0) + n
-    return orders, refunds, categories
+    return categories
 
 
 def _burst_window(
@@ -139,10 +151,11 @@ def refund_spike(
     anchor). `watching` asks for the full verdict even when quiet (an open episode).
     """
     name = "refund_after_order_spike"
-    orders, refunds, categories = _long_totals(state, end_ms, w)
+    orders, refunds = _long_counts(state, end_ms, w)
     start_ms = end_ms - w.long_ms
     if not watching and (orders < rule.min_orders_long or refunds == 0):
         return Verdict(name, QUIET, start_ms, end_ms)
+    categories = _long_categories(state, end_ms, w)
     prior = _mix(
         categories,
         {c: v.baseline_rate for c, v in rule.categories.items()},
@@ -243,9 +256,8 @@ def quality_complaints(
     name = "quality_complaints"
     start_ms = end_ms - w.long_ms
     count = 0
-    for start in range(start_ms, end_ms, w.step_ms):
-        b = state.buckets.get(start)
-        if b is not None and b.complaints:
+    for start, b in state.buckets.items():
+        if b.complaints and start_ms <= start < end_ms:
             count += sum(n for c, n in b.complaints.items() if c in QUALITY_COMPLAINTS)
     if count == 0 and not watching:
         return Verdict(name, QUIET, start_ms, end_ms)
