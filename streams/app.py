@@ -6,6 +6,7 @@ environment; `create_app(settings)` builds one explicitly (tests, `livewatch wor
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections import defaultdict
@@ -27,6 +28,7 @@ from streams.core.clock import to_ms
 from streams.core.rules import Rules
 from streams.core.state import AnchorState, StateVersionError
 from streams.deadletter import DeadLetter
+from streams.faust_batches import BatchApp
 from streams.faust_private import committed_offset, route_tables_by
 from streams.kafka_config import client_options
 from streams.metrics import Metrics, ShellCounts, Sources
@@ -50,9 +52,6 @@ INFRASTRUCTURE = (KafkaError, PartitionsMismatch, StateVersionError)
 exits with EXIT_INFRASTRUCTURE, leaving the batch unacknowledged."""
 EXIT_INFRASTRUCTURE = 70
 """EX_SOFTWARE: for the supervisor (Kubernetes) to restart the worker."""
-
-BATCH_MAX = 1000
-BATCH_WITHIN_S = 0.5
 
 
 def _broker_urls(bootstrap: str) -> list[str]:
@@ -84,7 +83,7 @@ def create_app(
 
     `registry` holds its metrics (the process-wide default registry when None).
     """
-    app = faust.App(
+    app = BatchApp(
         settings.app_id,
         broker=_broker_urls(settings.kafka_bootstrap),
         broker_credentials=_credentials(settings),
@@ -219,94 +218,116 @@ def create_app(
 
     cast(Any, app.on_partitions_revoked).connect(forget_partitions)
 
-    @app.agent(inputs, name="detect")
-    async def detect(stream: Any) -> None:
-        """Per batch and partition: decode and apply in offset order with tables routed to the
-        record's partition, evaluate the boundaries every topic has passed, flush each touched
-        state once; then publish alerts and wait for every send before the batch is
-        acknowledged. The stream itself is only read, never steered (see `route_tables_by`)."""
-        async for events in stream.take_events(BATCH_MAX, BATCH_WITHIN_S):
-            try:
-                await _process(events)
-            except INFRASTRUCTURE as exc:
-                # An error leaving this loop would pass through take_events, which acknowledges
-                # the batch on the way out: its records would be committed unprocessed. Exit
-                # instead, unacknowledged; the supervisor restarts the worker, which reads the
-                # batch again (crash-only: the tables are rebuilt from their changelogs).
-                log.critical("infrastructure_error", error=repr(exc), exit_code=EXIT_INFRASTRUCTURE)
-                os._exit(EXIT_INFRASTRUCTURE)
+    async def detect(messages: list[Any]) -> None:
+        """Per fetch (see `faust_batches`): decode and apply each partition's records in offset
+        order with the tables routed to that partition, evaluate the boundaries every topic has
+        passed, flush each touched state once; then publish alerts, wait for every send, and
+        only then acknowledge the records."""
+        producer: Any = app.producer
+        try:
+            await _process(messages)
+            # The batch's changelog records are on the broker before the next batch writes:
+            # after a SIGKILL, Faust's recovery replays the changelog past the last offset it
+            # saw confirmed over the local store, so an older record still in flight could
+            # overwrite a newer local value (counts lost while the order memory says counted).
+            await producer.flush()
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError):
+                raise  # shutting down: the batch stays unacknowledged and is read again
+            # Not a record's fault (those are dead-lettered in `_apply`): the broker, the
+            # tables, the stored state, or a bug. Exit unacknowledged; the supervisor restarts
+            # the worker, which reads the batch again (crash-only: the tables are rebuilt from
+            # their changelogs). Carrying on would commit records that were never counted.
+            log.critical("infrastructure_error", error=repr(exc), exit_code=EXIT_INFRASTRUCTURE)
+            os._exit(EXIT_INFRASTRUCTURE)
+        ack = app.consumer.ack
+        for message in messages:
+            ack(message)
 
-    async def _process(events: list[Any]) -> None:
-        sends: list[Any] = []
-        emitted: list[Alert] = []
+    app.deliver_batches(inputs, detect)
+
+    async def _process(messages: list[Any]) -> None:
+        dead_letters: list[Any] = []
         by_partition: dict[int, list[Any]] = defaultdict(list)
-        for event in events:
-            by_partition[event.message.partition].append(event)
+        for message in messages:
+            by_partition[message.partition].append(message)
         for partition, group in by_partition.items():
-            route_tables_by(group[-1])
+            route_tables_by(group[0])
             clock = clock_for(partition)
-            for event in group:
-                route_tables_by(event)
-                sends.extend(await _apply(event, clock))
-            route_tables_by(group[-1])
-            emitted.extend(_evaluate(partition, clock))
-        # State first, alerts after: a crash in between re-derives the same alert ids.
-        for alert in emitted:
-            sends.append(await _send_alert(alert))
-        for fut in sends:
+            for message in group:
+                if not _apply(message, clock):
+                    dead_letters.append(await _dead_letter(message, *rejected.pop()))
+            emitted, quiet = _evaluate(partition, clock)
+            # Alerts before the state that produced them: a crash in between re-derives and
+            # sends the same alert ids again (at-least-once). The other way round, a restart
+            # would find the boundaries evaluated already and the alerts never sent.
+            sends = [await _send_alert(alert) for alert in emitted]
+            for fut in sends:
+                await fut
+            _flush(partition, clock, quiet)
+        for fut in dead_letters:
             await fut
 
-    async def _apply(event: Any, clock: PartitionClock) -> list[Any]:
-        """Apply one record; a bad one goes to the dead-letter topic, never up the stack.
+    rejected: list[tuple[str, str, str]] = []
+
+    def _apply(message: Any, clock: PartitionClock) -> bool:
+        """Apply one record; False when it is bad (its reason is left in `rejected` for the
+        dead-letter topic), never an exception up the stack.
 
         Records are applied in offset order, not re-sorted by event time: lateness is judged
         per topic in the order the topic holds, exactly as the replay reads a file. Every
         offset is observed by the partition clock, whatever becomes of its record.
         """
-        message = event.message
-        kind = kinds[message.topic]
+        topic = message.topic
+        kind = kinds[topic]
         try:
-            value = decode(kind, event.value)
+            value = decode(kind, message.value)
         except DecodeError as exc:
             counts.rejected[(kind, "invalid")] += 1
-            clock.observe(message.topic, message.offset, None)
-            return [await _dead_letter(event, kind, "invalid", str(exc))]
+            clock.observe(topic, message.offset, None)
+            rejected.append((kind, "invalid", str(exc)))
+            return False
         ts = to_ms(value.event_time)
-        reached = clock.topic_time.get(message.topic)
+        reached = clock.topic_time.get(topic)
         try:
             anchor = detector.apply(value, ts if reached is None else max(ts, reached))
         except INFRASTRUCTURE:
-            raise  # not the record's fault: let Faust restart the agent and retry it
+            raise  # not the record's fault
         except Exception as exc:  # an agent never dies on input: park the record
             log.exception(
-                "event_failed", topic=message.topic, partition=message.partition,
-                offset=message.offset,
-            )  # fmt: skip
+                "event_failed", topic=topic, partition=message.partition, offset=message.offset
+            )
             counts.rejected[(kind, "error")] += 1
-            clock.observe(message.topic, message.offset, None)
-            return [await _dead_letter(event, kind, "error", f"internal error: {exc!r}")]
-        clock.observe(message.topic, message.offset, ts)
+            clock.observe(topic, message.offset, None)
+            rejected.append((kind, "error", f"internal error: {exc!r}"))
+            return False
+        clock.observe(topic, message.offset, ts)
         if anchor is not None:
             clock.active.add(anchor)
-        metrics.processing_lag.observe(max(0.0, time.time() - ts / 1000))
-        return []
+        observe_lag(max(0.0, time.time() - ts / 1000))
+        return True
 
-    def _evaluate(partition: int, clock: PartitionClock) -> list[Alert]:
-        """Evaluate the partition's boundaries that every topic has passed; flush state."""
-        emitted: list[Alert] = []
-        quiet: set[str] = set()
+    observe_lag = metrics.processing_lag.observe
+
+    def _evaluate(partition: int, clock: PartitionClock) -> tuple[list[Alert], set[str]]:
+        """Evaluate the partition's boundaries that every topic has passed: the alerts, and
+        the anchors that went quiet."""
         safe = safe_time(partition, clock)
-        if safe is not None and clock.active:
-            with metrics.evaluation.time():
-                emitted = detector.advance_to(safe, clock.active)
-            quiet = {a for a in clock.active if not detector.is_active(a)}
-            clock.active -= quiet
-        # Counts first, then the memory of what was counted (see TableOrders).
+        if safe is None or not clock.active:
+            return [], set()
+        with metrics.evaluation.time():
+            emitted = detector.advance_to(safe, clock.active)
+        quiet = {a for a in clock.active if not detector.is_active(a)}
+        clock.active -= quiet
+        return emitted, quiet
+
+    def _flush(partition: int, clock: PartitionClock, quiet: set[str]) -> None:
+        """Write the partition's changed state: counts first, then the memory of what was
+        counted (see TableOrders), then the clock."""
         states.flush()
         orders.flush()
         states.evict(quiet)
         clock_table[f"p{partition}"] = clock.to_dict()
-        return emitted
 
     async def _send_alert(alert: Alert) -> Any:
         for_anchor = alert.anchor_id
@@ -322,8 +343,7 @@ def create_app(
         )
         return await alerts.send(key=for_anchor.encode(), value=encode(alert))
 
-    async def _dead_letter(event: Any, kind: str, reason: str, error: str) -> Any:
-        message = event.message
+    async def _dead_letter(message: Any, kind: str, reason: str, error: str) -> Any:
         counts.dead_letters[(kind, reason)] += 1
         record = DeadLetter(
             topic=message.topic,

@@ -7,22 +7,44 @@ fails when an upgrade moves them.
 from __future__ import annotations
 
 import weakref
-from typing import Any
+from typing import Any, cast
 
 from faust import streams as faust_streams
 from faust.types import TP
 
 
-def route_tables_by(event: Any) -> None:
-    """Make `event` the current event of this task only, so table reads and writes go to its
-    partition (Faust routes table keys by `faust.current_event()`).
+class _Routed:
+    """What a table asks of the current event: `.message.topic` and `.message.partition`."""
 
-    `Stream._set_current_event` would also set the stream's own `current_event`, which the
-    `take_events` buffer reads from another task while the agent works on the previous batch:
-    a record would then be buffered with another record's event (one applied twice, one never).
-    The context variable is per task, so setting it here cannot be seen there.
-    """
-    faust_streams._current_event.set(weakref.ref(event))
+    __slots__ = ("__weakref__", "message")
+
+    def __init__(self, message: Any) -> None:
+        self.message = message
+
+
+_routes: dict[tuple[str, int], _Routed] = {}
+"""One routing object per topic partition, kept alive here (Faust holds a weak reference)."""
+
+
+def route_tables_by(message: Any) -> None:
+    """Make table reads and writes of this task go to `message`'s partition (Faust routes table
+    keys by `faust.current_event().message.partition`).
+
+    Only the context variable is set, which is per task: `Stream._set_current_event` would also
+    set a stream's own `current_event`, which Faust's buffering reads from another task."""
+    key = (message.topic, message.partition)
+    routed = _routes.get(key)
+    if routed is None:
+        routed = _routes[key] = _Routed(_Partition(message.topic, message.partition))
+    faust_streams._current_event.set(weakref.ref(cast(Any, routed)))
+
+
+class _Partition:
+    __slots__ = ("partition", "topic")
+
+    def __init__(self, topic: str, partition: int) -> None:
+        self.topic = topic
+        self.partition = partition
 
 
 def committed_offset(consumer: Any, topic: str, partition: int) -> int | None:

@@ -13,24 +13,40 @@ from faust.types import TP
 from streams.faust_private import committed_offset, route_tables_by
 
 
-class FakeEvent:
-    """Only an object to point at: routing keeps a weak reference to the event."""
+class FakeMessage:
+    topic = "orders"
+    partition = 3
 
 
-async def test_tables_follow_the_event_set_in_this_task_only() -> None:
-    """`faust.current_event()` (what tables route by) sees the event; another task does not,
-    so a stream's background buffering cannot pick it up."""
-    event = FakeEvent()
+async def test_tables_follow_the_partition_set_in_this_task_only() -> None:
+    """`faust.current_event()` (what tables route by) shows the message's topic and partition;
+    another task does not see it, so nothing running elsewhere writes to that partition."""
     seen_elsewhere: list[Any] = []
 
     async def other_task() -> None:
         seen_elsewhere.append(faust.current_event())
 
     task = asyncio.get_running_loop().create_task(other_task())
-    route_tables_by(event)
-    assert faust.current_event() is event
+    route_tables_by(FakeMessage())
+    event: Any = faust.current_event()
+    assert (event.message.topic, event.message.partition) == ("orders", 3)
     await task
     assert seen_elsewhere == [None]
+
+
+def test_the_batch_consumer_overrides_what_faust_still_has() -> None:
+    """`faust_batches` replaces Faust's fetch loop and calls these of its consumer."""
+    from faust.transport.drivers.aiokafka import Consumer, Transport
+
+    from streams.faust_batches import BatchConsumer, BatchTransport
+
+    assert issubclass(BatchConsumer, Consumer) and BatchTransport.Consumer is BatchConsumer
+    assert Transport.Consumer is Consumer
+    for name in ("_drain_messages", "_wait_next_records", "_to_message", "track_message", "ack",
+                 "perform_seek", "_add_gap", "commit", "highwater"):  # fmt: skip
+        assert callable(getattr(FaustConsumer, name)), name
+    for name in ("_read_offset", "_buffered_partitions", "_commit_every", "_n_acked"):
+        assert name in FaustConsumer.__annotations__ or hasattr(FaustConsumer, name), name
 
 
 def test_committed_offsets_are_read_where_faust_keeps_them() -> None:
