@@ -35,6 +35,7 @@ from streams.metrics import Metrics, ShellCounts, Sources
 from streams.pipeline import build_detector
 from streams.settings import Settings
 from streams.stores import TableOrders, TableStates
+from streams.table_writes import MAX_BATCH_BYTES, TableWriter
 from streams.tables import (
     ANCHOR_BUCKETS,
     ANCHOR_STATE,
@@ -52,6 +53,10 @@ INFRASTRUCTURE = (KafkaError, PartitionsMismatch, StateVersionError)
 exits with EXIT_INFRASTRUCTURE, leaving the batch unacknowledged."""
 EXIT_INFRASTRUCTURE = 70
 """EX_SOFTWARE: for the supervisor (Kubernetes) to restart the worker."""
+
+BATCH_MAX = 5_000
+"""Records per fetch, so per batch: about half a second of work on a catching-up worker, during
+which the web server and a rebalance wait (an unbounded fetch gave 28,000-record batches)."""
 
 
 def _broker_urls(bootstrap: str) -> list[str]:
@@ -101,6 +106,8 @@ def create_app(
         web_tables_enabled=False,
         canonical_url=settings.advertised_url or f"http://{settings.web_host}:{settings.web_port}",
         table_standby_replicas=0 if settings.replication_factor == 1 else 1,
+        producer_max_batch_size=MAX_BATCH_BYTES,
+        broker_max_poll_records=BATCH_MAX,
     )
     inputs = app.topic(*settings.input_topics, key_serializer="raw", value_serializer="raw")
     alerts = app.topic(settings.topic_alerts, key_serializer="raw", value_serializer="raw")
@@ -114,8 +121,9 @@ def create_app(
         for name in TABLES
     }  # fmt: skip
     anchor_table, clock_table = tables[ANCHOR_STATE], tables[PARTITION_CLOCK]
-    states = TableStates(anchor_table, tables[ANCHOR_BUCKETS])
-    orders = TableOrders(tables[ORDERS_BY_ID], tables[REFUNDS_WAITING])
+    writer = TableWriter(app)
+    states = TableStates(anchor_table, tables[ANCHOR_BUCKETS], writer)
+    orders = TableOrders(tables[ORDERS_BY_ID], tables[REFUNDS_WAITING], writer)
     detector = build_detector(settings, orders, states, rules)
     kinds = {topic: kind for kind, topic in settings.topic_by_kind.items()}
     clocks: dict[int, PartitionClock] = {}
@@ -223,14 +231,11 @@ def create_app(
         order with the tables routed to that partition, evaluate the boundaries every topic has
         passed, flush each touched state once; then publish alerts, wait for every send, and
         only then acknowledge the records."""
-        producer: Any = app.producer
         try:
             await _process(messages)
-            # The batch's changelog records are on the broker before the next batch writes:
-            # after a SIGKILL, Faust's recovery replays the changelog past the last offset it
-            # saw confirmed over the local store, so an older record still in flight could
-            # overwrite a newer local value (counts lost while the order memory says counted).
-            await producer.flush()
+            # The batch's changelog records are on the broker before the next batch writes
+            # (see `table_writes`).
+            await writer.flush()
         except BaseException as exc:
             if isinstance(exc, asyncio.CancelledError):
                 raise  # shutting down: the batch stays unacknowledged and is read again
@@ -327,7 +332,7 @@ def create_app(
         states.flush()
         orders.flush()
         states.evict(quiet)
-        clock_table[f"p{partition}"] = clock.to_dict()
+        writer.put(clock_table, f"p{partition}", clock.to_dict())
 
     async def _send_alert(alert: Alert) -> Any:
         for_anchor = alert.anchor_id

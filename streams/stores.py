@@ -8,10 +8,29 @@ are buffered and flushed once per batch, each record once, to keep changelog tra
 from __future__ import annotations
 
 from contextlib import suppress
-from typing import Any
+from typing import Any, Protocol
 
 from streams.core.attribution import OrderRef
 from streams.core.state import AnchorState, Bucket, PendingRefund, bucket_key
+
+
+class Sink(Protocol):
+    """Where a store's writes go: `TableWriter` in the worker, the table itself in tests."""
+
+    def put(self, table: Any, key: str, value: Any) -> None: ...
+
+    def delete(self, table: Any, key: str) -> None: ...
+
+
+class DirectSink:
+    """Writes through the table's own mapping interface (Faust's per-record path)."""
+
+    def put(self, table: Any, key: str, value: Any) -> None:
+        table[key] = value
+
+    def delete(self, table: Any, key: str) -> None:
+        with suppress(KeyError):  # created and removed within one batch, so never written
+            del table[key]
 
 
 class TableStates:
@@ -25,9 +44,10 @@ class TableStates:
     partitions, so the shell clears it on a rebalance.
     """
 
-    def __init__(self, table: Any, buckets: Any) -> None:
+    def __init__(self, table: Any, buckets: Any, sink: Sink | None = None) -> None:
         self.table = table
         self.buckets = buckets
+        self.sink = sink if sink is not None else DirectSink()
         self.cache: dict[str, AnchorState] = {}
         self.dirty: set[str] = set()
 
@@ -55,13 +75,12 @@ class TableStates:
         written = 0
         for anchor_id in self.dirty:
             state = self.cache[anchor_id]
+            put, delete = self.sink.put, self.sink.delete
             for start in state.touched:
-                self.buckets[bucket_key(anchor_id, start)] = state.buckets[start].to_dict()
+                put(self.buckets, bucket_key(anchor_id, start), state.buckets[start].to_dict())
             for start in state.dropped:
-                # KeyError: created and folded within one batch, so never written.
-                with suppress(KeyError):
-                    del self.buckets[bucket_key(anchor_id, start)]
-            self.table[anchor_id] = state.head_dict()
+                delete(self.buckets, bucket_key(anchor_id, start))
+            put(self.table, anchor_id, state.head_dict())
             written += 1 + len(state.touched) + len(state.dropped)
             state.touched.clear()
             state.dropped.clear()
@@ -89,9 +108,10 @@ class TableOrders:
     duplicate), never taken for a redelivery and dropped.
     """
 
-    def __init__(self, table: Any, waiting: Any) -> None:
+    def __init__(self, table: Any, waiting: Any, sink: Sink | None = None) -> None:
         self.table = table
         self.waiting_table = waiting
+        self.sink = sink if sink is not None else DirectSink()
         self.orders: dict[str, OrderRef] = {}
         self.refunds: dict[str, PendingRefund | None] = {}
         """Buffered writes; None is a deletion."""
@@ -120,14 +140,14 @@ class TableOrders:
 
     def flush(self) -> int:
         """Write the buffered orders and waiting refunds; returns how many records."""
+        put, delete = self.sink.put, self.sink.delete
         for order_id, ref in self.orders.items():
-            self.table[order_id] = ref.to_dict()
+            put(self.table, order_id, ref.to_dict())
         for order_id, refund in self.refunds.items():
             if refund is not None:
-                self.waiting_table[order_id] = refund.to_dict()
+                put(self.waiting_table, order_id, refund.to_dict())
             else:
-                with suppress(KeyError):  # waited and released within one batch
-                    del self.waiting_table[order_id]
+                delete(self.waiting_table, order_id)
         written = len(self.orders) + len(self.refunds)
         self.clear()
         return written
