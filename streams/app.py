@@ -1,4 +1,4 @@
-"""The Faust application: one agent over the three input topics, a thin shell around the core.
+"""The Faust application: one batch handler over the three input topics, a shell around the core.
 
 `faust -A streams.app worker` finds the module-level `app`, built on first access from the
 environment; `create_app(settings)` builds one explicitly (tests, `livewatch worker`).
@@ -298,7 +298,7 @@ def create_app(
             anchor = detector.apply(value, ts if reached is None else max(ts, reached))
         except INFRASTRUCTURE:
             raise  # not the record's fault
-        except Exception as exc:  # an agent never dies on input: park the record
+        except Exception as exc:  # the worker never dies on input: park the record
             log.exception(
                 "event_failed", topic=topic, partition=message.partition, offset=message.offset
             )
