@@ -49,8 +49,9 @@ benchmarks/.venv-quix/bin/python:
 	$(PYTHON) -m venv benchmarks/.venv-quix
 	benchmarks/.venv-quix/bin/pip install -q quixstreams==3.28.1
 
-bench: jars benchmarks/.venv-quix/bin/python  ## the throughput benchmark with every peer (minutes)
+bench: jars benchmarks/.venv-quix/bin/python  ## throughput with every peer, then alert latency (minutes)
 	$(BIN)/python benchmarks/throughput.py --quix
+	$(BIN)/python benchmarks/latency.py
 
 fmt: venv  ## format and autofix
 	$(BIN)/ruff format .
