@@ -164,6 +164,7 @@ def create_app(
             active_states=active_states,
             consumer_lag=consumer_lag,
             windows=detector.config.windows,
+            remembered=orders.remembered,
         ),
     )
     probe = BrokerProbe(client_options(settings))
@@ -222,7 +223,7 @@ def create_app(
         # Clocks and cached states are reloaded from their tables by the next owner.
         clocks.clear()
         states.clear()
-        orders.clear()
+        orders.forget()
 
     cast(Any, app.on_partitions_revoked).connect(forget_partitions)
 
@@ -262,14 +263,14 @@ def create_app(
             for message in group:
                 if not _apply(message, clock):
                     dead_letters.append(await _dead_letter(message, *rejected.pop()))
-            emitted, quiet = _evaluate(partition, clock)
+            emitted, quiet, safe = _evaluate(partition, clock)
             # Alerts before the state that produced them: a crash in between re-derives and
             # sends the same alert ids again (at-least-once). The other way round, a restart
             # would find the boundaries evaluated already and the alerts never sent.
             sends = [await _send_alert(alert) for alert in emitted]
             for fut in sends:
                 await fut
-            _flush(partition, clock, quiet)
+            _flush(partition, clock, quiet, safe)
         for fut in dead_letters:
             await fut
 
@@ -314,24 +315,32 @@ def create_app(
 
     observe_lag = metrics.processing_lag.observe
 
-    def _evaluate(partition: int, clock: PartitionClock) -> tuple[list[Alert], set[str]]:
-        """Evaluate the partition's boundaries that every topic has passed: the alerts, and
-        the anchors that went quiet."""
+    def _evaluate(
+        partition: int, clock: PartitionClock
+    ) -> tuple[list[Alert], set[str], int | None]:
+        """Evaluate the partition's boundaries that every topic has passed: the alerts, the
+        anchors that went quiet, and that safe time."""
         safe = safe_time(partition, clock)
         if safe is None or not clock.active:
-            return [], set()
+            return [], set(), safe
         with metrics.evaluation.time():
             emitted = detector.advance_to(safe, clock.active)
         quiet = {a for a in clock.active if not detector.is_active(a)}
         clock.active -= quiet
-        return emitted, quiet
+        return emitted, quiet, safe
 
-    def _flush(partition: int, clock: PartitionClock, quiet: set[str]) -> None:
+    def _flush(partition: int, clock: PartitionClock, quiet: set[str], safe: int | None) -> None:
         """Write the partition's changed state: counts first, then the memory of what was
         counted (see TableOrders), then the clock."""
         states.flush()
-        orders.flush()
+        orders.flush(partition)
         states.evict(quiet)
+        if safe is not None:
+            # Every topic with records waiting has been read past `safe`: a refund still to
+            # come is past the horizon of an order placed before this edge (see `_order_of`),
+            # and an order redelivered that late is late. The local store forgets both.
+            config = detector.config
+            orders.purge(partition, safe - config.order_horizon_ms - config.grace_ms)
         writer.put(clock_table, f"p{partition}", clock.to_dict())
 
     async def _send_alert(alert: Alert) -> Any:

@@ -72,6 +72,8 @@ class Sources:
     active_states: Callable[[], Iterable[AnchorState]]
     consumer_lag: Callable[[], dict[str, int]]
     windows: Windows
+    remembered: Callable[[], int] = lambda: 0
+    """Records in the order memory that this process will purge past the horizon."""
 
 
 class LivewatchCollector(Collector):
@@ -123,6 +125,12 @@ class LivewatchCollector(Collector):
         for kind, n in sorted(self.sources.consumer_lag().items()):
             lag.add_metric([kind], n)
         yield lag
+        remembered = GaugeMetricFamily(
+            "livewatch_order_memory_records",
+            "Orders and waiting refunds this worker remembers until they pass the horizon.",
+        )
+        remembered.add_metric([], self.sources.remembered())
+        yield remembered
 
     def _state_gauges(self) -> Iterator[Metric]:
         w = self.sources.windows

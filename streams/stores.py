@@ -7,6 +7,8 @@ are buffered and flushed once per batch, each record once, to keep changelog tra
 
 from __future__ import annotations
 
+import heapq
+from collections import defaultdict
 from contextlib import suppress
 from typing import Any, Protocol
 
@@ -115,6 +117,11 @@ class TableOrders:
         self.orders: dict[str, OrderRef] = {}
         self.refunds: dict[str, PendingRefund | None] = {}
         """Buffered writes; None is a deletion."""
+        self.new: list[tuple[int, str, bool]] = []
+        """(event time, order id, is a waiting refund) of records this batch created."""
+        self.expiry: dict[int, list[tuple[int, str, bool]]] = defaultdict(list)
+        """Per partition, a heap of the records this process wrote, by event time: the local
+        store forgets them past the horizon (`purge`), as the changelog's retention does."""
 
     def get(self, order_id: str) -> OrderRef | None:
         buffered = self.orders.get(order_id)
@@ -124,6 +131,8 @@ class TableOrders:
         return OrderRef.from_dict(raw) if raw is not None else None
 
     def put(self, order_id: str, ref: OrderRef) -> None:
+        if ref.refund_event is None:  # a new order (marking it refunded puts it again)
+            self.new.append((ref.placed_ms, order_id, False))
         self.orders[order_id] = ref
 
     def waiting(self, order_id: str) -> PendingRefund | None:
@@ -133,13 +142,19 @@ class TableOrders:
         return PendingRefund.from_dict(raw) if raw is not None else None
 
     def wait(self, order_id: str, refund: PendingRefund) -> None:
+        self.new.append((refund.requested_ms, order_id, True))
         self.refunds[order_id] = refund
 
     def release(self, order_id: str) -> None:
         self.refunds[order_id] = None
 
-    def flush(self) -> int:
-        """Write the buffered orders and waiting refunds; returns how many records."""
+    def flush(self, partition: int | None = None) -> int:
+        """Write the buffered orders and waiting refunds; returns how many records. With the
+        partition they belong to, they are also queued for `purge`."""
+        if partition is not None:
+            heap = self.expiry[partition]
+            for entry in self.new:
+                heapq.heappush(heap, entry)
         put, delete = self.sink.put, self.sink.delete
         for order_id, ref in self.orders.items():
             put(self.table, order_id, ref.to_dict())
@@ -152,10 +167,34 @@ class TableOrders:
         self.clear()
         return written
 
+    def purge(self, partition: int, before_ms: int) -> int:
+        """Forget the partition's orders placed, and waiting refunds requested, before
+        `before_ms`; returns how many records were deleted. Only records this process wrote
+        are known here: after a restart, older ones are gone from the changelog by its
+        retention, and from a RocksDB store only when written again."""
+        heap = self.expiry.get(partition)
+        deleted = 0
+        delete = self.sink.delete
+        while heap and heap[0][0] < before_ms:
+            _, order_id, waiting = heapq.heappop(heap)
+            delete(self.waiting_table if waiting else self.table, order_id)
+            deleted += 1
+        return deleted
+
+    def remembered(self) -> int:
+        """Records queued for purging in this process: about the order memory's size."""
+        return sum(len(heap) for heap in self.expiry.values())
+
     def clear(self) -> None:
         """Drop buffered writes (after a rebalance: the next owner reads the tables)."""
         self.orders.clear()
         self.refunds.clear()
+        self.new.clear()
+
+    def forget(self) -> None:
+        """Drop the purge queues too (the partitions were revoked)."""
+        self.clear()
+        self.expiry.clear()
 
 
 class DictStates:

@@ -99,3 +99,22 @@ def test_the_order_memory_is_written_after_the_counts_of_its_batch() -> None:
     assert orders.flush() == 3
     assert table == {"o-1": ref.to_dict()} and set(waiting) == {"o-2"}
     assert orders.get("o-1") == ref and orders.waiting("o-2") is not None
+
+
+def test_the_order_memory_forgets_what_passed_the_horizon() -> None:
+    """Orders placed, and refunds waiting since, before the purge edge are deleted from the
+    store (through the sink, so the changelog gets tombstones); marking an order refunded
+    does not queue it twice."""
+    table, waiting = RecordingTable(), RecordingTable()
+    orders = TableOrders(table, waiting)
+    for i in range(10):
+        orders.put(f"o-{i}", OrderRef("a", "s", i * MINUTE_MS, "food"))
+    orders.wait("o-late", PendingRefund("e", None, 3 * MINUTE_MS, 1.0, "other", False, "a"))
+    orders.flush(partition=2)
+    orders.put("o-1", OrderRef("a", "s", MINUTE_MS, "food", refund_event="e1"))
+    orders.flush(partition=2)
+    assert orders.remembered() == 11
+    assert orders.purge(1, 10 * MINUTE_MS) == 0  # another partition's queue
+    assert orders.purge(2, 5 * MINUTE_MS) == 6  # o-0..o-4 and the waiting refund
+    assert sorted(table) == [f"o-{i}" for i in range(5, 10)] and waiting == {}
+    assert orders.remembered() == 5
