@@ -237,9 +237,9 @@ def create_app(
             # The batch's changelog records are on the broker before the next batch writes
             # (see `table_writes`).
             await writer.flush()
+        except asyncio.CancelledError:
+            raise  # shutting down: the batch stays unacknowledged and is read again
         except BaseException as exc:
-            if isinstance(exc, asyncio.CancelledError):
-                raise  # shutting down: the batch stays unacknowledged and is read again
             # Not a record's fault (those are dead-lettered in `_apply`): the broker, the
             # tables, the stored state, or a bug. Exit unacknowledged; the supervisor restarts
             # the worker, which reads the batch again (crash-only: the tables are rebuilt from
@@ -261,8 +261,9 @@ def create_app(
             route_tables_by(group[0])
             clock = clock_for(partition)
             for message in group:
-                if not _apply(message, clock):
-                    dead_letters.append(await _dead_letter(message, *rejected.pop()))
+                rejection = _apply(message, clock)
+                if rejection is not None:
+                    dead_letters.append(await _dead_letter(message, *rejection))
             emitted, quiet, safe = _evaluate(partition, clock)
             # Alerts before the state that produced them: a crash in between re-derives and
             # sends the same alert ids again (at-least-once). The other way round, a restart
@@ -274,11 +275,9 @@ def create_app(
         for fut in dead_letters:
             await fut
 
-    rejected: list[tuple[str, str, str]] = []
-
-    def _apply(message: Any, clock: PartitionClock) -> bool:
-        """Apply one record; False when it is bad (its reason is left in `rejected` for the
-        dead-letter topic), never an exception up the stack.
+    def _apply(message: Any, clock: PartitionClock) -> tuple[str, str, str] | None:
+        """Apply one record; a bad one gives (topic kind, reason, error) for the dead-letter
+        topic, never an exception up the stack.
 
         Records are applied in offset order, not re-sorted by event time: lateness is judged
         per topic in the order the topic holds, exactly as the replay reads a file. Every
@@ -291,8 +290,7 @@ def create_app(
         except DecodeError as exc:
             counts.rejected[(kind, "invalid")] += 1
             clock.observe(topic, message.offset, None)
-            rejected.append((kind, "invalid", str(exc)))
-            return False
+            return kind, "invalid", str(exc)
         ts = to_ms(value.event_time)
         reached = clock.topic_time.get(topic)
         try:
@@ -305,13 +303,12 @@ def create_app(
             )
             counts.rejected[(kind, "error")] += 1
             clock.observe(topic, message.offset, None)
-            rejected.append((kind, "error", f"internal error: {exc!r}"))
-            return False
+            return kind, "error", f"internal error: {exc!r}"
         clock.observe(topic, message.offset, ts)
         if anchor is not None:
             clock.active.add(anchor)
         observe_lag(max(0.0, time.time() - ts / 1000))
-        return True
+        return None
 
     observe_lag = metrics.processing_lag.observe
 

@@ -12,7 +12,7 @@ changes and paused partitions are honoured as in Faust's loop. Records of other 
 changelogs during recovery or for standbys) take Faust's usual path.
 
 This overrides `Consumer._drain_messages` of faust-streaming 0.15; the attributes it relies on
-are checked by `tests/streams/test_faust_batches.py`, which fails when an upgrade moves them.
+are checked by `tests/streams/test_faust_private.py`, which fails when an upgrade moves them.
 """
 
 from __future__ import annotations

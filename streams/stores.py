@@ -75,9 +75,9 @@ class TableStates:
     def flush(self) -> int:
         """Write buffered changes to the table; returns how many records were written."""
         written = 0
+        put, delete = self.sink.put, self.sink.delete
         for anchor_id in self.dirty:
             state = self.cache[anchor_id]
-            put, delete = self.sink.put, self.sink.delete
             for start in state.touched:
                 put(self.buckets, bucket_key(anchor_id, start), state.buckets[start].to_dict())
             for start in state.dropped:

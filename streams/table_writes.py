@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterator
 from contextlib import suppress
 from typing import Any
 
@@ -44,13 +45,13 @@ class TableWriter:
         """Set `key` in the table's local store and queue its changelog record, on the
         partition the tables are routed to (see `route_tables_by`), as Faust's tables do."""
         partition = _routed_partition()
-        raw = encode(value)
+        key_bytes, raw = encode(key), encode(value)
         store = table.data
         if hasattr(store, "_set"):  # a serialized store (RocksDB) keeps the record's bytes
-            store._set(encode(key), raw)
+            store._set(key_bytes, raw)
         else:
             store[key] = value
-        self.pending[(table, partition)].append((encode(key), raw))
+        self.pending[(table, partition)].append((key_bytes, raw))
 
     def delete(self, table: Any, key: str) -> None:
         """Remove `key` (if present) and queue its tombstone."""
@@ -70,18 +71,9 @@ class TableWriter:
         sent: list[tuple[Any, int, Any, int]] = []
         for (table, partition), records in self.pending.items():
             topic = table.changelog_topic.get_topic_name()
-            batch = producer.create_batch()
-            for key, value in records:
-                if batch.append(key=key, value=value, timestamp=None) is None:
-                    if batch.record_count() == 0:
-                        raise ValueError(f"a record of {topic} is larger than a produce batch")
-                    future = await producer.send_batch(batch, topic, partition=partition)
-                    sent.append((table, partition, future, batch.record_count()))
-                    batch = producer.create_batch()
-                    if batch.append(key=key, value=value, timestamp=None) is None:
-                        raise ValueError(f"a record of {topic} is larger than a produce batch")
-            future = await producer.send_batch(batch, topic, partition=partition)
-            sent.append((table, partition, future, batch.record_count()))
+            for batch in _batches(producer, topic, records):
+                future = await producer.send_batch(batch, topic, partition=partition)
+                sent.append((table, partition, future, batch.record_count()))
         total = len(self)
         self.pending.clear()
         persisted: dict[tuple[Any, int], int] = {}
@@ -93,6 +85,20 @@ class TableWriter:
             topic = table.changelog_topic.get_topic_name()
             table.data.set_persisted_offset(TP(topic, partition), offset)
         return total
+
+
+def _batches(producer: Any, topic: str, records: list[tuple[bytes, bytes | None]]) -> Iterator[Any]:
+    """The records in as few produce batches as they fit, in order."""
+    batch = producer.create_batch()
+    for key, value in records:
+        if batch.append(key=key, value=value, timestamp=None) is None:
+            if batch.record_count() == 0:
+                raise ValueError(f"a record of {topic} is larger than a produce batch")
+            yield batch
+            batch = producer.create_batch()
+            if batch.append(key=key, value=value, timestamp=None) is None:
+                raise ValueError(f"a record of {topic} is larger than a produce batch")
+    yield batch
 
 
 def _routed_partition() -> int:
