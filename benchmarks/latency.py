@@ -20,23 +20,22 @@ import json
 import statistics
 import tempfile
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from throughput import consumed
+from aiokafka import AIOKafkaConsumer
+from throughput import consumed, fresh
 
 from schemas import TOPIC_MODELS, Alert
-from streams.children import start_worker, stop
+from streams.children import start_worker, stop, wait_ready
 from streams.codecs import record_key
 from streams.core.clock import bucket_start, to_ms
-from streams.kafka_config import client_options
 from streams.kafka_local import KafkaLocal, free_port
 from streams.replay import partition_of
 from streams.settings import Settings
 from streams.sim.generator import SimConfig, Simulation
+from streams.sim.kafka import send_events
 from streams.topics import create_topics
 
 
@@ -59,54 +58,6 @@ async def read_all(settings: Settings, topics: list[str], total: int) -> list[An
     finally:
         await consumer.stop()
     return records
-
-
-Prepared = tuple[str, bytes, bytes, str]
-"""Topic, key, value and event minute of one input record."""
-
-
-def prepared(settings: Settings, events: list[tuple[str, dict[str, Any]]]) -> list[Prepared]:
-    """Records ready to send: validation and encoding done before the clock starts."""
-    out = []
-    for kind, value in events:
-        event = TOPIC_MODELS[kind].model_validate(value)
-        out.append((settings.topic_by_kind[kind], record_key(event), json.dumps(value).encode(),
-                    event.event_time.isoformat()[:16]))  # fmt: skip
-    return out
-
-
-async def produce_live(
-    settings: Settings, records: list[Prepared], rate: float
-) -> tuple[int, float]:
-    """Send in order at `rate` per second, the per-record work done beforehand so the producer
-    keeps up. Unlike `send_events` it does not wait for the broker at each event-minute (that
-    wait capped the rate near 2,600/s here); per partition, Kafka keeps the order anyway."""
-    producer = AIOKafkaProducer(**client_options(settings), linger_ms=5, acks="all")
-    await producer.start()
-    began = time.monotonic()
-    try:
-        for sent, (topic, key, value, _) in enumerate(records, 1):
-            await producer.send(topic, value, key=key)
-            ahead = began + sent / rate - time.monotonic()
-            if ahead > 0.01:
-                await asyncio.sleep(ahead)
-        await producer.flush()
-    finally:
-        await producer.stop()
-    return len(records), len(records) / (time.monotonic() - began)
-
-
-def wait_ready(port: int, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError("worker not ready")
 
 
 def latencies(inputs: list[Any], alerts: list[Any], settings: Settings) -> list[float]:
@@ -152,22 +103,23 @@ def main() -> None:
         broker = None if args.bootstrap else KafkaLocal(Path(tmp) / "kafka", port=free_port())
         try:
             bootstrap = args.bootstrap or broker.up()  # type: ignore[union-attr]
-            tag = uuid.uuid4().hex[:6]
-            settings = Settings(
-                kafka_bootstrap=bootstrap, store="memory://", data_dir=Path(tmp) / "data",
-                app_id=f"latency-{tag}", topic_orders=f"orders-{tag}",
-                topic_refunds=f"refunds-{tag}", topic_complaints=f"complaints-{tag}",
-                topic_alerts=f"alerts-{tag}", topic_deadletter=f"deadletter-{tag}",
-                web_port=free_port(),
-            )  # fmt: skip
+            base = Settings(
+                kafka_bootstrap=bootstrap, store="memory://", data_dir=Path(tmp) / "data"
+            )
+            settings = fresh(base, f"latency-{uuid.uuid4().hex[:6]}")
             asyncio.run(create_topics(settings))
-            worker = start_worker(settings, Path(tmp) / "worker.log")
+            log = Path(tmp) / "worker.log"
+            worker = start_worker(settings, log)
             try:
-                wait_ready(settings.web_port)
+                wait_ready(f"http://127.0.0.1:{settings.web_port}", worker, log, 120)
                 sim = Simulation(SimConfig(args.seed, args.anchors, args.hours))
                 ordered = sorted(sim.buffer, key=lambda e: (e.deliver, e.seq))
-                records = prepared(settings, [(ev.kind, ev.value) for ev in ordered])
-                total, produced_rate = asyncio.run(produce_live(settings, records, args.rate))
+                began = time.monotonic()
+                total = asyncio.run(send_events(
+                    settings, [(ev.kind, ev.value) for ev in ordered], rate=args.rate,
+                    minute_barrier=False,
+                ))  # fmt: skip
+                produced_rate = total / (time.monotonic() - began)
                 while (consumed(settings.web_port) or 0) < total:
                     time.sleep(0.5)
             finally:

@@ -168,14 +168,19 @@ async def largest_records(settings: Settings) -> dict[str, int]:
     return found
 
 
-def run_shape(shape: str, base: Settings, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    tag = f"{shape}-{uuid.uuid4().hex[:6]}"
-    settings = base.model_copy(update={
+def fresh(base: Settings, tag: str) -> Settings:
+    """`base` with an app id, topics and a web port of its own, so runs never share state."""
+    return base.model_copy(update={
         "app_id": f"bench-{tag}", "topic_orders": f"orders-{tag}",
         "topic_refunds": f"refunds-{tag}", "topic_complaints": f"complaints-{tag}",
         "topic_alerts": f"alerts-{tag}", "topic_deadletter": f"deadletter-{tag}",
         "web_port": free_port(),
     })  # fmt: skip
+
+
+def run_shape(shape: str, base: Settings, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    tag = f"{shape}-{uuid.uuid4().hex[:6]}"
+    settings = fresh(base, tag)
     asyncio.run(create_topics(settings))
     events = backlog(shape, args.anchors, args.hours, args.hot_per_minute)
     total = asyncio.run(send_events(settings, events))

@@ -6,6 +6,8 @@ import os
 import signal
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 from streams.settings import Settings
@@ -35,3 +37,19 @@ def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout_s: fl
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def wait_ready(base: str, worker: subprocess.Popen[bytes], log: Path, timeout_s: float) -> None:
+    """Wait until the worker at `base` (its web server's URL) answers `/readyz` with 200; fail
+    with the tail of its log if it exits first."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+            raise RuntimeError(f"the worker exited with {worker.returncode}:\n{tail}")
+        try:
+            with urllib.request.urlopen(f"{base}/readyz", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"the worker was not ready within {timeout_s:.0f}s (log: {log})")

@@ -27,7 +27,7 @@ from rich.table import Table
 from rich.text import Text
 
 from schemas import Alert
-from streams.children import start_worker, stop
+from streams.children import start_worker, stop, wait_ready
 from streams.kafka_config import client_options
 from streams.kafka_local import KafkaLocal, free_port, port_free
 from streams.settings import Settings
@@ -70,18 +70,6 @@ def _get(url: str) -> bytes | None:
             return body
     except OSError:
         return None
-
-
-def _wait_ready(base: str, worker: subprocess.Popen[bytes], log: Path, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if worker.poll() is not None:
-            tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
-            raise RuntimeError(f"the worker exited with {worker.returncode}:\n{tail}")
-        if _get(f"{base}/readyz") is not None:
-            return
-        time.sleep(0.5)
-    raise RuntimeError(f"the worker was not ready within {timeout_s:.0f}s (log: {log})")
 
 
 def render(view: View, settings: Settings, base: str, started: float) -> Group:
@@ -245,7 +233,7 @@ def run_demo(options: DemoOptions, base_settings: Settings) -> int:
         log = run_dir / "worker.log"
         worker = start_worker(settings, log)
         console.print(f"worker pid {worker.pid}, log {log}")
-        _wait_ready(base, worker, log, 120)
+        wait_ready(base, worker, log, 120)
         console.print(f"metrics: {base}/metrics   HTTP API: {base}/anchors, {base}/alerts/active,"
                       f" {base}/anchors/<anchor_id>   topics: demo-{tag}-*")  # fmt: skip
         try:

@@ -30,6 +30,7 @@ async def send_events(
     rate: float | None = None,
     duration_s: float | None = None,
     on_sent: Callable[[int], None] | None = None,
+    minute_barrier: bool = True,
 ) -> int:
     """Produce events in the given order; returns how many were sent.
 
@@ -37,6 +38,8 @@ async def send_events(
     producer is flushed whenever the event time enters a new minute (within a minute, batches
     may land in any order across partitions). `rate` caps events per second; `duration_s`
     stops early. Values that are bytes are sent as they are (malformed input, for tests).
+    Without `minute_barrier` the producer never waits for the broker (per partition, Kafka
+    keeps the order anyway): that wait caps a producer near 2,600 events/s on this machine.
     """
     producer = AIOKafkaProducer(**client_options(settings), linger_ms=5, acks="all")
     await producer.start()
@@ -52,7 +55,7 @@ async def send_events(
             else:
                 raw = json.dumps(value).encode()
                 key, stamp = _key_and_stamp(kind, value)
-                if stamp is not None and stamp != minute:
+                if minute_barrier and stamp is not None and stamp != minute:
                     await producer.flush()
                     minute = stamp
             await producer.send(settings.topic_by_kind[kind], raw, key=key)

@@ -3,26 +3,18 @@ speed is measured by running it, not asserted in a timed test)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+
+from tests.benchmarks.runs import run_json
 
 pytestmark = pytest.mark.kafka
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "throughput.py"
-
 
 def test_benchmark_runs_both_shapes_and_reports_every_figure(kafka_bootstrap: str) -> None:
-    run = subprocess.run(
-        [sys.executable, str(SCRIPT), "--bootstrap", kafka_bootstrap, "--anchors", "20",
-         "--hours", "1", "--hot-per-minute", "100", "--json"],
-        capture_output=True, text=True, timeout=400, check=False,
+    result = run_json(
+        "throughput.py", "--bootstrap", kafka_bootstrap, "--anchors", "20", "--hours", "1",
+        "--hot-per-minute", "100",
     )  # fmt: skip
-    assert run.returncode == 0, run.stderr[-3000:]
-    result = json.loads(run.stdout)
     for shape in ("mix", "hot"):
         r = result[shape]
         assert r["events"] > 0

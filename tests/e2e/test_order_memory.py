@@ -7,13 +7,10 @@ from datetime import datetime
 import aiohttp
 import pytest
 
-from streams.replay import replay_records
 from streams.settings import Settings
-from streams.topics import create_topics
 from tests.e2e.test_http_api import samples
-from tests.e2e.test_no_silent_loss import alerts_settled, identities, simulated
+from tests.e2e.test_no_silent_loss import catch_up_equals_replay, simulated
 from tests.streams.worker_process import WorkerProcess
-from tests.streams.worker_process import produce as produce_records
 
 pytestmark = pytest.mark.kafka
 
@@ -32,13 +29,7 @@ async def test_a_long_backlog_with_a_short_horizon_keeps_the_order_memory_flat(
         update={"partitions": 8, "order_horizon_s": 1800}
     )
     records = simulated(5, 150, 8.0)
-    expected = list(replay_records(records, settings))
-    assert sum(1 for a in expected if a.status.value == "firing") >= 3
-    await create_topics(settings)
-    await produce_records(settings, records)
-    worker.start()
-    alerts = await alerts_settled(settings, expected)
-    assert identities(alerts) == identities(expected), worker.tail()
+    await catch_up_equals_replay(settings, worker, records, firing=3)
 
     orders = [v for kind, v in records if kind == "orders"]
     end = max(_stamp(v) for _, v in records)
