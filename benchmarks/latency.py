@@ -29,10 +29,9 @@ from throughput import consumed, fresh
 
 from schemas import TOPIC_MODELS, Alert
 from streams.children import start_worker, stop, wait_ready
-from streams.codecs import record_key
+from streams.codecs import partition_of, record_key
 from streams.core.clock import bucket_start, to_ms
 from streams.kafka_local import KafkaLocal, free_port
-from streams.replay import partition_of
 from streams.settings import Settings
 from streams.sim.generator import SimConfig, Simulation
 from streams.sim.kafka import send_events

@@ -7,6 +7,7 @@ environment; `create_app(settings)` builds one explicitly (tests, `livewatch wor
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from collections import defaultdict
@@ -22,9 +23,9 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from schemas import Alert
 from streams import web
 from streams.broker_health import BrokerProbe
-from streams.clocks import PartitionClock
 from streams.codecs import DecodeError, decode, encode
 from streams.core.clock import to_ms
+from streams.core.partition import EXTERNAL, HOLD, Mark, PartitionTask
 from streams.core.rules import Rules
 from streams.core.state import AnchorState, StateVersionError
 from streams.deadletter import DeadLetter
@@ -32,13 +33,15 @@ from streams.faust_batches import BatchApp
 from streams.faust_private import committed_offset, route_tables_by
 from streams.kafka_config import client_options
 from streams.metrics import Metrics, ShellCounts, Sources
-from streams.pipeline import build_detector
+from streams.pipeline import build_detector, build_task
 from streams.settings import Settings
-from streams.stores import TableOrders, TableStates
-from streams.table_writes import MAX_BATCH_BYTES, TableWriter
+from streams.stores import TableIndex, TableOrders, TableStates
+from streams.table_writes import MAX_BATCH_BYTES, RecordSender, TableWriter
 from streams.tables import (
     ANCHOR_BUCKETS,
     ANCHOR_STATE,
+    INDEX_ENTRIES,
+    INDEX_WAITING,
     ORDERS_BY_ID,
     PARTITION_CLOCK,
     REFUNDS_WAITING,
@@ -109,7 +112,10 @@ def create_app(
         producer_max_batch_size=MAX_BATCH_BYTES,
         broker_max_poll_records=BATCH_MAX,
     )
-    inputs = app.topic(*settings.input_topics, key_serializer="raw", value_serializer="raw")
+    internal_topics = settings.internal_topics
+    consumer_topics = [*settings.input_topics, *internal_topics.values()]
+    # One topic object for all: Faust assigns the same partition number of each to one worker.
+    inputs = app.topic(*consumer_topics, key_serializer="raw", value_serializer="raw")
     alerts = app.topic(settings.topic_alerts, key_serializer="raw", value_serializer="raw")
     deadletter = app.topic(settings.topic_deadletter, key_serializer="raw", value_serializer="raw")
     configs = changelog_configs(settings)
@@ -124,14 +130,18 @@ def create_app(
     writer = TableWriter(app)
     states = TableStates(anchor_table, tables[ANCHOR_BUCKETS], writer)
     orders = TableOrders(tables[ORDERS_BY_ID], tables[REFUNDS_WAITING], writer)
+    index = TableIndex(tables[INDEX_ENTRIES], tables[INDEX_WAITING], writer)
     detector = build_detector(settings, orders, states, rules)
     kinds = {topic: kind for kind, topic in settings.topic_by_kind.items()}
-    clocks: dict[int, PartitionClock] = {}
-    consumer_topics = settings.input_topics
+    kinds.update({topic: kind for kind, topic in internal_topics.items()})
+    topic_of = {kind: topic for topic, kind in kinds.items()}
+    internal_names = set(internal_topics.values())
+    tasks: dict[int, PartitionTask] = {}
+    sender = RecordSender(app)
     counts = ShellCounts()
 
     def active_states() -> list[AnchorState]:
-        found = (states.get(a) for clock in list(clocks.values()) for a in sorted(clock.active))
+        found = (states.get(a) for task in list(tasks.values()) for a in sorted(task.clock.active))
         return [s for s in found if s is not None]
 
     def consumer_lag() -> dict[str, int]:
@@ -145,8 +155,8 @@ def create_app(
             if tp.topic not in kinds:
                 continue
             end = consumer.highwater(tp)
-            clock = clocks.get(tp.partition)
-            done = clock.last_offset.get(tp.topic) if clock else None
+            task = tasks.get(tp.partition)
+            done = task.clock.last_offset.get(kinds[tp.topic]) if task else None
             start = (
                 done + 1
                 if done is not None
@@ -195,33 +205,47 @@ def create_app(
         readiness,
     )
 
-    def clock_for(partition: int) -> PartitionClock:
-        """This partition's clock, restored from its table after a start or a rebalance."""
-        clock = clocks.get(partition)
-        if clock is None:
+    def task_for(partition: int) -> PartitionTask:
+        """This partition's task, restored from its table after a start or a rebalance."""
+        task = tasks.get(partition)
+        if task is None:
+            task = tasks[partition] = build_task(partition, settings, detector, index)
             saved = clock_table.get(f"p{partition}")
-            clock = clocks[partition] = (
-                PartitionClock.from_dict(saved) if saved is not None else PartitionClock()
-            )
-        return clock
+            if saved is not None:
+                task.restore(saved)
+        return task
 
-    def safe_time(partition: int, clock: PartitionClock) -> int | None:
+    progressed: dict[int, Mark] = {}
+
+    def progress(partition: int, task: PartitionTask, read_inputs: bool) -> Mark:
+        """How far the partition's inputs have been read, judged after a batch that read some
+        of them. A batch of internal records only (marks from other partitions) reuses that
+        judgement: "caught up" rests on the end offsets the consumer knew then, and judging it
+        again between fetches would let a live record already on the broker be skipped."""
+        known = progressed.get(partition)
+        if known is not None and not read_inputs and known != HOLD:
+            return known
+        progressed[partition] = mark = _progress(partition, task)
+        return mark
+
+    def _progress(partition: int, task: PartitionTask) -> Mark:
         consumer: Any = app.consumer
 
-        def highwater(topic: str) -> int | None:
+        def highwater(kind: str) -> int | None:
             try:
-                return cast(int | None, consumer.highwater(TP(topic, partition)))
+                return cast(int | None, consumer.highwater(TP(topic_of[kind], partition)))
             except Exception:  # not assigned or not fetched yet
                 return None
 
-        def committed(topic: str) -> int | None:
-            return committed_offset(consumer, topic, partition)
+        def committed(kind: str) -> int | None:
+            return committed_offset(consumer, topic_of[kind], partition)
 
-        return clock.safe_time(consumer_topics, highwater, committed, time.monotonic())
+        return task.clock.progress(EXTERNAL, highwater, committed, time.monotonic())
 
     async def forget_partitions(sender: Any, *args: Any, **kwargs: Any) -> None:
-        # Clocks and cached states are reloaded from their tables by the next owner.
-        clocks.clear()
+        # Tasks and cached states are reloaded from their tables by the next owner.
+        tasks.clear()
+        progressed.clear()
         states.clear()
         orders.forget()
 
@@ -259,23 +283,29 @@ def create_app(
             by_partition[message.partition].append(message)
         for partition, group in by_partition.items():
             route_tables_by(group[0])
-            clock = clock_for(partition)
+            task = task_for(partition)
             for message in group:
-                rejection = _apply(message, clock)
+                rejection = _apply(message, task)
                 if rejection is not None:
                     dead_letters.append(await _dead_letter(message, *rejection))
-            emitted, quiet, safe = _evaluate(partition, clock)
-            # Alerts before the state that produced them: a crash in between re-derives and
-            # sends the same alert ids again (at-least-once). The other way round, a restart
-            # would find the boundaries evaluated already and the alerts never sent.
+            read_inputs = any(m.topic not in internal_names for m in group)
+            emitted, quiet, safe = _evaluate(task, read_inputs)
+            # Alerts and the records for other partitions before the state that produced them:
+            # a crash in between re-derives and sends the same again (at-least-once, and the
+            # receivers drop what they counted already). The other way round, a restart would
+            # find the boundaries evaluated already and the alerts never sent.
+            for out in task.take_outbox():
+                key = out.key.encode() if out.key is not None else None
+                sender.queue(topic_of[out.kind], out.partition, key, json_bytes(out.value))
             sends = [await _send_alert(alert) for alert in emitted]
+            await sender.flush()
             for fut in sends:
                 await fut
-            _flush(partition, clock, quiet, safe)
+            _flush(partition, task, quiet, safe)
         for fut in dead_letters:
             await fut
 
-    def _apply(message: Any, clock: PartitionClock) -> tuple[str, str, str] | None:
+    def _apply(message: Any, task: PartitionTask) -> tuple[str, str, str] | None:
         """Apply one record; a bad one gives (topic kind, reason, error) for the dead-letter
         topic, never an exception up the stack.
 
@@ -285,16 +315,18 @@ def create_app(
         """
         topic = message.topic
         kind = kinds[topic]
+        internal = kind in internal_topics
         try:
-            value = decode(kind, message.value)
-        except DecodeError as exc:
+            value: Any = json.loads(message.value) if internal else decode(kind, message.value)
+        except (DecodeError, ValueError, TypeError) as exc:
             counts.rejected[(kind, "invalid")] += 1
-            clock.observe(topic, message.offset, None)
+            task.rejected(kind, message.offset)
             return kind, "invalid", str(exc)
-        ts = to_ms(value.event_time)
-        reached = clock.topic_time.get(topic)
         try:
-            anchor = detector.apply(value, ts if reached is None else max(ts, reached))
+            if internal:
+                task.internal(kind, value)
+            else:
+                task.external(kind, value, message.offset)
         except INFRASTRUCTURE:
             raise  # not the record's fault
         except Exception as exc:  # the worker never dies on input: park the record
@@ -302,33 +334,27 @@ def create_app(
                 "event_failed", topic=topic, partition=message.partition, offset=message.offset
             )
             counts.rejected[(kind, "error")] += 1
-            clock.observe(topic, message.offset, None)
+            task.rejected(kind, message.offset)
             return kind, "error", f"internal error: {exc!r}"
-        clock.observe(topic, message.offset, ts)
-        if anchor is not None:
-            clock.active.add(anchor)
-        observe_lag(max(0.0, time.time() - ts / 1000))
+        if internal:
+            task.clock.last_offset[kind] = message.offset
+        else:
+            observe_lag(max(0.0, time.time() - to_ms(value.event_time) / 1000))
         return None
 
     observe_lag = metrics.processing_lag.observe
 
     def _evaluate(
-        partition: int, clock: PartitionClock
+        task: PartitionTask, read_inputs: bool
     ) -> tuple[list[Alert], set[str], int | None]:
-        """Evaluate the partition's boundaries that every topic has passed: the alerts, the
-        anchors that went quiet, and that safe time."""
-        safe = safe_time(partition, clock)
-        if safe is None or not clock.active:
-            return [], set(), safe
+        """Declare the partition's marks and evaluate the boundaries every input and every
+        partition upstream have passed: the alerts, the anchors that went quiet, that time."""
         with metrics.evaluation.time():
-            emitted = detector.advance_to(safe, clock.active)
-        quiet = {a for a in clock.active if not detector.is_active(a)}
-        clock.active -= quiet
-        return emitted, quiet, safe
+            return task.tick(progress(task.partition, task, read_inputs))
 
-    def _flush(partition: int, clock: PartitionClock, quiet: set[str], safe: int | None) -> None:
+    def _flush(partition: int, task: PartitionTask, quiet: set[str], safe: int | None) -> None:
         """Write the partition's changed state: counts first, then the memory of what was
-        counted (see TableOrders), then the clock."""
+        counted (see TableOrders), then the task's clock and marks."""
         states.flush()
         orders.flush(partition)
         states.evict(quiet)
@@ -338,7 +364,7 @@ def create_app(
             # and an order redelivered that late is late. The local store forgets both.
             config = detector.config
             orders.purge(partition, safe - config.order_horizon_ms - config.grace_ms)
-        writer.put(clock_table, f"p{partition}", clock.to_dict())
+        writer.put(clock_table, f"p{partition}", task.to_dict())
 
     async def _send_alert(alert: Alert) -> Any:
         for_anchor = alert.anchor_id
@@ -375,6 +401,10 @@ def create_app(
         return await deadletter.send(key=record.key, value=record.value, headers=record.headers())
 
     return app
+
+
+def json_bytes(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
 
 
 def _headers(headers: Any) -> list[tuple[str, bytes]]:

@@ -157,6 +157,22 @@ Scenario = Annotated[
 ]
 
 
+class RefundKeys(StrEnum):
+    anchor = "anchor"
+    order_id = "order_id"
+    refund_id = "refund_id"
+
+
+RefundsBy = Annotated[
+    RefundKeys,
+    typer.Option(
+        "--refunds-by",
+        help="How refunds are keyed: by their anchor (anchor_id, else order_id), by order_id "
+        "or by refund_id (livewatch sends them on to their anchor's partition).",
+    ),
+]
+
+
 @cli.command("simulate")
 def simulate(
     scenario: Scenario = None,
@@ -177,6 +193,11 @@ def simulate(
     rate: Annotated[float | None, typer.Option(help="Events per second to Kafka (max).")] = None,
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
     events: Annotated[int | None, typer.Option(help="Stop after this many events.")] = None,
+    refunds_by: RefundsBy = RefundKeys.anchor,
+    refund_anchor: Annotated[
+        bool,
+        typer.Option(help="Refunds name their anchor and session (off: only the order)."),
+    ] = True,
 ) -> None:
     """Realistic live-commerce traffic, with ground-truth labels, to Kafka or to a file."""
     import itertools
@@ -206,7 +227,7 @@ def simulate(
         begin = datetime.now(UTC).replace(second=0, microsecond=0)
     else:
         begin = DEFAULT_START
-    sim = Simulation(SimConfig(seed, anchors, hours, begin, chosen))
+    sim = Simulation(SimConfig(seed, anchors, hours, begin, chosen, refund_anchor))
     stream = itertools.islice(sim.events(), events)
     total = min(len(sim.buffer), events or len(sim.buffer))
     if labels is not None:
@@ -229,7 +250,8 @@ def simulate(
 
         settings = load_settings()
         sent = asyncio.run(send_events(
-            settings, stream, rate, duration, lambda n: bar.update(task, completed=n)
+            settings, stream, rate, duration, lambda n: bar.update(task, completed=n),
+            refunds_by=refunds_by.value,
         ))  # fmt: skip
         typer.echo(f"sent {sent} events to {settings.kafka_bootstrap}", err=True)
 
@@ -247,6 +269,7 @@ def replay(
     flush: Annotated[
         bool, typer.Option(help="Run time on past the last event so open episodes resolve.")
     ] = False,
+    refunds_by: RefundsBy = RefundKeys.anchor,
 ) -> None:
     """Run the worker's detection offline; print each alert as a JSON line on stdout."""
     import sys
@@ -267,7 +290,10 @@ def replay(
     count = 0
     try:
         records = read_jsonl(handle, report)
-        for alert in replay_records(records, settings, loaded, report, flush=flush):
+        alerts = replay_records(
+            records, settings, loaded, report, flush=flush, refunds_by=refunds_by.value
+        )
+        for alert in alerts:
             sys.stdout.write(encode(alert).decode() + "\n")
             count += 1
     finally:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
+from aiokafka.partitioner import murmur2
 from pydantic import BaseModel, ValidationError
 
 from schemas import TOPIC_MODELS, InputEvent, Refund
@@ -36,12 +39,25 @@ def decode(kind: str, raw: bytes | None) -> InputEvent:
         raise DecodeError(describe(exc)) from exc
 
 
-def record_key(event: InputEvent) -> bytes:
-    """The record key that co-partitions an event with its anchor (see README, partitioning).
+RefundKey = Literal["anchor", "order_id", "refund_id"]
+"""How a producer keys refunds: by the anchor of the refunded order (the order's partition), or
+by an id of its own (livewatch then sends the refund on to the anchor's partition)."""
+REFUND_KEYS: tuple[RefundKey, ...] = ("anchor", "order_id", "refund_id")
 
-    Refunds without an `anchor_id` fall back to `order_id`; they can then only be attributed
-    when they land on the order's partition by chance, so producers should set the anchor.
+
+def record_key(event: InputEvent, refunds_by: RefundKey = "anchor") -> bytes:
+    """The record key a producer gives an event: orders and complaints by their anchor; refunds
+    by `refunds_by` (by anchor: the refund's `anchor_id`, or its `order_id` when it names none).
     """
     if isinstance(event, Refund):
+        if refunds_by == "order_id":
+            return event.order_id.encode()
+        if refunds_by == "refund_id":
+            return event.refund_id.encode()
         return (event.anchor_id or event.order_id).encode()
     return event.anchor_id.encode()
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2) gives `key`."""
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions

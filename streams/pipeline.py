@@ -1,12 +1,16 @@
-"""Builds the detector from settings: the part the worker and the offline replay share."""
+"""Builds the detector and the partition tasks from settings: what the worker and the offline
+replay share."""
 
 from __future__ import annotations
 
 import time
 
+from streams.codecs import partition_of
 from streams.core.attribution import OrderMemory
 from streams.core.detector import Detector, DetectorConfig, StateStore
 from streams.core.evaluate import Windows
+from streams.core.order_index import IndexStore, OrderIndex
+from streams.core.partition import PartitionTask
 from streams.core.rules import Rules, load_rules
 from streams.settings import Settings
 
@@ -37,4 +41,20 @@ def build_detector(
         orders,
         states,
         wall_clock_ms,
+    )
+
+
+def build_task(
+    partition: int, settings: Settings, detector: Detector, index: IndexStore
+) -> PartitionTask:
+    """The task of one partition number, routing by Kafka's default partitioner."""
+    partitions = settings.partitions
+    config = detector.config
+    return PartitionTask(
+        partition,
+        partitions,
+        detector,
+        OrderIndex(index, config.grace_ms, config.order_horizon_ms, detector.stats),
+        lambda key: partition_of(key.encode(), partitions),
+        index_orders=settings.index_orders,
     )

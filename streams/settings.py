@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streams.core.partition import INTERNAL
+
 
 class Settings(BaseSettings):
     """Every knob of a livewatch worker; see the settings table in README.md."""
@@ -61,6 +63,9 @@ class Settings(BaseSettings):
     """How late an event may be (behind the partition's event-time watermark) and still count."""
     order_horizon_s: int = Field(default=7 * 24 * 3600, gt=0)
     """How long orders are remembered for joining their refunds."""
+    index_orders: bool = True
+    """Publish each order's anchor keyed by `order_id` (the order index), so that refunds which
+    name no anchor are attributed; off when every refund carries its `anchor_id`."""
 
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -101,5 +106,15 @@ class Settings(BaseSettings):
         return list(self.topic_by_kind.values())
 
     @property
+    def internal_topics(self) -> dict[str, str]:
+        """Internal topic name by kind (see `core.partition`), under the app id."""
+        return {kind: f"{self.app_id}-{kind}" for kind in INTERNAL}
+
+    @property
     def all_topics(self) -> list[str]:
-        return [*self.input_topics, self.topic_alerts, self.topic_deadletter]
+        return [
+            *self.input_topics,
+            *self.internal_topics.values(),
+            self.topic_alerts,
+            self.topic_deadletter,
+        ]

@@ -13,6 +13,7 @@ from contextlib import suppress
 from typing import Any, Protocol
 
 from streams.core.attribution import OrderRef
+from streams.core.order_index import IndexedRefund, IndexEntry
 from streams.core.state import AnchorState, Bucket, PendingRefund, bucket_key
 
 
@@ -231,3 +232,34 @@ class DictOrders:
 
     def release(self, order_id: str) -> None:
         self.refunds.pop(order_id, None)
+
+
+class TableIndex:
+    """The order index (see `core.order_index`) in two Faust tables keyed by `order_id`,
+    written through the sink at once: the index's records are sent on in the same batch."""
+
+    def __init__(self, entries: Any, waiting: Any, sink: Sink | None = None) -> None:
+        self.entries = entries
+        self.waiting_table = waiting
+        self.sink = sink if sink is not None else DirectSink()
+
+    def entry(self, order_id: str) -> IndexEntry | None:
+        raw = self.entries.get(order_id)
+        return IndexEntry(raw[0], raw[1]) if raw is not None else None
+
+    def put_entry(self, order_id: str, entry: IndexEntry) -> None:
+        self.sink.put(self.entries, order_id, [entry.anchor_id, entry.visible_ms])
+
+    def drop_entry(self, order_id: str) -> None:
+        self.sink.delete(self.entries, order_id)
+
+    def waiting(self, order_id: str) -> list[IndexedRefund]:
+        raw = self.waiting_table.get(order_id)
+        return [IndexedRefund(v, s, t) for v, s, t in raw] if raw else []
+
+    def set_waiting(self, order_id: str, refunds: list[IndexedRefund]) -> None:
+        if refunds:
+            records = [[r.value, r.visible_ms, r.requested_ms] for r in refunds]
+            self.sink.put(self.waiting_table, order_id, records)
+        else:
+            self.sink.delete(self.waiting_table, order_id)

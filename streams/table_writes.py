@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import suppress
 from typing import Any
 
@@ -87,7 +87,9 @@ class TableWriter:
         return total
 
 
-def _batches(producer: Any, topic: str, records: list[tuple[bytes, bytes | None]]) -> Iterator[Any]:
+def _batches(
+    producer: Any, topic: str, records: Sequence[tuple[bytes | None, bytes | None]]
+) -> Iterator[Any]:
     """The records in as few produce batches as they fit, in order."""
     batch = producer.create_batch()
     for key, value in records:
@@ -106,3 +108,33 @@ def _routed_partition() -> int:
     if event is None:
         raise RuntimeError("table write outside a routed batch (see route_tables_by)")
     return int(event.message.partition)
+
+
+class RecordSender:
+    """Records for other topics (the internal ones), sent the same way: a few batches per
+    partition, in the order queued, then a wait until the broker has them all."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.pending: dict[tuple[str, int], list[tuple[bytes | None, bytes | None]]] = defaultdict(
+            list
+        )
+
+    def queue(self, topic: str, partition: int, key: bytes | None, value: bytes) -> None:
+        self.pending[(topic, partition)].append((key, value))
+
+    async def flush(self) -> int:
+        """Send what is queued and wait for the broker; returns how many records were sent."""
+        if not self.pending:
+            return 0
+        producer: Any = self.app.producer._ensure_producer()
+        futures = []
+        total = 0
+        for (topic, partition), records in self.pending.items():
+            total += len(records)
+            for batch in _batches(producer, topic, records):
+                futures.append(await producer.send_batch(batch, topic, partition=partition))
+        self.pending.clear()
+        for future in futures:
+            await future
+        return total

@@ -17,7 +17,20 @@ ORDERS_BY_ID = "orders-by-id"
 REFUNDS_WAITING = "refunds-waiting"
 """Per order id: a refund that arrived before its order."""
 PARTITION_CLOCK = "partition-clock"
-TABLES = (ANCHOR_STATE, ANCHOR_BUCKETS, ORDERS_BY_ID, REFUNDS_WAITING, PARTITION_CLOCK)
+"""Per partition: its task's read times, active anchors and marks (see `core.partition`)."""
+INDEX_ENTRIES = "index-entries"
+"""Per order id hashing to the partition: the order's anchor (see `core.order_index`)."""
+INDEX_WAITING = "index-waiting"
+"""Per order id: refunds naming no anchor that wait for the order's entry."""
+TABLES = (
+    ANCHOR_STATE,
+    ANCHOR_BUCKETS,
+    ORDERS_BY_ID,
+    REFUNDS_WAITING,
+    PARTITION_CLOCK,
+    INDEX_ENTRIES,
+    INDEX_WAITING,
+)
 
 
 def changelog_configs(settings: Settings) -> dict[str, dict[str, str]]:
@@ -34,7 +47,17 @@ def changelog_configs(settings: Settings) -> dict[str, dict[str, str]]:
         ORDERS_BY_ID: horizon,
         REFUNDS_WAITING: dict(horizon),
         PARTITION_CLOCK: {"cleanup.policy": "compact"},
+        INDEX_ENTRIES: dict(horizon),
+        INDEX_WAITING: dict(horizon),
     }
+
+
+def internal_configs(settings: Settings) -> dict[str, dict[str, str]]:
+    """Internal topic name to its config: the order index keeps entries for the order horizon
+    (a refund may come that late); refunds on their way to their anchor are needed only until
+    read, kept as long for a replay of a restarted group."""
+    horizon = {"cleanup.policy": "delete", "retention.ms": str(settings.order_horizon_s * 1000)}
+    return {name: dict(horizon) for name in settings.internal_topics.values()}
 
 
 def changelog_topic(settings: Settings, table: str) -> str:

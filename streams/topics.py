@@ -11,7 +11,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from streams.kafka_config import client_options
 from streams.settings import Settings
-from streams.tables import changelog_configs, changelog_topic
+from streams.tables import changelog_configs, changelog_topic, internal_configs
 
 
 @dataclass(frozen=True)
@@ -54,11 +54,12 @@ async def describe_partitions(
 
 
 async def create_topics(settings: Settings) -> list[TopicReport]:
-    """Create the input, alerts, dead-letter and table changelog topics that are missing;
-    existing ones are kept.
+    """Create the input, internal, alerts, dead-letter and table changelog topics that are
+    missing; existing ones are kept.
 
-    Raises TopicLayoutError when an existing input topic has a partition count other than
-    `settings.partitions`, because the per-anchor join needs co-partitioned inputs.
+    Raises TopicLayoutError when an existing input or internal topic has a partition count
+    other than `settings.partitions`: a partition task reads the same partition number of
+    each, and the routing between them assumes one partition count.
     """
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
@@ -67,7 +68,11 @@ async def create_topics(settings: Settings) -> list[TopicReport]:
             changelog_topic(settings, table): config
             for table, config in changelog_configs(settings).items()
         }
-        wanted = [*settings.all_topics, *configs]
+        configs.update(internal_configs(settings))
+        wanted = [
+            *settings.all_topics,
+            *(name for name in configs if name not in settings.all_topics),
+        ]
         existing = await describe_partitions(admin, wanted, settle_s=2.0)
         missing = [
             NewTopic(
@@ -89,7 +94,7 @@ async def create_topics(settings: Settings) -> list[TopicReport]:
         await admin.close()
     mismatched = {
         name: final[name]
-        for name in settings.input_topics
+        for name in [*settings.input_topics, *settings.internal_topics.values()]
         if name in final and final[name] != settings.partitions
     }
     if mismatched:

@@ -89,6 +89,16 @@ class Detector:
             return self._refund(event, seen_ms)
         return self._complaint(event, seen_ms)
 
+    def apply_forwarded(self, refund: Refund, visible_ms: int) -> str | None:
+        """Count a refund another partition sent to its anchor's (see `partition`).
+
+        Its lateness was judged where it was read, against its own topic: refunds of one anchor
+        reach here from every partition in whatever order the producers interleave them, so
+        the anchor's refund watermark must not judge them (nor be moved by them). It becomes
+        visible at `visible_ms`, exactly as an out-of-order event does.
+        """
+        return self._refund(refund, visible_ms, judged=True)
+
     def _load(self, anchor_id: str, ts_ms: int) -> AnchorState:
         state = self.states.get(anchor_id)
         if state is None:
@@ -113,15 +123,20 @@ class Detector:
     def _step(self) -> int:
         return self.config.windows.step_ms
 
-    def _admit(self, kind: str, state: AnchorState, event: InputEvent, ts_ms: int) -> bool:
-        """Late and duplicate events are counted and skipped."""
-        if is_late(ts_ms, state.topic_watermarks.get(kind), self.config.grace_ms):
+    def _admit(
+        self, kind: str, state: AnchorState, event: InputEvent, ts_ms: int, judged: bool = False
+    ) -> bool:
+        """Late and duplicate events are counted and skipped (`judged`: lateness was decided
+        upstream)."""
+        if not judged and is_late(ts_ms, state.topic_watermarks.get(kind), self.config.grace_ms):
             self.stats.outcomes[(kind, "late")] += 1
             return False
         if self._seen(kind, state, event):
             self.stats.outcomes[(kind, "duplicate")] += 1
             return False
         self.stats.outcomes[(kind, "ok")] += 1
+        if judged:
+            return True
         previous = state.topic_watermarks.get(kind)
         if previous is None or ts_ms > previous:
             state.topic_watermarks[kind] = ts_ms
@@ -218,7 +233,7 @@ class Detector:
             return None  # remembered past the horizon: as good as unknown
         return ref
 
-    def _refund(self, refund: Refund, seen_ms: int | None) -> str | None:
+    def _refund(self, refund: Refund, seen_ms: int | None, judged: bool = False) -> str | None:
         t = to_ms(refund.requested_at)
         ref = self._order_of(refund, t)
         anchor_id = ref.anchor_id if ref else refund.anchor_id
@@ -227,7 +242,7 @@ class Detector:
             self.stats.attribution["unattributed"] += 1
             return None
         state = self._load(anchor_id, t)
-        if not self._admit("refunds", state, refund, t):
+        if not self._admit("refunds", state, refund, t, judged):
             return None
         self._begin_by(state, t)
         if not self._defer(state, "refunds", refund, t, seen_ms):

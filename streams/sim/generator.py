@@ -44,6 +44,9 @@ class SimConfig:
     hours: float = 6.0
     start: datetime = DEFAULT_START
     scenarios: tuple[str, ...] = ("mix",)
+    refund_anchor: bool = True
+    """Whether refunds name the anchor and session of their order (an after-sales system that
+    knows only the order does not)."""
 
     def active(self) -> set[str]:
         chosen = set(self.scenarios)
@@ -127,19 +130,21 @@ class Simulation:
 
     def _refund(self, order: dict[str, Any], t: float, reason: str, shipped: bool) -> None:
         n = self._next()
-        self._emit(t, "refunds", {
+        value = {
             "schema_version": 1,
             "event_id": f"evt-{n}",
             "refund_id": f"refund-{n}",
             "order_id": order["order_id"],
-            "anchor_id": order["anchor_id"],
-            "session_id": order["session_id"],
             "amount": order["amount"],
             "currency": "CNY",
             "reason": reason,
             "shipped": shipped,
             "requested_at": self._stamp(t),
-        })  # fmt: skip
+        }
+        if self.config.refund_anchor:
+            value["anchor_id"] = order["anchor_id"]
+            value["session_id"] = order["session_id"]
+        self._emit(t, "refunds", value)
 
     def _complaint(self, anchor: Anchor, t: float, category: str, order: dict[str, Any]) -> None:
         n = self._next()

@@ -9,7 +9,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from streams.app import EXIT_INFRASTRUCTURE
-from streams.replay import partition_of
+from streams.codecs import partition_of
 from streams.settings import Settings
 from streams.tables import ANCHOR_STATE, changelog_topic
 from streams.topics import create_topics

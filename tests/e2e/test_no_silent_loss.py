@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from schemas import Alert
 from streams.core.clock import MINUTE_MS, bucket_start, from_ms, to_ms
+from streams.codecs import RefundKey
 from streams.deadletter import HEADER_PREFIX
 from streams.replay import replay_records
 from streams.settings import Settings
@@ -62,17 +63,25 @@ async def test_catch_up_worker_equals_replay(
 
 
 async def catch_up_equals_replay(
-    settings: Settings, worker: WorkerProcess, records: list[tuple[str, Any]], firing: int
-) -> None:
-    """Produce `records` before `worker` starts; its alerts must be the replay's, of which at
-    least `firing` open an episode (so the comparison means something)."""
-    expected = list(replay_records(records, settings))
+    settings: Settings,
+    workers: WorkerProcess | list[WorkerProcess],
+    records: list[tuple[str, Any]],
+    firing: int,
+    refunds_by: RefundKey = "anchor",
+) -> list[Alert]:
+    """Produce `records` (refunds keyed as `refunds_by` says) before the workers start; their
+    alerts must be the replay's, of which at least `firing` open an episode (so the comparison
+    means something)."""
+    expected = list(replay_records(records, settings, refunds_by=refunds_by))
     assert sum(1 for a in expected if a.status.value == "firing") >= firing
     await create_topics(settings)
-    await produce_records(settings, records)
-    worker.start()
+    await produce_records(settings, records, refunds_by)
+    started = workers if isinstance(workers, list) else [workers]
+    for worker in started:
+        worker.start()
     alerts = await alerts_settled(settings, expected)
-    assert identities(alerts) == identities(expected), worker.tail()
+    assert identities(alerts) == identities(expected), [w.tail() for w in started]
+    return alerts
 
 
 @pytest.mark.parametrize("seed", [3, 8])
@@ -89,7 +98,11 @@ async def test_live_worker_equals_replay(
     worker.start()
     await produce_live(settings, records, rate=1500)
     alerts = await alerts_settled(settings, expected)
-    assert identities(alerts) == identities(expected), worker.tail()
+    got, want = identities(alerts), identities(expected)
+    assert got == want, (
+        f"extra {[a for a in alerts if (a.alert_id, a.status.value) not in want]}\n"
+        f"missing {[a for a in expected if (a.alert_id, a.status.value) not in got]}"
+    )
 
 
 async def produce_live(settings: Settings, records: list[tuple[str, Any]], rate: float) -> None:

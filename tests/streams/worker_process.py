@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from schemas import Alert
 from streams.children import start_worker, stop
+from streams.codecs import RefundKey
 from streams.settings import Settings
 from streams.sim.kafka import send_events
 
@@ -58,9 +59,11 @@ class WorkerProcess:
         self.stop(signal.SIGKILL)
 
 
-async def produce(settings: Settings, records: Iterable[tuple[str, Any]]) -> int:
+async def produce(
+    settings: Settings, records: Iterable[tuple[str, Any]], refunds_by: RefundKey = "anchor"
+) -> int:
     """Send records as a live platform would (see `streams.sim.kafka.send_events`)."""
-    return await send_events(settings, records)
+    return await send_events(settings, records, refunds_by=refunds_by)
 
 
 async def read_topic(

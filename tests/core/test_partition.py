@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.clocks import MAX_IDLE_S, PartitionClock
+from streams.core.partition import MAX_IDLE_S, PartitionClock
 
 TOPICS = ["orders", "refunds", "complaints"]
 
@@ -57,6 +57,6 @@ class TestSafeTime:
         assert clock.safe_time(TOPICS, end.get, lambda t: 0, MAX_IDLE_S + 1) == 90
 
     def test_committed_offsets_count_as_read_after_a_restart(self) -> None:
-        clock = PartitionClock.from_dict({"tt": {"orders": 50}, "active": []})
+        clock = PartitionClock(topic_time={"orders": 50})
         end = ends(orders=10, refunds=0, complaints=0)
         assert clock.safe_time(TOPICS, end.get, {"orders": 10}.get, 0.0) == 50

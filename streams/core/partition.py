@@ -1,0 +1,330 @@
+"""One partition number's work, the same in the worker and in the replay.
+
+A partition number p holds the anchors whose key hashes to p: their orders, complaints and
+anchor-keyed refunds arrive on partition p of the input topics. Refunds keyed otherwise (by
+`order_id`, say) land elsewhere, so p also runs two internal topics, co-partitioned with the
+inputs:
+
+- `order-index`, keyed by `order_id`: each order's anchor (an index entry) and the refunds that
+  name no anchor. They meet in p's `OrderIndex`, a foreign-key join.
+- `attributed-refunds`, keyed by the anchor: refunds on their way to their anchor's partition,
+  from the index or straight from a partition that read a refund naming its anchor.
+
+Time stays deterministic across the hop with watermarks: every partition declares to every
+other, after each batch, a `Mark`: each record it sends from now on is visible at or after
+that time. A record sent on carries its visible time (when the partition that read it read it),
+and a boundary T is evaluated only once every partition has declared itself past T. So what is
+counted before T never depends on how the producers of one internal partition interleaved, how
+records were batched, or when a worker restarted, and the replay (which runs these tasks over a
+file) prints the worker's alerts. This is Kafka Streams' co-partitioned task time, extended by
+the watermarks that Flink and Dataflow use across a shuffle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from schemas import Alert, InputEvent, Order, Refund
+from streams.core.clock import to_ms
+from streams.core.detector import Detector
+from streams.core.order_index import IndexedRefund, IndexEntry, OrderIndex
+
+INDEX = "order-index"
+ATTRIBUTED = "attributed-refunds"
+INTERNAL = (INDEX, ATTRIBUTED)
+"""Kinds of the internal topics, named `<app id>-<kind>` on the broker."""
+EXTERNAL = ("orders", "refunds", "complaints")
+
+MAX_IDLE_S = 10.0
+"""How long a topic whose end offset is not known yet may hold back a partition."""
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """A partition's promise: every record it sends from now on is visible at or after `time_ms`
+    (None: it cannot promise anything yet). `idle`: it has nothing left to read."""
+
+    time_ms: int | None
+    idle: bool
+
+    def to_list(self) -> list[Any]:
+        return [self.time_ms, self.idle]
+
+    @classmethod
+    def from_list(cls, d: list[Any]) -> Mark:
+        return cls(d[0], bool(d[1]))
+
+
+HOLD = Mark(None, False)
+
+
+def combine(marks: Mapping[int, Mark], sources: int) -> Mark:
+    """What all `sources` partitions have promised together: the slowest busy one, or, when all
+    are idle, the furthest (an idle partition does not hold time back, as a caught-up topic
+    does not). A partition not heard from yet holds everything."""
+    if len(marks) < sources:
+        return HOLD
+    busy = [m.time_ms for m in marks.values() if not m.idle]
+    if busy:
+        return HOLD if None in busy else Mark(min(t for t in busy if t is not None), False)
+    times = [m.time_ms for m in marks.values() if m.time_ms is not None]
+    return Mark(max(times) if times else None, True)
+
+
+@dataclass
+class PartitionClock:
+    """Read positions and event times of one partition number across the input topics.
+
+    Faust reads the topics independently, so one may run ahead of another. A boundary is
+    evaluated only once every topic of the partition that still has records waiting has passed
+    it (a topic that is caught up does not hold time back): Kafka Streams' rule for
+    co-partitioned inputs.
+    """
+
+    topic_time: dict[str, int] = field(default_factory=dict)
+    """Latest event time read per topic kind."""
+    last_offset: dict[str, int] = field(default_factory=dict)
+    """Last offset processed per topic kind in this process (not persisted)."""
+    active: set[str] = field(default_factory=set)
+    """Anchors of this partition whose boundaries still need evaluating."""
+    since: float | None = None
+    """Wall-clock second this process started reading the partition."""
+
+    def observe(self, topic: str, offset: int, ts_ms: int | None) -> None:
+        """Record that `offset` of `topic` was processed, whatever became of it: a record that
+        was dead-lettered (`ts_ms` None) has been read all the same, and a topic whose last
+        record was bad must not look as if it still had records waiting."""
+        self.last_offset[topic] = offset
+        if ts_ms is not None and ts_ms > self.topic_time.get(topic, ts_ms - 1):
+            self.topic_time[topic] = ts_ms
+
+    def progress(
+        self,
+        topics: tuple[str, ...] | list[str],
+        highwater: Callable[[str], int | None],
+        committed: Callable[[str], int | None],
+        now_s: float,
+    ) -> Mark:
+        """The event time up to which every topic with records waiting has been read; idle when
+        none has records waiting.
+
+        Args:
+            topics: the input topics of this partition.
+            highwater: the end offset of a topic's partition, None while unknown.
+            committed: the group's committed offset there, None if none.
+            now_s: wall-clock seconds, for the idle limit.
+        """
+        if self.since is None:
+            self.since = now_s
+        lagging: list[int] = []
+        for topic in topics:
+            end = highwater(topic)
+            if end is None:
+                if topic not in self.last_offset and now_s - self.since < MAX_IDLE_S:
+                    return HOLD  # a topic we have not heard from may hold earlier events
+                continue
+            done = self.last_offset.get(topic)
+            if done is None:
+                done = (committed(topic) or 0) - 1
+            if done + 1 >= end:
+                continue  # caught up: it does not hold time back
+            reached = self.topic_time.get(topic)
+            if reached is None:
+                return HOLD  # records are waiting there and we do not know their time yet
+            lagging.append(reached)
+        if lagging:
+            return Mark(min(lagging), False)
+        return Mark(max(self.topic_time.values()) if self.topic_time else None, True)
+
+    def safe_time(
+        self,
+        topics: tuple[str, ...] | list[str],
+        highwater: Callable[[str], int | None],
+        committed: Callable[[str], int | None],
+        now_s: float,
+    ) -> int | None:
+        """`progress` as a time only."""
+        return self.progress(topics, highwater, committed, now_s).time_ms
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A record for an internal topic: `key` for a keyed record, else a mark for `partition`."""
+
+    kind: str
+    partition: int
+    key: str | None
+    value: dict[str, Any]
+
+
+class PartitionTask:
+    """Applies one partition's records (inputs and internal), declares its marks, and evaluates
+    the boundaries that every input and every partition upstream have passed."""
+
+    def __init__(
+        self,
+        partition: int,
+        partitions: int,
+        detector: Detector,
+        index: OrderIndex,
+        partition_of: Callable[[str], int],
+        index_orders: bool = True,
+    ) -> None:
+        self.partition = partition
+        self.partitions = partitions
+        self.detector = detector
+        self.index = index
+        self.partition_of = partition_of
+        self.index_orders = index_orders
+        self.clock = PartitionClock()
+        self.marks: dict[str, dict[int, Mark]] = {kind: {} for kind in INTERNAL}
+        """Latest mark heard from each partition, per internal topic."""
+        self.declared: dict[str, Mark] = {}
+        """Latest mark this partition sent, per internal topic."""
+        self.outbox: list[Outgoing] = []
+        """Records to send before the state of this batch is written."""
+
+    # -- records --------------------------------------------------------------------------------
+
+    def external(self, kind: str, event: InputEvent, offset: int) -> None:
+        """Apply one valid input record, in offset order within its topic."""
+        clock = self.clock
+        ts = to_ms(event.event_time)
+        reached = clock.topic_time.get(kind)
+        seen = ts if reached is None else max(ts, reached)
+        if isinstance(event, Refund) and not self._local(event):
+            self._send_refund(event, ts, reached)
+        else:
+            anchor = self.detector.apply(event, seen)
+            if anchor is not None:
+                clock.active.add(anchor)
+                if self.index_orders and isinstance(event, Order):
+                    entry = {"o": event.order_id, "a": anchor, "v": self._visible(seen)}
+                    self._send(INDEX, event.order_id, entry)
+        clock.observe(kind, offset, ts)
+
+    def rejected(self, kind: str, offset: int) -> None:
+        """A record of `kind` that could not be used has been read all the same."""
+        self.clock.observe(kind, offset, None)
+
+    def _local(self, refund: Refund) -> bool:
+        return (
+            refund.anchor_id is not None and self.partition_of(refund.anchor_id) == self.partition
+        )
+
+    def _visible(self, seen_ms: int) -> int:
+        """Visible time of a record sent on: never before this partition's last index mark."""
+        floor = self.declared.get(INDEX, HOLD).time_ms
+        return seen_ms if floor is None else max(seen_ms, floor)
+
+    def _send_refund(self, refund: Refund, ts: int, reached: int | None) -> None:
+        """A refund that is not on its anchor's partition goes to it (when it names the anchor)
+        or to its order's index partition. Lateness is judged here, against its own topic."""
+        stats = self.detector.stats
+        if reached is not None and ts < reached - self.detector.config.grace_ms:
+            stats.outcomes[("refunds", "late")] += 1
+            return
+        visible = self._visible(ts if reached is None else max(ts, reached))
+        value = refund.model_dump(mode="json", exclude_none=True)
+        if refund.anchor_id is not None:
+            self._send(ATTRIBUTED, refund.anchor_id, {"r": value, "v": visible})
+        else:
+            self._send(INDEX, refund.order_id, {"r": value, "v": visible, "t": ts})
+
+    def _send(self, kind: str, key: str, value: dict[str, Any]) -> None:
+        self.outbox.append(Outgoing(kind, self.partition_of(key), key, value))
+
+    def internal(self, kind: str, value: dict[str, Any]) -> None:
+        """Apply one record of an internal topic (raises KeyError/ValueError when malformed)."""
+        if "m" in value:
+            source, mark = int(value["m"]), Mark(value["w"], bool(value["i"]))
+            known = self.marks[kind].get(source)
+            if known is not None and known.time_ms is not None:
+                later = max(known.time_ms, mark.time_ms or known.time_ms)
+                mark = Mark(later, mark.idle)
+            self.marks[kind][source] = mark
+        elif kind == INDEX:
+            if "o" in value:
+                forwards = self.index.add_entry(value["o"], IndexEntry(value["a"], value["v"]))
+            else:
+                waiting = IndexedRefund(value["r"], int(value["v"]), int(value["t"]))
+                forwards = self.index.add_refund(str(value["r"]["order_id"]), waiting)
+            for anchor, refund_value, visible in forwards:
+                self._send(ATTRIBUTED, anchor, {"r": refund_value, "v": visible})
+        else:
+            to_anchor = self.detector.apply_forwarded(
+                Refund.model_validate(value["r"]), int(value["v"])
+            )
+            if to_anchor is not None:
+                self.clock.active.add(to_anchor)
+
+    # -- time -----------------------------------------------------------------------------------
+
+    def tick(self, progress: Mark) -> tuple[list[Alert], set[str], int | None]:
+        """After a batch: declare this partition's marks (queued in `outbox` after its records)
+        and evaluate what every input and every partition upstream have passed.
+
+        `progress` is this partition's own input progress (`PartitionClock.progress`). Returns
+        the alerts, the anchors that went quiet, and the safe time (None: nothing is safe yet).
+        """
+        index_floor = combine(self.marks[INDEX], self.partitions)
+        if index_floor.time_ms is not None:
+            self.index.expire(index_floor.time_ms)
+        own = self._declare(INDEX, progress)
+        # What this partition sends on to anchors: refunds it read itself (visible from its
+        # own mark) and refunds its index joined (visible from what every partition promised).
+        downstream = combine({0: own, 1: index_floor}, 2)
+        self._declare(ATTRIBUTED, downstream)
+        safe = self._safe(progress)
+        if safe is None or not self.clock.active:
+            return [], set(), safe
+        emitted = self.detector.advance_to(safe, self.clock.active)
+        quiet = {a for a in self.clock.active if not self.detector.is_active(a)}
+        self.clock.active -= quiet
+        return emitted, quiet, safe
+
+    def _declare(self, kind: str, mark: Mark) -> Mark:
+        """Send `mark` to every partition if it says something new; never move back in time."""
+        before = self.declared.get(kind)
+        if before is not None and before.time_ms is not None:
+            later = before.time_ms if mark.time_ms is None else max(before.time_ms, mark.time_ms)
+            mark = Mark(later, mark.idle)
+        if mark != before:
+            self.declared[kind] = mark
+            value = {"m": self.partition, "w": mark.time_ms, "i": mark.idle}
+            self.outbox.extend(Outgoing(kind, p, None, value) for p in range(self.partitions))
+        return mark
+
+    def _safe(self, progress: Mark) -> int | None:
+        """This partition's inputs, and every partition sending it refunds, have passed it."""
+        upstream = combine(self.marks[ATTRIBUTED], self.partitions)
+        if progress.time_ms is None or upstream.idle:
+            return progress.time_ms
+        if upstream.time_ms is None:
+            return None
+        return min(progress.time_ms, upstream.time_ms)
+
+    def take_outbox(self) -> list[Outgoing]:
+        out, self.outbox = self.outbox, []
+        return out
+
+    # -- persistence ----------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tt": self.clock.topic_time,
+            "active": sorted(self.clock.active),
+            "marks": {
+                kind: {str(p): m.to_list() for p, m in marks.items()}
+                for kind, marks in self.marks.items()
+            },
+            "declared": {kind: m.to_list() for kind, m in self.declared.items()},
+        }
+
+    def restore(self, d: dict[str, Any]) -> None:
+        self.clock = PartitionClock(topic_time=dict(d["tt"]), active=set(d["active"]))
+        for kind, marks in d.get("marks", {}).items():
+            self.marks[kind] = {int(p): Mark.from_list(m) for p, m in marks.items()}
+        self.declared = {kind: Mark.from_list(m) for kind, m in d.get("declared", {}).items()}
