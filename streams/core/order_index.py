@@ -129,7 +129,9 @@ class OrderIndex:
         if not waiting:
             return []
         self.store.set_waiting(order_id, [])
-        return [self._forward(entry, r) for r in waiting if self._match(entry, r)]
+        forwards = [self._forward(entry, r) for r in waiting if self._match(entry, r)]
+        self._unattributed(len(waiting) - len(forwards))  # an order read too late for them
+        return forwards
 
     def add_refund(self, order_id: str, refund: IndexedRefund) -> list[Forward]:
         """Send the refund to its order's anchor, or hold it until the order's entry comes."""
@@ -162,6 +164,8 @@ class OrderIndex:
                 self.store.set_waiting(order_id, keep)
 
     def _unattributed(self, n: int) -> None:
+        if not n:
+            return
         self.stats.outcomes[("refunds", "ok")] += n
         self.stats.attribution["unattributed"] += n
 

@@ -1,8 +1,29 @@
-"""The partition clock: how far every input topic of a partition has certainly been read."""
+"""The partition task: how far its inputs have been read, what it sends on, its marks."""
 
 from __future__ import annotations
 
-from streams.core.partition import MAX_IDLE_S, PartitionClock
+from typing import Any
+
+import pytest
+
+from schemas import Order, Refund
+from streams.core.clock import to_ms
+from streams.core.order_index import DictIndex, OrderIndex
+from streams.core.partition import (
+    ATTRIBUTED,
+    HOLD,
+    INDEX,
+    MAX_IDLE_S,
+    Mark,
+    Outgoing,
+    PartitionClock,
+    PartitionTask,
+    combine,
+)
+from streams.pipeline import build_detector
+from streams.settings import Settings
+from streams.stores import DictOrders, DictStates
+from tests import factories
 
 TOPICS = ["orders", "refunds", "complaints"]
 
@@ -60,3 +81,92 @@ class TestSafeTime:
         clock = PartitionClock(topic_time={"orders": 50})
         end = ends(orders=10, refunds=0, complaints=0)
         assert clock.safe_time(TOPICS, end.get, {"orders": 10}.get, 0.0) == 50
+
+
+BUSY, IDLE = False, True
+
+
+CASES = [
+    ({0: Mark(5, BUSY), 1: Mark(9, BUSY)}, 2, Mark(5, BUSY)),  # the slowest busy one
+    ({0: Mark(5, BUSY)}, 2, HOLD),  # a partition not heard from holds everything
+    ({0: Mark(5, IDLE), 1: Mark(9, BUSY)}, 2, Mark(9, BUSY)),  # an idle one does not hold time
+    ({0: Mark(5, IDLE), 1: Mark(9, IDLE)}, 2, Mark(9, IDLE)),  # all idle: the furthest
+    ({0: Mark(None, BUSY), 1: Mark(9, BUSY)}, 2, HOLD),  # a busy one that cannot promise yet
+    ({0: Mark(None, IDLE), 1: Mark(None, IDLE)}, 2, Mark(None, IDLE)),  # nothing read anywhere
+]
+
+
+class TestCombine:
+    """What all partitions promised together (one row per case)."""
+
+    @pytest.mark.parametrize(("marks", "sources", "expected"), CASES)
+    def test_combine(self, marks: dict[int, Mark], sources: int, expected: Mark) -> None:
+        assert combine(marks, sources) == expected
+
+
+def task(partition: int, partitions: int = 2) -> PartitionTask:
+    """A task that routes key `a-<p>`/`o-<p>` to partition p."""
+    settings = Settings(partitions=partitions)
+    detector = build_detector(settings, DictOrders(), DictStates())
+    index = OrderIndex(DictIndex(), 300_000, 7 * 86_400_000, detector.stats)
+    return PartitionTask(
+        partition, partitions, detector, index, lambda key: int(key.rsplit("-", 1)[1])
+    )
+
+
+def marks(out: list[Outgoing], kind: str) -> list[tuple[int, Any]]:
+    return [
+        (o.partition, (o.value["w"], o.value["i"])) for o in out if o.kind == kind and o.key is None
+    ]
+
+
+class TestPartitionTask:
+    def test_a_refund_naming_no_anchor_goes_to_its_orders_index_partition(self) -> None:
+        """Keyed by `order_id` and landed on partition 0, it is sent, with the time it became
+        visible, to the index partition of its order (1); nothing is counted here."""
+        t = task(0)
+        value = factories.refund(order_id="o-1", anchor_id=None, session_id=None)
+        t.external("refunds", Refund.model_validate(value), 0)
+        [out] = t.take_outbox()
+        assert (out.kind, out.partition, out.key) == (INDEX, 1, "o-1")
+        assert out.value["v"] == to_ms(Refund.model_validate(value).requested_at)
+        assert t.clock.active == set()
+
+    def test_a_counted_order_publishes_its_index_entry(self) -> None:
+        t = task(1)
+        t.external(
+            "orders", Order.model_validate(factories.order(anchor_id="a-1", order_id="o-0")), 0
+        )
+        [out] = t.take_outbox()
+        assert (out.kind, out.partition, out.value["o"], out.value["a"]) == (INDEX, 0, "o-0", "a-1")
+
+    def test_marks_are_sent_to_every_partition_once_and_never_move_back(self) -> None:
+        t = task(0)
+        t.tick(Mark(5 * 60_000, BUSY))
+        first = t.take_outbox()
+        assert marks(first, INDEX) == [(0, (300_000, BUSY)), (1, (300_000, BUSY))]
+        t.tick(Mark(5 * 60_000, BUSY))
+        assert t.take_outbox() == []  # nothing new to say
+        t.tick(Mark(3 * 60_000, BUSY))  # a topic fell behind again: the promise stands
+        assert t.take_outbox() == []
+
+    def test_boundaries_wait_for_every_partition_upstream(self) -> None:
+        """The partition's own inputs are at minute 10, but partition 1 has only promised
+        minute 4: the anchor is evaluated to minute 4, then on once partition 1 moves."""
+        t = task(1)
+        order = factories.order(anchor_id="a-1", placed_at="2026-11-29T12:00:00+00:00")
+        t.external("orders", Order.model_validate(order), 0)
+        ten = to_ms(Order.model_validate(order).placed_at) + 10 * 60_000
+        t.internal(ATTRIBUTED, {"m": 0, "w": ten - 6 * 60_000, "i": False})
+        t.internal(ATTRIBUTED, {"m": 1, "w": ten, "i": False})
+        assert t.tick(Mark(ten, BUSY))[2] == ten - 6 * 60_000
+        t.internal(ATTRIBUTED, {"m": 0, "w": ten, "i": False})
+        assert t.tick(Mark(ten, BUSY))[2] == ten
+
+    def test_state_survives_a_restart(self) -> None:
+        t = task(0)
+        t.internal(INDEX, {"m": 1, "w": 7, "i": True})
+        t.tick(Mark(9, BUSY))
+        again = task(0)
+        again.restore(t.to_dict())
+        assert (again.marks, again.declared) == (t.marks, t.declared)

@@ -14,8 +14,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from schemas import Alert
-from streams.core.clock import MINUTE_MS, bucket_start, from_ms, to_ms
 from streams.codecs import RefundKey
+from streams.core.clock import MINUTE_MS, bucket_start, from_ms, to_ms
 from streams.deadletter import HEADER_PREFIX
 from streams.replay import replay_records
 from streams.settings import Settings

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from schemas import RuleName
 from streams.codecs import RefundKey
 from streams.kafka_local import free_port
 from streams.settings import Settings
+from streams.sim.evaluation import evaluate
 from streams.sim.generator import SimConfig, Simulation
 from tests.e2e.test_no_silent_loss import catch_up_equals_replay
 from tests.streams.worker_process import WorkerProcess
@@ -40,7 +42,7 @@ async def test_two_workers_over_eight_partitions_equal_the_replay(
 ) -> None:
     """Two workers in one group share 8 partitions; refunds keyed by `order_id` without an
     anchor cross between them through the internal topics, and their alerts together are the
-    replay's."""
+    replay's, and find every labelled refund spike and nothing else."""
     settings = settings.model_copy(update={"partitions": 8})
     pair = [
         WorkerProcess(
@@ -50,6 +52,10 @@ async def test_two_workers_over_eight_partitions_equal_the_replay(
         for name in ("first", "second")
     ]
     workers.extend(pair)
-    config = SimConfig(seed=5, anchors=300, hours=8.0, refund_anchor=False)
-    records = list(Simulation(config).events())
-    await catch_up_equals_replay(settings, pair, records, firing=5, refunds_by="order_id")
+    sim = Simulation(SimConfig(seed=5, anchors=300, hours=8.0, refund_anchor=False))
+    records = list(sim.events())
+    alerts = await catch_up_equals_replay(settings, pair, records, firing=5, refunds_by="order_id")
+    score = evaluate(sim.truth(), alerts, (RuleName.REFUND_AFTER_ORDER_SPIKE.value,)).rules
+    spikes = score[RuleName.REFUND_AFTER_ORDER_SPIKE.value]
+    assert spikes.labels >= 5
+    assert (spikes.precision, spikes.recall) == (1.0, 1.0)
