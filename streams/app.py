@@ -295,8 +295,7 @@ def create_app(
             # receivers drop what they counted already). The other way round, a restart would
             # find the boundaries evaluated already and the alerts never sent.
             for out in task.take_outbox():
-                key = out.key.encode() if out.key is not None else None
-                sender.queue(topic_of[out.kind], out.partition, key, json_bytes(out.value))
+                sender.queue(topic_of[out.kind], out.partition, None, json_bytes(out.value))
             sends = [await _send_alert(alert) for alert in emitted]
             await sender.flush()
             for fut in sends:
@@ -350,7 +349,7 @@ def create_app(
         """Declare the partition's marks and evaluate the boundaries every input and every
         partition upstream have passed: the alerts, the anchors that went quiet, that time."""
         with metrics.evaluation.time():
-            return task.tick(progress(task.partition, task, read_inputs))
+            return task.tick(progress(task.partition, task, read_inputs), read_inputs)
 
     def _flush(partition: int, task: PartitionTask, quiet: set[str], safe: int | None) -> None:
         """Write the partition's changed state: counts first, then the memory of what was

@@ -56,5 +56,5 @@ def build_task(
         detector,
         OrderIndex(index, config.grace_ms, config.order_horizon_ms, detector.stats),
         lambda key: partition_of(key.encode(), partitions),
-        index_orders=settings.index_orders,
+        route_refunds=settings.refund_routing == "any",
     )

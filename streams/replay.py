@@ -100,7 +100,7 @@ def _run(
                 task.external(kind, event, read[p][kind])
                 read[p][kind] += 1
             progress = task.clock.progress(EXTERNAL, _ends(ends[p]), _none, 0.0)
-            alerts, _, _ = task.tick(progress)
+            alerts, _, _ = task.tick(progress, bool(batch))
             yield from alerts
             for out in task.take_outbox():
                 queues[out.partition].append((out.kind, out.value))

@@ -63,9 +63,11 @@ class Settings(BaseSettings):
     """How late an event may be (behind the partition's event-time watermark) and still count."""
     order_horizon_s: int = Field(default=7 * 24 * 3600, gt=0)
     """How long orders are remembered for joining their refunds."""
-    index_orders: bool = True
-    """Publish each order's anchor keyed by `order_id` (the order index), so that refunds which
-    name no anchor are attributed; off when every refund carries its `anchor_id`."""
+    refund_routing: Literal["any", "anchor"] = "any"
+    """`any`: refunds may be keyed by anything and name no anchor; each is sent on to its
+    order's anchor through the internal topics, and boundaries wait for every partition.
+    `anchor`: every refund is keyed by the anchor of its order (the producers' promise), so no
+    internal topic, index or cross-partition wait: the lowest alert latency."""
 
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

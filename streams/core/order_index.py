@@ -104,7 +104,8 @@ class OrderIndex:
         self.grace_ms = grace_ms
         self.horizon_ms = horizon_ms
         self.stats = stats
-        """The detector's: refunds sent on (`indexed`) or never matched (`unattributed`)."""
+        """The detector's: refunds that never met their order are counted `unattributed`; the
+        others are counted where their anchor's partition attributes them."""
         self._expiry: list[tuple[int, str, bool]] = []
         """(deadline, order id, is a waiting refund): what `expire` forgets, in deadline order.
         In memory only: after a restart, older records leave the changelog by retention."""
@@ -170,6 +171,5 @@ class OrderIndex:
         self.stats.attribution["unattributed"] += n
 
     def _forward(self, entry: IndexEntry, refund: IndexedRefund) -> Forward:
-        self.stats.attribution["indexed"] += 1
         value = {**refund.value, "anchor_id": entry.anchor_id}
         return entry.anchor_id, value, max(refund.visible_ms, entry.visible_ms)

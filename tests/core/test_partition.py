@@ -116,7 +116,9 @@ def task(partition: int, partitions: int = 2) -> PartitionTask:
 
 def marks(out: list[Outgoing], kind: str) -> list[tuple[int, Any]]:
     return [
-        (o.partition, (o.value["w"], o.value["i"])) for o in out if o.kind == kind and o.key is None
+        (o.partition, (o.value["w"], o.value["i"]))
+        for o in out
+        if o.kind == kind and "m" in o.value
     ]
 
 
@@ -128,8 +130,8 @@ class TestPartitionTask:
         value = factories.refund(order_id="o-1", anchor_id=None, session_id=None)
         t.external("refunds", Refund.model_validate(value), 0)
         [out] = t.take_outbox()
-        assert (out.kind, out.partition, out.key) == (INDEX, 1, "o-1")
-        assert out.value["v"] == to_ms(Refund.model_validate(value).requested_at)
+        assert (out.kind, out.partition, out.value["b"][0]["r"]["order_id"]) == (INDEX, 1, "o-1")
+        assert out.value["b"][0]["v"] == to_ms(Refund.model_validate(value).requested_at)
         assert t.clock.active == set()
 
     def test_a_counted_order_publishes_its_index_entry(self) -> None:
@@ -138,7 +140,8 @@ class TestPartitionTask:
             "orders", Order.model_validate(factories.order(anchor_id="a-1", order_id="o-0")), 0
         )
         [out] = t.take_outbox()
-        assert (out.kind, out.partition, out.value["o"], out.value["a"]) == (INDEX, 0, "o-0", "a-1")
+        [entry] = out.value["b"]
+        assert (out.kind, out.partition, entry["o"], entry["a"]) == (INDEX, 0, "o-0", "a-1")
 
     def test_marks_are_sent_to_every_partition_once_and_never_move_back(self) -> None:
         t = task(0)
@@ -170,3 +173,18 @@ class TestPartitionTask:
         again = task(0)
         again.restore(t.to_dict())
         assert (again.marks, again.declared) == (t.marks, t.declared)
+
+    def test_with_anchor_routing_refunds_stay_and_nothing_is_sent(self) -> None:
+        """`LIVEWATCH_REFUND_ROUTING=anchor`: producers key refunds by anchor, so a refund is
+        counted where it lands, no index entry or mark is sent and no other partition is
+        waited for."""
+        settings = Settings(partitions=2)
+        detector = build_detector(settings, DictOrders(), DictStates())
+        index = OrderIndex(DictIndex(), 300_000, 7 * 86_400_000, detector.stats)
+        t = PartitionTask(0, 2, detector, index, lambda key: 1, route_refunds=False)
+        order = Order.model_validate(factories.order(anchor_id="a-1"))
+        t.external("orders", order, 0)
+        t.external("refunds", Refund.model_validate(factories.refund(anchor_id="a-1")), 0)
+        assert t.tick(Mark(to_ms(order.placed_at) + 60_000, BUSY))[2] is not None
+        assert t.take_outbox() == []
+        assert detector.stats.attribution["order"] == 1
