@@ -391,6 +391,10 @@ def quality(
         ),
     ] = None,
     format: Format = ReportFormat.table,
+    refunds_by: RefundsBy = RefundKeys.anchor,
+    refund_anchor: Annotated[
+        bool, typer.Option(help="The mix's refunds name their anchor (off: only the order).")
+    ] = True,
 ) -> None:
     """The detection-quality suite: simulate, replay and evaluate several seeds, pooled, so a
     rules file is judged on more than one sample of traffic. Exits 1 on a normal-day alert."""
@@ -402,7 +406,14 @@ def quality(
 
     settings = load_settings()
     loaded = load_rules_or_exit(rules or settings.rules_path)
-    config = SuiteConfig(_seeds(seeds), anchors, hours, _seeds(normal_days))
+    config = SuiteConfig(
+        _seeds(seeds),
+        anchors,
+        hours,
+        _seeds(normal_days),
+        refunds_by=refunds_by.value,
+        refund_anchor=refund_anchor,
+    )
     with Progress(transient=True, console=_stderr_console()) as bar:
         task = bar.add_task("runs", total=len(config.seeds) + len(config.normal_days))
         result = run_suite(config, loaded, settings, lambda _: bar.advance(task))

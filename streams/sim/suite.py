@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from schemas import Alert, RuleName
+from streams.codecs import RefundKey
 from streams.core.rules import Rules
 from streams.replay import replay_records
 from streams.settings import Settings
@@ -29,6 +30,10 @@ class SuiteConfig:
     normal_days: tuple[int, ...] = ()
     """Seeds of normal days (1,000 anchors, 24 hours, no misbehaviour) that must stay quiet."""
     normal_anchors: int = 1000
+    refunds_by: RefundKey = "anchor"
+    """How the mix's refunds are keyed (which partitions they land on)."""
+    refund_anchor: bool = True
+    """Whether the mix's refunds name their anchor and session."""
 
 
 @dataclass
@@ -56,8 +61,16 @@ def run_suite(
 
     def scored() -> Iterable[Report]:
         for seed in config.seeds:
-            sim = Simulation(SimConfig(seed=seed, anchors=config.anchors, hours=config.hours))
-            report = evaluate(sim.truth(), _alerts(sim, settings, rules), RULES)
+            sim = Simulation(
+                SimConfig(
+                    seed=seed,
+                    anchors=config.anchors,
+                    hours=config.hours,
+                    refund_anchor=config.refund_anchor,
+                )
+            )
+            alerts = _alerts(sim, settings, rules, config.refunds_by)
+            report = evaluate(sim.truth(), alerts, RULES)
             for alert in report.false_alerts:
                 alert["seed"] = str(seed)
             if progress:
@@ -76,5 +89,7 @@ def run_suite(
     return result
 
 
-def _alerts(sim: Simulation, settings: Settings, rules: Rules | None) -> list[Alert]:
-    return list(replay_records(sim.events(), settings, rules=rules))
+def _alerts(
+    sim: Simulation, settings: Settings, rules: Rules | None, refunds_by: RefundKey = "anchor"
+) -> list[Alert]:
+    return list(replay_records(sim.events(), settings, rules=rules, refunds_by=refunds_by))
