@@ -70,7 +70,8 @@ class Order(Event):
 
 
 class Refund(Event):
-    """A refund of one order; keyed by `anchor_id` when known (see README, co-partitioning)."""
+    """A refund of one order; keyed by anything (see README, keys and partitions): livewatch
+    sends it on to the partition of its order's anchor."""
 
     schema_version: Literal[1] = 1
     event_id: Id
