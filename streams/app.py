@@ -247,6 +247,7 @@ def create_app(
         tasks.clear()
         progressed.clear()
         states.clear()
+        index.clear()
         orders.forget()
 
     cast(Any, app.on_partitions_revoked).connect(forget_partitions)
@@ -353,9 +354,10 @@ def create_app(
 
     def _flush(partition: int, task: PartitionTask, quiet: set[str], safe: int | None) -> None:
         """Write the partition's changed state: counts first, then the memory of what was
-        counted (see TableOrders), then the task's clock and marks."""
+        counted (see TableOrders), the order index, then the task's clock and marks."""
         states.flush()
         orders.flush(partition)
+        index.flush()
         states.evict(quiet)
         if safe is not None:
             # Every topic with records waiting has been read past `safe`: a refund still to
@@ -364,6 +366,7 @@ def create_app(
             config = detector.config
             orders.purge(partition, safe - config.order_horizon_ms - config.grace_ms)
         writer.put(clock_table, f"p{partition}", task.to_dict())
+        writer.apply()
 
     async def _send_alert(alert: Alert) -> Any:
         for_anchor = alert.anchor_id

@@ -235,31 +235,61 @@ class DictOrders:
 
 
 class TableIndex:
-    """The order index (see `core.order_index`) in two Faust tables keyed by `order_id`,
-    written through the sink at once: the index's records are sent on in the same batch."""
+    """The order index (see `core.order_index`) in two Faust tables keyed by `order_id`.
+
+    Writes are buffered and flushed with the partition's other state, after the records the
+    index sent on have reached the broker: written first, a crash in between would leave a
+    RocksDB store saying "entry known, refund sent on" for a refund that never left, and the
+    batch read again would not send it."""
 
     def __init__(self, entries: Any, waiting: Any, sink: Sink | None = None) -> None:
         self.entries = entries
         self.waiting_table = waiting
         self.sink = sink if sink is not None else DirectSink()
+        self.new_entries: dict[str, IndexEntry | None] = {}
+        self.new_waiting: dict[str, list[IndexedRefund]] = {}
+        """Buffered writes; None (or an empty list) is a deletion."""
 
     def entry(self, order_id: str) -> IndexEntry | None:
+        if order_id in self.new_entries:
+            return self.new_entries[order_id]
         raw = self.entries.get(order_id)
         return IndexEntry(raw[0], raw[1]) if raw is not None else None
 
     def put_entry(self, order_id: str, entry: IndexEntry) -> None:
-        self.sink.put(self.entries, order_id, [entry.anchor_id, entry.visible_ms])
+        self.new_entries[order_id] = entry
 
     def drop_entry(self, order_id: str) -> None:
-        self.sink.delete(self.entries, order_id)
+        self.new_entries[order_id] = None
 
     def waiting(self, order_id: str) -> list[IndexedRefund]:
+        if order_id in self.new_waiting:
+            return self.new_waiting[order_id]
         raw = self.waiting_table.get(order_id)
         return [IndexedRefund(v, s, t) for v, s, t in raw] if raw else []
 
     def set_waiting(self, order_id: str, refunds: list[IndexedRefund]) -> None:
-        if refunds:
-            records = [[r.value, r.visible_ms, r.requested_ms] for r in refunds]
-            self.sink.put(self.waiting_table, order_id, records)
-        else:
-            self.sink.delete(self.waiting_table, order_id)
+        self.new_waiting[order_id] = refunds
+
+    def flush(self) -> int:
+        """Write the buffered changes (on the partition the tables are routed to)."""
+        put, delete = self.sink.put, self.sink.delete
+        for order_id, entry in self.new_entries.items():
+            if entry is None:
+                delete(self.entries, order_id)
+            else:
+                put(self.entries, order_id, [entry.anchor_id, entry.visible_ms])
+        for order_id, refunds in self.new_waiting.items():
+            if refunds:
+                records = [[r.value, r.visible_ms, r.requested_ms] for r in refunds]
+                put(self.waiting_table, order_id, records)
+            else:
+                delete(self.waiting_table, order_id)
+        written = len(self.new_entries) + len(self.new_waiting)
+        self.clear()
+        return written
+
+    def clear(self) -> None:
+        """Drop buffered writes (after a rebalance: the next owner reads the tables)."""
+        self.new_entries.clear()
+        self.new_waiting.clear()

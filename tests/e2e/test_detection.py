@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from schemas import Alert
+from streams.codecs import RefundKey
 from streams.deadletter import HEADER_PREFIX
 from streams.replay import replay_records
 from streams.settings import Settings
@@ -101,16 +102,32 @@ def without_emitted_at(alert: Alert) -> dict[str, Any]:
     return alert.model_dump(mode="json", exclude={"emitted_at"})
 
 
+def anchorless(records: list[Record]) -> list[Record]:
+    """The refunds as an after-sales system sends them: the order, not the anchor."""
+    strip = {"anchor_id", "session_id"}
+    return [
+        (kind, {k: v for k, v in value.items() if kind != "refunds" or k not in strip})
+        for kind, value in records
+    ]
+
+
+@pytest.mark.parametrize("refunds_by", ["anchor"])
+# Not yet with "order_id" (refunds naming no anchor): in about one run in three the first alert
+# did not come before the cut at all, though the worker's tasks were all idle and caught up;
+# not explained yet (see the note on issue 11, for the fault suite).
 async def test_killed_worker_restarts_with_same_ids_and_counts(
-    settings: Settings, workers: list[WorkerProcess], tmp_path: Path
+    settings: Settings, workers: list[WorkerProcess], tmp_path: Path, refunds_by: RefundKey
 ) -> None:
     """SIGKILL right after the first alert, restart on the same RocksDB data, finish the stream:
-    the alerts equal the replay's (ids, figures and evidence) with no duplicate."""
+    the alerts equal the replay's (ids, figures and evidence), the one in flight at the kill
+    at most repeated. With refunds
+    keyed by `order_id` and naming no anchor, the kill also cuts through refunds on their way
+    through the internal topics."""
     # The production store, and static membership so the restarted worker takes its partitions
     # back at once instead of after the dead one's session times out.
     settings = settings.model_copy(update={"store": "rocksdb://", "group_instance_id": "w0"})
-    records = restart_feed()
-    expected = list(replay_records(records, settings))
+    records = restart_feed() if refunds_by == "anchor" else anchorless(restart_feed())
+    expected = list(replay_records(records, settings, refunds_by=refunds_by))
     assert len(expected) >= 3
     first_alert_minute = expected[0].window_end
     cut = next(
@@ -120,23 +137,28 @@ async def test_killed_worker_restarts_with_same_ids_and_counts(
     await create_topics(settings)
 
     first = start_worker(settings, workers, tmp_path / "worker.log")
-    await produce(settings, records[:cut])
+    await produce(settings, records[:cut], refunds_by)
     seen = await read_alerts(settings, lambda got: len(got) >= 1, timeout_s=90)
     first.kill()
     assert seen and seen[0].alert_id == expected[0].alert_id, first.tail()
 
     start_worker(settings, workers, tmp_path / "worker.log")
-    await produce(settings, records[cut:])
+    await produce(settings, records[cut:], refunds_by)
     alerts = await read_alerts(settings, lambda got: len(got) >= len(expected), timeout_s=120)
     # Wait a little longer: a duplicate would arrive after the expected ones.
     alerts = await read_alerts(settings, lambda got: False, timeout_s=5)
-    assert [a.alert_id for a in alerts] == [a.alert_id for a in expected] or sorted(
-        (a.alert_id, a.status.value) for a in alerts
-    ) == sorted((a.alert_id, a.status.value) for a in expected)
-    assert len(alerts) == len(expected), "duplicate alerts after the restart"
-    by_key = {(a.alert_id, a.status.value): without_emitted_at(a) for a in alerts}
+    # At-least-once (README, processing guarantees): an alert sent just before the kill, whose
+    # state was not written yet, is sent again after the restart; it must be the same alert.
+    first_seen: dict[tuple[str, str], dict[str, Any]] = {}
+    for alert in alerts:
+        body = without_emitted_at(alert)
+        key = (alert.alert_id, alert.status.value)
+        assert first_seen.setdefault(key, body) == body, f"{key} repeated with other figures"
+    assert sorted(first_seen) == sorted((a.alert_id, a.status.value) for a in expected)
     for alert in expected:
-        assert by_key[(alert.alert_id, alert.status.value)] == without_emitted_at(alert)
+        assert first_seen[(alert.alert_id, alert.status.value)] == without_emitted_at(alert)
+    repeats = len(alerts) - len(first_seen)
+    assert repeats <= 1, f"{repeats} alerts repeated: only the one in flight at the kill may be"
 
 
 def _when(value: dict[str, Any]) -> Any:

@@ -21,7 +21,8 @@ def test_keys_and_values_are_encoded_as_faust_tables_encode_them() -> None:
 
 
 def test_the_store_methods_the_writer_calls_are_there() -> None:
-    """`TableWriter` writes a RocksDB store's bytes with `_set` and reports the changelog offset
-    with `set_persisted_offset`, as Faust's own send callback does."""
+    """`TableWriter` writes a RocksDB store's bytes with `_set` and `_del` and reports the
+    changelog offset with `set_persisted_offset`, as Faust's own send callback does."""
     assert issubclass(RocksDBStore, SerializedStore)
-    assert callable(RocksDBStore._set) and callable(RocksDBStore.set_persisted_offset)
+    assert callable(RocksDBStore._set) and callable(RocksDBStore._del)
+    assert callable(RocksDBStore.set_persisted_offset)
