@@ -112,9 +112,10 @@ def anchorless(records: list[Record]) -> list[Record]:
 
 
 @pytest.mark.parametrize("refunds_by", ["anchor"])
-# Not yet with "order_id" (refunds naming no anchor): in about one run in three the first alert
-# did not come before the cut at all, though the worker's tasks were all idle and caught up;
-# not explained yet (see the note on issue 11, for the fault suite).
+# Not yet with "order_id" (refunds naming no anchor, records produced live): in about one run in
+# four the worker's first episode differed from the replay's (another start boundary, so another
+# id; or none before the cut) before any kill. Live-mode time across the hop is not exact yet
+# (see the note on issue 11); the catch-up tests in test_refund_keys.py are.
 async def test_killed_worker_restarts_with_same_ids_and_counts(
     settings: Settings, workers: list[WorkerProcess], tmp_path: Path, refunds_by: RefundKey
 ) -> None:
