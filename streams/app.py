@@ -217,19 +217,21 @@ def create_app(
 
     progressed: dict[int, Mark] = {}
 
-    def progress(partition: int, task: PartitionTask, read_inputs: bool) -> Mark:
+    def progress(task: PartitionTask, read_inputs: bool) -> Mark:
         """How far the partition's inputs have been read, judged after a batch that read some
         of them. A batch of internal records only (marks from other partitions) reuses that
         judgement: "caught up" rests on the end offsets the consumer knew then, and judging it
         again between fetches would let a live record already on the broker be skipped."""
+        partition = task.partition
         known = progressed.get(partition)
         if known is not None and not read_inputs and known != HOLD:
             return known
-        progressed[partition] = mark = _progress(partition, task)
+        progressed[partition] = mark = _progress(task)
         return mark
 
-    def _progress(partition: int, task: PartitionTask) -> Mark:
+    def _progress(task: PartitionTask) -> Mark:
         consumer: Any = app.consumer
+        partition = task.partition
 
         def highwater(kind: str) -> int | None:
             try:
@@ -296,7 +298,7 @@ def create_app(
             # receivers drop what they counted already). The other way round, a restart would
             # find the boundaries evaluated already and the alerts never sent.
             for out in task.take_outbox():
-                sender.queue(topic_of[out.kind], out.partition, None, json_bytes(out.value))
+                sender.queue(topic_of[out.kind], out.partition, out.value)
             sends = [await _send_alert(alert) for alert in emitted]
             await sender.flush()
             for fut in sends:
@@ -350,7 +352,7 @@ def create_app(
         """Declare the partition's marks and evaluate the boundaries every input and every
         partition upstream have passed: the alerts, the anchors that went quiet, that time."""
         with metrics.evaluation.time():
-            return task.tick(progress(task.partition, task, read_inputs), read_inputs)
+            return task.tick(progress(task, read_inputs), read_inputs)
 
     def _flush(partition: int, task: PartitionTask, quiet: set[str], safe: int | None) -> None:
         """Write the partition's changed state: counts first, then the memory of what was
@@ -403,10 +405,6 @@ def create_app(
         return await deadletter.send(key=record.key, value=record.value, headers=record.headers())
 
     return app
-
-
-def json_bytes(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode()
 
 
 def _headers(headers: Any) -> list[tuple[str, bytes]]:

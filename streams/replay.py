@@ -74,9 +74,7 @@ def replay_records(
         end = max(max(t.clock.topic_time.values(), default=0) for t in tasks)
         end += (settings.long_window_s + lifecycle.resolve_after_s + settings.step_s) * 1000
         for task in tasks:
-            active = task.clock.active
-            yield from detector.advance_to(end, active)
-            active.difference_update([a for a in active if not detector.is_active(a)])
+            yield from task.evaluate_to(end)[0]
 
 
 def _run(

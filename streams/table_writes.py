@@ -90,9 +90,8 @@ class TableWriter:
         sent: list[tuple[Any, int, Any, int]] = []
         for (table, partition), records in self.pending.items():
             topic = table.changelog_topic.get_topic_name()
-            for batch in _batches(producer, topic, records):
-                future = await producer.send_batch(batch, topic, partition=partition)
-                sent.append((table, partition, future, batch.record_count()))
+            for future, count in await _send(producer, topic, partition, records):
+                sent.append((table, partition, future, count))
         total = len(self)
         self.pending.clear()
         persisted: dict[tuple[Any, int], int] = {}
@@ -104,6 +103,17 @@ class TableWriter:
             topic = table.changelog_topic.get_topic_name()
             table.data.set_persisted_offset(TP(topic, partition), offset)
         return total
+
+
+async def _send(
+    producer: Any, topic: str, partition: int, records: Sequence[tuple[bytes | None, bytes | None]]
+) -> list[tuple[Any, int]]:
+    """Hand the records to the producer as produce batches: (delivery future, records) each."""
+    sent = []
+    for batch in _batches(producer, topic, records):
+        future = await producer.send_batch(batch, topic, partition=partition)
+        sent.append((future, batch.record_count()))
+    return sent
 
 
 def _batches(
@@ -139,21 +149,19 @@ class RecordSender:
             list
         )
 
-    def queue(self, topic: str, partition: int, key: bytes | None, value: bytes) -> None:
-        self.pending[(topic, partition)].append((key, value))
+    def queue(self, topic: str, partition: int, value: Any) -> None:
+        """Queue `value` as compact JSON, with no key (the partition is given)."""
+        self.pending[(topic, partition)].append((None, encode(value)))
 
     async def flush(self) -> int:
         """Send what is queued and wait for the broker; returns how many records were sent."""
         if not self.pending:
             return 0
         producer: Any = self.app.producer._ensure_producer()
-        futures = []
-        total = 0
+        sent = []
         for (topic, partition), records in self.pending.items():
-            total += len(records)
-            for batch in _batches(producer, topic, records):
-                futures.append(await producer.send_batch(batch, topic, partition=partition))
+            sent.extend(await _send(producer, topic, partition, records))
         self.pending.clear()
-        for future in futures:
+        for future, _ in sent:
             await future
-        return total
+        return sum(count for _, count in sent)

@@ -138,16 +138,6 @@ class PartitionClock:
             return Mark(min(lagging), False)
         return Mark(max(self.topic_time.values()) if self.topic_time else None, True)
 
-    def safe_time(
-        self,
-        topics: tuple[str, ...] | list[str],
-        highwater: Callable[[str], int | None],
-        committed: Callable[[str], int | None],
-        now_s: float,
-    ) -> int | None:
-        """`progress` as a time only."""
-        return self.progress(topics, highwater, committed, now_s).time_ms
-
 
 PACK = 1_000
 """Records sent on per internal record at most: one record per batch and partition costs the
@@ -202,7 +192,7 @@ class PartitionTask:
         reached = clock.topic_time.get(kind)
         seen = ts if reached is None else max(ts, reached)
         if isinstance(event, Refund) and not self._local(event):
-            self._send_refund(event, ts, reached)
+            self._send_refund(event, ts, seen)
         else:
             anchor = self.detector.apply(event, seen)
             if anchor is not None:
@@ -228,14 +218,14 @@ class PartitionTask:
         floor = self.declared.get(INDEX, HOLD).time_ms
         return seen_ms if floor is None else max(seen_ms, floor)
 
-    def _send_refund(self, refund: Refund, ts: int, reached: int | None) -> None:
+    def _send_refund(self, refund: Refund, ts: int, seen: int) -> None:
         """A refund that is not on its anchor's partition goes to it (when it names the anchor)
-        or to its order's index partition. Lateness is judged here, against its own topic."""
-        stats = self.detector.stats
-        if reached is not None and ts < reached - self.detector.config.grace_ms:
-            stats.outcomes[("refunds", "late")] += 1
+        or to its order's index partition. Lateness is judged here, against its own topic
+        (`seen`: how far the topic had got)."""
+        if ts < seen - self.detector.config.grace_ms:
+            self.detector.stats.outcomes[("refunds", "late")] += 1
             return
-        visible = self._visible(ts if reached is None else max(ts, reached))
+        visible = self._visible(seen)
         value = refund.model_dump(mode="json", exclude_none=True)
         if refund.anchor_id is not None:
             self._send(ATTRIBUTED, refund.anchor_id, {"r": value, "v": visible})
@@ -291,7 +281,7 @@ class PartitionTask:
         went quiet, and the safe time (None: nothing is safe yet).
         """
         if not self.route_refunds:
-            return self._evaluate(progress.time_ms)
+            return self.evaluate_to(progress.time_ms)
         index_floor = combine(self.marks[INDEX], self.partitions)
         if index_floor.time_ms is not None:
             self.index.expire(index_floor.time_ms)
@@ -303,9 +293,11 @@ class PartitionTask:
         safe = self._safe(progress)
         if not (read_inputs or progress.idle):
             return [], set(), safe
-        return self._evaluate(safe)
+        return self.evaluate_to(safe)
 
-    def _evaluate(self, safe: int | None) -> tuple[list[Alert], set[str], int | None]:
+    def evaluate_to(self, safe: int | None) -> tuple[list[Alert], set[str], int | None]:
+        """Evaluate the active anchors' boundaries up to `safe`; the alerts, the anchors that
+        went quiet (no longer active), and `safe`."""
         if safe is None or not self.clock.active:
             return [], set(), safe
         emitted = self.detector.advance_to(safe, self.clock.active)

@@ -40,7 +40,7 @@ class TestSafeTime:
         clock.observe("refunds", 3, 8)
         clock.observe("complaints", 0, 7)
         end = ends(orders=20, refunds=4, complaints=1)
-        assert clock.safe_time(TOPICS, end.get, lambda t: None, 0.0) == 5
+        assert clock.progress(TOPICS, end.get, lambda t: None, 0.0).time_ms == 5
 
     def test_a_bad_last_record_does_not_hold_its_topic_back(self) -> None:
         """The complaints topic's last record was dead-lettered: observed without a time, it
@@ -50,7 +50,7 @@ class TestSafeTime:
         clock.observe("complaints", 1, None)
         clock.observe("orders", 99, 90)
         end = ends(orders=100, refunds=0, complaints=2)
-        assert clock.safe_time(TOPICS, end.get, lambda t: 0, 0.0) == 90
+        assert clock.progress(TOPICS, end.get, lambda t: 0, 0.0).time_ms == 90
 
     def test_waiting_records_of_a_topic_with_no_valid_time_yet_hold_time(self) -> None:
         """Only bad records read so far, more waiting: their times are unknown, so wait."""
@@ -58,7 +58,7 @@ class TestSafeTime:
         clock.observe("complaints", 0, None)
         clock.observe("orders", 9, 90)
         end = ends(orders=10, refunds=0, complaints=5)
-        assert clock.safe_time(TOPICS, end.get, lambda t: 0, 0.0) is None
+        assert clock.progress(TOPICS, end.get, lambda t: 0, 0.0).time_ms is None
 
     def test_a_topic_with_records_waiting_is_waited_for_however_long(self) -> None:
         """Records known to be waiting (end past the committed offset) are never skipped: in a
@@ -67,20 +67,20 @@ class TestSafeTime:
         clock.observe("orders", 9, 90)
         end = ends(orders=10, refunds=0, complaints=5)
         committed = {"complaints": 2}
-        assert clock.safe_time(TOPICS, end.get, committed.get, 0.0) is None
-        assert clock.safe_time(TOPICS, end.get, committed.get, MAX_IDLE_S * 10) is None
+        assert clock.progress(TOPICS, end.get, committed.get, 0.0).time_ms is None
+        assert clock.progress(TOPICS, end.get, committed.get, MAX_IDLE_S * 10).time_ms is None
 
     def test_an_unknown_end_is_waited_for_only_up_to_the_idle_limit(self) -> None:
         clock = PartitionClock()
         clock.observe("orders", 9, 90)
         end = ends(orders=10, refunds=0)
-        assert clock.safe_time(TOPICS, end.get, lambda t: 0, 0.0) is None
-        assert clock.safe_time(TOPICS, end.get, lambda t: 0, MAX_IDLE_S + 1) == 90
+        assert clock.progress(TOPICS, end.get, lambda t: 0, 0.0).time_ms is None
+        assert clock.progress(TOPICS, end.get, lambda t: 0, MAX_IDLE_S + 1).time_ms == 90
 
     def test_committed_offsets_count_as_read_after_a_restart(self) -> None:
         clock = PartitionClock(topic_time={"orders": 50})
         end = ends(orders=10, refunds=0, complaints=0)
-        assert clock.safe_time(TOPICS, end.get, {"orders": 10}.get, 0.0) == 50
+        assert clock.progress(TOPICS, end.get, {"orders": 10}.get, 0.0).time_ms == 50
 
 
 BUSY, IDLE = False, True
