@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from streams.children import start_worker, stop
@@ -148,17 +148,27 @@ def worker_run(settings: Settings, total: int, log: Path) -> tuple[float, float]
 
 
 async def largest_records(settings: Settings) -> dict[str, int]:
-    """The largest value written to each of the worker's changelog topics."""
+    """The largest value written to each of the worker's changelog topics, read to their end
+    offsets (a first empty poll is not the end: a loaded broker may answer it before any
+    assignment)."""
     found: dict[str, int] = {}
     for table in TABLES:
+        topic = changelog_topic(settings, table)
         consumer = AIOKafkaConsumer(
-            changelog_topic(settings, table), bootstrap_servers=settings.kafka_bootstrap,
-            group_id=None, auto_offset_reset="earliest",
+            bootstrap_servers=settings.kafka_bootstrap, group_id=None,
+            auto_offset_reset="earliest",
         )  # fmt: skip
         await consumer.start()
         largest = 0
         try:
-            while batches := await consumer.getmany(timeout_ms=2000, max_records=5000):
+            tps = [TopicPartition(topic, p) for p in range(settings.partitions)]
+            consumer.assign(tps)
+            ends = await consumer.end_offsets(tps)
+            deadline = time.monotonic() + 60
+            while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{topic} not read to its end in 60 s")
+                batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
                 for records in batches.values():
                     for r in records:
                         largest = max(largest, len(r.value or b""))
