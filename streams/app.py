@@ -7,13 +7,13 @@ environment; `create_app(settings)` builds one explicitly (tests, `livewatch wor
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import time
 from collections import defaultdict
 from typing import Any, cast
 
 import faust
+import orjson
 import structlog
 from aiokafka.errors import KafkaError
 from faust.exceptions import PartitionsMismatch
@@ -30,7 +30,7 @@ from streams.core.rules import Rules
 from streams.core.state import AnchorState, StateVersionError
 from streams.deadletter import DeadLetter
 from streams.faust_batches import BatchApp
-from streams.faust_private import committed_offset, route_tables_by
+from streams.faust_private import committed_offset
 from streams.kafka_config import client_options
 from streams.metrics import Metrics, ShellCounts, Sources
 from streams.pipeline import build_detector, build_task
@@ -285,7 +285,7 @@ def create_app(
         for message in messages:
             by_partition[message.partition].append(message)
         for partition, group in by_partition.items():
-            route_tables_by(group[0])
+            writer.route(group[0])
             task = task_for(partition)
             for message in group:
                 rejection = _apply(message, task)
@@ -319,7 +319,7 @@ def create_app(
         kind = kinds[topic]
         internal = kind in internal_topics
         try:
-            value: Any = json.loads(message.value) if internal else decode(kind, message.value)
+            value: Any = orjson.loads(message.value) if internal else decode(kind, message.value)
         except (DecodeError, ValueError, TypeError) as exc:
             counts.rejected[(kind, "invalid")] += 1
             task.rejected(kind, message.offset)
