@@ -103,7 +103,8 @@ class Tally:
             self.counts = reduce_to(counts, keep)
 
     def to_json(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"c": [[k, n] for k, n in self.counts.items()], "n": self.seen}
+        # (key, count) pairs: JSON arrays as lists would be, without building a list per key
+        d: dict[str, Any] = {"c": list(self.counts.items()), "n": self.seen}
         if self.approximate:
             d["x"] = 1
         if self.hll is not None:
