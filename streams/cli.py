@@ -140,6 +140,33 @@ def worker() -> None:
     ).execute_from_commandline()
 
 
+@cli.command("notify")
+def notify(
+    alertmanager: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--alertmanager",
+            help="Alertmanager base URL (repeatable: every one of an HA set). "
+            "Default: LIVEWATCH_ALERTMANAGER_URLS, comma-separated.",
+        ),
+    ] = None,
+) -> None:
+    """Send the abuse alerts of the alerts topic to Alertmanager (`POST /api/v2/alerts`)."""
+    import asyncio
+
+    from streams.logs import configure
+    from streams.notify.service import serve
+
+    settings = load_settings()
+    configure(settings.log_format, settings.log_level)
+    urls = alertmanager or settings.alertmanagers
+    if not urls:
+        typer.echo("error: no Alertmanager: give --alertmanager URL or set "
+                   "LIVEWATCH_ALERTMANAGER_URLS", err=True)  # fmt: skip
+        raise typer.Exit(2)
+    asyncio.run(serve(settings, urls))
+
+
 class ReportFormat(StrEnum):
     table = "table"
     json = "json"

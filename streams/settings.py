@@ -69,6 +69,20 @@ class Settings(BaseSettings):
     `anchor`: every refund is keyed by the anchor of its order (the producers' promise), so no
     internal topic, index or cross-partition wait: the lowest alert latency."""
 
+    alertmanager_urls: str = ""
+    """`livewatch notify`: comma-separated Alertmanager base URLs (every one of an HA set)."""
+    notify_port: int = Field(default=6067, ge=1, le=65535)
+    """`livewatch notify`: port of its `/metrics`, `/livez` and `/readyz` (on `web_host`)."""
+    notify_resend_s: float = Field(default=60.0, gt=0)
+    """`livewatch notify`: how often firing episodes are sent again (Alertmanager forgets an
+    alert four intervals after the last send)."""
+    runbook_url: str = "docs/runbook.md"
+    """Where notifications' `runbook_url` points (the rule's section is appended as `#rule`);
+    set it to where your team reads the runbook."""
+    api_url: str | None = None
+    """Base URL people open for an anchor (the workers' Service, or the board); notifications
+    link `<api_url>/anchors/<anchor_id>`. Unset: no link."""
+
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -102,6 +116,10 @@ class Settings(BaseSettings):
             "refunds": self.topic_refunds,
             "complaints": self.topic_complaints,
         }
+
+    @property
+    def alertmanagers(self) -> list[str]:
+        return [u.strip() for u in self.alertmanager_urls.split(",") if u.strip()]
 
     @property
     def input_topics(self) -> list[str]:

@@ -35,3 +35,13 @@ def test_bad_setting_is_refused_with_its_name() -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert "error: LIVEWATCH_PARTITIONS: Input should be a valid integer" in result.stderr
+
+
+def test_notify_without_an_alertmanager_says_how_to_give_one() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "LIVEWATCH_ALERTMANAGER_URLS"}
+    result = subprocess.run(
+        [sys.executable, "-m", "streams", "notify"], capture_output=True, text=True, env=env,
+        timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "--alertmanager URL" in result.stderr and "LIVEWATCH_ALERTMANAGER_URLS" in result.stderr

@@ -1,0 +1,19 @@
+"""Real alerts for the notifier's tests: a simulated brushing episode, replayed."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from schemas import Alert
+from streams.replay import replay_records
+from streams.settings import Settings
+from streams.sim.generator import SimConfig, Simulation
+
+
+@cache
+def brushing_alerts(seed: int = 3) -> tuple[Alert, ...]:
+    """The alerts of a short simulation with brushing: one episode, firing then resolved
+    (seed 2: it escalates from warning to critical before it resolves)."""
+    config = SimConfig(seed=seed, anchors=40, hours=5.0, scenarios=("brushing",))
+    records = list(Simulation(config).events())
+    return tuple(replay_records(records, Settings(partitions=2), flush=True))
