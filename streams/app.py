@@ -33,6 +33,7 @@ from streams.faust_batches import BatchApp
 from streams.faust_private import committed_offset
 from streams.kafka_config import client_options
 from streams.metrics import Metrics, ShellCounts, Sources
+from streams.notify.envelope import cloudevent_headers
 from streams.pipeline import build_detector, build_task
 from streams.settings import Settings
 from streams.stores import TableIndex, TableOrders, TableStates
@@ -382,7 +383,10 @@ def create_app(
             anchor_id=for_anchor,
             session_id=alert.session_id,
         )
-        return await alerts.send(key=for_anchor.encode(), value=encode(alert))
+        return await alerts.send(
+            key=for_anchor.encode(), value=encode(alert),
+            headers=cloudevent_headers(alert, settings.app_id),
+        )  # fmt: skip
 
     async def _dead_letter(message: Any, kind: str, reason: str, error: str) -> Any:
         counts.dead_letters[(kind, reason)] += 1

@@ -15,6 +15,7 @@ import pytest
 from schemas import Alert
 from streams.codecs import RefundKey
 from streams.deadletter import HEADER_PREFIX
+from streams.notify.envelope import cloudevent_headers
 from streams.replay import replay_records
 from streams.settings import Settings
 from streams.tables import ANCHOR_BUCKETS, ANCHOR_STATE, changelog_topic
@@ -77,6 +78,17 @@ async def test_worker_matches_replay_and_dead_letters_bad_input(
     alerts = await read_alerts(settings, lambda got: len(got) >= len(expected))
     assert episodes(alerts) == episodes(expected), worker_log(tmp_path)
     assert {a.anchor_id for a in alerts} == {"brusher", "defective"}
+
+    # Each alert record carries its CloudEvents envelope; the payload is the JSON as before.
+    published = await read_topic(settings.kafka_bootstrap, settings.topic_alerts,
+                                 lambda recs: len(recs) >= len(alerts), timeout_s=30)  # fmt: skip
+    for record in published:
+        alert = Alert.model_validate_json(record.value)
+        headers = dict(record.headers)
+        assert headers == dict(cloudevent_headers(alert, settings.app_id))
+        assert headers["ce_type"].decode().endswith(f".{alert.rule.value}.{alert.status.value}")
+    updates = {(a.alert_id, a.status, a.severity if a.status == "firing" else "") for a in alerts}
+    assert len({dict(r.headers)["ce_id"] for r in published}) == len(updates)
 
     dead = await read_topic(settings.kafka_bootstrap, settings.topic_deadletter,
                             lambda recs: len(recs) >= 3, timeout_s=60)  # fmt: skip
