@@ -19,9 +19,9 @@ venv: $(BIN)/.installed  ## create .venv with livewatch and its test tools
 jars: venv  ## resolve the Apache Kafka jars from Maven Central (once)
 	$(BIN)/python -c 'from streams.kafka_local import resolve_jars; print(resolve_jars())'
 
-tools:  ## Debian packages the tests use (promtool, prometheus, amtool), installed when missing
+tools:  ## Debian packages the tests use (promtool, prometheus, alertmanager, amtool), when missing
 	@if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null \
-	    || ! command -v amtool >/dev/null; then \
+	    || ! command -v amtool >/dev/null || ! command -v prometheus-alertmanager >/dev/null; then \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 	    --no-install-recommends prometheus prometheus-alertmanager; \
 	fi

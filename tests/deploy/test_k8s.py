@@ -67,3 +67,15 @@ def test_rules_configmap_is_the_packaged_default() -> None:
     text = rules["data"]["rules.yaml"]
     assert text == DEFAULT_RULES_PATH.read_text()
     parse_rules(text, "configmap-rules.yaml")
+
+
+def test_the_notifier_deployment_serves_its_probes_where_it_listens() -> None:
+    deployment = by_kind("Deployment")
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["livewatch", "notify"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    settings = Settings.model_validate({k.removeprefix("LIVEWATCH_").lower(): v
+                                        for k, v in env.items()})  # fmt: skip
+    assert container["ports"][0]["containerPort"] == settings.notify_port
+    assert len(settings.alertmanagers) == 2
+    assert deployment["spec"]["strategy"]["type"] == "Recreate"

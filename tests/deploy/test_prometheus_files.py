@@ -50,7 +50,7 @@ def test_prometheus_config_is_valid(tmp_path: Path) -> None:
 def test_alertmanager_config_is_valid() -> None:
     result = run(tool("amtool"), "check-config", str(DEPLOY / "alertmanager/alertmanager.yml"))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 inhibit rules" in result.stdout
+    assert "3 inhibit rules" in result.stdout
 
 
 def test_alertmanager_routes_every_severity_the_rules_use() -> None:
