@@ -23,6 +23,7 @@ app = faust.App(
     f"{settings.app_id}-faust-count",
     broker=f"kafka://{settings.kafka_bootstrap}",
     store="memory://",
+    datadir=str(progress.parent / f"{settings.app_id}-faust-count-data"),  # not the cwd
     web_port=settings.web_port,
     web_host="127.0.0.1",
     web_bind="127.0.0.1",
