@@ -225,6 +225,9 @@ def simulate(
         bool,
         typer.Option(help="Refunds name their anchor and session (off: only the order)."),
     ] = True,
+    refund_delay: Annotated[
+        str, typer.Option(help="How long refunds trail orders: minutes, tens, slow or mixed.")
+    ] = "minutes",
 ) -> None:
     """Realistic live-commerce traffic, with ground-truth labels, to Kafka or to a file."""
     import itertools
@@ -254,7 +257,10 @@ def simulate(
         begin = datetime.now(UTC).replace(second=0, microsecond=0)
     else:
         begin = DEFAULT_START
-    sim = Simulation(SimConfig(seed, anchors, hours, begin, chosen, refund_anchor))
+    delays = _delays(refund_delay)
+    if len(delays) != 1:
+        raise typer.BadParameter("one refund-delay profile per simulation")
+    sim = Simulation(SimConfig(seed, anchors, hours, begin, chosen, refund_anchor, delays[0]))
     stream = itertools.islice(sim.events(), events)
     total = min(len(sim.buffer), events or len(sim.buffer))
     if labels is not None:
@@ -403,6 +409,18 @@ def _seeds(text: str) -> tuple[int, ...]:
     return tuple(seeds)
 
 
+def _delays(text: str) -> tuple[str, ...]:
+    from streams.sim.generator import REFUND_DELAYS
+
+    chosen = REFUND_DELAYS if text == "all" else tuple(p.strip() for p in text.split(","))
+    unknown = [p for p in chosen if p not in REFUND_DELAYS]
+    if unknown or not chosen:
+        raise typer.BadParameter(
+            f"refund delays are {', '.join(REFUND_DELAYS)} or all, got {text!r}"
+        )
+    return chosen
+
+
 @cli.command("quality")
 def quality(
     seeds: Annotated[str, typer.Option(help="Seeds of the mix runs: '1-10', '1,4,7'.")] = "1-10",
@@ -422,6 +440,13 @@ def quality(
     refund_anchor: Annotated[
         bool, typer.Option(help="The mix's refunds name their anchor (off: only the order).")
     ] = True,
+    refund_delay: Annotated[
+        str,
+        typer.Option(
+            help="Refund-delay profiles to pool, comma-separated: minutes, tens, slow, mixed, "
+            "or all."
+        ),
+    ] = "minutes",
 ) -> None:
     """The detection-quality suite: simulate, replay and evaluate several seeds, pooled, so a
     rules file is judged on more than one sample of traffic. Exits 1 on a normal-day alert."""
@@ -440,9 +465,11 @@ def quality(
         _seeds(normal_days),
         refunds_by=refunds_by.value,
         refund_anchor=refund_anchor,
+        refund_delays=_delays(refund_delay),
     )
+    runs = (len(config.seeds) + len(config.normal_days)) * len(config.refund_delays)
     with Progress(transient=True, console=_stderr_console()) as bar:
-        task = bar.add_task("runs", total=len(config.seeds) + len(config.normal_days))
+        task = bar.add_task("runs", total=runs)
         result = run_suite(config, loaded, settings, lambda _: bar.advance(task))
     if format is ReportFormat.json:
         typer.echo(json.dumps(result.to_json(), indent=2))

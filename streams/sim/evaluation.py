@@ -27,6 +27,8 @@ class RuleScore:
     labels: int = 0
     detected: int = 0
     ttd_s: list[float] = field(default_factory=list)
+    ttd_orders_s: list[float] = field(default_factory=list)
+    """Time to detect counted from the first fake order, for labels that have one."""
 
     @property
     def precision(self) -> float | None:
@@ -53,6 +55,7 @@ class RuleScore:
         self.labels += other.labels
         self.detected += other.detected
         self.ttd_s.extend(other.ttd_s)
+        self.ttd_orders_s.extend(other.ttd_orders_s)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -65,6 +68,9 @@ class RuleScore:
             "ttd_median_s": self.ttd_median_s,
             "ttd_p90_s": self.ttd_p90_s,
             "ttd_max_s": max(self.ttd_s) if self.ttd_s else None,
+            "ttd_from_orders_median_s": (
+                statistics.median(self.ttd_orders_s) if self.ttd_orders_s else None
+            ),
         }
 
 
@@ -130,6 +136,10 @@ def evaluate(truth: Truth, alerts: list[Alert], rules: tuple[str, ...]) -> Repor
         ttd = max(0.0, (first - label.start).total_seconds())
         score.ttd_s.append(ttd)
         overall.ttd_s.append(ttd)
+        if label.orders_start is not None:
+            from_orders = max(0.0, (first - label.orders_start).total_seconds())
+            score.ttd_orders_s.append(from_orders)
+            overall.ttd_orders_s.append(from_orders)
     return Report(scores, overall, false_alerts, missed)
 
 

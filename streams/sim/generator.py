@@ -35,6 +35,8 @@ SCENARIOS = (
 MIX = ("brushing", "complaint_storm", "attack", "high_refund_category", "late", "duplicates")
 QUALITY = ("quality", "not_as_described", "counterfeit", "false_advertising")
 DEFAULT_START = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)
+REFUND_DELAYS = ("minutes", "tens", "slow", "mixed")
+"""How long refunds trail their orders (see `SimConfig.refund_delay`)."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,16 @@ class SimConfig:
     refund_anchor: bool = True
     """Whether refunds name the anchor and session of their order (an after-sales system that
     knows only the order does not)."""
+    refund_delay: str = "minutes"
+    """How long refunds trail their orders. `minutes`: fake orders are refunded 1 to 31
+    minutes after they were placed (mostly within 6), normal in-hour refunds 3 to 55 minutes.
+    `tens`: fake orders 10 to 45 minutes, normal ones 20 to 120. `slow`: fake orders 20 to 90
+    (20 plus an exponential of mean 15), normal ones 30 to 180. `mixed`: each burst and each
+    normal anchor draws one of the three."""
+
+    def __post_init__(self) -> None:
+        if self.refund_delay not in REFUND_DELAYS:
+            raise ValueError(f"refund_delay must be one of {', '.join(REFUND_DELAYS)}")
 
     def active(self) -> set[str]:
         chosen = set(self.scenarios)
@@ -204,8 +216,29 @@ class Simulation:
                 expect_alert=False,
             ))  # fmt: skip
 
+    def _profile(self) -> str:
+        chosen = self.config.refund_delay
+        return self.rng.choice(REFUND_DELAYS[:-1]) if chosen == "mixed" else chosen
+
+    def _normal_delay(self, profile: str) -> float:
+        """Seconds from a normal order to its refund, for one refunded within hours."""
+        if profile == "tens":
+            return self.rng.uniform(20, 120) * MINUTE
+        if profile == "slow":
+            return self.rng.uniform(30, 180) * MINUTE
+        return self.rng.uniform(3, 55) * MINUTE
+
+    def _fake_delay(self, profile: str) -> float:
+        """Seconds from a fake (brushing or attack) order to its refund."""
+        if profile == "tens":
+            return self.rng.uniform(10, 45) * MINUTE
+        if profile == "slow":
+            return (20 + min(70.0, self.rng.expovariate(1 / 15))) * MINUTE
+        return (1 + min(30.0, self.rng.expovariate(1 / 5))) * MINUTE
+
     def _normal(self, anchor: Anchor) -> None:
         rng = self.rng
+        profile = self._profile()
         buyers: list[str] = []
         later = LATER_REFUND_RATE[anchor.category]
         for session in anchor.sessions:
@@ -222,7 +255,7 @@ class Simulation:
                     order = self._order(anchor, at, session, buyer)
                     roll = rng.random()
                     if roll < anchor.refund_rate:
-                        delay = rng.uniform(3, 55) * MINUTE
+                        delay = self._normal_delay(profile)
                         reason = rng.choice(("changed_mind", "changed_mind", "other", "damaged"))
                         self._refund(order, at + delay, reason, rng.random() < 0.2)
                     elif roll < anchor.refund_rate + later:
@@ -249,12 +282,13 @@ class Simulation:
         buyers = [f"{anchor.anchor_id}-ring-{i}" for i in range(rng.randint(4, 15))]
         share = rng.uniform(0.8, 0.95) if scenario == "brushing" else rng.uniform(0.85, 0.97)
         refund_times = []
+        profile = self._profile()
         for i in range(size):
             at = begin + length * i / size
             buyer = rng.choice(buyers) if scenario == "brushing" else f"fresh-{self._next()}"
             order = self._order(anchor, at, session, buyer)
             if rng.random() < share:
-                delay = (1 + min(30.0, rng.expovariate(1 / 5))) * MINUTE
+                delay = self._fake_delay(profile)
                 reason = rng.choice(("changed_mind", "other", "not_as_described"))
                 self._refund(order, at + delay, reason, False)
                 refund_times.append(at + delay)
@@ -262,6 +296,7 @@ class Simulation:
             self.labels.append(Label(
                 anchor_id=anchor.anchor_id, scenario=scenario, rule="refund_after_order_spike",
                 start=self._when(min(refund_times)), end=self._when(max(refund_times)),
+                orders_start=self._when(begin),
             ))  # fmt: skip
 
     def _storm(self, anchor: Anchor) -> None:

@@ -20,6 +20,9 @@ class Label(BaseModel):
     complaint of a storm): time-to-detect counts from here."""
     end: datetime
     expect_alert: bool = True
+    orders_start: datetime | None = None
+    """Brushing and attacks: when the fake orders began (before any refund), for the time to
+    detect counted from the orders."""
 
 
 class Truth(BaseModel):

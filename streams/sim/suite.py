@@ -34,13 +34,17 @@ class SuiteConfig:
     """How the mix's refunds are keyed (which partitions they land on)."""
     refund_anchor: bool = True
     """Whether the mix's refunds name their anchor and session."""
+    refund_delays: tuple[str, ...] = ("minutes",)
+    """Refund-delay profiles (`SimConfig.refund_delay`): every seed runs under each, and the
+    normal days too, all pooled into one report."""
 
 
 @dataclass
 class SuiteResult:
     report: Report
-    normal_day_alerts: dict[int, int] = field(default_factory=dict)
-    """Seed of a normal day -> firing alerts it raised (any is a false alert)."""
+    normal_day_alerts: dict[int | str, int] = field(default_factory=dict)
+    """Seed of a normal day (with its refund-delay profile when there are several) -> firing
+    alerts it raised (any is a false alert)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -60,32 +64,40 @@ def run_suite(
     settings = settings or Settings()
 
     def scored() -> Iterable[Report]:
-        for seed in config.seeds:
-            sim = Simulation(
-                SimConfig(
-                    seed=seed,
-                    anchors=config.anchors,
-                    hours=config.hours,
-                    refund_anchor=config.refund_anchor,
+        for delay in config.refund_delays:
+            for seed in config.seeds:
+                sim = Simulation(
+                    SimConfig(
+                        seed=seed,
+                        anchors=config.anchors,
+                        hours=config.hours,
+                        refund_anchor=config.refund_anchor,
+                        refund_delay=delay,
+                    )
                 )
-            )
-            alerts = _alerts(sim, settings, rules, config.refunds_by)
-            report = evaluate(sim.truth(), alerts, RULES)
-            for alert in report.false_alerts:
-                alert["seed"] = str(seed)
-            if progress:
-                progress(f"mix seed {seed}")
-            yield report
+                alerts = _alerts(sim, settings, rules, config.refunds_by)
+                report = evaluate(sim.truth(), alerts, RULES)
+                for alert in report.false_alerts:
+                    alert["seed"] = str(seed)
+                    alert["refund_delay"] = delay
+                if progress:
+                    progress(f"mix seed {seed} ({delay})")
+                yield report
 
     result = SuiteResult(pool(scored(), RULES))
-    for seed in config.normal_days:
-        sim = Simulation(
-            SimConfig(seed=seed, anchors=config.normal_anchors, hours=24, scenarios=("normal",))
-        )
-        firing = [a for a in _alerts(sim, settings, rules) if a.status.value == "firing"]
-        result.normal_day_alerts[seed] = len(firing)
-        if progress:
-            progress(f"normal day {seed}")
+    for delay in config.refund_delays:
+        for seed in config.normal_days:
+            sim = Simulation(
+                SimConfig(
+                    seed=seed, anchors=config.normal_anchors, hours=24, scenarios=("normal",),
+                    refund_delay=delay,
+                )
+            )  # fmt: skip
+            firing = [a for a in _alerts(sim, settings, rules) if a.status.value == "firing"]
+            key = seed if len(config.refund_delays) == 1 else f"{seed} ({delay})"
+            result.normal_day_alerts[key] = len(firing)
+            if progress:
+                progress(f"normal day {seed} ({delay})")
     return result
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime
+
+import pytest
 
 from schemas import TOPIC_MODELS
 from streams.sim.generator import SimConfig, Simulation
@@ -58,3 +61,50 @@ def test_apparel_refunds_more_than_electronics() -> None:
     assert (
         refunds["apparel"] / orders["apparel"] > 2 * refunds["electronics"] / orders["electronics"]
     )
+
+
+def _delays_min(sim: Simulation) -> tuple[list[float], list[float]]:
+    """Minutes from order to refund: of fake (ring or fresh-buyer) orders, and of normal ones."""
+    orders = {v["order_id"]: v for k, v in sim.events() if k == "orders"}
+    fake, normal = [], []
+    for kind, value in sim.events():
+        if kind != "refunds":
+            continue
+        order = orders[value["order_id"]]
+        minutes = (
+            datetime.fromisoformat(value["requested_at"])
+            - datetime.fromisoformat(order["placed_at"])
+        ).total_seconds() / 60
+        if "-ring-" in order["buyer_id"] or order["buyer_id"].startswith("fresh-"):
+            fake.append(minutes)
+        else:
+            normal.append(minutes)
+    return fake, normal
+
+
+@pytest.mark.parametrize(
+    ("profile", "fake_range", "normal_from"),
+    [("minutes", (1, 31), 3), ("tens", (10, 45), 20), ("slow", (20, 90), 30)],
+)
+def test_refund_delay_profiles(
+    profile: str, fake_range: tuple[float, float], normal_from: float
+) -> None:
+    """Normal refunds also come hours later (returns after delivery) in every profile."""
+    sim = Simulation(SimConfig(seed=4, anchors=60, hours=6, refund_delay=profile))
+    fake, normal = _delays_min(sim)
+    assert fake and normal
+    assert fake_range[0] <= min(fake) and max(fake) <= fake_range[1]
+    assert min(normal) >= normal_from
+    for label in sim.truth().labels:
+        if label.rule == "refund_after_order_spike":
+            assert label.orders_start is not None and label.orders_start < label.start
+
+
+def test_mixed_profile_draws_each_burst_its_own() -> None:
+    fake, _ = _delays_min(Simulation(SimConfig(seed=4, anchors=200, hours=8, refund_delay="mixed")))
+    assert min(fake) < 10 and max(fake) > 45
+
+
+def test_an_unknown_profile_is_refused() -> None:
+    with pytest.raises(ValueError, match="refund_delay must be one of"):
+        SimConfig(refund_delay="weeks")
