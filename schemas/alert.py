@@ -34,8 +34,8 @@ class Evidence(BaseModel):
 
     kind: Literal["anomaly"] = "anomaly"
     window: str = Field(
-        description="Which windows crossed: 'short+long' or 'burst+long' (refund spikes), "
-        "'long' (quality complaints)."
+        description="Which windows crossed: 'short+long', 'burst+long' or 'early' (refund "
+        "spikes: early refunds in the last minutes), 'long' (quality complaints)."
     )
     category: str | None = None
     orders: int = 0

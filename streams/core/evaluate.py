@@ -7,8 +7,8 @@ from typing import Any
 
 from streams.core.clock import DAY_MS
 from streams.core.lifecycle import Signal
-from streams.core.rates import smoothed_rate, wilson_lower_bound
-from streams.core.rules import QualityComplaintsRule, RefundBurst, RefundSpikeRule
+from streams.core.rates import poisson_lower_bound, smoothed_rate, wilson_lower_bound
+from streams.core.rules import EarlyRefunds, QualityComplaintsRule, RefundBurst, RefundSpikeRule
 from streams.core.state import AnchorState
 from streams.core.windows import (
     QUALITY_COMPLAINTS,
@@ -127,6 +127,39 @@ def _burst_window(
     return found if found is not None and found.lower_bound >= threshold else None
 
 
+@dataclass(frozen=True, slots=True)
+class Early:
+    """The early-refund path's figures at one boundary."""
+
+    refunds: int
+    expected: float
+    lower_bound: float
+    crossing: bool
+
+
+def _early_refunds(state: AnchorState, end_ms: int, early: EarlyRefunds, rate: float) -> Early:
+    """Refunds requested in the last `window_s` within `within_s` of their order, and how many
+    the same orders would give at the normal in-window `rate`, spread evenly over `within_s`
+    (an order too young to have had its whole `within_s` counts for the part it had)."""
+    within, window = early.within_s * 1000, early.window_s * 1000
+    since = end_ms - window
+    share = rate * early.normal_share
+    observed = 0
+    expected = 0.0
+    for start, b in state.buckets.items():
+        if not since - within <= start < end_ms:
+            continue
+        lo, hi = max(0, since - start), min(within, end_ms - start)
+        if hi > lo:
+            expected += b.orders * share * (hi - lo) / within
+        for step, t in b.refunds.items():
+            if since <= step < end_ms and step - start <= within:
+                observed += t.refunds
+    bound = poisson_lower_bound(observed, early.z)
+    crossing = observed >= early.min_refunds and bound >= early.factor * max(expected, 1.0)
+    return Early(observed, expected, bound, crossing)
+
+
 def _session_of(
     state: AnchorState, burst: ShortWindow | None, short: ShortWindow | None, w: Windows
 ) -> str | None:
@@ -172,7 +205,8 @@ def refund_spike(
     floor = (
         rule.resolve_ratio if rule.burst is None else min(rule.resolve_ratio, rule.burst.long_ratio)
     )
-    if lb_long < threshold * floor and not watching:
+    early = _early_refunds(state, end_ms, rule.early, baseline) if rule.early else None
+    if lb_long < threshold * floor and not watching and not (early and early.crossing):
         return Verdict(name, QUIET, start_ms, end_ms)
     short = best_short_window(
         state, end_ms, w.long_ms, w.short_ms, w.step_ms, rule.min_orders_short, rule.z
@@ -184,15 +218,18 @@ def refund_spike(
     if rule.burst is not None and enough and not crossing:
         burst = _burst_window(state, end_ms, w, rule.burst, lb_long, threshold)
         crossing = burst is not None
+    early_path = enough and not crossing and early is not None and early.crossing
+    crossing = crossing or early_path
     holding = (
         enough
         and lb_long >= threshold * rule.resolve_ratio
         and lb_short >= threshold * rule.resolve_ratio
-    )
+    ) or (enough and early is not None and early.crossing)
     severity = "critical" if lb_long >= rule.critical_lower_bound else rule.severity
     fig = figures(state, end_ms, w.long_ms, w.step_ms)
     session = _session_of(state, burst, short, w) or fig.top_session
-    evidence = _evidence(fig, "burst+long" if burst else "short+long")
+    path = "burst+long" if burst else "early" if early_path else "short+long"
+    evidence = _evidence(fig, path)
     evidence["baseline_refund_rate"] = round(baseline, 4)
     evidence["refund_rate_lower_bound"] = round(lb_long, 4)
     return Verdict(
@@ -217,6 +254,15 @@ def refund_spike(
                 if burst
                 else {}
             ),
+            **(
+                {
+                    "early_refunds": early.refunds,
+                    "early_refunds_lower_bound": round(early.lower_bound, 2),
+                    "early_refunds_expected": round(early.expected, 2),
+                }
+                if early is not None and early_path
+                else {}
+            ),
         },
         threshold={
             "refund_rate_lower_bound": round(threshold, 4),
@@ -233,6 +279,15 @@ def refund_spike(
                     "burst_long_ratio": rule.burst.long_ratio,
                 }
                 if burst and rule.burst
+                else {}
+            ),
+            **(
+                {
+                    "early_factor": rule.early.factor,
+                    "early_min_refunds": rule.early.min_refunds,
+                    "early_within_s": rule.early.within_s,
+                }
+                if early_path and rule.early
                 else {}
             ),
         },

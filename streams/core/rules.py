@@ -50,6 +50,30 @@ class RefundBurst(_Strict):
     """The long window's lower bound must still reach ratio x the threshold."""
 
 
+class EarlyRefunds(_Strict):
+    """The delay-aware path: refunds that come sooner after their orders than a normal anchor's.
+
+    A normal anchor's in-window refunds (changed minds, cancellations) trail their orders by up
+    to an hour, so few come within minutes; brushing and attacks refund a burst of orders
+    together. Counting only refunds requested within `within_s` of their order, in the last
+    `window_s`, against what the anchor's orders of that time would give at the normal rate,
+    sees the burst when its first refunds arrive, whatever the abusers' delay, instead of
+    waiting for the hour's rate to move."""
+
+    within_s: int = Field(default=900, gt=0)
+    """A refund requested this soon after its order is early."""
+    window_s: int = Field(default=600, gt=0)
+    """Early refunds requested in this last stretch are counted."""
+    normal_share: Rate = 0.25
+    """Share of a normal anchor's in-window refunds that come within `within_s`."""
+    factor: float = Field(default=3.0, ge=1)
+    """Fire when the count's lower bound is this many times what a normal anchor would show."""
+    z: float = Field(default=2.576, gt=0)
+    """Normal quantile of the count's Poisson lower bound."""
+    min_refunds: int = Field(default=8, ge=1)
+    """Early refunds needed before this path can fire."""
+
+
 class RefundSpikeRule(_Strict):
     enabled: bool = True
     severity: Severity = "warning"
@@ -68,6 +92,8 @@ class RefundSpikeRule(_Strict):
     """Hysteresis: an episode may resolve once the rate is below ratio x the firing threshold."""
     burst: RefundBurst | None = None
     """Fire on one strong short window without waiting for the long one; off when absent."""
+    early: EarlyRefunds | None = None
+    """Fire on refunds that come unusually soon after their orders; off when absent."""
     categories: dict[CategoryKey, RefundCategory]
 
     @model_validator(mode="after")

@@ -1,11 +1,11 @@
-"""Rule verdicts: the refund rule's burst path, against the same events without it."""
+"""Rule verdicts: the refund rule's burst and early paths, against the same events without."""
 
 from __future__ import annotations
 
 import pytest
 
 from schemas import Alert
-from streams.core.rules import RefundBurst, Rules, load_rules
+from streams.core.rules import EarlyRefunds, RefundBurst, Rules, load_rules
 from streams.pipeline import build_detector
 from streams.replay import replay_records
 from streams.settings import Settings
@@ -13,10 +13,15 @@ from streams.stores import DictOrders, DictStates
 from tests.scenarios import Record, Scenario
 
 
-def _with_burst(burst: RefundBurst | None) -> Rules:
+def _with(burst: RefundBurst | None = None, early: EarlyRefunds | None = None) -> Rules:
+    """The default rules with only these fast paths."""
     rules = load_rules()
-    spike = rules.refund_after_order_spike.model_copy(update={"burst": burst})
+    spike = rules.refund_after_order_spike.model_copy(update={"burst": burst, "early": early})
     return rules.model_copy(update={"refund_after_order_spike": spike})
+
+
+def _with_burst(burst: RefundBurst | None) -> Rules:
+    return _with(burst=burst)
 
 
 def _firing(records: list[Record], rules: Rules) -> list[Alert]:
@@ -41,7 +46,7 @@ def _apparel_burst(seed: int = 7) -> list[Record]:
 def test_burst_path_catches_a_burst_the_hour_dilutes() -> None:
     records = _apparel_burst()
     assert _firing(records, _with_burst(None)) == []
-    (fired,) = _firing(records, load_rules())
+    (fired,) = _firing(records, _with_burst(load_rules().refund_after_order_spike.burst))
     assert fired.evidence.window == "burst+long"
     assert fired.session_id == "busy-s2"
     assert fired.observed["burst_orders"] >= 20
@@ -67,4 +72,57 @@ def test_normal_apparel_anchors_stay_quiet_with_the_burst_path() -> None:
     for i in range(20):
         orders = s.orders(f"n{i}", 0, 180, 150 + 30 * i, category="apparel")
         s.refunds(orders, 0.25, delay=(1, 55))
+    assert _firing(s.records(), load_rules()) == []
+
+
+def _delayed_attack(seed: int = 9) -> list[Record]:
+    """A steady anchor (150 orders an hour, 11% refunded 20 to 120 minutes later), then 200
+    orders in eight minutes from fresh buyers, 90% refunded 10 to 45 minutes later: the hour's
+    rate moves only once most of them are in."""
+    s = Scenario(seed=seed)
+    normal = s.orders("steady", 0, 180, 450)
+    s.refunds(normal, 0.11, delay=(20, 120))
+    attack = s.orders("steady", 90, 8, 200, session="steady-s2")
+    s.refunds(attack, 0.9, delay=(10, 45), reason="other")
+    return s.records()
+
+
+def test_early_path_sees_a_delayed_burst_before_the_hour_does() -> None:
+    records = _delayed_attack()
+    default = load_rules().refund_after_order_spike
+    (late,) = _firing(records, _with(burst=default.burst))
+    (early,) = _firing(records, _with(burst=default.burst, early=default.early))
+    assert early.evidence.window == "early"
+    assert early.alert_id != late.alert_id  # an episode that starts sooner
+    assert (late.window_end - early.window_end).total_seconds() >= 5 * 60
+    assert early.observed["early_refunds"] >= 8
+    assert (
+        early.observed["early_refunds_lower_bound"] >= 3 * early.observed["early_refunds_expected"]
+    )
+
+
+@pytest.mark.parametrize(
+    "early",
+    [
+        EarlyRefunds(min_refunds=10_000),  # never that many early refunds
+        EarlyRefunds(within_s=60),  # nothing is refunded within a minute
+        EarlyRefunds(factor=100.0),  # nor a hundred times the normal count
+    ],
+)
+def test_early_path_holds_back_without_each_condition(early: EarlyRefunds) -> None:
+    burst = load_rules().refund_after_order_spike.burst
+    first = _firing(_delayed_attack(), _with(burst=burst, early=early))[0]
+    assert first.evidence.window != "early"
+
+
+def test_busy_normal_anchors_stay_quiet_with_the_early_path() -> None:
+    """Large anchors of every default category refunding at their normal rate within the
+    hour, as fast as the simulator's fastest normal profile."""
+    s = Scenario(seed=10)
+    rules = load_rules().refund_after_order_spike
+    for i, category in enumerate(("default", "electronics", "beauty", "jewelry", "home")):
+        rate = rules.category(category).baseline_rate
+        for j in range(4):
+            orders = s.orders(f"n{i}-{j}", 0, 180, 300 + 150 * j, category=category)
+            s.refunds(orders, rate, delay=(3, 55))
     assert _firing(s.records(), load_rules()) == []
