@@ -42,7 +42,7 @@ lint: venv  ## ruff and mypy
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: jars tools lint  ## every test: lint, types, units, a real Kafka broker and Prometheus
+test: jars tools lint  ## every test: lint, types, units, a real Kafka broker, Prometheus, Alertmanager
 	$(BIN)/pytest
 
 benchmarks/.venv-quix/bin/python:
