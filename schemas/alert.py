@@ -24,6 +24,7 @@ class Severity(StrEnum):
 class RuleName(StrEnum):
     REFUND_AFTER_ORDER_SPIKE = "refund_after_order_spike"
     QUALITY_COMPLAINTS = "quality_complaints"
+    ORDER_CONCENTRATION = "order_concentration"
 
 
 class Evidence(BaseModel):

@@ -16,7 +16,13 @@ from typing import Protocol
 from schemas import Alert, Complaint, InputEvent, Order, Refund
 from streams.core.attribution import OrderMemory, OrderRef
 from streams.core.clock import DAY_MS, HOUR_MS, bucket_start, from_ms, is_late, to_ms
-from streams.core.evaluate import Verdict, Windows, quality_complaints, refund_spike
+from streams.core.evaluate import (
+    Verdict,
+    Windows,
+    order_concentration,
+    quality_complaints,
+    refund_spike,
+)
 from streams.core.lifecycle import advance
 from streams.core.rules import Rules
 from streams.core.state import AnchorState, PendingRefund, RefundTally
@@ -413,19 +419,23 @@ class Detector:
         w = self.config.windows
         rules = self.rules
         alerts: list[Alert] = []
+        concentration = rules.order_concentration
         for name, enabled in (
             ("refund_after_order_spike", rules.refund_after_order_spike.enabled),
             ("quality_complaints", rules.quality_complaints.enabled),
+            ("order_concentration", concentration is not None and concentration.enabled),
         ):
             if not enabled:
                 continue
             episode = state.episodes.get(name)
             watching = episode is not None and episode.status == "firing"
-            verdict = (
-                refund_spike(state, end_ms, w, rules.refund_after_order_spike, watching)
-                if name == "refund_after_order_spike"
-                else quality_complaints(state, end_ms, w, rules.quality_complaints, watching)
-            )
+            if name == "refund_after_order_spike":
+                verdict = refund_spike(state, end_ms, w, rules.refund_after_order_spike, watching)
+            elif name == "quality_complaints":
+                verdict = quality_complaints(state, end_ms, w, rules.quality_complaints, watching)
+            else:
+                assert concentration is not None
+                verdict = order_concentration(state, end_ms, w, concentration, watching)
             new, transition = advance(
                 episode, verdict.signal, name, state.anchor_id, end_ms, w.step_ms, rules.lifecycle
             )

@@ -8,7 +8,13 @@ from typing import Any
 from streams.core.clock import DAY_MS
 from streams.core.lifecycle import Signal
 from streams.core.rates import poisson_lower_bound, smoothed_rate, wilson_lower_bound
-from streams.core.rules import EarlyRefunds, QualityComplaintsRule, RefundBurst, RefundSpikeRule
+from streams.core.rules import (
+    EarlyRefunds,
+    OrderConcentrationRule,
+    QualityComplaintsRule,
+    RefundBurst,
+    RefundSpikeRule,
+)
 from streams.core.state import AnchorState
 from streams.core.windows import (
     QUALITY_COMPLAINTS,
@@ -342,5 +348,57 @@ def quality_complaints(
             "resolve_ratio": rule.resolve_ratio,
         },
         session_id=fig.top_session,
+        evidence=evidence,
+    )
+
+
+def order_concentration(
+    state: AnchorState, end_ms: int, w: Windows, rule: OrderConcentrationRule, watching: bool
+) -> Verdict:
+    """`order_concentration`: in the last `window_s`, at least `min_orders` orders at
+    `min_orders_per_buyer` or more per distinct buyer, and the long window at
+    `min_long_orders_per_buyer`. Buyers are counted exactly up to 64 per bucket, then estimated
+    (the evidence says so)."""
+    name = "order_concentration"
+    size_ms = min(w.long_ms, -(-rule.window_s * 1000 // w.step_ms) * w.step_ms)
+    since = end_ms - size_ms
+    orders = sum(b.orders for start, b in state.buckets.items() if since <= start < end_ms)
+    if orders < rule.min_orders * rule.resolve_ratio and not watching:
+        return Verdict(name, QUIET, since, end_ms)
+    short = figures(state, end_ms, size_ms, w.step_ms)
+    long = figures(state, end_ms, w.long_ms, w.step_ms)
+    per_buyer = short.orders / max(short.distinct_buyers, 1)
+    long_per_buyer = long.orders / max(long.distinct_buyers, 1)
+    crossing = (
+        short.orders >= rule.min_orders
+        and per_buyer >= rule.min_orders_per_buyer
+        and long_per_buyer >= rule.min_long_orders_per_buyer
+    )
+    holding = (
+        short.orders >= rule.min_orders * rule.resolve_ratio
+        and per_buyer >= rule.min_orders_per_buyer * rule.resolve_ratio
+    )
+    severity = "critical" if per_buyer >= rule.critical_orders_per_buyer else rule.severity
+    evidence = _evidence(short, "short+long")
+    evidence["long_orders_per_buyer"] = round(long_per_buyer, 3)
+    return Verdict(
+        name,
+        Signal(crossing, holding, severity),
+        since,
+        end_ms,
+        observed={
+            "orders": short.orders,
+            "distinct_buyers": short.distinct_buyers,
+            "orders_per_buyer": round(per_buyer, 3),
+            "max_orders_by_one_buyer": short.buyers.heaviest,
+            "long_orders_per_buyer": round(long_per_buyer, 3),
+        },
+        threshold={
+            "min_orders": rule.min_orders,
+            "orders_per_buyer": rule.min_orders_per_buyer,
+            "long_orders_per_buyer": rule.min_long_orders_per_buyer,
+            "resolve_ratio": rule.resolve_ratio,
+        },
+        session_id=short.top_session,
         evidence=evidence,
     )

@@ -135,6 +135,26 @@ class QualityComplaintsRule(_Strict):
         return count, rate
 
 
+class OrderConcentrationRule(_Strict):
+    """`order_concentration`: many orders from few buyers in minutes, the shape of brushing's
+    fake sales, seen before any of them is refunded. An attack on the anchor comes from fresh
+    buyers and does not trip it (the refund rule covers it)."""
+
+    enabled: bool = True
+    severity: Severity = "warning"
+    window_s: int = Field(default=600, gt=0)
+    """The short window judged, rounded up to whole steps."""
+    min_orders: int = Field(default=25, ge=1)
+    """Orders the short window needs before the rule speaks."""
+    min_orders_per_buyer: float = Field(default=3.0, ge=1)
+    """Orders per distinct buyer in the short window needed to fire."""
+    min_long_orders_per_buyer: float = Field(default=1.5, ge=1)
+    """... and in the long window: a few loyal buyers in a quiet minute are not a pattern."""
+    critical_orders_per_buyer: float = Field(default=10.0, ge=1)
+    resolve_ratio: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    """Holds while the short window keeps ratio x both minimums."""
+
+
 class Lifecycle(_Strict):
     resolve_after_s: int = Field(default=600, ge=0)
     """Event time an episode must stay below the resolve threshold before it resolves."""
@@ -148,6 +168,8 @@ class Rules(_Strict):
     lifecycle: Lifecycle = Lifecycle()
     refund_after_order_spike: RefundSpikeRule
     quality_complaints: QualityComplaintsRule
+    order_concentration: OrderConcentrationRule | None = None
+    """Off when absent, so a rules file written before it keeps its behaviour."""
 
 
 def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:

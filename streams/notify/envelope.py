@@ -17,6 +17,7 @@ SOURCE = "livewatch"
 ALERTNAMES = {
     "refund_after_order_spike": "LivewatchRefundSpike",
     "quality_complaints": "LivewatchQualityComplaints",
+    "order_concentration": "LivewatchOrderConcentration",
 }
 """Alertmanager `alertname` per rule (CamelCase, as Prometheus alert names are)."""
 CE_TYPE_PREFIX = "io.livewatch.alert"
@@ -49,6 +50,12 @@ def summary(alert: Alert) -> str:
         baseline = e.baseline_refund_rate
         rate += f", baseline {baseline:.0%})" if baseline is not None else ")"
         return f"{alert.severity.value}: refund spike on {who}: {rate} in the {e.window} window"
+    if alert.rule.value == "order_concentration":
+        per_buyer = f"{e.orders_per_buyer:.1f}" if e.orders_per_buyer else "?"
+        return (
+            f"{alert.severity.value}: concentrated orders on {who}: {e.orders} orders from "
+            f"{e.distinct_buyers} buyers ({per_buyer} per buyer) in the short window"
+        )
     return (
         f"{alert.severity.value}: quality complaints on {who}: {e.quality_complaints} "
         f"complaints on {e.orders} orders in the {e.window} window"

@@ -298,6 +298,12 @@ class Simulation:
                 start=self._when(min(refund_times)), end=self._when(max(refund_times)),
                 orders_start=self._when(begin),
             ))  # fmt: skip
+        if scenario == "brushing":  # few buyers: visible as soon as the orders come
+            self.labels.append(Label(
+                anchor_id=anchor.anchor_id, scenario=scenario, rule="order_concentration",
+                start=self._when(begin), end=self._when(begin + length),
+                orders_start=self._when(begin),
+            ))  # fmt: skip
 
     def _storm(self, anchor: Anchor) -> None:
         """A defective product: quality complaints pile up as the session ends."""

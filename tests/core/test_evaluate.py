@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from schemas import Alert
@@ -10,7 +12,7 @@ from streams.pipeline import build_detector
 from streams.replay import replay_records
 from streams.settings import Settings
 from streams.stores import DictOrders, DictStates
-from tests.scenarios import Record, Scenario
+from tests.scenarios import Record, Scenario, at
 
 
 def _with(burst: RefundBurst | None = None, early: EarlyRefunds | None = None) -> Rules:
@@ -126,3 +128,34 @@ def test_busy_normal_anchors_stay_quiet_with_the_early_path() -> None:
             orders = s.orders(f"n{i}-{j}", 0, 180, 300 + 150 * j, category=category)
             s.refunds(orders, rate, delay=(3, 55))
     assert _firing(s.records(), load_rules()) == []
+
+
+def _ring(buyers: int | None, seed: int = 11) -> list[Record]:
+    """A steady anchor (150 orders an hour), then 120 orders in eight minutes from `buyers`
+    accounts (None: each order a fresh buyer, as in an attack), none refunded yet."""
+    s = Scenario(seed=seed)
+    s.orders("shop", 0, 120, 300)
+    s.orders("shop", 60, 8, 120, buyers=buyers, session="shop-s2")
+    return s.records()
+
+
+def test_order_concentration_sees_brushing_before_any_refund() -> None:
+    (fired,) = _firing(_ring(buyers=6), load_rules())
+    assert fired.rule.value == "order_concentration"
+    assert fired.session_id == "shop-s2"
+    assert fired.observed["orders_per_buyer"] >= 3.0
+    assert fired.evidence.max_orders_by_one_buyer >= 10  # type: ignore[attr-defined]
+    assert fired.window_end <= datetime.fromisoformat(at(68))  # before the ring's last order
+
+
+def test_order_concentration_leaves_an_attack_and_loyal_buyers_alone() -> None:
+    assert _firing(_ring(buyers=None), load_rules()) == []
+    s = Scenario(seed=12)
+    for i in range(10):  # busy sessions where a third of buyers come back for more
+        s.orders(f"fan{i}", 0, 120, 400 + 100 * i, buyers=(400 + 100 * i) * 2 // 3)
+    assert _firing(s.records(), load_rules()) == []
+
+
+def test_order_concentration_is_off_when_the_rules_file_has_none() -> None:
+    rules = load_rules().model_copy(update={"order_concentration": None})
+    assert _firing(_ring(buyers=6), rules) == []

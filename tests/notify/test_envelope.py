@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from schemas.alert import AlertStatus, Severity
+from schemas.alert import AlertStatus, RuleName, Severity
 from streams.notify.envelope import cloudevent_headers, labels, postable, summary
 from tests.notify.conftest import brushing_alerts
 
@@ -69,3 +69,13 @@ def test_cloudevent_ids_name_each_update_once() -> None:
     resolved = firing.model_copy(update={"status": AlertStatus.RESOLVED})
     ids = {dict(cloudevent_headers(a, "lw"))["ce_id"] for a in (escalated, warning, resolved)}
     assert len(ids) == 3
+
+
+def test_every_rule_has_an_alertname_and_a_summary_of_its_own() -> None:
+    alert = brushing_alerts()[0]
+    for rule in RuleName:
+        other = alert.model_copy(update={"rule": rule})
+        assert labels(other)["alertname"] != "LivewatchAbuse"
+        assert rule.value.split("_")[0] in summary(other) or "orders" in summary(other)
+    concentrated = alert.model_copy(update={"rule": RuleName.ORDER_CONCENTRATION})
+    assert "per buyer" in summary(concentrated)
