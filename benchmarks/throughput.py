@@ -126,10 +126,35 @@ def consumed(port: int) -> float | None:
     )
 
 
+async def changelogs_settled(settings: Settings, timeout_s: float = 60) -> None:
+    """Wait until the worker's changelog topics hold records and have stopped growing for a
+    second: it counts a batch's events before it writes the batch's changelog, so stopping it
+    at the count could cut the last write short (and a small run is one batch)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        tps = [
+            TopicPartition(changelog_topic(settings, table), p)
+            for table in TABLES
+            for p in range(settings.partitions)
+        ]
+        deadline = time.monotonic() + timeout_s
+        last: dict[TopicPartition, int] = {}
+        while time.monotonic() < deadline:
+            ends = await consumer.end_offsets(tps)
+            if ends == last and any(ends.values()):
+                return
+            last = ends
+            await asyncio.sleep(1.0)
+        raise TimeoutError("the worker's changelogs did not settle")
+    finally:
+        await consumer.stop()
+
+
 def worker_run(settings: Settings, total: int, log: Path) -> tuple[float, float]:
     """Events per second of a worker, from its last scrape before it consumed anything to the
     first that counted every event (a second's resolution: small runs read low), and its peak
-    RSS in MB."""
+    RSS in MB. The worker is stopped once its changelog writes have settled."""
     worker = start_worker(settings, log)
     try:
         idle_until = time.perf_counter()
@@ -142,6 +167,7 @@ def worker_run(settings: Settings, total: int, log: Path) -> tuple[float, float]
                 idle_until = time.perf_counter()
             elif count >= total:
                 rate = count / (time.perf_counter() - idle_until)
+                asyncio.run(changelogs_settled(settings))
                 return rate, peak_rss_mb(worker.pid)
     finally:
         stop(worker, timeout_s=60)
