@@ -362,12 +362,16 @@ def order_concentration(
     name = "order_concentration"
     size_ms = min(w.long_ms, -(-rule.window_s * 1000 // w.step_ms) * w.step_ms)
     since = end_ms - size_ms
+    # Without an open episode only crossing matters: skip what cannot cross, cheapest first
+    # (an integer sum, then the short window's buyers, the hour's last).
     orders = sum(b.orders for start, b in state.buckets.items() if since <= start < end_ms)
-    if orders < rule.min_orders * rule.resolve_ratio and not watching:
+    if orders < rule.min_orders and not watching:
         return Verdict(name, QUIET, since, end_ms)
     short = figures(state, end_ms, size_ms, w.step_ms)
-    long = figures(state, end_ms, w.long_ms, w.step_ms)
     per_buyer = short.orders / max(short.distinct_buyers, 1)
+    if per_buyer < rule.min_orders_per_buyer and not watching:
+        return Verdict(name, QUIET, since, end_ms)
+    long = figures(state, end_ms, w.long_ms, w.step_ms)
     long_per_buyer = long.orders / max(long.distinct_buyers, 1)
     crossing = (
         short.orders >= rule.min_orders
