@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -154,6 +155,8 @@ async def test_killed_worker_restarts_with_same_ids_and_counts(
     seen = await read_alerts(settings, lambda got: len(got) >= 1, timeout_s=90)
     first.kill()
     assert seen and seen[0].alert_id == expected[0].alert_id, first.tail()
+    # What the killed worker had published: only these may be sent again.
+    sent_before = await read_alerts(settings, lambda got: False, timeout_s=3)
 
     start_worker(settings, workers, tmp_path / "worker.log")
     await produce(settings, records[cut:], refunds_by)
@@ -170,8 +173,11 @@ async def test_killed_worker_restarts_with_same_ids_and_counts(
     assert sorted(first_seen) == sorted((a.alert_id, a.status.value) for a in expected)
     for alert in expected:
         assert first_seen[(alert.alert_id, alert.status.value)] == without_emitted_at(alert)
-    repeats = len(alerts) - len(first_seen)
-    assert repeats <= 1, f"{repeats} alerts repeated: only the one in flight at the kill may be"
+    # Only what was in flight at the kill (its batch: one alert or a few) may come again, once.
+    counts = Counter((a.alert_id, a.status.value) for a in alerts)
+    repeated = {key for key, n in counts.items() if n > 1}
+    assert max(counts.values()) <= 2, counts
+    assert repeated <= {(a.alert_id, a.status.value) for a in sent_before}, repeated
 
 
 def _when(value: dict[str, Any]) -> Any:
