@@ -113,6 +113,12 @@ def _long_categories(state: AnchorState, end_ms: int, w: Windows) -> dict[str, i
     return categories
 
 
+def _whole_steps(window_s: int, w: Windows) -> int:
+    """A rule's window length in milliseconds, rounded up to whole steps, at most the long
+    window."""
+    return min(w.long_ms, -(-window_s * 1000 // w.step_ms) * w.step_ms)
+
+
 def _burst_window(
     state: AnchorState,
     end_ms: int,
@@ -125,8 +131,7 @@ def _burst_window(
     threshold while the long window holds. Its length is rounded up to whole steps."""
     if lb_long < threshold * burst.long_ratio:
         return None
-    steps = -(-burst.window_s * 1000 // w.step_ms)
-    size_ms = min(w.long_ms, steps * w.step_ms)
+    size_ms = _whole_steps(burst.window_s, w)
     found = best_short_window(
         state, end_ms, w.long_ms, size_ms, w.step_ms, burst.min_orders, burst.z
     )
@@ -360,7 +365,7 @@ def order_concentration(
     `min_long_orders_per_buyer`. Buyers are counted exactly up to 64 per bucket, then estimated
     (the evidence says so)."""
     name = "order_concentration"
-    size_ms = min(w.long_ms, -(-rule.window_s * 1000 // w.step_ms) * w.step_ms)
+    size_ms = _whole_steps(rule.window_s, w)
     since = end_ms - size_ms
     # Without an open episode only crossing matters: skip what cannot cross, cheapest first
     # (an integer sum, then the short window's buyers, the hour's last).
