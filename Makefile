@@ -19,11 +19,12 @@ venv: $(BIN)/.installed  ## create .venv with livewatch and its test tools
 jars: venv  ## resolve the Apache Kafka jars from Maven Central (once)
 	$(BIN)/python -c 'from streams.kafka_local import resolve_jars; print(resolve_jars())'
 
-tools:  ## Debian packages the tests use (promtool, prometheus, alertmanager, amtool), when missing
+tools:  ## Debian packages the tests use (promtool, prometheus, alertmanager, amtool, chromium), when missing
 	@if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null \
-	    || ! command -v amtool >/dev/null || ! command -v prometheus-alertmanager >/dev/null; then \
+	    || ! command -v amtool >/dev/null || ! command -v prometheus-alertmanager >/dev/null \
+	    || ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-	    --no-install-recommends prometheus prometheus-alertmanager; \
+	    --no-install-recommends prometheus prometheus-alertmanager chromium chromium-driver; \
 	fi
 
 run: jars  ## the main job: livewatch demo (local Kafka, topics, worker, simulator, live view)
@@ -42,7 +43,7 @@ lint: venv  ## ruff and mypy
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: jars tools lint  ## every test: lint, types, units, a real Kafka broker, Prometheus, Alertmanager
+test: jars tools lint  ## every test: lint, types, units, a real Kafka broker, Prometheus, Alertmanager, Chromium
 	$(BIN)/pytest
 
 benchmarks/.venv-quix/bin/python:

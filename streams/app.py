@@ -204,6 +204,7 @@ def create_app(
         active_states,
         detector.config.windows,
         readiness,
+        detector.rules.refund_after_order_spike,
     )
 
     def task_for(partition: int) -> PartitionTask:

@@ -167,6 +167,46 @@ def notify(
     asyncio.run(serve(settings, urls))
 
 
+@cli.command("board")
+def board(
+    port: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=65535, help="Port to serve on. Default: LIVEWATCH_BOARD_PORT (6068)."
+        ),
+    ] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(help="Address to bind. Default: LIVEWATCH_BOARD_HOST (127.0.0.1)."),
+    ] = None,
+    worker_url: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--worker",
+            help="Base URL of a worker's HTTP API (repeatable). Default: "
+            "LIVEWATCH_BOARD_WORKERS, comma-separated, else this machine's worker.",
+        ),
+    ] = None,
+) -> None:
+    """Serve the risk board: active episodes, riskiest anchors and anchor pages (read-only)."""
+    import asyncio
+
+    from streams.board.service import serve
+    from streams.logs import configure
+
+    settings = load_settings()
+    update: dict[str, object] = {}
+    if port is not None:
+        update["board_port"] = port
+    if host is not None:
+        update["board_host"] = host
+    if worker_url:
+        update["board_workers"] = ",".join(worker_url)
+    settings = settings.model_copy(update=update)
+    configure(settings.log_format, settings.log_level)
+    asyncio.run(serve(settings))
+
+
 class ReportFormat(StrEnum):
     table = "table"
     json = "json"

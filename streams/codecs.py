@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
+import orjson
 from aiokafka.partitioner import murmur2
 from pydantic import BaseModel, ValidationError
 
-from schemas import TOPIC_MODELS, InputEvent, Refund
+from schemas import TOPIC_MODELS, Alert, InputEvent, Refund
 
 
 class DecodeError(ValueError):
@@ -61,3 +62,26 @@ def record_key(event: InputEvent, refunds_by: RefundKey = "anchor") -> bytes:
 def partition_of(key: bytes, partitions: int) -> int:
     """The partition Kafka's default partitioner (murmur2) gives `key`."""
     return int(murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+ALERT_SCHEMA_VERSIONS = {1}
+"""Alert schema versions the readers of the alerts topic (notify, board) understand."""
+
+
+def read_alert(raw: bytes | None) -> tuple[Alert | None, str, str]:
+    """An alert record's value as an Alert, or None with a reason and the error."""
+    if raw is None:
+        return None, "tombstone", "record has no value"
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return None, "invalid_json", str(exc)
+    if not isinstance(data, dict):
+        return None, "invalid", "value is not a JSON object"
+    version = data.get("schema_version")
+    if version not in ALERT_SCHEMA_VERSIONS:
+        return None, "unknown_schema_version", f"schema_version {version!r} is not one of 1"
+    try:
+        return Alert.model_validate(data), "", ""
+    except ValidationError as exc:
+        return None, "invalid", describe(exc)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.core.partition import INTERNAL
@@ -83,6 +83,18 @@ class Settings(BaseSettings):
     """Base URL people open for an anchor (the workers' Service, or the board); notifications
     link `<api_url>/anchors/<anchor_id>`. Unset: no link."""
 
+    board_host: str = "127.0.0.1"
+    """`livewatch board`: the address it binds (loopback unless set: it shows abuse figures)."""
+    board_port: int = Field(default=6068, ge=1, le=65535)
+    board_workers: str = ""
+    """`livewatch board`: comma-separated base URLs of the workers' HTTP APIs (each, or one
+    Service in front of them); default `advertised_url`, else http://127.0.0.1:web_port."""
+    board_token: SecretStr | None = None
+    """`livewatch board`: when set, every page but /livez and /readyz needs it, as
+    `Authorization: Bearer <token>` or as the password of HTTP basic auth (any user name)."""
+    board_refresh_s: float = Field(default=2.0, gt=0)
+    """`livewatch board`: how often an open page refreshes its lists and charts."""
+
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -103,7 +115,9 @@ class Settings(BaseSettings):
     def as_env(self) -> dict[str, str]:
         """These settings as `LIVEWATCH_*` variables, for a child process."""
         return {
-            f"LIVEWATCH_{name.upper()}": str(value)
+            f"LIVEWATCH_{name.upper()}": (
+                value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+            )
             for name, value in self.model_dump().items()
             if value is not None
         }
@@ -116,6 +130,11 @@ class Settings(BaseSettings):
             "refunds": self.topic_refunds,
             "complaints": self.topic_complaints,
         }
+
+    @property
+    def board_worker_urls(self) -> list[str]:
+        given = [u.strip() for u in self.board_workers.split(",") if u.strip()]
+        return given or [self.advertised_url or f"http://127.0.0.1:{self.web_port}"]
 
     @property
     def alertmanagers(self) -> list[str]:

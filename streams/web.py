@@ -12,11 +12,12 @@ from typing import Any
 import faust
 from prometheus_client import CollectorRegistry, generate_latest
 
-from streams.core.clock import from_ms
-from streams.core.evaluate import Windows, orders_last_day
+from streams.core.clock import from_ms, window_buckets
+from streams.core.evaluate import Windows, orders_last_day, refund_threshold
 from streams.core.rates import wilson_lower_bound
+from streams.core.rules import RefundSpikeRule
 from streams.core.state import AnchorState
-from streams.core.windows import figures, totals
+from streams.core.windows import QUALITY_COMPLAINTS, figures, totals
 
 RANKING_Z = 1.645
 
@@ -83,6 +84,51 @@ def anchor_view(state: AnchorState, windows: Windows) -> dict[str, Any]:
     return view
 
 
+def anchor_minutes(state: AnchorState, windows: Windows, rule: RefundSpikeRule) -> dict[str, Any]:
+    """An anchor's long window step by step, for a chart: orders; refunds by the step their
+    orders were placed in and by the step they were requested in; complaints; and the long
+    window's refund rate and its lower bound as they stood at each step's end, against the
+    refund rule's threshold now."""
+    end = state.evaluated_to_ms
+    if end is None:
+        return {"anchor_id": state.anchor_id, "evaluated_to": None, "steps": []}
+    starts = list(window_buckets(end, windows.long_ms, windows.step_ms))
+    requested = dict.fromkeys(starts, 0)
+    for bucket in state.buckets.values():
+        for step, tally in bucket.refunds.items():
+            if step in requested:
+                requested[step] += tally.refunds
+    steps = []
+    for start in starts:
+        b = state.buckets.get(start)
+        complaints = b.complaints if b is not None else {}
+        orders, refunds, _ = totals(state, start + windows.step_ms, windows.long_ms,
+                                    windows.step_ms)  # fmt: skip
+        steps.append({
+            "start": _iso(start),
+            "orders": b.orders if b is not None else 0,
+            "refunds_by_order_time": b.refunded_before(end) if b is not None else 0,
+            "refunds_by_request_time": requested[start] + (b.unmatched_refunds if b else 0),
+            "complaints": sum(complaints.values()),
+            "quality_complaints": sum(
+                n for cat, n in complaints.items() if cat in QUALITY_COMPLAINTS
+            ),
+            "long_refund_rate": round(refunds / orders, 4) if orders else None,
+            "long_refund_rate_lower_bound": (
+                round(wilson_lower_bound(refunds, orders, rule.z), 4) if orders else None
+            ),
+        })  # fmt: skip
+    bar = refund_threshold(state, end, windows, rule)
+    return {
+        "anchor_id": state.anchor_id,
+        "evaluated_to": _iso(end),
+        "step_s": windows.step_ms // 1000,
+        "refund_threshold": round(bar.rate, 4),
+        "baseline_refund_rate": round(bar.baseline, 4),
+        "steps": steps,
+    }
+
+
 def riskiest_anchors(
     states: Iterable[AnchorState], windows: Windows, limit: int
 ) -> list[dict[str, Any]]:
@@ -128,9 +174,10 @@ def register(
     active_states: Callable[[], Iterable[AnchorState]],
     windows: Windows,
     ready: Callable[[], tuple[bool, str]],
+    refund_rule: RefundSpikeRule,
 ) -> None:
-    """Add `/metrics`, `/livez`, `/readyz`, `/anchors`, `/anchors/{anchor_id}` and
-    `/alerts/active`."""
+    """Add `/metrics`, `/livez`, `/readyz`, `/anchors`, `/anchors/{anchor_id}`,
+    `/anchors/{anchor_id}/minutes` and `/alerts/active`."""
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
@@ -153,6 +200,14 @@ def register(
         if state is None:
             return web.json({"error": f"no state for anchor {anchor_id!r}"}, status=404)
         return web.json(anchor_view(state, windows))
+
+    @app.page("/anchors/{anchor_id}/minutes")
+    @app.table_route(table=anchor_table, match_info="anchor_id")
+    async def anchor_series(web: Any, request: Any, anchor_id: str) -> Any:
+        state = load_state(anchor_id)
+        if state is None:
+            return web.json({"error": f"no state for anchor {anchor_id!r}"}, status=404)
+        return web.json(anchor_minutes(state, windows, refund_rule))
 
     @app.page("/anchors")
     async def riskiest(web: Any, request: Any) -> Any:

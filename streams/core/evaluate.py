@@ -183,6 +183,37 @@ def _session_of(
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class RefundThreshold:
+    """The refund rate the long window's lower bound must reach: min(ceiling, max(min_rate,
+    baseline_factor x baseline)), the baseline being the anchor's own history smoothed toward
+    its categories' normal rate, the ceiling theirs."""
+
+    rate: float
+    baseline: float
+    ceiling: float
+
+
+def refund_threshold(
+    state: AnchorState, end_ms: int, w: Windows, rule: RefundSpikeRule
+) -> RefundThreshold:
+    """The refund rule's threshold for an anchor at `end_ms` (its category mix then)."""
+    categories = _long_categories(state, end_ms, w)
+    prior = _mix(
+        categories,
+        {c: v.baseline_rate for c, v in rule.categories.items()},
+        rule.category("default").baseline_rate,
+    )
+    ceiling = _mix(
+        categories,
+        {c: v.ceiling for c, v in rule.categories.items()},
+        rule.category("default").ceiling,
+    )
+    baseline = smoothed_rate(state.hist_refunds, state.hist_orders, prior, rule.prior_weight_orders)
+    rate = min(ceiling, max(rule.min_rate, rule.baseline_factor * baseline))
+    return RefundThreshold(rate, baseline, ceiling)
+
+
 def refund_spike(
     state: AnchorState, end_ms: int, w: Windows, rule: RefundSpikeRule, watching: bool
 ) -> Verdict:
@@ -199,19 +230,8 @@ def refund_spike(
     start_ms = end_ms - w.long_ms
     if not watching and (orders < rule.min_orders_long or refunds == 0):
         return Verdict(name, QUIET, start_ms, end_ms)
-    categories = _long_categories(state, end_ms, w)
-    prior = _mix(
-        categories,
-        {c: v.baseline_rate for c, v in rule.categories.items()},
-        rule.category("default").baseline_rate,
-    )
-    ceiling = _mix(
-        categories,
-        {c: v.ceiling for c, v in rule.categories.items()},
-        rule.category("default").ceiling,
-    )
-    baseline = smoothed_rate(state.hist_refunds, state.hist_orders, prior, rule.prior_weight_orders)
-    threshold = min(ceiling, max(rule.min_rate, rule.baseline_factor * baseline))
+    bar = refund_threshold(state, end_ms, w, rule)
+    threshold, baseline, ceiling = bar.rate, bar.baseline, bar.ceiling
     lb_long = wilson_lower_bound(refunds, orders, rule.z)
     floor = (
         rule.resolve_ratio if rule.burst is None else min(rule.resolve_ratio, rule.burst.long_ratio)

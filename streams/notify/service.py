@@ -18,16 +18,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
-import orjson
 import structlog
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
-from pydantic import ValidationError
 
 from schemas import Alert
-from streams.codecs import describe
+from streams.codecs import read_alert
 from streams.kafka_config import client_options
 from streams.notify.alertmanager import Alertmanagers
 from streams.notify.envelope import firing_until, postable
@@ -37,7 +35,6 @@ from streams.topics import describe_partitions
 
 log = structlog.get_logger("livewatch.notify")
 
-SCHEMA_VERSIONS = {1}
 EXPOSITION_TYPE = "text/plain; version=0.0.4"
 
 
@@ -73,25 +70,6 @@ class NotifyMetrics:
 
     def on_result(self, url: str, outcome: str, alerts: int) -> None:
         self.posted.labels(url, outcome).inc(alerts)
-
-
-def read_alert(raw: bytes | None) -> tuple[Alert | None, str, str]:
-    """An alert record's value as an Alert, or None with a reason and the error."""
-    if raw is None:
-        return None, "tombstone", "record has no value"
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        return None, "invalid_json", str(exc)
-    if not isinstance(data, dict):
-        return None, "invalid", "value is not a JSON object"
-    version = data.get("schema_version")
-    if version not in SCHEMA_VERSIONS:
-        return None, "unknown_schema_version", f"schema_version {version!r} is not one of 1"
-    try:
-        return Alert.model_validate(data), "", ""
-    except ValidationError as exc:
-        return None, "invalid", describe(exc)
 
 
 class Notifier:

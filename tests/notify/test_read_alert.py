@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from streams.codecs import encode
-from streams.notify.service import read_alert
+from streams.codecs import encode, read_alert
 from tests.notify.conftest import brushing_alerts
 
 

@@ -1,0 +1,379 @@
+"""The board's shell: a reader of the alerts topic, a client of the workers, an aiohttp server.
+
+Read-only in every way: it reads the alerts topic without a consumer group (nothing
+committed, nothing written) from its beginning on each start, so it needs no state of its own;
+it only GETs from the workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hmac
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import structlog
+from aiohttp import web
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+
+from schemas.alert import RuleName, Severity
+from streams.board.charts import counts_svg, rates_svg
+from streams.board.filters import Filter, FilterError
+from streams.board.ledger import Ledger
+from streams.board.pages import Pages
+from streams.board.workers import Workers
+from streams.codecs import read_alert
+from streams.kafka_config import client_options
+from streams.settings import Settings
+from streams.topics import describe_partitions
+
+log = structlog.get_logger("livewatch.board")
+
+EXPOSITION_TYPE = "text/plain; version=0.0.4"
+OPEN_PATHS = frozenset({"/livez", "/readyz"})
+"""Probes need no token: they tell nothing but up or not."""
+RANKED = 20
+TOPIC_RETRY_S = 2.0
+SECURITY_HEADERS = {
+    # Scripts only from the board itself: an id that slipped past escaping still could not run.
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
+    "img-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+SVG_HEADERS = {
+    **SECURITY_HEADERS,
+    # pygal puts a script in its SVG; opened on its own, the chart must not run it.
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+}
+
+
+class BoardMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.received = Counter(
+            "livewatch_board_alerts_received", "Alert records read, by status.", ["status"],
+            registry=r,
+        )  # fmt: skip
+        self.bad = Counter(
+            "livewatch_board_bad_records", "Alert records skipped as unreadable, by reason.",
+            ["reason"], registry=r,
+        )  # fmt: skip
+        self.active = Gauge(
+            "livewatch_board_active_episodes", "Firing episodes on the board.", registry=r
+        )
+        self.refused = Counter(
+            "livewatch_board_requests_refused",
+            "Requests refused for a missing or wrong token.", registry=r,
+        )  # fmt: skip
+        self.unreachable = Counter(
+            "livewatch_board_worker_unreachable",
+            "Times a worker's API did not answer the board.", registry=r,
+        )  # fmt: skip
+
+
+class Board:
+    """What the pages show: the ledger of episodes, filled by `read_alerts`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.ledger = Ledger()
+        self.metrics = BoardMetrics()
+        self.ready = False
+        self.reason = "reading the alerts topic"
+
+    async def read_alerts(self) -> None:
+        """Read every partition of the alerts topic from its beginning, forever."""
+        s = self.settings
+        count = await self._partitions()
+        consumer = AIOKafkaConsumer(
+            group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
+            **client_options(s),
+        )  # fmt: skip
+        await consumer.start()
+        try:
+            tps = [TopicPartition(s.topic_alerts, p) for p in range(count)]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            ends = await consumer.end_offsets(tps)
+            while True:
+                batches = await consumer.getmany(timeout_ms=500, max_records=1000)
+                for tp, records in batches.items():
+                    for record in records:
+                        self._apply(tp, record)
+                if not self.ready and all(
+                    await asyncio.gather(*(self._reached(consumer, tp, ends[tp]) for tp in tps))
+                ):
+                    self.ready, self.reason = True, "ready"
+                    log.info("board_caught_up", episodes=len(self.ledger.episodes))
+        finally:
+            await consumer.stop()
+
+    async def _partitions(self) -> int:
+        """The alerts topic's partition count, waiting for the topic to exist: the board may
+        start before the topics are created (compose, a new cluster)."""
+        s = self.settings
+        admin = AIOKafkaAdminClient(**client_options(s))
+        await admin.start()
+        try:
+            while True:
+                count = (await describe_partitions(admin, [s.topic_alerts])).get(s.topic_alerts)
+                if count:
+                    return count
+                self.reason = f"topic {s.topic_alerts!r} not found; run `livewatch topics create`"
+                log.warning("alerts_topic_missing", topic=s.topic_alerts)
+                await asyncio.sleep(TOPIC_RETRY_S)
+        finally:
+            await admin.close()
+
+    @staticmethod
+    async def _reached(consumer: AIOKafkaConsumer, tp: TopicPartition, end: int) -> bool:
+        return bool(await consumer.position(tp) >= end)
+
+    def _apply(self, tp: TopicPartition, record: Any) -> None:
+        alert, reason, error = read_alert(record.value)
+        if alert is None:
+            self.metrics.bad.labels(reason).inc()
+            log.warning(
+                "bad_alert_record", partition=tp.partition, offset=record.offset,
+                reason=reason, error=error,
+            )  # fmt: skip
+            return
+        self.metrics.received.labels(alert.status.value).inc()
+        self.ledger.apply(alert)
+        self.metrics.active.set(sum(1 for e in self.ledger.episodes.values() if e.firing))
+
+
+def token_check(token: str) -> Callable[[web.Request], bool]:
+    """Accepts `Authorization: Bearer <token>`, or basic auth with the token as password (what a
+    browser can send for a page); compared in constant time."""
+    expected = token.encode()
+
+    def allowed(request: web.Request) -> bool:
+        header = request.headers.get("Authorization", "")
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() == "bearer":
+            return hmac.compare_digest(given.strip().encode(), expected)
+        if scheme.lower() == "basic":
+            try:
+                decoded = base64.b64decode(given.strip(), validate=True)
+            except (binascii.Error, ValueError):
+                return False
+            return hmac.compare_digest(decoded.partition(b":")[2], expected)
+        return False
+
+    return allowed
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def web_app(board: Board, workers: Workers, pages: Pages) -> web.Application:
+    s = board.settings
+    allowed = token_check(s.board_token.get_secret_value()) if s.board_token else None
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if allowed is not None and request.path not in OPEN_PATHS and not allowed(request):
+            board.metrics.refused.inc()
+            return web.Response(
+                status=401, text="401: this board needs its token\n",
+                headers={**SECURITY_HEADERS, "WWW-Authenticate": 'Basic realm="livewatch board"'},
+            )  # fmt: skip
+        try:
+            response = await handler(request)
+        except web.HTTPRedirection:
+            raise
+        except web.HTTPException as exc:
+            response = web.Response(status=exc.status, text=exc.text)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    def html(text: str, status: int = 200) -> web.Response:
+        return web.Response(text=text, status=status, content_type="text/html", charset="utf-8")
+
+    def error(status: int, message: str) -> web.Response:
+        return html(pages.render("error.html", status=status, message=message), status)
+
+    def now() -> datetime:
+        return board.ledger.now(datetime.now(UTC))
+
+    def common() -> dict[str, Any]:
+        wall = datetime.now(UTC)
+        clock = board.ledger.clock
+        return {
+            "now": board.ledger.now(wall),
+            "updated": wall.strftime("%H:%M:%S UTC"),
+            "clock": clock.strftime("%Y-%m-%d %H:%M UTC") if clock else "no alert read yet",
+            "ready": board.ready,
+            "refresh_s": s.board_refresh_s,
+        }
+
+    async def overview_context(request: web.Request) -> dict[str, Any]:
+        flt = Filter.from_query(request.query)
+        answer = await workers.riskiest(RANKED if not flt.any else 100)
+        if answer.unreachable:
+            board.metrics.unreachable.inc(len(answer.unreachable))
+        firing = board.ledger.firing_for(r["anchor_id"] for r in answer.rows)
+        rows = [r for r in answer.rows if flt.anchor(r, firing.get(r["anchor_id"], []))]
+        return {
+            **common(),
+            "filter": flt,
+            "active": [e for e in board.ledger.active() if flt.episode(e)],
+            "anchors": rows[:RANKED],
+            "unreachable": answer.unreachable,
+        }
+
+    async def overview(request: web.Request) -> web.Response:
+        try:
+            context = await overview_context(request)
+        except FilterError as exc:
+            return error(400, str(exc))
+        categories = {*board.ledger.categories(), *(r.get("category") for r in context["anchors"])}
+        return html(pages.render(
+            "overview.html", **context, rules=[r.value for r in RuleName],
+            severities=[v.value for v in Severity],
+            categories=sorted(c for c in categories if c),
+        ))  # fmt: skip
+
+    async def overview_fragment(request: web.Request) -> web.Response:
+        try:
+            return html(pages.render("_overview.html", **await overview_context(request)))
+        except FilterError as exc:
+            return web.Response(status=400, text=str(exc))
+
+    def anchor_id_of(request: web.Request) -> str:
+        anchor_id = request.query.get("id", "")
+        if not anchor_id or len(anchor_id) > 128:
+            raise web.HTTPBadRequest(text="give an anchor id of 1 to 128 characters as ?id=")
+        return anchor_id
+
+    async def anchor_context(request: web.Request) -> dict[str, Any]:
+        anchor_id = anchor_id_of(request)
+        answer = await workers.anchor(anchor_id)
+        return {
+            **common(),
+            "filter": None,
+            "anchor_id": anchor_id,
+            "answer": answer,
+            "history": board.ledger.history(anchor_id),
+            "stamp": int(time.time()),
+        }
+
+    async def anchor(request: web.Request) -> web.Response:
+        return html(pages.render("anchor.html", **await anchor_context(request)))
+
+    async def anchor_by_path(request: web.Request) -> web.Response:
+        # The workers' path for an anchor, so `api_url` links in notifications work here too.
+        raise web.HTTPFound(
+            request.app.router["anchor"].url_for().with_query(id=request.match_info["anchor_id"])
+        )
+
+    async def anchor_fragment(request: web.Request) -> web.Response:
+        return html(pages.render("_anchor.html", **await anchor_context(request)))
+
+    def chart(draw: Callable[[dict[str, Any]], bytes]) -> Handler:
+        async def handler(request: web.Request) -> web.Response:
+            answer = await workers.anchor(anchor_id_of(request))
+            if answer.minutes is None:
+                return web.Response(status=404, text=answer.error or "no minutes for this anchor")
+            return web.Response(body=draw(answer.minutes), content_type="image/svg+xml",
+                                headers=SVG_HEADERS)  # fmt: skip
+
+        return handler
+
+    async def api_episodes(request: web.Request) -> web.Response:
+        try:
+            flt = Filter.from_query(request.query)
+        except FilterError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        items = [
+            {"alert_id": e.alert_id, "rule": e.rule, "severity": e.severity,
+             "anchor_id": e.anchor_id, "session_id": e.session_id, "category": e.category,
+             "started": e.started.isoformat(), "updated": e.updated.isoformat(),
+             "firing_s": int((now() - e.started).total_seconds()),
+             "observed": e.observed, "threshold": e.threshold}
+            for e in board.ledger.active() if flt.episode(e)
+        ]  # fmt: skip
+        return web.json_response({"episodes": items})
+
+    async def api_anchors(request: web.Request) -> web.Response:
+        try:
+            context = await overview_context(request)
+        except FilterError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response(
+            {"anchors": context["anchors"], "unreachable": context["unreachable"]}
+        )
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(board.metrics.registry),
+                            headers={"Content-Type": EXPOSITION_TYPE})  # fmt: skip
+
+    async def livez(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(request: web.Request) -> web.Response:
+        body = {"ready": board.ready, "reason": board.reason}
+        return web.json_response(body, status=200 if board.ready else 503)
+
+    app = web.Application(middlewares=[guard])
+    app.router.add_get("/", overview)
+    app.router.add_get("/fragments/overview", overview_fragment)
+    app.router.add_get("/anchor", anchor, name="anchor")
+    app.router.add_get("/anchors/{anchor_id}", anchor_by_path)
+    app.router.add_get("/fragments/anchor", anchor_fragment)
+    app.router.add_get("/anchor/counts.svg", chart(counts_svg))
+    app.router.add_get("/anchor/rates.svg", chart(rates_svg))
+    app.router.add_get("/api/episodes", api_episodes)
+    app.router.add_get("/api/anchors", api_anchors)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/livez", livez)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_static("/static", str(_static_dir()), follow_symlinks=False)
+    return app
+
+
+def _static_dir() -> Any:
+    from importlib.resources import files
+
+    return files("streams.board") / "static"
+
+
+async def serve(settings: Settings) -> None:
+    """Run the board until SIGTERM or SIGINT; prints its URL once it serves."""
+    board = Board(settings)
+    reading = asyncio.ensure_future(board.read_alerts())
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, reading.cancel)
+    async with aiohttp.ClientSession() as session:
+        workers = Workers(settings.board_worker_urls, session)
+        runner = web.AppRunner(web_app(board, workers, Pages()))
+        await runner.setup()
+        site = web.TCPSite(runner, settings.board_host, settings.board_port)
+        await site.start()
+        url = f"http://{settings.board_host}:{settings.board_port}/"
+        print(f"livewatch board: {url}", flush=True, file=sys.stdout)
+        log.info("board_started", url=url, workers=workers.urls,
+                 token=settings.board_token is not None)  # fmt: skip
+        try:
+            await reading
+        except asyncio.CancelledError:
+            log.info("board_stopped")
+        finally:
+            await runner.cleanup()

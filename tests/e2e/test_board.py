@@ -1,0 +1,206 @@
+"""The risk board in a real headless Chromium, during a run on the real broker with a worker.
+
+Screenshots of each page are saved to `LIVEWATCH_SCREENSHOT_DIR` (default `build/screenshots`)
+for a person to look at; `docs/board.png` in the README is one of them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+import pytest
+from pydantic import SecretStr
+from selenium import webdriver
+from selenium.common.exceptions import NoAlertPresentException
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
+
+from streams.children import start_board, stop, wait_ready
+from streams.kafka_local import free_port
+from streams.settings import Settings
+from streams.topics import create_topics
+from tests.scenarios import T0, Record, Scenario
+from tests.streams.worker_process import WorkerProcess, produce
+
+pytestmark = pytest.mark.kafka
+
+HOSTILE = '<script>alert("x")</script>'
+TOKEN = "board-e2e-token"
+SCREENSHOTS = Path(os.environ.get("LIVEWATCH_SCREENSHOT_DIR", "build/screenshots"))
+
+
+TIMES = ("placed_at", "requested_at", "filed_at")
+
+
+def feed() -> list[Record]:
+    """Three normal anchors; two brushing bursts (one by an anchor whose id is markup) that
+    are still firing when the feed ends; a complaint storm. Its last events are about now, so
+    the board's durations read as they would live."""
+    s = Scenario(seed=31)
+    for i in range(3):
+        orders = s.orders(f"normal{i}", 0, 120, 120 + 60 * i, category="electronics")
+        s.refunds(orders, 0.08, delay=(2, 30))
+    for anchor, start in (("brusher", 70), (HOSTILE, 90)):
+        orders = s.orders(anchor, 0, 120, 160, category="electronics")
+        s.refunds(orders, 0.06, delay=(5, 30))
+        burst = s.orders(anchor, start, 10, 200, buyers=15, category="electronics",
+                         session=f"{anchor}-s2")  # fmt: skip
+        s.refunds(burst, 0.85, delay=(3, 25), reason="other", shipped=False)
+    orders = s.orders("defective", 0, 60, 300, category="beauty")
+    s.refunds(orders, 0.1, delay=(5, 40))
+    s.complaints("defective", 80, 40, 40, category="quality")
+    shift = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=140) - T0
+    return [
+        (kind, {k: (datetime.fromisoformat(v) + shift).isoformat() if k in TIMES else v
+                for k, v in value.items()})
+        for kind, value in s.records()
+    ]  # fmt: skip
+
+
+def chromium() -> WebDriver:
+    """Debian's chromium through its chromedriver (installed by `make tools`)."""
+    binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    assert binary and driver, "chromium and chromium-driver are installed by `make tools`"
+    options = Options()
+    options.binary_location = binary
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1400,1000"):  # fmt: skip
+        options.add_argument(arg)
+    return webdriver.Chrome(service=Service(driver), options=options)
+
+
+@pytest.fixture
+def browser() -> Iterator[WebDriver]:
+    driver = chromium()
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+async def topics(settings: Settings) -> None:
+    await create_topics(settings)
+
+
+@pytest.fixture
+def board(settings: Settings, topics: None, tmp_path: Path) -> Iterator[str]:
+    """A board process for the test's worker, with a token; stopped by its pid."""
+    port = free_port()
+    board_settings = settings.model_copy(update={
+        "board_port": port, "board_token": SecretStr(TOKEN), "board_refresh_s": 0.5,
+        "board_workers": f"http://127.0.0.1:{settings.web_port}",
+    })  # fmt: skip
+    log = tmp_path / "board.log"
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        proc = start_board(board_settings, log)
+        base = f"http://127.0.0.1:{port}"
+        wait_ready(base, proc, log, 60, name="board")
+        assert f"livewatch board: {base}/" in log.read_text()  # it says where it serves
+        yield base
+    finally:
+        if proc is not None:
+            stop(proc)
+
+
+def shot(driver: WebDriver, name: str) -> None:
+    """A full-page screenshot for a person to look at."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    height = driver.execute_script("return document.body.scrollHeight")
+    driver.set_window_size(1400, min(max(int(height) + 40, 600), 4000))
+    assert driver.save_screenshot(str(SCREENSHOTS / name))
+
+
+def anchors_listed(driver: WebDriver, table: str) -> list[str]:
+    cells = driver.find_elements(By.CSS_SELECTOR, f"#{table} td.anchor a")
+    return [c.text for c in cells]
+
+
+def image_drawn(driver: WebDriver, element_id: str) -> bool:
+    return bool(driver.execute_script(
+        "const i = document.getElementById(arguments[0]);"
+        "return i !== null && i.complete && i.naturalWidth > 0;", element_id))  # fmt: skip
+
+
+async def test_board_shows_a_live_run(
+    settings: Settings, worker: WorkerProcess, board: str, browser: WebDriver
+) -> None:
+    worker.start()
+    # Browsers cannot be given a bearer token for a page; the test sends it on every request.
+    browser.execute_cdp_cmd("Network.enable", {})
+    browser.execute_cdp_cmd(
+        "Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Bearer {TOKEN}"}}
+    )
+    browser.get(board + "/")
+    assert "nothing firing" in browser.find_element(By.ID, "episodes").text
+    browser.execute_script("window.sameLoad = 'yes';")  # gone if the page reloads
+
+    await produce(settings, feed())
+
+    wanted = {"brusher", HOSTILE, "defective"}
+    wait = WebDriverWait(browser, 120, poll_frequency=0.5)
+    wait.until(lambda d: wanted <= set(anchors_listed(d, "episodes")))
+    assert browser.execute_script("return window.sameLoad;") == "yes"  # updated in place
+    # The markup-shaped id is text: shown as written, never run.
+    with pytest.raises(NoAlertPresentException):
+        browser.switch_to.alert  # noqa: B018
+    assert HOSTILE in anchors_listed(browser, "episodes")
+    assert browser.execute_script("return document.querySelectorAll('#live script').length") == 0
+    wait.until(lambda d: {"brusher", HOSTILE} <= set(anchors_listed(d, "anchors")))
+    rows = browser.find_elements(By.CSS_SELECTOR, "#episodes tbody tr")
+    assert any("quality_complaints" in r.text and "defective" in r.text for r in rows)
+    shot(browser, "board.png")
+
+    # Filtered by rule: only the complaint storm stays.
+    browser.get(board + "/?rule=quality_complaints")
+    assert anchors_listed(browser, "episodes") == ["defective"]
+
+    # The hostile anchor's page: its id as text in the heading, its charts drawn, its episodes.
+    browser.get(board + "/")
+    wait.until(lambda d: HOSTILE in anchors_listed(d, "episodes"))
+    link = next(a for a in browser.find_elements(By.CSS_SELECTOR, "#episodes td.anchor a")
+                if a.text == HOSTILE)  # fmt: skip
+    link.click()
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "h1 .anchor-id").text == HOSTILE)
+    wait.until(lambda d: image_drawn(d, "chart-counts") and image_drawn(d, "chart-rates"))
+    episodes = browser.find_elements(By.CSS_SELECTOR, "article.episode")
+    rules = {e.find_element(By.TAG_NAME, "h3").text for e in episodes}
+    assert any("refund_after_order_spike" in r for r in rules)
+    assert any("order_concentration" in r for r in rules)
+    assert "sample orders" in browser.find_element(By.TAG_NAME, "main").text
+    with pytest.raises(NoAlertPresentException):
+        browser.switch_to.alert  # noqa: B018
+    shot(browser, "anchor.png")
+
+    # The brusher's page too (a plain id), for the screenshots.
+    browser.get(board + "/anchor?id=brusher")
+    wait.until(lambda d: image_drawn(d, "chart-counts") and image_drawn(d, "chart-rates"))
+    shot(browser, "anchor-brusher.png")
+
+    # Without the token: refused, in the browser and to any client.
+    browser.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {}})
+    browser.get(board + "/")
+    # Chromium holds a 401 with a basic-auth challenge for credentials: nothing of the board.
+    assert browser.find_elements(By.ID, "episodes") == []
+    assert HOSTILE not in browser.page_source and "brusher" not in browser.page_source
+    async with aiohttp.ClientSession() as http:
+        async with http.get(board + "/api/episodes") as resp:
+            assert resp.status == 401
+        async with http.get(board + "/api/episodes",
+                            headers={"Authorization": "Bearer wrong"}) as resp:  # fmt: skip
+            assert resp.status == 401
+        async with http.get(board + "/api/episodes",
+                            headers={"Authorization": f"Bearer {TOKEN}"}) as resp:  # fmt: skip
+            assert resp.status == 200
+            active = {e["anchor_id"] for e in (await resp.json())["episodes"]}
+    assert wanted <= active
