@@ -1,8 +1,9 @@
-"""`livewatch demo`: local Kafka, topics, a worker and the simulator, with a live view.
+"""`livewatch demo`: local Kafka, topics, a worker, the risk board and the simulator, with a
+live view.
 
-Everything the demo starts it stops again (the worker and, if the demo started it, the broker)
-on Ctrl-C, at `--duration`, or on an error. Each run uses its own topics and consumer group,
-so a second demo does not re-read the first one's events.
+Everything the demo starts it stops again (the worker, the board and, if the demo started it,
+the broker) on Ctrl-C, at `--duration`, or on an error. Each run uses its own topics and
+consumer group, so a second demo does not re-read the first one's events.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from rich.table import Table
 from rich.text import Text
 
 from schemas import Alert
-from streams.children import start_worker, stop, wait_ready
+from streams.children import start_board, start_worker, stop, wait_ready
 from streams.kafka_config import client_options
 from streams.kafka_local import KafkaLocal, free_port, port_free
 from streams.settings import Settings
@@ -75,7 +76,8 @@ def _get(url: str) -> bytes | None:
 def render(view: View, settings: Settings, base: str, started: float) -> Group:
     head = Text.assemble(
         ("livewatch demo", "bold"),
-        f"  kafka {settings.kafka_bootstrap}  metrics {base}/metrics  api {base}/anchors  ",
+        f"  kafka {settings.kafka_bootstrap}  metrics {base}/metrics  api {base}/anchors  "
+        f"board http://127.0.0.1:{settings.board_port}/  ",
         f"sent {view.sent}/{view.total}{' (simulation done)' if view.sent >= view.total else ''}"
         f"  alerts fired {view.fired} resolved {view.resolved}  ",
         f"{time.monotonic() - started:.0f}s  (Ctrl-C stops everything)",
@@ -210,10 +212,14 @@ def run_demo(options: DemoOptions, base_settings: Settings) -> int:
     run_dir = options.data_dir / f"demo-{tag}"
     run_dir.mkdir(parents=True, exist_ok=True)
     worker: subprocess.Popen[bytes] | None = None
+    board: subprocess.Popen[bytes] | None = None
     console.print(f"starting local Kafka{'' if ours else ' (already running)'} ...")
     try:
         bootstrap = broker.up()
         port = base_settings.web_port if port_free(base_settings.web_port) else free_port()
+        board_port = (
+            base_settings.board_port if port_free(base_settings.board_port) else free_port()
+        )
         settings = base_settings.model_copy(
             update={
                 "kafka_bootstrap": bootstrap,
@@ -226,6 +232,9 @@ def run_demo(options: DemoOptions, base_settings: Settings) -> int:
                 "data_dir": run_dir / "data",
                 "web_port": port,
                 "web_host": "127.0.0.1",
+                "board_port": board_port,
+                "board_host": "127.0.0.1",
+                "board_workers": f"http://127.0.0.1:{port}",
             }
         )
         asyncio.run(create_topics(settings))
@@ -234,8 +243,14 @@ def run_demo(options: DemoOptions, base_settings: Settings) -> int:
         worker = start_worker(settings, log)
         console.print(f"worker pid {worker.pid}, log {log}")
         wait_ready(base, worker, log, 120)
+        board_log = run_dir / "board.log"
+        board = start_board(settings, board_log)
+        board_url = f"http://127.0.0.1:{board_port}"
+        wait_ready(board_url, board, board_log, 60, name="board")
         console.print(f"metrics: {base}/metrics   HTTP API: {base}/anchors, {base}/alerts/active,"
                       f" {base}/anchors/<anchor_id>   topics: demo-{tag}-*")  # fmt: skip
+        token = " (token: LIVEWATCH_BOARD_TOKEN)" if settings.board_token else ""
+        console.print(f"risk board: {board_url}/{token}   board pid {board.pid}, log {board_log}")
         try:
             view = asyncio.run(_run(options, settings, base, console))
         except KeyboardInterrupt:
@@ -247,6 +262,8 @@ def run_demo(options: DemoOptions, base_settings: Settings) -> int:
         )
         return 0
     finally:
+        if board is not None:
+            stop(board)
         if worker is not None:
             stop(worker)
         if ours:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.core.partition import INTERNAL
@@ -97,6 +97,12 @@ class Settings(BaseSettings):
 
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("board_token", mode="before")
+    @classmethod
+    def _no_empty_token(cls, value: object) -> object:
+        """An empty token (compose's `${LIVEWATCH_BOARD_TOKEN:-}`) means none, not ""."""
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _windows_fit(self) -> Settings:

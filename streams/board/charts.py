@@ -7,10 +7,16 @@ carry only numbers, times and fixed series names, never an id.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pygal
 from pygal.style import Style
+
+# Importing pygal appends an import hook for its optional map plugins (`pygal.maps.*`, unused
+# here) that predates `find_spec`: every import that misses anywhere in the process then warns
+# (ImportWarning) on Python 3.11+. The board has no use for it.
+sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "PluginImportFixer"]
 
 STYLE = Style(
     background="#ffffff",

@@ -24,7 +24,8 @@ def host_mounts() -> list[tuple[str, str, str]]:
 
 
 def test_the_stack_has_every_part() -> None:
-    expected = {"kafka", "topics", "worker", "simulator", "prometheus", "alertmanager", "grafana"}
+    expected = {"kafka", "topics", "worker", "notify", "board", "simulator", "prometheus",
+                "alertmanager", "grafana"}  # fmt: skip
     assert expected <= set(SERVICES)
     assert SERVICES["kafka"]["image"].startswith("apache/kafka:")
     assert SERVICES["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
@@ -81,3 +82,11 @@ def test_config_paths_inside_containers_are_mounted() -> None:
 def test_depends_on_names_real_services() -> None:
     for service in SERVICES.values():
         assert set(service.get("depends_on", [])) <= set(SERVICES)
+
+
+def test_the_board_asks_the_worker_and_is_published_on_loopback_only() -> None:
+    board = SERVICES["board"]["environment"]
+    worker = SERVICES["worker"]["environment"]
+    assert board["LIVEWATCH_BOARD_WORKERS"] == f"http://worker:{worker['LIVEWATCH_WEB_PORT']}"
+    port = board["LIVEWATCH_BOARD_PORT"]
+    assert SERVICES["board"]["ports"] == [f"127.0.0.1:{port}:{port}"]

@@ -21,8 +21,9 @@ def documents() -> list[tuple[Path, dict[str, Any]]]:
     return [(p, d) for p in MANIFESTS for d in yaml.safe_load_all(p.read_text()) if d]
 
 
-def by_kind(kind: str) -> dict[str, Any]:
-    return next(d for _, d in documents() if d["kind"] == kind)
+def by_kind(kind: str, name: str | None = None) -> dict[str, Any]:
+    return next(d for _, d in documents()
+                if d["kind"] == kind and name in (None, d["metadata"]["name"]))  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -70,7 +71,7 @@ def test_rules_configmap_is_the_packaged_default() -> None:
 
 
 def test_the_notifier_deployment_serves_its_probes_where_it_listens() -> None:
-    deployment = by_kind("Deployment")
+    deployment = by_kind("Deployment", "livewatch-notify")
     [container] = deployment["spec"]["template"]["spec"]["containers"]
     assert container["command"] == ["livewatch", "notify"]
     env = {e["name"]: e["value"] for e in container["env"]}
@@ -79,3 +80,22 @@ def test_the_notifier_deployment_serves_its_probes_where_it_listens() -> None:
     assert container["ports"][0]["containerPort"] == settings.notify_port
     assert len(settings.alertmanagers) == 2
     assert deployment["spec"]["strategy"]["type"] == "Recreate"
+
+
+def test_the_board_asks_every_worker_and_needs_its_token() -> None:
+    deployment = by_kind("Deployment", "livewatch-board")
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["livewatch", "board"]
+    env = {e["name"]: e for e in container["env"]}
+    settings = Settings.model_validate({k.removeprefix("LIVEWATCH_").lower(): e["value"]
+                                        for k, e in env.items() if "value" in e})  # fmt: skip
+    assert container["ports"][0]["containerPort"] == settings.board_port
+    assert env["LIVEWATCH_BOARD_TOKEN"]["valueFrom"]["secretKeyRef"]["key"] == "token"
+    sts = by_kind("StatefulSet")
+    name, headless = sts["metadata"]["name"], sts["spec"]["serviceName"]
+    port = sts["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"]
+    assert settings.board_worker_urls == [
+        f"http://{name}-{i}.{headless}:{port}" for i in range(sts["spec"]["replicas"])
+    ]
+    service = by_kind("Service", "livewatch-board")
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -27,8 +28,9 @@ def test_demo_shows_alerts_and_cleans_up_on_ctrl_c(tmp_path: Path) -> None:
     state = tmp_path / "kafka"
     out = tmp_path / "demo.out"
     env = dict(
-        os.environ, LIVEWATCH_DATA_DIR=str(tmp_path / "data"), LIVEWATCH_WEB_PORT=str(free_port())
-    )
+        os.environ, LIVEWATCH_DATA_DIR=str(tmp_path / "data"), LIVEWATCH_WEB_PORT=str(free_port()),
+        LIVEWATCH_BOARD_PORT=str(free_port()),
+    )  # fmt: skip
     with out.open("wb") as handle:
         demo = subprocess.Popen(
             [sys.executable, "-m", "streams", "demo", "--rate", "3000", "--anchors", "120",
@@ -47,12 +49,25 @@ def test_demo_shows_alerts_and_cleans_up_on_ctrl_c(tmp_path: Path) -> None:
         assert wanted in text, text
         assert re.search(r"metrics: http://127\.0\.0\.1:\d+/metrics", text)
         worker_pid = int(re.search(r"worker pid (\d+)", text).group(1))  # type: ignore[union-attr]
+        board_url = re.search(r"risk board: (http://127\.0\.0\.1:\d+/)", text)
+        assert board_url, text
+        # The board has read the alert the demo printed (it may have resolved since).
+        firing = 'livewatch_board_alerts_received_total{status="firing"}'
+        for _ in range(60):
+            with urllib.request.urlopen(board_url.group(1) + "metrics", timeout=10) as resp:
+                metrics = resp.read().decode()
+            if firing in metrics:
+                break
+            time.sleep(0.5)
+        assert firing in metrics, metrics
+        board_pid = int(re.search(r"board pid (\d+)", text).group(1))  # type: ignore[union-attr]
         demo.send_signal(signal.SIGINT)
         assert demo.wait(60) == 0
         assert "local Kafka stopped" in out.read_text()
         assert java_under(state) == []
-        with pytest.raises(ProcessLookupError):
-            os.kill(worker_pid, 0)
+        for pid in (worker_pid, board_pid):
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)
     finally:
         if demo.poll() is None:
             demo.send_signal(signal.SIGINT)
@@ -62,8 +77,7 @@ def test_demo_shows_alerts_and_cleans_up_on_ctrl_c(tmp_path: Path) -> None:
                 demo.kill()
                 demo.wait()
         # Whatever happened above, nothing the demo started outlives the test.
-        found = re.search(r"worker pid (\d+)", out.read_text())
-        if found:
+        for found in re.finditer(r"(?:worker|board) pid (\d+)", out.read_text()):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(found.group(1)), signal.SIGKILL)
         KafkaLocal(state_dir=state).down()
