@@ -65,7 +65,13 @@ class BatchConsumer(faust_aiokafka.Consumer):
                 if not records or self.should_stop:
                     continue
                 if not self.flow_active:
-                    await self.perform_seek()  # as Faust's getmany: back to committed offsets
+                    # As Faust's getmany: back to the committed offsets. A rebalance may have
+                    # revoked a partition meanwhile (IllegalStateError: no current assignment);
+                    # its new assignment seeks again, so, as Faust does, warn and go on.
+                    try:
+                        await self.perform_seek()
+                    except Exception as exc:
+                        self.log.warning(f"exception performing seek when flow not active {exc!r}")
                     continue
                 generation = app.consumer_generation_id
                 batch: list[Any] = []

@@ -1,4 +1,5 @@
-"""Test-session fixtures: one real local Apache Kafka broker for the whole run."""
+"""Test-session fixtures: one real local Apache Kafka broker for the whole run, test settings,
+and worker processes that are always stopped by their pid."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from streams.kafka_local import KafkaLocal, free_port
 from streams.settings import Settings
+from tests.streams.worker_process import WorkerProcess
 
 
 @pytest.fixture(scope="session")
@@ -45,3 +47,20 @@ def settings(kafka_bootstrap: str, tmp_path: Path) -> Settings:
         data_dir=tmp_path / "data",
         web_port=free_port(),
     )
+
+
+@pytest.fixture
+def workers() -> Iterator[list[WorkerProcess]]:
+    """Workers started by a test; each is stopped at the end, whatever happened."""
+    started: list[WorkerProcess] = []
+    yield started
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture
+def worker(settings: Settings, tmp_path: Path, workers: list[WorkerProcess]) -> WorkerProcess:
+    """One worker for this test's settings, not started yet."""
+    process = WorkerProcess(settings, tmp_path / "worker.log")
+    workers.append(process)
+    return process
