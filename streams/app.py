@@ -31,7 +31,7 @@ from streams.core.state import AnchorState, StateVersionError
 from streams.deadletter import DeadLetter
 from streams.faust_batches import BatchApp
 from streams.faust_private import committed_offset
-from streams.kafka_config import client_options
+from streams.kafka_config import client_options, ssl_context
 from streams.metrics import Metrics, ShellCounts, Sources
 from streams.notify.envelope import cloudevent_headers
 from streams.pipeline import build_detector, build_task
@@ -70,16 +70,12 @@ def _broker_urls(bootstrap: str) -> list[str]:
 def _credentials(settings: Settings) -> Any:
     if settings.security_protocol == "PLAINTEXT":
         return None
-    ssl = None
-    if settings.security_protocol in ("SSL", "SASL_SSL"):
-        from aiokafka.helpers import create_ssl_context
-
-        ssl = create_ssl_context()
+    ssl = ssl_context(settings)
     if settings.sasl_mechanism is None:
         return faust.SSLCredentials(ssl)
     return faust.SASLCredentials(
         username=settings.sasl_username,
-        password=settings.sasl_password,
+        password=settings.sasl_password.get_secret_value() if settings.sasl_password else None,
         mechanism=settings.sasl_mechanism,
         ssl_context=ssl,
     )
@@ -205,6 +201,7 @@ def create_app(
         detector.config.windows,
         readiness,
         detector.rules.refund_after_order_spike,
+        settings.api_token.get_secret_value() if settings.api_token else None,
     )
 
     def task_for(partition: int) -> PartitionTask:

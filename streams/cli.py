@@ -43,6 +43,17 @@ def load_settings() -> Settings:
         raise typer.Exit(2) from exc
 
 
+def check_login_or_exit(settings: Settings) -> None:
+    """Exit 2 with the reason when the brokers refuse the configured TLS or SASL login."""
+    from streams.kafka_config import LoginRefused, check_login
+
+    try:
+        asyncio.run(check_login(settings))
+    except LoginRefused as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
 def load_rules_or_exit(path: Path | None) -> Rules:
     """The rules file (the packaged one when None); a bad one exits 2 naming line and field."""
     from streams.core.rules import RulesError, load_rules
@@ -98,8 +109,10 @@ def topics_create() -> None:
     """Create the input, alerts and dead-letter topics (idempotent)."""
     from streams.topics import TopicLayoutError, create_topics
 
+    settings = load_settings()
+    check_login_or_exit(settings)
     try:
-        reports = asyncio.run(create_topics(load_settings()))
+        reports = asyncio.run(create_topics(settings))
     except TopicLayoutError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -130,6 +143,7 @@ def worker() -> None:
 
     settings = load_settings()
     configure(settings.log_format, settings.log_level)
+    check_login_or_exit(settings)
     try:
         app = create_app(settings)
     except RulesError as exc:
@@ -159,6 +173,7 @@ def notify(
 
     settings = load_settings()
     configure(settings.log_format, settings.log_level)
+    check_login_or_exit(settings)
     urls = alertmanager or settings.alertmanagers
     if not urls:
         typer.echo("error: no Alertmanager: give --alertmanager URL or set "
@@ -204,6 +219,7 @@ def board(
         update["board_workers"] = ",".join(worker_url)
     settings = settings.model_copy(update=update)
     configure(settings.log_format, settings.log_level)
+    check_login_or_exit(settings)
     asyncio.run(serve(settings))
 
 

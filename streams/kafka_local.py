@@ -102,6 +102,18 @@ def broker_answers(bootstrap: str, timeout_s: float = 2.0) -> bool:
     return asyncio.run(_answers(bootstrap, timeout_s))
 
 
+@dataclass(frozen=True)
+class SecureListener:
+    """A SASL_SSL listener beside the plaintext one: TLS with a PKCS12 keystore, and users who
+    may log in with PLAIN and with SCRAM-SHA-512 (the tests of secured connections)."""
+
+    port: int
+    keystore: Path
+    keystore_password: str
+    users: dict[str, str]
+    """User name -> password."""
+
+
 @dataclass
 class KafkaLocal:
     """One local broker+controller, identified by its state directory."""
@@ -109,6 +121,7 @@ class KafkaLocal:
     state_dir: Path = DEFAULT_STATE_DIR
     port: int | None = None
     heap: str = "512m"
+    secure: SecureListener | None = None
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -172,6 +185,8 @@ class KafkaLocal:
             "auto.create.topics.enable": "false",
             "log.retention.hours": "168",
         }
+        if self.secure is not None:
+            props |= self._secure_props(port, controller_port, self.secure)
         path = self.state_dir / "server.properties"
         path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
         log4j = self.state_dir / "log4j2.properties"
@@ -183,6 +198,26 @@ class KafkaLocal:
             "logger.kafka.name=kafka\nlogger.kafka.level=INFO\n"
         )
         return path
+
+    @staticmethod
+    def _secure_props(port: int, controller_port: int, sec: SecureListener) -> dict[str, str]:
+        plain_users = " ".join(f'user_{name}="{pw}"' for name, pw in sec.users.items())
+        return {
+            "listeners": f"PLAINTEXT://127.0.0.1:{port},SASL_SSL://127.0.0.1:{sec.port},"
+            f"CONTROLLER://127.0.0.1:{controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port},SASL_SSL://127.0.0.1:{sec.port}",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,"
+            "SASL_SSL:SASL_SSL",
+            "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-512",
+            "listener.name.sasl_ssl.plain.sasl.jaas.config": "org.apache.kafka.common.security"
+            f".plain.PlainLoginModule required {plain_users};",
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": "org.apache.kafka.common"
+            ".security.scram.ScramLoginModule required;",
+            "ssl.keystore.type": "PKCS12",
+            "ssl.keystore.location": str(sec.keystore),
+            "ssl.keystore.password": sec.keystore_password,
+            "ssl.key.password": sec.keystore_password,
+        }
 
     def _java(self, libs: Path, *args: str) -> list[str]:
         return [
@@ -216,6 +251,10 @@ class KafkaLocal:
                     f"--cluster-id={_cluster_id()}",
                     "-c",
                     str(config),
+                    *(
+                        f"--add-scram=SCRAM-SHA-512=[name={name},password={pw}]"
+                        for name, pw in (self.secure.users.items() if self.secure else ())
+                    ),
                 ),
                 capture_output=True,
                 text=True,

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     topic_alerts: str = "alerts"
     topic_deadletter: str = "livewatch-deadletter"
     """Where malformed input goes, with its source topic, partition, offset and error in headers."""
+    deadletter_retention_s: int = Field(default=7 * 24 * 3600, gt=0)
+    """How long the dead-letter topic keeps records (set when livewatch creates it): they are
+    the producers' original bytes, buyer ids included."""
     partitions: int = Field(default=8, ge=1)
     """Partition count of every topic livewatch creates; input topics must share it."""
     replication_factor: int = Field(default=1, ge=1)
@@ -34,7 +37,14 @@ class Settings(BaseSettings):
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
-    sasl_password: str | None = None
+    sasl_password: SecretStr | None = None
+    """Never logged nor shown (pydantic masks it)."""
+    ssl_cafile: Path | None = None
+    """PEM file of the CA(s) that signed the brokers' certificates (SSL, SASL_SSL); unset: the
+    system's trusted CAs."""
+    ssl_certfile: Path | None = None
+    """PEM client certificate, when the brokers require TLS client authentication."""
+    ssl_keyfile: Path | None = None
 
     group_instance_id: str | None = None
     """Static group membership (e.g. the StatefulSet pod name): a restarted worker takes its
@@ -53,6 +63,10 @@ class Settings(BaseSettings):
     advertised_url: str | None = None
     """URL other workers use to reach this one's web server (table routing); default
     http://web_host:web_port."""
+    api_token: SecretStr | None = None
+    """When set, the worker's and the notifier's HTTP endpoints but /livez and /readyz need it
+    (`Authorization: Bearer <token>`); the board sends it to the workers. Workers forward it
+    when they route an anchor to its owner, so every worker must share it."""
 
     rules_path: Path | None = None
     """Rules YAML overriding the packaged defaults (`streams/rules/default.yaml`)."""
@@ -98,10 +112,10 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
-    @field_validator("board_token", mode="before")
+    @field_validator("board_token", "api_token", "sasl_password", mode="before")
     @classmethod
-    def _no_empty_token(cls, value: object) -> object:
-        """An empty token (compose's `${LIVEWATCH_BOARD_TOKEN:-}`) means none, not ""."""
+    def _no_empty_secret(cls, value: object) -> object:
+        """An empty secret (compose's `${LIVEWATCH_BOARD_TOKEN:-}`) means none, not ""."""
         return None if value == "" else value
 
     @model_validator(mode="after")

@@ -69,6 +69,12 @@ async def create_topics(settings: Settings) -> list[TopicReport]:
             for table, config in changelog_configs(settings).items()
         }
         configs.update(internal_configs(settings))
+        # Dead letters keep the original bytes (buyer ids too): they expire, unlike the inputs'
+        # broker default, after the retention chosen for them.
+        configs[settings.topic_deadletter] = {
+            "cleanup.policy": "delete",
+            "retention.ms": str(settings.deadletter_retention_s * 1000),
+        }
         wanted = [
             *settings.all_topics,
             *(name for name in configs if name not in settings.all_topics),

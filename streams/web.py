@@ -6,7 +6,8 @@ operator or analyst needs instead.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import functools
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import faust
@@ -18,6 +19,7 @@ from streams.core.rates import wilson_lower_bound
 from streams.core.rules import RefundSpikeRule
 from streams.core.state import AnchorState
 from streams.core.windows import QUALITY_COMPLAINTS, figures, totals
+from streams.http_auth import authorized
 
 RANKING_Z = 1.645
 
@@ -166,6 +168,32 @@ def _risk_row(state: AnchorState, windows: Windows) -> dict[str, Any]:
     }
 
 
+Page = Callable[..., Awaitable[Any]]
+
+
+def guard(token: str | None) -> Callable[[Page], Page]:
+    """A page that answers 401 unless the request carries `token` (no token: every request).
+    Outside `table_route`, so a request without it is refused before it is forwarded; a
+    forwarded request keeps its headers (Faust's router sends them on)."""
+
+    def wrap(handler: Page) -> Page:
+        if token is None:
+            return handler
+
+        @functools.wraps(handler)
+        async def guarded(web: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+            if not authorized(request.headers, token):
+                return web.json(
+                    {"error": "this endpoint needs LIVEWATCH_API_TOKEN as a bearer token"},
+                    status=401, headers={"WWW-Authenticate": 'Bearer realm="livewatch"'},
+                )  # fmt: skip
+            return await handler(web, request, *args, **kwargs)
+
+        return guarded
+
+    return wrap
+
+
 def register(
     app: faust.App,
     registry: CollectorRegistry,
@@ -175,11 +203,15 @@ def register(
     windows: Windows,
     ready: Callable[[], tuple[bool, str]],
     refund_rule: RefundSpikeRule,
+    token: str | None = None,
 ) -> None:
     """Add `/metrics`, `/livez`, `/readyz`, `/anchors`, `/anchors/{anchor_id}`,
-    `/anchors/{anchor_id}/minutes` and `/alerts/active`."""
+    `/anchors/{anchor_id}/minutes` and `/alerts/active`; with a `token`, all but the probes
+    need it."""
+    guarded = guard(token)
 
     @app.page("/metrics")
+    @guarded
     async def metrics(web: Any, request: Any) -> Any:
         # aiohttp wants the charset apart from the content type; the body is UTF-8 as declared.
         return web.bytes(generate_latest(registry), content_type=EXPOSITION_TYPE)
@@ -194,6 +226,7 @@ def register(
         return web.json({"ready": is_ready, "reason": reason}, status=200 if is_ready else 503)
 
     @app.page("/anchors/{anchor_id}")
+    @guarded
     @app.table_route(table=anchor_table, match_info="anchor_id")
     async def anchor(web: Any, request: Any, anchor_id: str) -> Any:
         state = load_state(anchor_id)
@@ -202,6 +235,7 @@ def register(
         return web.json(anchor_view(state, windows))
 
     @app.page("/anchors/{anchor_id}/minutes")
+    @guarded
     @app.table_route(table=anchor_table, match_info="anchor_id")
     async def anchor_series(web: Any, request: Any, anchor_id: str) -> Any:
         state = load_state(anchor_id)
@@ -210,6 +244,7 @@ def register(
         return web.json(anchor_minutes(state, windows, refund_rule))
 
     @app.page("/anchors")
+    @guarded
     async def riskiest(web: Any, request: Any) -> Any:
         try:
             limit = max(1, min(100, int(request.query.get("limit", "10"))))
@@ -218,6 +253,7 @@ def register(
         return web.json({"anchors": riskiest_anchors(active_states(), windows, limit)})
 
     @app.page("/alerts/active")
+    @guarded
     async def active_alerts(web: Any, request: Any) -> Any:
         items = [
             {

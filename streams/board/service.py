@@ -8,9 +8,6 @@ it only GETs from the workers.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import hmac
 import signal
 import sys
 import time
@@ -32,6 +29,7 @@ from streams.board.ledger import Ledger
 from streams.board.pages import Pages
 from streams.board.workers import Workers
 from streams.codecs import read_alert
+from streams.http_auth import OPEN_PATHS, authorized
 from streams.kafka_config import client_options
 from streams.settings import Settings
 from streams.topics import describe_partitions
@@ -39,8 +37,6 @@ from streams.topics import describe_partitions
 log = structlog.get_logger("livewatch.board")
 
 EXPOSITION_TYPE = "text/plain; version=0.0.4"
-OPEN_PATHS = frozenset({"/livez", "/readyz"})
-"""Probes need no token: they tell nothing but up or not."""
 RANKED = 20
 TOPIC_RETRY_S = 2.0
 SECURITY_HEADERS = {
@@ -157,37 +153,20 @@ class Board:
         self.metrics.active.set(sum(1 for e in self.ledger.episodes.values() if e.firing))
 
 
-def token_check(token: str) -> Callable[[web.Request], bool]:
-    """Accepts `Authorization: Bearer <token>`, or basic auth with the token as password (what a
-    browser can send for a page); compared in constant time."""
-    expected = token.encode()
-
-    def allowed(request: web.Request) -> bool:
-        header = request.headers.get("Authorization", "")
-        scheme, _, given = header.partition(" ")
-        if scheme.lower() == "bearer":
-            return hmac.compare_digest(given.strip().encode(), expected)
-        if scheme.lower() == "basic":
-            try:
-                decoded = base64.b64decode(given.strip(), validate=True)
-            except (binascii.Error, ValueError):
-                return False
-            return hmac.compare_digest(decoded.partition(b":")[2], expected)
-        return False
-
-    return allowed
-
-
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def web_app(board: Board, workers: Workers, pages: Pages) -> web.Application:
     s = board.settings
-    allowed = token_check(s.board_token.get_secret_value()) if s.board_token else None
+    token = s.board_token.get_secret_value() if s.board_token else None
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if allowed is not None and request.path not in OPEN_PATHS and not allowed(request):
+        if (
+            token is not None
+            and request.path not in OPEN_PATHS
+            and not authorized(request.headers, token)
+        ):
             board.metrics.refused.inc()
             return web.Response(
                 status=401, text="401: this board needs its token\n",
@@ -362,7 +341,8 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, reading.cancel)
     async with aiohttp.ClientSession() as session:
-        workers = Workers(settings.board_worker_urls, session)
+        api_token = settings.api_token.get_secret_value() if settings.api_token else None
+        workers = Workers(settings.board_worker_urls, session, token=api_token)
         runner = web.AppRunner(web_app(board, workers, Pages()))
         await runner.setup()
         site = web.TCPSite(runner, settings.board_host, settings.board_port)

@@ -61,13 +61,15 @@ def merge_rankings(answers: Mapping[str, list[dict[str, Any]] | None], limit: in
 
 class Workers:
     def __init__(self, urls: Sequence[str], session: aiohttp.ClientSession,
-                 timeout_s: float = 5.0) -> None:  # fmt: skip
+                 timeout_s: float = 5.0, token: str | None = None) -> None:  # fmt: skip
         self.urls = [u.rstrip("/") for u in urls]
         self.session = session
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+        """The workers' `LIVEWATCH_API_TOKEN`, when they require one."""
 
     async def _get(self, url: str) -> tuple[int, Any]:
-        async with self.session.get(url, timeout=self.timeout) as resp:
+        async with self.session.get(url, timeout=self.timeout, headers=self.headers) as resp:
             body = await resp.json(content_type=None) if resp.status < 500 else None
             return resp.status, body
 

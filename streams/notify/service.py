@@ -26,6 +26,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 from schemas import Alert
 from streams.codecs import read_alert
+from streams.http_auth import OPEN_PATHS, authorized
 from streams.kafka_config import client_options
 from streams.notify.alertmanager import Alertmanagers
 from streams.notify.envelope import firing_until, postable
@@ -206,7 +207,20 @@ def web_app(notifier: Notifier) -> web.Application:
         body = {"ready": notifier.ready, "reason": notifier.reason}
         return web.json_response(body, status=200 if notifier.ready else 503)
 
-    app = web.Application()
+    token = notifier.settings.api_token
+    secret = token.get_secret_value() if token else None
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
+        if secret and request.path not in OPEN_PATHS and not authorized(request.headers, secret):
+            return web.json_response(
+                {"error": "this endpoint needs LIVEWATCH_API_TOKEN as a bearer token"},
+                status=401, headers={"WWW-Authenticate": 'Bearer realm="livewatch"'},
+            )  # fmt: skip
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    app = web.Application(middlewares=[guard])
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/livez", livez)
     app.router.add_get("/readyz", readyz)

@@ -10,6 +10,7 @@ import subprocess
 import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
 
 from streams.replay import replay_records
 from streams.settings import Settings
@@ -116,3 +117,30 @@ async def test_metrics_health_and_views(settings: Settings, worker: WorkerProces
 
 def values_python(values: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -> str:
     return next(dict(labels)["python"] for name, labels in values if name == "livewatch_build_info")
+
+
+async def test_the_api_token_guards_everything_but_the_probes(
+    settings: Settings, worker: WorkerProcess
+) -> None:
+    """With LIVEWATCH_API_TOKEN set, /metrics and the views answer 401 without it (or with a
+    wrong one), the probes answer anyway, and the token is never written to the log."""
+    token = "worker-token-7f3a"
+    settings = worker.settings = settings.model_copy(update={"api_token": SecretStr(token)})
+    await create_topics(settings)
+    worker.start()
+    base = f"http://127.0.0.1:{settings.web_port}"
+    guarded = ["/metrics", "/anchors", "/anchors/somebody", "/anchors/somebody/minutes",
+               "/alerts/active"]  # fmt: skip
+    async with aiohttp.ClientSession() as http:
+        for path in ("/livez", "/readyz"):
+            async with http.get(base + path) as resp:
+                assert resp.status == 200, path
+        for path in guarded:
+            async with http.get(base + path) as resp:
+                assert resp.status == 401, path
+                assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+            async with http.get(base + path, headers={"Authorization": "Bearer nope"}) as resp:
+                assert resp.status == 401, path
+            async with http.get(base + path, headers={"Authorization": f"Bearer {token}"}) as r:
+                assert r.status in (200, 404), path  # 404: no state for that anchor
+    assert token not in worker.log_path.read_text()

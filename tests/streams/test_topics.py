@@ -57,3 +57,18 @@ async def test_changelog_topics_are_compacted(settings: Settings) -> None:
     entries = {e[0]: e[1] for e in response.resources[0][4]}
     assert entries["cleanup.policy"] == "compact,delete"
     assert entries["retention.ms"] == str(settings.order_horizon_s * 1000)
+
+
+async def test_dead_letters_expire_after_their_retention(settings: Settings) -> None:
+    settings = settings.model_copy(update={"deadletter_retention_s": 3 * 24 * 3600})
+    await create_topics(settings)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        resource = ConfigResource(ConfigResourceType.TOPIC, settings.topic_deadletter)
+        [response] = await admin.describe_configs([resource])
+    finally:
+        await admin.close()
+    entries = {e[0]: e[1] for e in response.resources[0][4]}
+    assert entries["cleanup.policy"] == "delete"
+    assert entries["retention.ms"] == str(3 * 24 * 3600 * 1000)
