@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     """Faust table store: `rocksdb://` in production, `memory://` for tests."""
     data_dir: Path = Path("livewatch-data")
     """Where the worker keeps its RocksDB tables."""
+    rocksdb_write_buffer_mb: int = Field(default=4, ge=1)
+    """Memtable size of each RocksDB store (one per table and partition; two memtables each).
+    Faust's default, 64 MB x 3, let memory grow by gigabytes before the first flush."""
+    rocksdb_block_cache_mb: int = Field(default=8, ge=1)
+    """Block cache of each RocksDB store (Faust's default is 2 GB each)."""
     web_port: int = Field(default=6066, ge=1, le=65535)
     web_host: str = "127.0.0.1"
     advertised_url: str | None = None
