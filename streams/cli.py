@@ -65,10 +65,14 @@ def load_rules_or_exit(path: Path | None) -> Rules:
         raise typer.Exit(2) from exc
 
 
-def _local(state_dir: Path | None, port: int | None = None):  # type: ignore[no-untyped-def]
-    from streams.kafka_local import DEFAULT_STATE_DIR, KafkaLocal
+def _local(state_dir: Path | None, port: int | None = None, brokers: int = 1):  # type: ignore[no-untyped-def]
+    """The local broker of this state directory, or its cluster (made with `--brokers N`)."""
+    from streams.kafka_local import DEFAULT_STATE_DIR, KafkaCluster, KafkaLocal
 
-    return KafkaLocal(state_dir=state_dir or DEFAULT_STATE_DIR, port=port)
+    directory = state_dir or DEFAULT_STATE_DIR
+    if brokers > 1 or KafkaCluster.is_cluster(directory):
+        return KafkaCluster(state_dir=directory, brokers=brokers)
+    return KafkaLocal(state_dir=directory, port=port)
 
 
 @kafka_cli.command("up")
@@ -77,12 +81,21 @@ def kafka_up(
     port: Annotated[
         int | None, typer.Option(help="Client port; default 9092 or a free one.")
     ] = None,
+    brokers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=5,
+            help="Nodes (broker and controller each) forming one "
+            "cluster on free ports; the bootstrap list is printed.",
+        ),
+    ] = 1,
 ) -> None:
     """Start the broker (if not running) and print its bootstrap address once it answers."""
     from streams.kafka_local import KafkaLocalError
 
     try:
-        typer.echo(_local(state_dir, port).up())
+        typer.echo(_local(state_dir, port, brokers).up())
     except KafkaLocalError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc

@@ -1,8 +1,9 @@
-"""A single-node Apache Kafka (KRaft) on loopback, from Maven Central jars: for the demo and tests.
+"""Apache Kafka (KRaft) on loopback, from Maven Central jars: for the demo and tests.
 
 The jars are resolved once with Maven into `deploy/kafka-local/.cache/libs`; each instance keeps its
 config, data, log and pid file under one state directory, so `up` twice is harmless and `down`
-stops exactly the process it started.
+stops exactly the process it started. `KafkaLocal` is one node (broker and controller);
+`KafkaCluster` is several such nodes forming one quorum, for the fault tests.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -122,6 +124,13 @@ class KafkaLocal:
     port: int | None = None
     heap: str = "512m"
     secure: SecureListener | None = None
+    node_id: int = 1
+    quorum: str | None = None
+    """`controller.quorum.voters` of a cluster (`1@127.0.0.1:p1,2@...`); None: this node alone."""
+    controller_port: int | None = None
+    cluster_id: str | None = None
+    replication: int = 1
+    """Replication of the broker's internal topics (offsets, transactions): the cluster's size."""
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -165,10 +174,12 @@ class KafkaLocal:
 
     def _write_config(self, port: int, controller_port: int) -> Path:
         data = self.state_dir / "data"
+        rf, min_isr = str(self.replication), str(min(2, self.replication))
         props = {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
+            "node.id": str(self.node_id),
+            "controller.quorum.voters": self.quorum
+            or f"{self.node_id}@127.0.0.1:{controller_port}",
             "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
             "controller.listener.names": "CONTROLLER",
@@ -176,11 +187,12 @@ class KafkaLocal:
             "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
             "log.dirs": str(data),
             "num.partitions": "8",
-            "offsets.topic.replication.factor": "1",
+            "offsets.topic.replication.factor": rf,
             "offsets.topic.num.partitions": "8",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
+            "transaction.state.log.replication.factor": rf,
+            "transaction.state.log.min.isr": min_isr,
+            "share.coordinator.state.topic.replication.factor": rf,
+            "share.coordinator.state.topic.min.isr": min_isr,
             "group.initial.rebalance.delay.ms": "0",
             "auto.create.topics.enable": "false",
             "log.retention.hours": "168",
@@ -237,18 +249,29 @@ class KafkaLocal:
         if self.pid() is not None:
             self._wait_answering(timeout_s)
             return self.bootstrap
+        proc = self.start()
+        try:
+            self._wait_answering(timeout_s, proc)
+        except KafkaLocalError:
+            self.down()
+            raise
+        return self.bootstrap
+
+    def start(self) -> subprocess.Popen[bytes]:
+        """Format the data dir if new and start the node, without waiting for it (the nodes of
+        a cluster answer only once a majority of them runs)."""
         libs = resolve_jars()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         port = self.port or (DEFAULT_PORT if port_free(DEFAULT_PORT) else free_port())
         self.port = port
-        config = self._write_config(port, free_port())
+        config = self._write_config(port, self.controller_port or free_port())
         if not (self.state_dir / "data" / "meta.properties").exists():
             fmt = subprocess.run(
                 self._java(
                     libs,
                     "kafka.tools.StorageTool",
                     "format",
-                    f"--cluster-id={_cluster_id()}",
+                    f"--cluster-id={self.cluster_id or _cluster_id()}",
                     "-c",
                     str(config),
                     *(
@@ -275,12 +298,7 @@ class KafkaLocal:
         self._proc = proc  # held so the running child is not garbage-collected
         self.pid_file.write_text(str(proc.pid))
         self.port_file.write_text(str(port))
-        try:
-            self._wait_answering(timeout_s, proc)
-        except KafkaLocalError:
-            self.down()
-            raise
-        return self.bootstrap
+        return proc
 
     def _wait_answering(
         self, timeout_s: float, proc: subprocess.Popen[bytes] | None = None
@@ -324,6 +342,84 @@ class KafkaLocal:
             self._proc = None
         self.pid_file.unlink(missing_ok=True)
         return True
+
+
+@dataclass
+class KafkaCluster:
+    """`brokers` nodes on loopback, each broker and controller, forming one quorum; ports and
+    cluster id are chosen once and kept in `cluster.json`, so `down` and a later `up` find
+    the same cluster. Each node has its own state directory (`node-<id>`)."""
+
+    state_dir: Path
+    brokers: int = 3
+    heap: str = "384m"
+    nodes: list[KafkaLocal] = field(init=False)
+
+    def __post_init__(self) -> None:
+        layout = self.state_dir / "cluster.json"
+        if layout.exists():
+            saved = json.loads(layout.read_text())
+        else:
+            saved = {
+                "cluster_id": _cluster_id(),
+                "ports": [[free_port(), free_port()] for _ in range(self.brokers)],
+            }
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            layout.write_text(json.dumps(saved))
+        self.brokers = len(saved["ports"])
+        quorum = ",".join(
+            f"{i + 1}@127.0.0.1:{controller}" for i, (_, controller) in enumerate(saved["ports"])
+        )
+        self.nodes = [
+            KafkaLocal(
+                state_dir=self.state_dir / f"node-{i + 1}",
+                port=port,
+                heap=self.heap,
+                node_id=i + 1,
+                quorum=quorum,
+                controller_port=controller,
+                cluster_id=saved["cluster_id"],
+                replication=self.brokers,
+            )
+            for i, (port, controller) in enumerate(saved["ports"])
+        ]
+
+    @staticmethod
+    def is_cluster(state_dir: Path) -> bool:
+        return (state_dir / "cluster.json").exists()
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(node.bootstrap for node in self.nodes)
+
+    def up(self, timeout_s: float = 120.0) -> str:
+        """Start every node that is not running; returns the bootstrap list once all answer."""
+        started = {i: node.start() for i, node in enumerate(self.nodes) if node.pid() is None}
+        try:
+            for i, node in enumerate(self.nodes):
+                node._wait_answering(timeout_s, started.get(i))
+        except KafkaLocalError:
+            self.down()
+            raise
+        return self.bootstrap
+
+    def stop_node(self, index: int) -> None:
+        """Stop one node (SIGTERM, as an operator's restart would)."""
+        self.nodes[index].down()
+
+    def start_node(self, index: int, timeout_s: float = 120.0) -> None:
+        node = self.nodes[index]
+        node._wait_answering(timeout_s, node.start())
+
+    def pids(self) -> list[int | None]:
+        return [node.pid() for node in self.nodes]
+
+    def down(self) -> bool:
+        stopped = [node.down() for node in self.nodes]
+        return any(stopped)
+
+    def status(self) -> str:
+        return "\n".join(f"node {n.node_id}: {n.status()}" for n in self.nodes)
 
 
 def _reap(pid: int) -> None:

@@ -80,10 +80,12 @@ async def create_topics(settings: Settings) -> list[TopicReport]:
             *(name for name in configs if name not in settings.all_topics),
         ]
         existing = await describe_partitions(admin, wanted, settle_s=2.0)
+        # Replicated topics accept a write once two replicas have it: one broker may be down.
+        rf = settings.replication_factor
+        isr = {"min.insync.replicas": str(min(2, rf))} if rf > 1 else {}
         missing = [
             NewTopic(
-                name, settings.partitions, settings.replication_factor,
-                topic_configs=configs.get(name, {}),
+                name, settings.partitions, rf, topic_configs={**configs.get(name, {}), **isr},
             )
             for name in wanted
             if name not in existing
