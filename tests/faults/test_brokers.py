@@ -5,7 +5,6 @@ again. The worker keeps processing while it is down, and the alerts are the repl
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from collections.abc import Iterator
 
 import aiohttp
@@ -13,7 +12,6 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from schemas import Alert
 from streams.kafka_local import KafkaCluster
 from streams.replay import replay_records
 from streams.settings import Settings
@@ -24,16 +22,10 @@ from tests.e2e.test_no_silent_loss import (
     produce_live,
     simulated,
 )
+from tests.faults.updates import assert_same_updates
 from tests.streams.worker_process import WorkerProcess, consumed
 
 pytestmark = [pytest.mark.faults, pytest.mark.kafka]
-
-
-def updates(alerts: list[Alert]) -> Counter[tuple[str, str, str]]:
-    return Counter(
-        (a.alert_id, a.status.value, a.severity.value if a.status.value == "firing" else "")
-        for a in alerts
-    )
 
 
 @pytest.fixture(scope="module")
@@ -86,5 +78,5 @@ async def test_a_broker_stopped_mid_stream_loses_nothing(
 
     alerts = await alerts_settled(settings, expected)
     await assert_committed_to_end(settings, timeout_s=90)
-    assert set(updates(alerts)) == set(updates(expected)), worker.tail()
+    assert_same_updates(alerts, expected, worker.tail())
     assert worker.proc is not None and worker.proc.poll() is None, worker.tail()

@@ -6,13 +6,11 @@ alerts published before a handover, each with the same figures."""
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from schemas import Alert
 from streams.kafka_local import free_port
 from streams.replay import replay_records
 from streams.settings import Settings
@@ -23,27 +21,10 @@ from tests.e2e.test_no_silent_loss import (
     produce_live,
     simulated,
 )
+from tests.faults.updates import assert_same_updates, updates
 from tests.streams.worker_process import WorkerProcess, read_alerts
 
 pytestmark = [pytest.mark.faults, pytest.mark.kafka]
-
-
-def without_emitted_at(alert: Alert) -> dict[str, Any]:
-    return alert.model_dump(mode="json", exclude={"emitted_at"})
-
-
-def update(alert: Alert) -> tuple[str, str, str]:
-    """Which update of an episode a record is: an escalation is a second `firing` with the
-    same id and another severity (the CloudEvents id says the same)."""
-    return (
-        alert.alert_id,
-        alert.status.value,
-        alert.severity.value if alert.status.value == "firing" else "",
-    )
-
-
-def updates(alerts: list[Alert]) -> Counter[tuple[str, str, str]]:
-    return Counter(update(a) for a in alerts)
 
 
 def member(settings: Settings, tmp_path: Path, name: str) -> Settings:
@@ -85,13 +66,7 @@ async def test_partitions_change_hands_mid_stream_and_alerts_stay_the_replays(
     alerts = await alerts_settled(settings, expected)
     await assert_committed_to_end(settings, timeout_s=90)
     logs = [w.tail() for w in (w1, w2, w3)]
-    first: dict[tuple[str, str], dict[str, Any]] = {}
-    for alert in alerts:
-        key = update(alert)
-        assert first.setdefault(key, without_emitted_at(alert)) == without_emitted_at(alert), key
-    assert set(first) == set(updates(expected)), logs
-    for alert in expected:
-        assert first[update(alert)] == without_emitted_at(alert)
+    assert_same_updates(alerts, expected, logs)
     counts = updates(alerts)
     repeated = {key for key, n in counts.items() if n > 1}
     assert repeated <= published_before, repeated

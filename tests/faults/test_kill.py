@@ -8,12 +8,9 @@ from __future__ import annotations
 import asyncio
 import random
 import shutil
-from collections import Counter
-from typing import Any
 
 import pytest
 
-from schemas import Alert
 from streams.replay import replay_records
 from streams.settings import Settings
 from streams.topics import create_topics
@@ -23,29 +20,12 @@ from tests.e2e.test_no_silent_loss import (
     produce_live,
     simulated,
 )
+from tests.faults.updates import assert_same_updates, updates
 from tests.streams.worker_process import WorkerProcess, read_alerts
 
 pytestmark = [pytest.mark.faults, pytest.mark.kafka]
 
 KILLS = 3
-
-
-def without_emitted_at(alert: Alert) -> dict[str, Any]:
-    return alert.model_dump(mode="json", exclude={"emitted_at"})
-
-
-def update(alert: Alert) -> tuple[str, str, str]:
-    """Which update of an episode a record is: an escalation is a second `firing` with the
-    same id and another severity (the CloudEvents id says the same)."""
-    return (
-        alert.alert_id,
-        alert.status.value,
-        alert.severity.value if alert.status.value == "firing" else "",
-    )
-
-
-def updates(alerts: list[Alert]) -> Counter[tuple[str, str, str]]:
-    return Counter(update(a) for a in alerts)
 
 
 @pytest.mark.parametrize("wipe", [False, True], ids=["same-data-dir", "wiped-data-dir"])
@@ -75,13 +55,7 @@ async def test_repeated_sigkills_lose_nothing(
 
     alerts = await alerts_settled(settings, expected)
     await assert_committed_to_end(settings, timeout_s=60)
-    first: dict[tuple[str, str], dict[str, Any]] = {}
-    for alert in alerts:
-        key = update(alert)
-        assert first.setdefault(key, without_emitted_at(alert)) == without_emitted_at(alert), key
-    assert set(first) == set(updates(expected)), worker.tail()
-    for alert in expected:
-        assert first[update(alert)] == without_emitted_at(alert)
+    assert_same_updates(alerts, expected, worker.tail())
     counts = updates(alerts)
     repeated = {key for key, n in counts.items() if n > 1}
     assert repeated <= sent_before_kills, repeated
