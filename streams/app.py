@@ -276,12 +276,16 @@ def create_app(
         passed, flush each touched state once; then publish alerts, wait for every send, and
         only then acknowledge the records."""
         try:
-            await _process(messages)
-            # The batch's changelog records are on the broker before the next batch writes
-            # (see `table_writes`).
-            await writer.flush()
+            await asyncio.wait_for(_process_and_flush(messages), settings.delivery_timeout_s)
         except asyncio.CancelledError:
             raise  # shutting down: the batch stays unacknowledged and is read again
+        except TimeoutError:
+            log.critical(
+                "infrastructure_error", exit_code=EXIT_INFRASTRUCTURE,
+                error=f"a batch was not done within LIVEWATCH_DELIVERY_TIMEOUT_S="
+                f"{settings.delivery_timeout_s:g} s (brokers gone, or an output topic deleted?)",
+            )  # fmt: skip
+            os._exit(EXIT_INFRASTRUCTURE)
         except BaseException as exc:
             # Not a record's fault (those are dead-lettered in `_apply`): the broker, the
             # tables, the stored state, or a bug. Exit unacknowledged; the supervisor restarts
@@ -294,6 +298,12 @@ def create_app(
             ack(message)
 
     app.deliver_batches(inputs, detect)
+
+    async def _process_and_flush(messages: list[Any]) -> None:
+        await _process(messages)
+        # The batch's changelog records are on the broker before the next batch writes (see
+        # `table_writes`).
+        await writer.flush()
 
     async def _process(messages: list[Any]) -> None:
         dead_letters: list[Any] = []

@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     partitions back without a rebalance."""
     session_timeout_s: float = Field(default=60.0, gt=0)
     """How long the group waits for a silent worker before its partitions move."""
+    delivery_timeout_s: float = Field(default=120.0, gt=0)
+    """How long one batch may take, its alerts, dead letters and changelog records acknowledged
+    by the brokers included; past it the worker exits (code 70) for its supervisor, as Kafka
+    Streams gives up after `delivery.timeout.ms`: a deleted output topic or brokers gone for
+    minutes are not fixed by waiting, and a worker that waits looks alive while doing nothing."""
     broker_timeout_s: float = Field(default=15.0, gt=0)
     """Readiness fails once the brokers have not answered a metadata request for this long."""
 
