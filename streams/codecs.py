@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import orjson
 from aiokafka.partitioner import murmur2
@@ -62,6 +62,19 @@ def record_key(event: InputEvent, refunds_by: RefundKey = "anchor") -> bytes:
 def partition_of(key: bytes, partitions: int) -> int:
     """The partition Kafka's default partitioner (murmur2) gives `key`."""
     return int(murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def read_alert_record(record: Any, bad: Any, log: Any) -> Alert | None:
+    """An alerts-topic record as an Alert; an unreadable one is counted on the labelled
+    counter `bad` (by reason) and logged with its partition and offset, then skipped."""
+    alert, reason, error = read_alert(record.value)
+    if alert is None:
+        bad.labels(reason).inc()
+        log.warning(
+            "bad_alert_record", partition=record.partition, offset=record.offset,
+            reason=reason, error=error,
+        )  # fmt: skip
+    return alert
 
 
 ALERT_SCHEMA_VERSIONS = {1}

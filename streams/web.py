@@ -19,12 +19,9 @@ from streams.core.rates import wilson_lower_bound
 from streams.core.rules import RefundSpikeRule
 from streams.core.state import AnchorState
 from streams.core.windows import QUALITY_COMPLAINTS, figures, totals
-from streams.http_auth import authorized
+from streams.http_common import EXPOSITION_TYPE, authorized
 
 RANKING_Z = 1.645
-
-EXPOSITION_TYPE = "text/plain; version=0.0.4"
-"""Prometheus text format 0.0.4 (prometheus_client's CONTENT_TYPE_LATEST without charset)."""
 
 
 def readiness(app: Any) -> tuple[bool, str]:

@@ -88,6 +88,9 @@ class Ledger:
         found = [e for e in self.episodes.values() if e.firing]
         return sorted(found, key=lambda e: (e.started, e.alert_id), reverse=True)
 
+    def firing_count(self) -> int:
+        return sum(1 for e in self.episodes.values() if e.firing)
+
     def history(self, anchor_id: str) -> list[Episode]:
         """An anchor's episodes, newest first."""
         found = (self.episodes[i] for i in self.by_anchor.get(anchor_id, ()))

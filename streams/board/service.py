@@ -20,7 +20,7 @@ import structlog
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from schemas.alert import RuleName, Severity
 from streams.board.charts import counts_svg, rates_svg
@@ -28,15 +28,14 @@ from streams.board.filters import Filter, FilterError
 from streams.board.ledger import Ledger
 from streams.board.pages import Pages
 from streams.board.workers import Workers
-from streams.codecs import read_alert
-from streams.http_auth import OPEN_PATHS, authorized
+from streams.codecs import read_alert_record
+from streams.http_common import OPEN_PATHS, add_probes, authorized
 from streams.kafka_config import client_options
 from streams.settings import Settings
 from streams.topics import describe_partitions
 
 log = structlog.get_logger("livewatch.board")
 
-EXPOSITION_TYPE = "text/plain; version=0.0.4"
 RANKED = 20
 TOPIC_RETRY_S = 2.0
 SECURITY_HEADERS = {
@@ -107,9 +106,11 @@ class Board:
             ends = await consumer.end_offsets(tps)
             while True:
                 batches = await consumer.getmany(timeout_ms=500, max_records=1000)
-                for tp, records in batches.items():
+                for records in batches.values():
                     for record in records:
-                        self._apply(tp, record)
+                        self._apply(record)
+                if batches:  # once per fetch: counting is a pass over every episode
+                    self.metrics.active.set(self.ledger.firing_count())
                 if not self.ready and all(
                     await asyncio.gather(*(self._reached(consumer, tp, ends[tp]) for tp in tps))
                 ):
@@ -139,18 +140,11 @@ class Board:
     async def _reached(consumer: AIOKafkaConsumer, tp: TopicPartition, end: int) -> bool:
         return bool(await consumer.position(tp) >= end)
 
-    def _apply(self, tp: TopicPartition, record: Any) -> None:
-        alert, reason, error = read_alert(record.value)
-        if alert is None:
-            self.metrics.bad.labels(reason).inc()
-            log.warning(
-                "bad_alert_record", partition=tp.partition, offset=record.offset,
-                reason=reason, error=error,
-            )  # fmt: skip
-            return
-        self.metrics.received.labels(alert.status.value).inc()
-        self.ledger.apply(alert)
-        self.metrics.active.set(sum(1 for e in self.ledger.episodes.values() if e.firing))
+    def _apply(self, record: Any) -> None:
+        alert = read_alert_record(record, self.metrics.bad, log)
+        if alert is not None:
+            self.metrics.received.labels(alert.status.value).inc()
+            self.ledger.apply(alert)
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -267,10 +261,12 @@ def web_app(board: Board, workers: Workers, pages: Pages) -> web.Application:
 
     def chart(draw: Callable[[dict[str, Any]], bytes]) -> Handler:
         async def handler(request: web.Request) -> web.Response:
-            answer = await workers.anchor(anchor_id_of(request))
-            if answer.minutes is None:
-                return web.Response(status=404, text=answer.error or "no minutes for this anchor")
-            return web.Response(body=draw(answer.minutes), content_type="image/svg+xml",
+            minutes = await workers.minutes(anchor_id_of(request))
+            if minutes is None:
+                return web.Response(
+                    status=404, text="no worker answered with this anchor's minutes"
+                )
+            return web.Response(body=draw(minutes), content_type="image/svg+xml",
                                 headers=SVG_HEADERS)  # fmt: skip
 
         return handler
@@ -299,17 +295,6 @@ def web_app(board: Board, workers: Workers, pages: Pages) -> web.Application:
             {"anchors": context["anchors"], "unreachable": context["unreachable"]}
         )
 
-    async def metrics(request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(board.metrics.registry),
-                            headers={"Content-Type": EXPOSITION_TYPE})  # fmt: skip
-
-    async def livez(request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
-
-    async def readyz(request: web.Request) -> web.Response:
-        body = {"ready": board.ready, "reason": board.reason}
-        return web.json_response(body, status=200 if board.ready else 503)
-
     app = web.Application(middlewares=[guard])
     app.router.add_get("/", overview)
     app.router.add_get("/fragments/overview", overview_fragment)
@@ -320,9 +305,7 @@ def web_app(board: Board, workers: Workers, pages: Pages) -> web.Application:
     app.router.add_get("/anchor/rates.svg", chart(rates_svg))
     app.router.add_get("/api/episodes", api_episodes)
     app.router.add_get("/api/anchors", api_anchors)
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/livez", livez)
-    app.router.add_get("/readyz", readyz)
+    add_probes(app, board.metrics.registry, lambda: (board.ready, board.reason))
     app.router.add_static("/static", str(_static_dir()), follow_symlinks=False)
     return app
 

@@ -88,17 +88,29 @@ class Workers:
         answers = await asyncio.gather(*(ask(u) for u in self.urls))
         return merge_rankings(dict(zip(self.urls, answers, strict=True)), limit)
 
-    async def anchor(self, anchor_id: str) -> AnchorAnswer:
-        path = f"/anchors/{quote(anchor_id, safe='')}"
+    async def _first(self, path: str) -> tuple[int | None, Any]:
+        """The first answer of a worker to `path` (any routes an anchor to its owner): its
+        status and body, or (None, None) when none answers."""
         for base in self.urls:
             try:
-                status, view = await self._get(base + path)
-                if status == 404:
-                    return AnchorAnswer(error="no worker holds state for this anchor")
-                if status != 200:
-                    continue
-                status, minutes = await self._get(base + path + "/minutes")
-                return AnchorAnswer(view, minutes if status == 200 else None)
+                status, body = await self._get(base + path)
             except (aiohttp.ClientError, TimeoutError, ValueError):
                 continue
-        return AnchorAnswer(error="no worker answered")
+            if status == 404 or status == 200:
+                return status, body
+        return None, None
+
+    async def anchor(self, anchor_id: str) -> AnchorAnswer:
+        """The anchor's view and its minutes."""
+        path = f"/anchors/{quote(anchor_id, safe='')}"
+        status, view = await self._first(path)
+        if status is None:
+            return AnchorAnswer(error="no worker answered")
+        if status == 404:
+            return AnchorAnswer(error="no worker holds state for this anchor")
+        return AnchorAnswer(view, await self.minutes(anchor_id))
+
+    async def minutes(self, anchor_id: str) -> dict[str, Any] | None:
+        """The anchor's minutes alone (for its charts), or None."""
+        status, body = await self._first(f"/anchors/{quote(anchor_id, safe='')}/minutes")
+        return body if status == 200 and isinstance(body, dict) else None

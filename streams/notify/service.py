@@ -22,11 +22,10 @@ import structlog
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from schemas import Alert
-from streams.codecs import read_alert
-from streams.http_auth import OPEN_PATHS, authorized
+from streams.codecs import read_alert, read_alert_record
+from streams.http_common import OPEN_PATHS, add_probes, authorized
 from streams.kafka_config import client_options
 from streams.notify.alertmanager import Alertmanagers
 from streams.notify.envelope import firing_until, postable
@@ -35,8 +34,6 @@ from streams.settings import Settings
 from streams.topics import describe_partitions
 
 log = structlog.get_logger("livewatch.notify")
-
-EXPOSITION_TYPE = "text/plain; version=0.0.4"
 
 
 class NotifyMetrics:
@@ -131,9 +128,9 @@ class Notifier:
             batches = await consumer.getmany(timeout_ms=500, max_records=500)
             posts: list[Post] = []
             now = datetime.now(UTC)
-            for tp, records in batches.items():
+            for records in batches.values():
                 for record in records:
-                    alert = self._read(tp, record)
+                    alert = read_alert_record(record, self.metrics.bad, log)
                     if alert is not None:
                         self.metrics.received.labels(alert.status.value).inc()
                         posts.extend(self.episodes.apply(alert, now))
@@ -167,16 +164,6 @@ class Notifier:
         for tp, offset in resume.items():
             consumer.seek(tp, offset)
 
-    def _read(self, tp: TopicPartition, record: Any) -> Alert | None:
-        alert, reason, error = read_alert(record.value)
-        if alert is None:
-            self.metrics.bad.labels(reason).inc()
-            log.warning(
-                "bad_alert_record", partition=tp.partition, offset=record.offset,
-                reason=reason, error=error,
-            )  # fmt: skip
-        return alert
-
     async def _caught_up(self, managers: Alertmanagers) -> None:
         self.ready, self.reason = True, "ready"
         firing = self.episodes.firing()
@@ -196,17 +183,6 @@ class Notifier:
 
 
 def web_app(notifier: Notifier) -> web.Application:
-    async def metrics(request: web.Request) -> web.Response:
-        body = generate_latest(notifier.metrics.registry)
-        return web.Response(body=body, headers={"Content-Type": EXPOSITION_TYPE})
-
-    async def livez(request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
-
-    async def readyz(request: web.Request) -> web.Response:
-        body = {"ready": notifier.ready, "reason": notifier.reason}
-        return web.json_response(body, status=200 if notifier.ready else 503)
-
     token = notifier.settings.api_token
     secret = token.get_secret_value() if token else None
 
@@ -221,9 +197,7 @@ def web_app(notifier: Notifier) -> web.Application:
         return response
 
     app = web.Application(middlewares=[guard])
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/livez", livez)
-    app.router.add_get("/readyz", readyz)
+    add_probes(app, notifier.metrics.registry, lambda: (notifier.ready, notifier.reason))
     return app
 
 
