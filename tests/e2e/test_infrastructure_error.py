@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -45,11 +44,7 @@ async def test_state_it_cannot_read_makes_the_worker_exit_without_committing(
     finally:
         await producer.stop()
     assert sent.partition == partition
-    assert worker.proc is not None
-    deadline = time.monotonic() + 60
-    while worker.proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert worker.proc.returncode == EXIT_INFRASTRUCTURE, worker.tail()
+    assert worker.wait_exit(60) == EXIT_INFRASTRUCTURE, worker.tail()
     assert "infrastructure_error" in worker.tail()
 
     consumer = AIOKafkaConsumer(

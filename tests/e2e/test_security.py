@@ -4,24 +4,20 @@ SASL_SSL listener and a certificate made here; a wrong password fails fast and s
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 from pydantic import SecretStr
 
-from schemas import Alert
 from streams.children import start_worker, stop
-from streams.kafka_config import client_options
 from streams.kafka_local import KafkaLocal, SecureListener, free_port
 from streams.replay import replay_records
 from streams.settings import Settings
 from streams.sim.kafka import send_events
 from streams.topics import create_topics
 from tests.e2e.test_detection import mixed_feed
-from tests.streams.worker_process import WorkerProcess
+from tests.streams.worker_process import WorkerProcess, read_alerts
 
 pytestmark = pytest.mark.kafka
 
@@ -73,25 +69,6 @@ def secured(
     })  # fmt: skip
 
 
-async def read_alerts_secured(
-    settings: Settings, wanted: int, timeout_s: float = 120
-) -> list[Alert]:
-    consumer = AIOKafkaConsumer(
-        settings.topic_alerts, group_id=None, auto_offset_reset="earliest",
-        **client_options(settings),
-    )  # fmt: skip
-    await consumer.start()
-    alerts: list[Alert] = []
-    try:
-        deadline = time.monotonic() + timeout_s
-        while len(alerts) < wanted and time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=1000)
-            alerts.extend(Alert.model_validate_json(r.value) for rs in batch.values() for r in rs)
-    finally:
-        await consumer.stop()
-    return alerts
-
-
 @pytest.mark.parametrize("mechanism", ["SCRAM-SHA-512", "PLAIN"])
 async def test_the_worker_runs_over_sasl_ssl(
     secure_broker: tuple[str, Path], settings: Settings, workers: list[WorkerProcess],
@@ -105,7 +82,7 @@ async def test_the_worker_runs_over_sasl_ssl(
     workers.append(worker)
     worker.start()
     await send_events(settings, records)
-    alerts = await read_alerts_secured(settings, len(expected))
+    alerts = await read_alerts(settings, lambda got: len(got) >= len(expected))
     got = {(a.alert_id, a.status.value) for a in alerts}
     assert got == {(a.alert_id, a.status.value) for a in expected}, worker.tail()
     assert PASSWORD not in worker.log_path.read_text()

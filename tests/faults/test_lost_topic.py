@@ -4,8 +4,6 @@ within the delivery timeout, leaving that batch uncommitted for after the operat
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -32,11 +30,7 @@ async def test_a_deleted_alerts_topic_makes_the_worker_exit_not_hang(
     finally:
         await admin.close()
     await produce(settings, mixed_feed())  # a brushing burst: alerts to publish
-    assert worker.proc is not None
-    deadline = time.monotonic() + 90
-    while worker.proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert worker.proc.returncode == EXIT_INFRASTRUCTURE, worker.tail()
+    assert worker.wait_exit(90) == EXIT_INFRASTRUCTURE, worker.tail()
     assert "LIVEWATCH_DELIVERY_TIMEOUT_S" in worker.tail()
     with pytest.raises(AssertionError):  # the batch that could not publish is not committed
         await assert_committed_to_end(settings, timeout_s=3)

@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from schemas import Alert
 from streams.children import start_worker, stop
 from streams.codecs import RefundKey
+from streams.kafka_config import client_options
 from streams.settings import Settings
 from streams.sim.kafka import send_events
 
@@ -54,6 +55,14 @@ class WorkerProcess:
         if self.proc is not None:
             stop(self.proc, sig)
 
+    def wait_exit(self, timeout_s: float) -> int | None:
+        """Its exit code once it exits by itself, or None if it still runs after `timeout_s`."""
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout_s
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+        return self.proc.poll()
+
     def kill(self) -> None:
         """SIGKILL: no shutdown, no final commit."""
         self.stop(signal.SIGKILL)
@@ -67,12 +76,18 @@ async def produce(
 
 
 async def read_topic(
-    bootstrap: str, topic: str, done: Callable[[list[Any]], bool], timeout_s: float = 120
+    bootstrap: str,
+    topic: str,
+    done: Callable[[list[Any]], bool],
+    timeout_s: float = 120,
+    **options: Any,
 ) -> list[Any]:
-    """Every record of `topic` from the start, until `done(records)` or the timeout."""
+    """Every record of `topic` from the start, until `done(records)` or the timeout; `options`
+    are more of the consumer's (security)."""
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
-    )
+        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
+        **options,
+    )  # fmt: skip
     await consumer.start()
     records: list[Any] = []
     loop = asyncio.get_running_loop()
@@ -90,9 +105,11 @@ async def read_topic(
 async def read_alerts(
     settings: Settings, done: Callable[[list[Alert]], bool], timeout_s: float = 120
 ) -> list[Alert]:
+    options = client_options(settings)
     records = await read_topic(
-        settings.kafka_bootstrap, settings.topic_alerts,
+        options.pop("bootstrap_servers"), settings.topic_alerts,
         lambda recs: done([Alert.model_validate_json(r.value) for r in recs]), timeout_s,
+        **options,
     )  # fmt: skip
     return [Alert.model_validate_json(r.value) for r in records]
 
