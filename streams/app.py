@@ -30,7 +30,7 @@ from streams.core.rules import Rules
 from streams.core.state import AnchorState, StateVersionError
 from streams.deadletter import DeadLetter
 from streams.faust_batches import BatchApp
-from streams.faust_private import committed_offset
+from streams.faust_private import committed_offset, last_poll_ms, route_partition
 from streams.kafka_config import client_options, ssl_context
 from streams.metrics import Metrics, ShellCounts, Sources
 from streams.notify.envelope import cloudevent_headers
@@ -237,10 +237,11 @@ def create_app(
         """How far the partition's inputs have been read, judged after a batch that read some
         of them. A batch of internal records only (marks from other partitions) reuses that
         judgement: "caught up" rests on the end offsets the consumer knew then, and judging it
-        again between fetches would let a live record already on the broker be skipped."""
+        again between fetches would let a live record already on the broker be skipped. Unless it
+        was held back by an old end offset: that one is judged again once polled anew."""
         partition = task.partition
         known = progressed.get(partition)
-        if known is not None and not read_inputs and known != HOLD:
+        if known is not None and not (read_inputs or task.clock.held_by_poll) and known != HOLD:
             return known
         progressed[partition] = mark = _progress(task)
         return mark
@@ -258,7 +259,19 @@ def create_app(
         def committed(kind: str) -> int | None:
             return committed_offset(consumer, topic_of[kind], partition)
 
-        return task.clock.progress(EXTERNAL, highwater, committed, time.monotonic())
+        def polled(kind: str) -> int | None:
+            return last_poll_ms(consumer, topic_of[kind], partition)
+
+        return task.clock.progress(EXTERNAL, highwater, committed, time.monotonic(), polled)
+
+    def fetched_by(task: PartitionTask, group: list[Any]) -> int:
+        """When the input records of `group` had been fetched, at the latest (ms)."""
+        consumer: Any = app.consumer
+        polls = [
+            last_poll_ms(consumer, topic, task.partition)
+            for topic in {m.topic for m in group if m.topic not in internal_names}
+        ]
+        return max((p for p in polls if p is not None), default=int(time.time() * 1000))
 
     async def forget_partitions(sender: Any, *args: Any, **kwargs: Any) -> None:
         # Tasks and cached states are reloaded from their tables by the next owner.
@@ -275,8 +288,31 @@ def create_app(
         order with the tables routed to that partition, evaluate the boundaries every topic has
         passed, flush each touched state once; then publish alerts, wait for every send, and
         only then acknowledge the records."""
+        await _guarded(_process_and_flush(messages))
+        ack = app.consumer.ack
+        for message in messages:
+            ack(message)
+
+    async def retick() -> None:
+        """Between fetches: a partition held back by an end offset polled before its latest
+        records were fetched (see `PartitionClock.progress`) moves on once the end offset is
+        polled anew, also when nothing more arrives (the end of a stream)."""
+        held = [task for task in tasks.values() if task.clock.held_by_poll]
+        if not held:
+            return
+        generation = app.consumer_generation_id
+        for task in held:
+            if app.consumer_generation_id != generation or tasks.get(task.partition) is not task:
+                return  # a rebalance: the partitions' next owners judge again
+            if _progress(task) == progressed.get(task.partition):
+                continue  # polled, but nothing new vouched for yet
+            writer.route(route_partition(topic_of["orders"], task.partition))
+            await _guarded(_conclude(task, read_inputs=True))
+        await _guarded(writer.flush())
+
+    async def _guarded(work: Any) -> None:
         try:
-            await asyncio.wait_for(_process_and_flush(messages), settings.delivery_timeout_s)
+            await asyncio.wait_for(work, settings.delivery_timeout_s)
         except asyncio.CancelledError:
             raise  # shutting down: the batch stays unacknowledged and is read again
         except TimeoutError:
@@ -293,11 +329,8 @@ def create_app(
             # their changelogs). Carrying on would commit records that were never counted.
             log.critical("infrastructure_error", error=repr(exc), exit_code=EXIT_INFRASTRUCTURE)
             os._exit(EXIT_INFRASTRUCTURE)
-        ack = app.consumer.ack
-        for message in messages:
-            ack(message)
 
-    app.deliver_batches(inputs, detect)
+    app.deliver_batches(inputs, detect, between=retick)
 
     async def _process_and_flush(messages: list[Any]) -> None:
         await _process(messages)
@@ -318,20 +351,26 @@ def create_app(
                 if rejection is not None:
                     dead_letters.append(await _dead_letter(message, *rejection))
             read_inputs = any(m.topic not in internal_names for m in group)
-            emitted, quiet, safe = _evaluate(task, read_inputs)
-            # Alerts and the records for other partitions before the state that produced them:
-            # a crash in between re-derives and sends the same again (at-least-once, and the
-            # receivers drop what they counted already). The other way round, a restart would
-            # find the boundaries evaluated already and the alerts never sent.
-            for out in task.take_outbox():
-                sender.queue(topic_of[out.kind], out.partition, out.value)
-            sends = [await _send_alert(alert) for alert in emitted]
-            await sender.flush()
-            for fut in sends:
-                await fut
-            _flush(partition, task, quiet, safe)
+            if read_inputs:
+                task.clock.fetched(fetched_by(task, group))
+            await _conclude(task, read_inputs)
         for fut in dead_letters:
             await fut
+
+    async def _conclude(task: PartitionTask, read_inputs: bool) -> None:
+        """Evaluate what the partition's inputs have passed; send on, alert, write the state."""
+        emitted, quiet, safe = _evaluate(task, read_inputs)
+        # Alerts and the records for other partitions before the state that produced them:
+        # a crash in between re-derives and sends the same again (at-least-once, and the
+        # receivers drop what they counted already). The other way round, a restart would
+        # find the boundaries evaluated already and the alerts never sent.
+        for out in task.take_outbox():
+            sender.queue(topic_of[out.kind], out.partition, out.value)
+        sends = [await _send_alert(alert) for alert in emitted]
+        await sender.flush()
+        for fut in sends:
+            await fut
+        _flush(task.partition, task, quiet, safe)
 
     def _apply(message: Any, task: PartitionTask) -> tuple[str, str, str] | None:
         """Apply one record; a bad one gives (topic kind, reason, error) for the dead-letter

@@ -27,6 +27,11 @@ from faust.types import TP
 
 BatchHandler = Callable[[list[Any]], Awaitable[None]]
 """Called with the tracked messages of one fetch, in offset order per partition; acks them."""
+Between = Callable[[], Awaitable[None]]
+"""Called between fetches (at most every `BETWEEN_S`), in the fetch loop, so never during a
+batch."""
+
+BETWEEN_S = 0.2
 
 
 class BatchApp(faust.App):
@@ -34,13 +39,17 @@ class BatchApp(faust.App):
 
     batch_topics: frozenset[str] = frozenset()
     batch_handler: BatchHandler | None = None
+    between_batches: Between | None = None
 
-    def deliver_batches(self, topic: Any, handler: BatchHandler) -> None:
+    def deliver_batches(
+        self, topic: Any, handler: BatchHandler, between: Between | None = None
+    ) -> None:
         """Subscribe to `topic` (a Faust topic, possibly of several names) and give its records
         to `handler`, one call per fetch. The topic joins the subscription like an agent's, so
         the tables stay co-partitioned with it."""
         self.batch_topics = frozenset(topic.topics)
         self.batch_handler = handler
+        self.between_batches = between
         self.topics.add(topic)
 
     def _new_transport(self) -> Any:
@@ -58,10 +67,16 @@ class BatchConsumer(faust_aiokafka.Consumer):
         read_offset = self._read_offset
         acks_enabled_for = app.topics.acks_enabled_for
         fetcher_stopped = fetcher._stopped.is_set
+        between: Between | None = app.between_batches
+        loop = asyncio.get_running_loop()
+        next_between = loop.time()
         try:
             while not (self._stopped.is_set() or fetcher_stopped()):
-                records, active = await self._wait_next_records(1.0)
+                records, active = await self._wait_next_records(BETWEEN_S if between else 1.0)
                 await asyncio.sleep(0)
+                if between is not None and self.flow_active and loop.time() >= next_between:
+                    await between()
+                    next_between = loop.time() + BETWEEN_S
                 if not records or self.should_stop:
                     continue
                 if not self.flow_active:

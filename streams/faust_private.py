@@ -39,6 +39,11 @@ def route_tables_by(message: Any) -> None:
     faust_streams._current_event.set(weakref.ref(cast(Any, routed)))
 
 
+def route_partition(topic: str, partition: int) -> Any:
+    """What `route_tables_by` needs of a message, for work on a partition between messages."""
+    return _Partition(topic, partition)
+
+
 class _Partition:
     __slots__ = ("partition", "topic")
 
@@ -52,3 +57,13 @@ def committed_offset(consumer: Any, topic: str, partition: int) -> int | None:
     committed: Any = consumer._committed_offset
     value = committed.get(TP(topic, partition))
     return int(value) if value is not None else None
+
+
+def last_poll_ms(consumer: Any, topic: str, partition: int) -> int | None:
+    """When a fetch response last told the consumer the partition's end offset (ms since the
+    epoch, this host's clock): how old `consumer.highwater` is. None: not polled yet."""
+    try:
+        polled = consumer._thread._ensure_consumer().last_poll_timestamp(TP(topic, partition))
+    except Exception:  # not assigned (any more), or the consumer is not started
+        return None
+    return int(polled) if polled is not None else None

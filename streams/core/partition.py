@@ -40,6 +40,10 @@ EXTERNAL = ("orders", "refunds", "complaints")
 MAX_IDLE_S = 10.0
 """How long a topic whose end offset is not known yet may hold back a partition."""
 
+POLL_MARGIN_MS = 100
+"""How much earlier than a poll's arrival the broker may have answered it (responses waiting
+while others are handled): a poll at t vouches only for records fetched by t - margin."""
+
 
 @dataclass(frozen=True, slots=True)
 class Mark:
@@ -91,6 +95,13 @@ class PartitionClock:
     """Anchors of this partition whose boundaries still need evaluating."""
     since: float | None = None
     """Wall-clock second this process started reading the partition."""
+    fetches: list[tuple[int, int]] = field(default_factory=list)
+    """(fetched by, ms; the latest event time read then) per batch of inputs of this process,
+    oldest first: what a topic's end offset polled at a given time vouches for (not
+    persisted)."""
+    held_by_poll: bool = False
+    """The last `progress` was held back by an end offset polled before the latest records
+    were fetched: judging again once it is polled anew moves time on."""
 
     def observe(self, topic: str, offset: int, ts_ms: int | None) -> None:
         """Record that `offset` of `topic` was processed, whatever became of it: a record that
@@ -100,24 +111,40 @@ class PartitionClock:
         if ts_ms is not None and ts_ms > self.topic_time.get(topic, ts_ms - 1):
             self.topic_time[topic] = ts_ms
 
+    def fetched(self, fetched_by_ms: int) -> None:
+        """The input records applied since the last call were fetched by `fetched_by_ms`."""
+        if self.topic_time:
+            self.fetches.append((fetched_by_ms, max(self.topic_time.values())))
+
     def progress(
         self,
         topics: tuple[str, ...] | list[str],
         highwater: Callable[[str], int | None],
         committed: Callable[[str], int | None],
         now_s: float,
+        polled: Callable[[str], int | None] | None = None,
     ) -> Mark:
         """The event time up to which every topic with records waiting has been read; idle when
         none has records waiting.
+
+        An end offset is as old as the fetch that brought it. With the partitions' leaders on
+        several brokers, one topic's records may be fetched after a record was appended to
+        another topic whose end offset, polled earlier, still says "caught up" (a broker
+        stopped, a slow fetch): that topic then vouches only for the time read by the records
+        fetched before it was polled (`fetches`). The producers' side of the contract: an
+        event-minute is on the broker before the next minute's events are sent.
 
         Args:
             topics: the input topics of this partition.
             highwater: the end offset of a topic's partition, None while unknown.
             committed: the group's committed offset there, None if none.
             now_s: wall-clock seconds, for the idle limit.
+            polled: when a topic's end offset was last polled (ms), None: always current
+                (a file).
         """
         if self.since is None:
             self.since = now_s
+        self.held_by_poll = False
         lagging: list[int] = []
         for topic in topics:
             end = highwater(topic)
@@ -129,14 +156,51 @@ class PartitionClock:
             if done is None:
                 done = (committed(topic) or 0) - 1
             if done + 1 >= end:
-                continue  # caught up: it does not hold time back
+                # caught up: it does not hold time back, unless its end offset is older than
+                # the records read since
+                polled_ms = polled(topic) if polled is not None else None
+                fetches = self.fetches
+                if (
+                    polled_ms is not None
+                    and fetches
+                    and polled_ms - POLL_MARGIN_MS < fetches[-1][0]
+                ):
+                    self.held_by_poll = True
+                    vouched = self._vouched(polled_ms, self.topic_time.get(topic))
+                    if vouched is None:
+                        return HOLD
+                    lagging.append(vouched)
+                continue
             reached = self.topic_time.get(topic)
             if reached is None:
                 return HOLD  # records are waiting there and we do not know their time yet
             lagging.append(reached)
+        if polled is not None:
+            self._forget_fetches([polled(t) for t in topics])
         if lagging:
             return Mark(min(lagging), False)
         return Mark(max(self.topic_time.values()) if self.topic_time else None, True)
+
+    def _vouched(self, polled_ms: int, own_ms: int | None) -> int | None:
+        """The time a caught-up topic polled at `polled_ms` vouches for: what the records
+        fetched before it had reached (a record appended later is of that minute or a later
+        one), and its own time (its records are in order; later ones wait until then)."""
+        upto = polled_ms - POLL_MARGIN_MS
+        reached = [t for fetched_by, t in self.fetches if fetched_by <= upto]
+        known = [t for t in (reached[-1] if reached else None, own_ms) if t is not None]
+        return max(known) if known else None
+
+    def _forget_fetches(self, polls: list[int | None]) -> None:
+        """Keep the fetches a poll may still need: from the last one before the oldest poll."""
+        known = [p for p in polls if p is not None]
+        if len(self.fetches) < 2 or not known:
+            return
+        upto = min(known) - POLL_MARGIN_MS
+        keep = 0
+        while keep + 1 < len(self.fetches) and self.fetches[keep + 1][0] <= upto:
+            keep += 1
+        if keep:
+            del self.fetches[:keep]
 
 
 PACK = 1_000

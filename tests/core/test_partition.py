@@ -14,6 +14,7 @@ from streams.core.partition import (
     HOLD,
     INDEX,
     MAX_IDLE_S,
+    POLL_MARGIN_MS,
     Mark,
     Outgoing,
     PartitionClock,
@@ -81,6 +82,64 @@ class TestSafeTime:
         clock = PartitionClock(topic_time={"orders": 50})
         end = ends(orders=10, refunds=0, complaints=0)
         assert clock.progress(TOPICS, end.get, {"orders": 10}.get, 0.0).time_ms == 50
+
+
+class TestOldEndOffsets:
+    """Leaders on several brokers: a topic's end offset is as old as its last poll."""
+
+    @staticmethod
+    def two_batches() -> PartitionClock:
+        """Orders read to minute 3 (fetched by t=1,000 ms), then to minute 6 (by 5,000)."""
+        clock = PartitionClock()
+        clock.observe("refunds", 4, 2)
+        clock.observe("orders", 9, 3)
+        clock.fetched(1_000)
+        clock.observe("orders", 19, 6)
+        clock.fetched(5_000)
+        return clock
+
+    def test_a_topic_polled_before_the_latest_fetch_vouches_for_what_came_before_its_poll(
+        self,
+    ) -> None:
+        """Refunds look caught up, but their end offset was polled at t=3,000: a refund of
+        minute 4 or 5 may have been appended after it, before the orders of minute 6 were. So
+        time stops at minute 3, what the orders had reached when the refunds were polled."""
+        clock = self.two_batches()
+        end = ends(orders=20, refunds=5, complaints=0)
+        polls = {"orders": 5_000, "refunds": 3_000, "complaints": 5_000}
+        mark = clock.progress(TOPICS, end.get, lambda t: None, 0.0, polls.get)
+        assert mark == Mark(3, False)
+        assert clock.held_by_poll
+
+    def test_polled_anew_the_topic_no_longer_holds_time(self) -> None:
+        clock = self.two_batches()
+        end = ends(orders=20, refunds=5, complaints=0)
+        polls = dict.fromkeys(TOPICS, 5_000 + POLL_MARGIN_MS)
+        mark = clock.progress(TOPICS, end.get, lambda t: None, 0.0, polls.get)
+        assert mark == Mark(6, True)
+        assert not clock.held_by_poll
+        assert clock.fetches == [(5_000, 6)]  # what no poll needs any more is forgotten
+
+    def test_a_poll_answered_just_before_the_fetch_vouches_for_nothing_newer(self) -> None:
+        """A response handled after the fetch may have been answered before it: within the
+        margin a poll vouches only for earlier fetches, here none, so the topic's own time."""
+        clock = self.two_batches()
+        end = ends(orders=20, refunds=5, complaints=0)
+        polls = {"orders": 5_000, "refunds": 1_000 + POLL_MARGIN_MS - 1, "complaints": 6_000}
+        mark = clock.progress(TOPICS, end.get, lambda t: None, 0.0, polls.get)
+        assert mark == Mark(2, False)
+
+    def test_a_topic_never_read_and_polled_early_holds_everything(self) -> None:
+        clock = self.two_batches()
+        end = ends(orders=20, refunds=5, complaints=0)
+        polls = {"orders": 5_000, "refunds": 6_000, "complaints": 500}
+        assert clock.progress(TOPICS, end.get, lambda t: None, 0.0, polls.get) == HOLD
+
+    def test_without_polls_end_offsets_are_current(self) -> None:
+        """The replay reads files: nothing is appended behind its back."""
+        clock = self.two_batches()
+        end = ends(orders=20, refunds=5, complaints=0)
+        assert clock.progress(TOPICS, end.get, lambda t: None, 0.0) == Mark(6, True)
 
 
 BUSY, IDLE = False, True

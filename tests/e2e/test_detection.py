@@ -124,11 +124,7 @@ def anchorless(records: list[Record]) -> list[Record]:
     ]
 
 
-@pytest.mark.parametrize("refunds_by", ["anchor"])
-# Not yet with "order_id" (refunds naming no anchor, records produced live): in about one run in
-# four the worker's first episode differed from the replay's (another start boundary, so another
-# id; or none before the cut) before any kill. Live-mode time across the hop is not exact yet
-# (see the note on issue 11); the catch-up tests in test_refund_keys.py are.
+@pytest.mark.parametrize("refunds_by", ["anchor", "order_id"])
 async def test_killed_worker_restarts_with_same_ids_and_counts(
     settings: Settings, workers: list[WorkerProcess], tmp_path: Path, refunds_by: RefundKey
 ) -> None:

@@ -39,6 +39,25 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
         kafka.down()
 
 
+async def topic_config(settings: Settings, topic: str, timeout_s: float = 30) -> dict[str, str]:
+    """The topic's configs, once the broker asked knows the topic (a new topic
+    reaches the other brokers' metadata a moment after the controller has created it)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    try:
+        while True:
+            [resp] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+            [(error, *_, entries)] = resp.resources
+            if (error == 0 and entries) or loop.time() > deadline:
+                break
+            await asyncio.sleep(0.5)
+    finally:
+        await admin.close()
+    return {e[0]: e[1] for e in entries}
+
+
 async def total_consumed(port: int) -> float:
     async with aiohttp.ClientSession() as http:
         by_kind = [await consumed(http, port, kind) for kind in ("orders", "refunds")]
@@ -54,15 +73,7 @@ async def test_a_broker_stopped_mid_stream_loses_nothing(
     records = simulated(9, 100, 4.0)
     expected = list(replay_records(records, settings))
     await create_topics(settings)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        [resp] = await admin.describe_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, settings.topic_alerts)]
-        )
-    finally:
-        await admin.close()
-    assert dict(e[:2] for e in resp.resources[0][4])["min.insync.replicas"] == "2"
+    assert (await topic_config(settings, settings.topic_alerts))["min.insync.replicas"] == "2"
 
     await asyncio.to_thread(worker.start)
     producing = asyncio.create_task(produce_live(settings, records, rate=300))

@@ -29,6 +29,8 @@ def assert_same_updates(alerts: list[Alert], expected: list[Alert], context: obj
     for alert in alerts:
         key = update(alert)
         assert first.setdefault(key, without_emitted_at(alert)) == without_emitted_at(alert), key
-    assert set(first) == set(updates(expected)), context
+    wanted = set(updates(expected))
+    missing, extra = sorted(wanted - set(first)), sorted(set(first) - wanted)
+    assert not (missing or extra), f"missing {missing}\nextra {extra}\n{context}"
     for alert in expected:
         assert first[update(alert)] == without_emitted_at(alert)

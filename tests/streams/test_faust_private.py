@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections import defaultdict
 from typing import Any
 
 import faust
 from faust.transport.consumer import Consumer as FaustConsumer
+from faust.transport.consumer import ThreadDelegateConsumer
 from faust.types import TP
 
-from streams.faust_private import committed_offset, route_tables_by
+from streams.faust_private import committed_offset, last_poll_ms, route_tables_by
 
 
 class FakeMessage:
@@ -60,3 +62,30 @@ def test_committed_offsets_are_read_where_faust_keeps_them() -> None:
 
     assert committed_offset(Loaded(), "orders", 0) == 42
     assert committed_offset(Loaded(), "orders", 1) is None
+
+
+def test_poll_times_are_read_from_the_aiokafka_consumer_under_faust() -> None:
+    """`last_poll_ms` goes through Faust's consumer thread to aiokafka's consumer; both steps
+    are where it looks, and anything missing reads as "not polled", never an error."""
+    from aiokafka import AIOKafkaConsumer
+    from faust.transport.drivers import aiokafka as faust_aiokafka
+
+    assert callable(faust_aiokafka.AIOKafkaConsumerThread._ensure_consumer)
+    assert callable(AIOKafkaConsumer.last_poll_timestamp)
+    assert issubclass(faust_aiokafka.Consumer, ThreadDelegateConsumer)
+    assert "self._thread = " in inspect.getsource(ThreadDelegateConsumer.__init__)
+
+    class Polled:
+        def last_poll_timestamp(self, tp: TP) -> int | None:
+            return 1_700 if tp == TP("orders", 0) else None
+
+    class Thread:
+        def _ensure_consumer(self) -> Polled:
+            return Polled()
+
+    class Driver:
+        _thread = Thread()
+
+    assert last_poll_ms(Driver(), "orders", 0) == 1_700
+    assert last_poll_ms(Driver(), "orders", 1) is None
+    assert last_poll_ms(object(), "orders", 0) is None
