@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -174,8 +175,11 @@ async def test_live_batches_count_every_valid_event_once_and_dead_letter_every_b
     await assert_committed_to_end(settings)
 
 
-async def assert_committed_to_end(settings: Settings, timeout_s: float = 30) -> None:
-    """The group's committed offset of every input partition equals its end offset."""
+async def assert_committed_to_end(
+    settings: Settings, timeout_s: float = 30, context: Callable[[], object] = str
+) -> None:
+    """The group's committed offset of every input partition equals its end offset (`context`:
+    what to show when not, such as the worker's log)."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
         group_id=settings.app_id,
@@ -196,7 +200,9 @@ async def assert_committed_to_end(settings: Settings, timeout_s: float = 30) -> 
             if committed == ends or loop.time() > deadline:
                 break
             await asyncio.sleep(1)
-        assert committed == ends
+        behind = {f"{tp.topic}[{tp.partition}]": (committed[tp], end) for tp, end in ends.items()
+                  if committed[tp] != end}  # fmt: skip
+        assert not behind, f"committed, end: {behind}\n{context()}"
     finally:
         await consumer.stop()
 

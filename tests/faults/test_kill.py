@@ -54,7 +54,7 @@ async def test_repeated_sigkills_lose_nothing(
     await producing
 
     alerts = await alerts_settled(settings, expected)
-    await assert_committed_to_end(settings, timeout_s=60)
+    await assert_committed_to_end(settings, timeout_s=60, context=worker.tail)
     assert_same_updates(alerts, expected, worker.tail())
     counts = updates(alerts)
     repeated = {key for key, n in counts.items() if n > 1}
