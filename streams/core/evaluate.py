@@ -148,27 +148,46 @@ class Early:
     crossing: bool
 
 
-def _early_refunds(state: AnchorState, end_ms: int, early: EarlyRefunds, rate: float) -> Early:
-    """Refunds requested in the last `window_s` within `within_s` of their order, and how many
-    the same orders would give at the normal in-window `rate`, spread evenly over `within_s`
-    (an order too young to have had its whole `within_s` counts for the part it had)."""
+@dataclass(frozen=True, slots=True)
+class EarlyCount:
+    """The early path's counts, before the anchor's normal rate is known: the early refunds,
+    and the orders that could have given them (each weighted by the part of `within_s` it
+    spent in the window)."""
+
+    refunds: int
+    exposed_orders: float
+
+    def judge(self, early: EarlyRefunds, rate: float) -> Early:
+        """Against what the same orders would give at the normal in-window `rate`."""
+        expected = self.exposed_orders * rate * early.normal_share
+        bound = poisson_lower_bound(self.refunds, early.z)
+        crossing = self.refunds >= early.min_refunds and bound >= early.factor * max(expected, 1.0)
+        return Early(self.refunds, expected, bound, crossing)
+
+
+def _early_count(state: AnchorState, end_ms: int, early: EarlyRefunds) -> EarlyCount:
+    """Refunds requested in the last `window_s` within `within_s` of their order, and the
+    orders exposed: an order too young to have had its whole `within_s` counts for the part
+    it had, as the normal refunds are spread evenly over `within_s`."""
     within, window = early.within_s * 1000, early.window_s * 1000
     since = end_ms - window
-    share = rate * early.normal_share
     observed = 0
-    expected = 0.0
+    exposed = 0.0
     for start, b in state.buckets.items():
         if not since - within <= start < end_ms:
             continue
         lo, hi = max(0, since - start), min(within, end_ms - start)
         if hi > lo:
-            expected += b.orders * share * (hi - lo) / within
+            exposed += b.orders * (hi - lo) / within
         for step, t in b.refunds.items():
             if since <= step < end_ms and step - start <= within:
                 observed += t.refunds
-    bound = poisson_lower_bound(observed, early.z)
-    crossing = observed >= early.min_refunds and bound >= early.factor * max(expected, 1.0)
-    return Early(observed, expected, bound, crossing)
+    return EarlyCount(observed, exposed)
+
+
+def _lowest_threshold(rule: RefundSpikeRule) -> float:
+    """No anchor's threshold is below this (`refund_threshold`'s min and max at their lowest)."""
+    return min(rule.min_rate, min(c.ceiling for c in rule.categories.values()))
 
 
 def _session_of(
@@ -230,13 +249,22 @@ def refund_spike(
     start_ms = end_ms - w.long_ms
     if not watching and (orders < rule.min_orders_long or refunds == 0):
         return Verdict(name, QUIET, start_ms, end_ms)
-    bar = refund_threshold(state, end_ms, w, rule)
-    threshold, baseline, ceiling = bar.rate, bar.baseline, bar.ceiling
     lb_long = wilson_lower_bound(refunds, orders, rule.z)
     floor = (
         rule.resolve_ratio if rule.burst is None else min(rule.resolve_ratio, rule.burst.long_ratio)
     )
-    early = _early_refunds(state, end_ms, rule.early, baseline) if rule.early else None
+    count = _early_count(state, end_ms, rule.early) if rule.early else None
+    if (
+        not watching
+        and lb_long < _lowest_threshold(rule) * floor
+        and not (rule.early and count and count.refunds >= rule.early.min_refunds)
+    ):
+        # Neither path can cross whatever the threshold: skip its walk over the categories
+        # (most anchors at most boundaries; the verdict is the same).
+        return Verdict(name, QUIET, start_ms, end_ms)
+    bar = refund_threshold(state, end_ms, w, rule)
+    threshold, baseline, ceiling = bar.rate, bar.baseline, bar.ceiling
+    early = count.judge(rule.early, baseline) if rule.early and count else None
     if lb_long < threshold * floor and not watching and not (early and early.crossing):
         return Verdict(name, QUIET, start_ms, end_ms)
     short = best_short_window(
