@@ -146,6 +146,7 @@ class Early:
     expected: float
     lower_bound: float
     crossing: bool
+    placed: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,13 +157,15 @@ class EarlyCount:
 
     refunds: int
     exposed_orders: float
+    placed: tuple[int, int] | None = None
+    """First and last bucket start of the orders the early refunds refunded."""
 
     def judge(self, early: EarlyRefunds, rate: float) -> Early:
         """Against what the same orders would give at the normal in-window `rate`."""
         expected = self.exposed_orders * rate * early.normal_share
         bound = poisson_lower_bound(self.refunds, early.z)
         crossing = self.refunds >= early.min_refunds and bound >= early.factor * max(expected, 1.0)
-        return Early(self.refunds, expected, bound, crossing)
+        return Early(self.refunds, expected, bound, crossing, self.placed)
 
 
 def _early_count(state: AnchorState, end_ms: int, early: EarlyRefunds) -> EarlyCount:
@@ -173,6 +176,7 @@ def _early_count(state: AnchorState, end_ms: int, early: EarlyRefunds) -> EarlyC
     since = end_ms - window
     observed = 0
     exposed = 0.0
+    first = last = None
     for start, b in state.buckets.items():
         if not since - within <= start < end_ms:
             continue
@@ -180,9 +184,12 @@ def _early_count(state: AnchorState, end_ms: int, early: EarlyRefunds) -> EarlyC
         if hi > lo:
             exposed += b.orders * (hi - lo) / within
         for step, t in b.refunds.items():
-            if since <= step < end_ms and step - start <= within:
+            if since <= step < end_ms and step - start <= within and t.refunds:
                 observed += t.refunds
-    return EarlyCount(observed, exposed)
+                first = start if first is None else min(first, start)
+                last = start if last is None else max(last, start)
+    placed = (first, last) if first is not None and last is not None else None
+    return EarlyCount(observed, exposed, placed)
 
 
 def _lowest_threshold(rule: RefundSpikeRule) -> float:
@@ -191,12 +198,21 @@ def _lowest_threshold(rule: RefundSpikeRule) -> float:
 
 
 def _session_of(
-    state: AnchorState, burst: ShortWindow | None, short: ShortWindow | None, w: Windows
+    state: AnchorState,
+    burst: ShortWindow | None,
+    early: Early | None,
+    short: ShortWindow | None,
+    w: Windows,
 ) -> str | None:
-    """The session with most orders in the window that confirmed the spike: the hour around a
-    burst may belong to another session of the anchor."""
+    """The session with most orders in the window that confirmed the spike (for the early
+    path, the minutes whose orders were refunded early): the hour around a burst may belong to
+    another session of the anchor."""
     if burst is not None:
         return figures(state, burst.end_ms, burst.size_ms, w.step_ms).top_session
+    if early is not None and early.placed is not None:
+        first, last = early.placed
+        end = last + w.step_ms
+        return figures(state, end, end - first, w.step_ms).top_session
     if short is not None:
         return figures(state, short.end_ms, w.short_ms, w.step_ms).top_session
     return None
@@ -286,7 +302,8 @@ def refund_spike(
     ) or (enough and early is not None and early.crossing)
     severity = "critical" if lb_long >= rule.critical_lower_bound else rule.severity
     fig = figures(state, end_ms, w.long_ms, w.step_ms)
-    session = _session_of(state, burst, short, w) or fig.top_session
+    session = _session_of(state, burst, early if early_path else None, short, w)
+    session = session or fig.top_session
     path = "burst+long" if burst else "early" if early_path else "short+long"
     evidence = _evidence(fig, path)
     evidence["baseline_refund_rate"] = round(baseline, 4)

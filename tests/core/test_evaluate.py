@@ -77,6 +77,18 @@ def test_normal_apparel_anchors_stay_quiet_with_the_burst_path() -> None:
     assert _firing(s.records(), load_rules()) == []
 
 
+@pytest.mark.parametrize("seed", [11, 14, 17])
+def test_fast_refunding_normal_apparel_anchors_stay_quiet(seed: int) -> None:
+    """A quarter of their orders refunded 1 to 55 minutes later, faster than any simulated
+    normal profile: where the early path's margin is thinnest (a five-minute window at z = 2.0
+    and 2.5 x fired on one of them, seed 8 above; the default does not on seeds 8 to 19)."""
+    s = Scenario(seed=seed)
+    for i in range(20):
+        orders = s.orders(f"n{i}", 0, 180, 150 + 30 * i, category="apparel")
+        s.refunds(orders, 0.25, delay=(1, 55))
+    assert _firing(s.records(), load_rules()) == []
+
+
 def _delayed_attack(seed: int = 9) -> list[Record]:
     """A steady anchor (150 orders an hour, 11% refunded 20 to 120 minutes later), then 200
     orders in eight minutes from fresh buyers, 90% refunded 10 to 45 minutes later: the hour's
@@ -98,9 +110,8 @@ def test_early_path_sees_a_delayed_burst_before_the_hour_does() -> None:
     assert early.alert_id != late.alert_id  # an episode that starts sooner
     assert (late.window_end - early.window_end).total_seconds() >= 5 * 60
     assert early.observed["early_refunds"] >= 8
-    assert (
-        early.observed["early_refunds_lower_bound"] >= 3 * early.observed["early_refunds_expected"]
-    )
+    bound, expected = (early.observed[f"early_refunds_{k}"] for k in ("lower_bound", "expected"))
+    assert default.early is not None and bound >= default.early.factor * max(expected, 1.0)
 
 
 @pytest.mark.parametrize(
