@@ -186,8 +186,10 @@ class PartitionClock:
         fetched before it had reached (a record appended later is of that minute or a later
         one), and its own time (its records are in order; later ones wait until then)."""
         upto = polled_ms - POLL_MARGIN_MS
-        reached = [t for fetched_by, t in self.fetches if fetched_by <= upto]
-        known = [t for t in (reached[-1] if reached else None, own_ms) if t is not None]
+        # The latest such fetch (times reached only grow); usually near the end of the list,
+        # which grows long only while a topic goes unpolled (its broker down).
+        reached = next((t for fetched_by, t in reversed(self.fetches) if fetched_by <= upto), None)
+        known = [t for t in (reached, own_ms) if t is not None]
         return max(known) if known else None
 
     def _forget_fetches(self, polls: list[int | None]) -> None:
