@@ -370,6 +370,11 @@ def create_app(
         await sender.flush()
         for fut in sends:
             await fut
+        if tasks.get(task.partition) is not task:
+            # Revoked while sending (only between batches: a rebalance waits for a batch's
+            # records, not for `retick`). Its next owner derives the state again and sends
+            # the same alerts (at-least-once); writing it here would race that owner.
+            return
         _flush(task.partition, task, quiet, safe)
 
     def _apply(message: Any, task: PartitionTask) -> tuple[str, str, str] | None:
