@@ -296,7 +296,10 @@ def create_app(
     async def retick() -> None:
         """Between fetches: a partition held back by an end offset polled before its latest
         records were fetched (see `PartitionClock.progress`) moves on once the end offset is
-        polled anew, also when nothing more arrives (the end of a stream)."""
+        polled anew, also when nothing more arrives (the end of a stream). Its alerts may
+        come after its records were committed: the state is written only once they are sent,
+        so a worker that could not send them derives them again after a restart, at the
+        partition's next record."""
         held = [task for task in tasks.values() if task.clock.held_by_poll]
         if not held:
             return
@@ -304,7 +307,11 @@ def create_app(
         for task in held:
             if app.consumer_generation_id != generation or tasks.get(task.partition) is not task:
                 return  # a rebalance: the partitions' next owners judge again
-            if _progress(task) == progressed.get(task.partition):
+            mark = _progress(task)
+            if mark == HOLD:
+                task.clock.held_by_poll = True  # a topic not heard from yet: judge again
+                continue
+            if mark == progressed.get(task.partition):
                 continue  # polled, but nothing new vouched for yet
             writer.route(route_partition(topic_of["orders"], task.partition))
             await _guarded(_conclude(task, read_inputs=True))
@@ -370,11 +377,6 @@ def create_app(
         await sender.flush()
         for fut in sends:
             await fut
-        if tasks.get(task.partition) is not task:
-            # Revoked while sending (only between batches: a rebalance waits for a batch's
-            # records, not for `retick`). Its next owner derives the state again and sends
-            # the same alerts (at-least-once); writing it here would race that owner.
-            return
         _flush(task.partition, task, quiet, safe)
 
     def _apply(message: Any, task: PartitionTask) -> tuple[str, str, str] | None:
