@@ -309,7 +309,9 @@ def create_app(
                 return  # a rebalance: the partitions' next owners judge again
             mark = _progress(task)
             if mark == HOLD:
-                task.clock.held_by_poll = True  # a topic not heard from yet: judge again
+                # Nothing vouched for yet (a topic not heard from, records waiting of unknown
+                # time): judge again at the next call rather than wait for a record.
+                task.clock.held_by_poll = True
                 continue
             if mark == progressed.get(task.partition):
                 continue  # polled, but nothing new vouched for yet
