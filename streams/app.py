@@ -343,8 +343,8 @@ def create_app(
 
     async def _process_and_flush(messages: list[Any]) -> None:
         await _process(messages)
-        # The batch's changelog records are on the broker before the next batch writes (see
-        # `table_writes`).
+        # The batch's changelog records are on the broker, and then in the local stores,
+        # before the next batch reads or writes (see `table_writes`).
         await writer.flush()
 
     async def _process(messages: list[Any]) -> None:
@@ -429,8 +429,10 @@ def create_app(
             return task.tick(progress(task, read_inputs), read_inputs)
 
     def _flush(partition: int, task: PartitionTask, quiet: set[str], safe: int | None) -> None:
-        """Write the partition's changed state: counts first, then the memory of what was
-        counted (see TableOrders), the order index, then the task's clock and marks."""
+        """Queue the partition's changed state: counts first, then the memory of what was
+        counted (see TableOrders), the order index, then the task's clock and marks. The
+        writer sends them at the end of the batch and writes the local stores after (see
+        `table_writes`)."""
         states.flush()
         orders.flush(partition)
         index.flush()
@@ -442,7 +444,6 @@ def create_app(
             config = detector.config
             orders.purge(partition, safe - config.order_horizon_ms - config.grace_ms)
         writer.put(clock_table, f"p{partition}", task.to_dict())
-        writer.apply()
 
     async def _send_alert(alert: Alert) -> Any:
         for_anchor = alert.anchor_id

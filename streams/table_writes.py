@@ -1,16 +1,23 @@
-"""Table writes in bulk: the local store at once, the changelog in a few produce batches.
+"""Table writes in bulk: the changelog in a few produce batches, then the local store.
 
 Setting a key of a Faust table sends its changelog record through Faust's per-record producer
 path (a future, a buffer queue, a codec, one producer call); with a record per remembered order
-that was a third of the worker's time. Here the shell writes the key to the table's local store
-as Faust would and queues the record's bytes; `flush` sends each changelog partition's records
-as a few record batches (aiokafka's `send_batch`), waits until the broker has them all, and
-then tells the store the offset it has persisted, as Faust's own send callback does. The
-changelog topics, their format and Faust's recovery from them are unchanged.
+that was a third of the worker's time. Here the shell queues each record's bytes; `flush` sends
+each changelog partition's records as a few record batches (aiokafka's `send_batch`), waits
+until the broker has them all, writes them to the tables' local stores as Faust would, and then
+tells each store the offset it has persisted, as Faust's own send callback does. The changelog
+topics, their format and Faust's recovery from them are unchanged.
 
-Waiting for the broker at each flush is also what keeps a crash safe: after a SIGKILL, Faust's
-recovery replays the changelog from the last offset the store saw confirmed over the local
-store, so no older record may still be in flight when a newer value of its key is written.
+The order is what keeps a SIGKILL safe. A batch's writes span several stores (an anchor's head
+and its bucket records, the order memory, the partition clock), and no store can write them
+all atomically. Written to the local stores before the changelog (as this did until a CI run
+caught it), a kill partway left, for instance, a folded bucket deleted while the head still
+counted on it: the restarted worker read the head, found the bucket gone, and those orders
+were lost for good, since nothing on the broker held the batch. Written after the changelog
+has them and before the persisted offsets move, a kill partway is repaired by Faust's recovery,
+which replays the changelog from the last persisted offset over the local store. Waiting for
+the broker also means no older record is still in flight when a newer value of its key is
+written.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from typing import Any
 import orjson
 from faust.types import TP
 
+from streams.failpoints import TABLE_APPLY, failpoint
 from streams.faust_private import route_tables_by
 
 MAX_BATCH_BYTES = 512 * 1024
@@ -45,34 +53,37 @@ def encode(value: Any) -> bytes:
 
 
 class TableWriter:
-    """Buffers the changelog records of table writes made during one batch."""
+    """Buffers the table writes made during one batch: changelog records and local writes."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
         self.pending: dict[tuple[Any, int], list[tuple[bytes, bytes | None]]] = defaultdict(list)
-        self.staged: list[tuple[Any, str, Any, bytes, bytes | None]] = []
+        self.staged: dict[int, list[tuple[Any, str, Any, bytes, bytes | None]]] = defaultdict(list)
+        """Per partition, the local writes to make once the changelog has them."""
+        self.routes: dict[int, Any] = {}
         self.partition: int | None = None
+        self._failpoint = failpoint(TABLE_APPLY)
 
     def route(self, message: Any) -> None:
         """Route table reads and writes by `message`'s partition until the next call, as
         Faust's tables route them by the current event's (see `route_tables_by`)."""
         route_tables_by(message)
         self.partition = int(message.partition)
+        self.routes[self.partition] = message
 
     def put(self, table: Any, key: str, value: Any) -> None:
-        """Stage `key` for the table's local store (see `apply`) and queue its changelog
-        record, on the partition the tables are routed to (see `route`), as Faust's tables
-        do."""
+        """Queue `key`'s changelog record, on the partition the tables are routed to (see
+        `route`), as Faust's tables do, and its local write (see `flush`)."""
         partition = self._routed()
         key_bytes, raw = encode(key), encode(value)
-        self.staged.append((table, key, value, key_bytes, raw))
+        self.staged[partition].append((table, key, value, key_bytes, raw))
         self.pending[(table, partition)].append((key_bytes, raw))
 
     def delete(self, table: Any, key: str) -> None:
-        """Stage the removal of `key` (if present) and queue its tombstone."""
+        """Queue the removal of `key` (if present) and its tombstone."""
         partition = self._routed()
         key_bytes = encode(key)
-        self.staged.append((table, key, None, key_bytes, None))
+        self.staged[partition].append((table, key, None, key_bytes, None))
         self.pending[(table, partition)].append((key_bytes, None))
 
     def _routed(self) -> int:
@@ -80,33 +91,38 @@ class TableWriter:
             raise RuntimeError("table write outside a routed batch (see route)")
         return self.partition
 
-    def apply(self) -> None:
-        """Write the staged changes to the local stores, in one tight loop.
-
-        The encoding (most of a flush's time) is done by then: a SIGKILL can hardly land
-        between a partition's counts and its memory of what was counted, which would make the
-        batch read again count some records twice."""
-        for table, key, value, key_bytes, raw in self.staged:
-            store = table.data
-            serialized = hasattr(store, "_set")  # RocksDB keeps the record's bytes
-            if raw is None:
-                with suppress(KeyError):
-                    if serialized:
-                        store._del(key_bytes)
-                    else:
-                        del store[key]
-            elif serialized:
-                store._set(key_bytes, raw)
-            else:
-                store[key] = value
+    def _apply(self) -> None:
+        """Make the staged writes in the local stores, each partition's with the tables routed
+        to it (a RocksDB store writes to the current event's partition)."""
+        die = self._failpoint
+        for partition, staged in self.staged.items():
+            route_tables_by(self.routes[partition])
+            for table, key, value, key_bytes, raw in staged:
+                if die is not None:
+                    die()
+                store = table.data
+                serialized = hasattr(store, "_set")  # RocksDB keeps the record's bytes
+                if raw is None:
+                    with suppress(KeyError):
+                        if serialized:
+                            store._del(key_bytes)
+                        else:
+                            del store[key]
+                elif serialized:
+                    store._set(key_bytes, raw)
+                else:
+                    store[key] = value
         self.staged.clear()
+        if self.partition is not None:
+            route_tables_by(self.routes[self.partition])
 
     def __len__(self) -> int:
         return sum(len(records) for records in self.pending.values())
 
     async def flush(self) -> int:
-        """Send the queued records and wait for the broker; returns how many were sent."""
-        if not self.pending:
+        """Send the queued records, wait for the broker, write the local stores, then move
+        the stores' persisted offsets (see the module); returns how many records were sent."""
+        if not self.pending:  # every staged write has a changelog record
             return 0
         producer: Any = self.app.producer._ensure_producer()
         sent: list[tuple[Any, int, Any, int]] = []
@@ -121,6 +137,7 @@ class TableWriter:
             meta = await future
             last = meta.offset + count - 1
             persisted[(table, partition)] = max(persisted.get((table, partition), last), last)
+        self._apply()
         for (table, partition), offset in persisted.items():
             topic = table.changelog_topic.get_topic_name()
             table.data.set_persisted_offset(TP(topic, partition), offset)

@@ -6,13 +6,21 @@ the killed worker had published, with the same figures."""
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import shutil
+import signal
+from typing import Any
 
 import pytest
 
+from streams.core.state import AnchorState, Bucket
+from streams.failpoints import ENV, TABLE_APPLY
+from streams.pipeline import build_detector
 from streams.replay import replay_records
 from streams.settings import Settings
+from streams.stores import DictOrders, DictStates
+from streams.tables import ANCHOR_BUCKETS, ANCHOR_STATE, changelog_topic
 from streams.topics import create_topics
 from tests.e2e.test_no_silent_loss import (
     alerts_settled,
@@ -21,7 +29,7 @@ from tests.e2e.test_no_silent_loss import (
     simulated,
 )
 from tests.faults.updates import assert_same_updates, updates
-from tests.streams.worker_process import WorkerProcess, read_alerts
+from tests.streams.worker_process import WorkerProcess, produce, read_alerts, read_topic
 
 pytestmark = [pytest.mark.faults, pytest.mark.kafka]
 
@@ -60,3 +68,72 @@ async def test_repeated_sigkills_lose_nothing(
     repeated = {key for key, n in counts.items() if n > 1}
     assert repeated <= sent_before_kills, repeated
     assert max(counts.values()) <= 1 + KILLS, counts
+
+
+def orders_counted(state: AnchorState) -> int:
+    """Orders an anchor's state counts: in its buckets, folded into its hours, or deferred."""
+    deferred = sum(1 for _, topic, _ in state.deferred if topic == "orders")
+    held = sum(b.orders for b in state.buckets.values())
+    return held + sum(state.order_hours.values()) + deferred
+
+
+async def stored_states(settings: Settings) -> dict[str, AnchorState]:
+    """The anchors' states as a restarted worker would load them from the changelogs: each
+    head with the bucket records it lists (one it lists but that is gone is not counted)."""
+
+    async def latest(table: str) -> dict[str, Any]:
+        topic = changelog_topic(settings, table)
+        found: dict[str, Any] = {}
+        for r in await read_topic(settings.kafka_bootstrap, topic, lambda _: False, timeout_s=5):
+            found[json.loads(r.key)] = json.loads(r.value) if r.value is not None else None
+        return found
+
+    heads, buckets = await latest(ANCHOR_STATE), await latest(ANCHOR_BUCKETS)
+    states = {}
+    for anchor, head in heads.items():
+        if head is None:
+            continue
+        listed = ((start, buckets.get(f"{anchor}@{start}")) for start in head["bs"])
+        found = {start: Bucket.from_dict(b) for start, b in listed if b is not None}
+        states[anchor] = AnchorState.from_head(head, found)
+    return states
+
+
+FAILPOINT_DEATHS = 3
+
+
+async def test_killed_partway_through_writing_a_batch_counts_every_order_once(
+    settings: Settings, worker: WorkerProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker dies in the middle of a batch's local table writes (a failpoint: a random
+    SIGKILL lands there once in many runs), three times, and restarts on the same data
+    directory: every anchor counts each of its orders once, and the alerts are the replay's.
+
+    A batch's writes span several stores (an anchor's head and its buckets, the order memory)
+    that no store writes atomically; before the changelog was written first, a death here left
+    a folded bucket deleted under a head still counting on it, and its orders were lost."""
+    settings = worker.settings = settings.model_copy(
+        update={"partitions": 4, "store": "rocksdb://", "group_instance_id": "w0"}
+    )
+    records = simulated(9, 100, 4.0)
+    replayed = DictStates()
+    detector = build_detector(settings, DictOrders(), replayed)
+    expected = list(replay_records(records, settings, detector=detector))
+    await create_topics(settings)
+    rng = random.Random(7)
+    for death in range(FAILPOINT_DEATHS):
+        monkeypatch.setenv(ENV, f"{TABLE_APPLY}@{rng.randrange(200, 3000)}")
+        await asyncio.to_thread(worker.start, wait=False)
+        if death == 0:
+            await produce(settings, records)
+        code = await asyncio.to_thread(worker.wait_exit, 120)
+        assert code == -signal.SIGKILL, f"not killed by the failpoint ({code}):\n{worker.tail()}"
+    monkeypatch.delenv(ENV)
+    await asyncio.to_thread(worker.start)
+
+    alerts = await alerts_settled(settings, expected)
+    await assert_committed_to_end(settings, timeout_s=60, context=worker.tail)
+    assert_same_updates(alerts, expected, worker.tail())
+    stored = await stored_states(settings)
+    counted = {anchor: orders_counted(state) for anchor, state in stored.items()}
+    assert counted == {anchor: orders_counted(s) for anchor, s in replayed.data.items()}

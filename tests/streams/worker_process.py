@@ -30,9 +30,13 @@ class WorkerProcess:
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout_s: float = 120) -> None:
+    def start(self, timeout_s: float = 120, wait: bool = True) -> None:
+        """Start it and wait until it says it is ready (not with `wait=False`: one set to die
+        early may not get that far)."""
         start = self.log_path.stat().st_size if self.log_path.exists() else 0
         self.proc = start_worker(self.settings, self.log_path)
+        if not wait:
+            return
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
