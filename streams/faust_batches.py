@@ -75,6 +75,11 @@ class BatchConsumer(faust_aiokafka.Consumer):
         try:
             while not (self._stopped.is_set() or fetcher_stopped()):
                 records, active = await self._wait_next_records(BETWEEN_S if between else 1.0)
+                # The generation the records were fetched in, taken before anything awaits (as
+                # Faust's getmany does): a rebalance completed during `between` seeks back to
+                # the committed offsets, and records fetched before it must not be admitted
+                # then, or they move the read offsets past records the refetch brings again.
+                generation = app.consumer_generation_id
                 await asyncio.sleep(0)
                 if between is not None and self.flow_active and loop.time() >= next_between:
                     await between()
@@ -90,9 +95,10 @@ class BatchConsumer(faust_aiokafka.Consumer):
                     except Exception as exc:
                         self.log.warning(f"exception performing seek when flow not active {exc!r}")
                     continue
-                generation = app.consumer_generation_id
                 batch: list[Any] = []
                 for tp, fetched in records.items():
+                    if app.consumer_generation_id != generation:
+                        break  # rebalanced since the fetch: its seek brings these again
                     if not (active is None or tp in active or tp in self._buffered_partitions):
                         continue
                     app.monitor.track_tp_end_offset(tp, self.highwater(tp))
