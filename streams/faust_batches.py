@@ -59,7 +59,38 @@ class BatchApp(faust.App):
 
 
 class BatchConsumer(faust_aiokafka.Consumer):
-    """Faust's aiokafka consumer with a fetch loop that delivers batches (see the module)."""
+    """Faust's aiokafka consumer with a fetch loop that delivers batches (see the module).
+
+    It also says when Faust's commits stop moving, which Faust keeps quiet about: a commit the
+    broker refused as "already rebalanced" returns False without a word, and acknowledged
+    offsets behind an unacknowledged one are held back for good. Either leaves the group's
+    committed offset behind what was processed (a restart reads it all again), and the lag
+    metric, which counts from what was processed, does not show it. (The fault suite has seen a
+    partition's commits stop while its records were all processed; these warnings are there to
+    tell which of the two it was.)"""
+
+    _held_reported: set[tuple[TP, int | None]] | None = None
+
+    async def _commit(self, offsets: Any) -> bool:
+        done = bool(await super()._commit(offsets))
+        if not done and offsets:
+            self.log.warning(f"commit_failed: the broker took none of {dict(offsets)!r}")
+        return done
+
+    def _new_offset(self, tp: TP) -> int | None:
+        acked = self._acked[tp]
+        first = min(acked) if acked else None
+        offset: int | None = super()._new_offset(tp)
+        if offset is None and first is not None:
+            committed = self._committed_offset[tp]
+            reported = self._held_reported = self._held_reported or set()
+            if (tp, committed) not in reported:  # once per stall
+                reported.add((tp, committed))
+                self.log.warning(
+                    f"commit_held: {tp.topic}[{tp.partition}] committed {committed}, first "
+                    f"acknowledged offset {first} ({len(acked)} acknowledged past the gap)"
+                )
+        return offset
 
     async def _drain_messages(self, fetcher: Any) -> None:
         app: Any = self.app

@@ -45,9 +45,11 @@ def test_the_batch_consumer_overrides_what_faust_still_has() -> None:
     assert issubclass(BatchConsumer, Consumer) and BatchTransport.Consumer is BatchConsumer
     assert Transport.Consumer is Consumer
     for name in ("_drain_messages", "_wait_next_records", "_to_message", "track_message", "ack",
-                 "perform_seek", "_add_gap", "commit", "highwater"):  # fmt: skip
+                 "perform_seek", "_add_gap", "commit", "highwater", "_commit",
+                 "_new_offset"):  # fmt: skip
         assert callable(getattr(FaustConsumer, name)), name
-    for name in ("_read_offset", "_buffered_partitions", "_commit_every", "_n_acked"):
+    for name in ("_read_offset", "_buffered_partitions", "_commit_every", "_n_acked", "_acked",
+                 "_committed_offset"):  # fmt: skip
         assert name in FaustConsumer.__annotations__ or hasattr(FaustConsumer, name), name
 
 
