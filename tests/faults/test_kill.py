@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from streams.core.state import AnchorState, Bucket
+from streams.core.state import AnchorState
 from streams.failpoints import ENV, TABLE_APPLY
 from streams.pipeline import build_detector
 from streams.replay import replay_records
 from streams.settings import Settings
-from streams.stores import DictOrders, DictStates
+from streams.stores import DictOrders, DictStates, TableStates
 from streams.tables import ANCHOR_BUCKETS, ANCHOR_STATE, changelog_topic
 from streams.topics import create_topics
 from tests.e2e.test_no_silent_loss import (
@@ -85,18 +85,16 @@ async def stored_states(settings: Settings) -> dict[str, AnchorState]:
         topic = changelog_topic(settings, table)
         found: dict[str, Any] = {}
         for r in await read_topic(settings.kafka_bootstrap, topic, lambda _: False, timeout_s=5):
-            found[json.loads(r.key)] = json.loads(r.value) if r.value is not None else None
+            key = json.loads(r.key)
+            if r.value is None:
+                found.pop(key, None)
+            else:
+                found[key] = json.loads(r.value)
         return found
 
     heads, buckets = await latest(ANCHOR_STATE), await latest(ANCHOR_BUCKETS)
-    states = {}
-    for anchor, head in heads.items():
-        if head is None:
-            continue
-        listed = ((start, buckets.get(f"{anchor}@{start}")) for start in head["bs"])
-        found = {start: Bucket.from_dict(b) for start, b in listed if b is not None}
-        states[anchor] = AnchorState.from_head(head, found)
-    return states
+    loaded = TableStates(heads, buckets)  # the worker's own loading, over plain mappings
+    return {anchor: state for anchor in heads if (state := loaded.get(anchor)) is not None}
 
 
 FAILPOINT_DEATHS = 3
