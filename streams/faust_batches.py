@@ -78,10 +78,10 @@ class BatchConsumer(faust_aiokafka.Consumer):
         return done
 
     def _new_offset(self, tp: TP) -> int | None:
-        acked = self._acked[tp]
-        first = min(acked) if acked else None
         offset: int | None = super()._new_offset(tp)
-        if offset is None and first is not None:
+        acked = self._acked[tp]
+        if offset is None and acked:  # held back: Faust left the list as it was
+            first = min(acked)
             committed = self._committed_offset[tp]
             reported = self._held_reported = self._held_reported or set()
             if (tp, committed) not in reported:  # once per stall
