@@ -24,6 +24,12 @@ def java_under(state_dir: Path) -> list[str]:
     return out.stdout.split()
 
 
+def terminal_sigint() -> None:
+    """Ctrl-C as at a terminal: a background job of a shell (`pytest &`, some CI runners)
+    starts its children with SIGINT ignored, and the demo would inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_demo_shows_alerts_and_cleans_up_on_ctrl_c(tmp_path: Path) -> None:
     state = tmp_path / "kafka"
     out = tmp_path / "demo.out"
@@ -36,6 +42,7 @@ def test_demo_shows_alerts_and_cleans_up_on_ctrl_c(tmp_path: Path) -> None:
             [sys.executable, "-m", "streams", "demo", "--rate", "3000", "--anchors", "120",
              "--hours", "6", "--duration", "180", "--kafka-state-dir", str(state)],
             stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=tmp_path,
+            preexec_fn=terminal_sigint,
         )  # fmt: skip
     try:
         # Which alert comes first depends on the time of day the simulation starts at (anchors
