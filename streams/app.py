@@ -29,7 +29,7 @@ from streams.core.partition import EXTERNAL, HOLD, Mark, PartitionTask
 from streams.core.rules import Rules
 from streams.core.state import AnchorState, StateVersionError
 from streams.deadletter import DeadLetter
-from streams.faust_batches import BatchApp
+from streams.faust_batches import BatchApp, BatchConsumer
 from streams.faust_private import committed_offset, last_poll_ms, route_partition
 from streams.kafka_config import client_options, ssl_context
 from streams.metrics import Metrics, ShellCounts, Sources
@@ -289,9 +289,7 @@ def create_app(
         passed, flush each touched state once; then publish alerts, wait for every send, and
         only then acknowledge the records."""
         await _guarded(_process_and_flush(messages))
-        ack = app.consumer.ack
-        for message in messages:
-            ack(message)
+        cast(BatchConsumer, app.consumer).ack_batch(messages)
 
     async def retick() -> None:
         """Between fetches: a partition held back by an end offset polled before its latest

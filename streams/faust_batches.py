@@ -7,8 +7,9 @@ record is a few dictionary updates, so that machinery was most of its cost. Here
 fetch loop gives the records of the batch topics to `BatchApp.batch_handler` as one list per fetch,
 and keeps Faust's contract around it: each record is tracked before the handler sees it (a
 rebalance waits for the batch, as it waits for a stream's events) and the handler acks it after;
-offsets are committed by Faust's own commit logic from those acks; gaps, seeks, generation
-changes and paused partitions are honoured as in Faust's loop. Records of other topics (table
+Faust's commit timer and rebalance commits commit each partition's position after its last
+handled batch (see `BatchConsumer`); seeks, generation changes and paused partitions are
+honoured as in Faust's loop. Records of other topics (table
 changelogs during recovery or for standbys) take Faust's usual path.
 
 This overrides `Consumer._drain_messages` of faust-streaming 0.15; the attributes it relies on
@@ -24,6 +25,7 @@ from typing import Any, ClassVar
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
+from mode.utils.futures import notify
 
 BatchHandler = Callable[[list[Any]], Awaitable[None]]
 """Called with the tracked messages of one fetch, in offset order per partition; acks them."""
@@ -34,6 +36,10 @@ batch."""
 BETWEEN_S = 0.2
 """Seconds between two calls of `between`: often enough that a partition held back by an old
 end offset moves on soon after its next poll, rarely enough to cost nothing per fetch."""
+
+
+COMMIT_SLOW_S = 30.0
+"""A commit unanswered this long is reported (`commit_slow`); Faust would wait in silence."""
 
 
 class BatchApp(faust.App):
@@ -61,36 +67,88 @@ class BatchApp(faust.App):
 class BatchConsumer(faust_aiokafka.Consumer):
     """Faust's aiokafka consumer with a fetch loop that delivers batches (see the module).
 
-    It also says when Faust's commits stop moving, which Faust keeps quiet about: a commit the
-    broker refused as "already rebalanced" returns False without a word, and acknowledged
-    offsets behind an unacknowledged one are held back for good. Either leaves the group's
-    committed offset behind what was processed (a restart reads it all again), and the lag
-    metric, which counts from what was processed, does not show it. (The fault suite has seen a
-    partition's commits stop while its records were all processed; these warnings are there to
-    tell which of the two it was.)"""
+    Offsets of the batch topics are committed as a plain Kafka consumer commits them: the
+    position after the last record the handler finished, per partition. Faust derives its
+    commits from the list of acknowledged offsets instead, and that list loses entries silently:
+    an ack below its local view of the committed offset is dropped, and a partition whose acks
+    were all dropped is never looked at again. The fault suite saw partitions whose records were
+    all processed left with their commits behind (a restart then reads them again). Positions
+    need no ack list, no gaps and no holes: a batch is done only once its state is written and
+    its alerts sent. The commit is made when the position passes what the broker last
+    confirmed, not Faust's local view, which moves even when the broker refused the commit."""
 
-    _held_reported: set[tuple[TP, int | None]] | None = None
+    _done: dict[TP, int] | None = None
+    """Per partition of the batch topics: the offset after the last record handled."""
+    _confirmed: dict[TP, int] | None = None
+    """Per partition: the offset the broker last confirmed as committed by this consumer."""
+
+    def _positions(self) -> tuple[dict[TP, int], dict[TP, int]]:
+        if self._done is None or self._confirmed is None:
+            self._done, self._confirmed = {}, {}
+        return self._done, self._confirmed
+
+    def _new_offset(self, tp: TP) -> int | None:
+        app: Any = self.app
+        if tp.topic not in app.batch_topics:
+            return super()._new_offset(tp)
+        # The acks of batch records only keep Faust's rebalance wait honest; drop their list.
+        self._acked[tp].clear()
+        self._acked_index[tp].clear()
+        return self._positions()[0].get(tp)
+
+    def _should_commit(self, tp: TP, offset: int) -> bool:
+        app: Any = self.app
+        if tp.topic not in app.batch_topics:
+            return bool(super()._should_commit(tp, offset))
+        return offset > self._positions()[1].get(tp, -1)
 
     async def _commit(self, offsets: Any) -> bool:
-        done = bool(await super()._commit(offsets))
-        if not done and offsets:
+        # Shielded so a commit that outlasts COMMIT_SLOW_S is reported, and still awaited.
+        commit = asyncio.ensure_future(super()._commit(offsets))
+        try:
+            finished, _ = await asyncio.wait({commit}, timeout=COMMIT_SLOW_S)
+            if not finished:
+                self.log.warning(
+                    f"commit_slow: no answer to a commit in {COMMIT_SLOW_S:g} s, still waiting"
+                )
+            done = bool(await commit)
+        except asyncio.CancelledError:
+            commit.cancel()
+            raise
+        if done:
+            self._positions()[1].update(offsets)
+        elif offsets:
             self.log.warning(f"commit_failed: the broker took none of {dict(offsets)!r}")
         return done
 
-    def _new_offset(self, tp: TP) -> int | None:
-        offset: int | None = super()._new_offset(tp)
-        acked = self._acked[tp]
-        if offset is None and acked:  # held back: Faust left the list as it was
-            first = min(acked)
-            committed = self._committed_offset[tp]
-            reported = self._held_reported = self._held_reported or set()
-            if (tp, committed) not in reported:  # once per stall
-                reported.add((tp, committed))
-                self.log.warning(
-                    f"commit_held: {tp.topic}[{tp.partition}] committed {committed}, first "
-                    f"acknowledged offset {first} ({len(acked)} acknowledged past the gap)"
-                )
-        return offset
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        # After Faust's handling, which waits for the batch in hand and commits it.
+        await super().on_partitions_revoked(revoked)
+        done, confirmed = self._positions()
+        for tp in revoked:
+            done.pop(tp, None)
+            confirmed.pop(tp, None)
+
+    def ack_batch(self, messages: list[Any]) -> None:
+        """Acknowledge a handled batch at once. Only Faust's rebalance wait (every tracked
+        message acknowledged) and its commit-every count read these acks; the commit itself
+        follows the positions."""
+        unacked = self._unacked_messages
+        for message in messages:
+            message.acked = True
+            unacked.discard(message)
+        self._n_acked += len(messages)
+        notify(self._waiting_for_ack)
+
+    def _handled(self, reached: dict[TP, int]) -> None:
+        """A batch was handled: move the positions of its partitions forward (a seek back to
+        the committed offsets reads records again, which does not move them back)."""
+        done = self._positions()[0]
+        acked = self._acked
+        for tp, position in reached.items():
+            if position > done.get(tp, -1):
+                done[tp] = position
+            acked.setdefault(tp, [])  # Faust's commit looks at the partitions with this key
 
     async def _drain_messages(self, fetcher: Any) -> None:
         app: Any = self.app
@@ -98,7 +156,6 @@ class BatchConsumer(faust_aiokafka.Consumer):
         batch_topics: frozenset[str] = app.batch_topics
         callback = self.callback
         read_offset = self._read_offset
-        acks_enabled_for = app.topics.acks_enabled_for
         fetcher_stopped = fetcher._stopped.is_set
         between: Between | None = app.between_batches
         loop = asyncio.get_running_loop()
@@ -127,6 +184,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
                         self.log.warning(f"exception performing seek when flow not active {exc!r}")
                     continue
                 batch: list[Any] = []
+                reached: dict[TP, int] = {}
                 for tp, fetched in records.items():
                     if app.consumer_generation_id != generation:
                         break  # rebalanced since the fetch: its seek brings these again
@@ -134,7 +192,10 @@ class BatchConsumer(faust_aiokafka.Consumer):
                         continue
                     app.monitor.track_tp_end_offset(tp, self.highwater(tp))
                     if tp.topic in batch_topics and handler is not None:
-                        batch.extend(await self._admit(tp, fetched, acks_enabled_for))
+                        admitted = self._admit(tp, fetched)
+                        if admitted:
+                            batch.extend(admitted)
+                            reached[tp] = admitted[-1].offset + 1
                         continue
                     for record in fetched:  # Faust's path, record by record
                         if app.consumer_generation_id != generation or not self.flow_active:
@@ -151,6 +212,8 @@ class BatchConsumer(faust_aiokafka.Consumer):
                     for message in batch:
                         self.track_message(message)
                     await handler(batch)
+                    if app.consumer_generation_id == generation:
+                        self._handled(reached)
                 commit_every = self._commit_every
                 if commit_every is not None and self._n_acked >= commit_every:
                     self._n_acked = 0
@@ -164,9 +227,9 @@ class BatchConsumer(faust_aiokafka.Consumer):
                 return
             raise
 
-    async def _admit(self, tp: TP, fetched: list[Any], acks_enabled_for: Any) -> list[Any]:
-        """The messages of `fetched` not read before, noting offset gaps for the commit logic
-        (transaction markers, compaction), as Faust's loop does."""
+    def _admit(self, tp: TP, fetched: list[Any]) -> list[Any]:
+        """The messages of `fetched` not read before. (Offset gaps, from transaction markers or
+        compaction, need no bookkeeping: commits follow positions, not acks.)"""
         read_offset = self._read_offset
         to_message = self._to_message
         admitted = []
@@ -175,8 +238,6 @@ class BatchConsumer(faust_aiokafka.Consumer):
             last = read_offset[tp]
             if last is not None and offset < last:
                 continue  # read already (a seek went back)
-            if last and offset - last > 1 and acks_enabled_for(tp.topic):
-                await self._add_gap(tp, last + 1, offset)
             read_offset[tp] = offset
             admitted.append(to_message(tp, record))
         return admitted

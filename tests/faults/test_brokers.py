@@ -88,6 +88,6 @@ async def test_a_broker_stopped_mid_stream_loses_nothing(
     await producing
 
     alerts = await alerts_settled(settings, expected)
-    await assert_committed_to_end(settings, timeout_s=90, context=worker.tail)
+    await assert_committed_to_end(settings, timeout_s=90, context=worker.report)
     assert_same_updates(alerts, expected, worker.tail())
     assert worker.proc is not None and worker.proc.poll() is None, worker.tail()

@@ -65,7 +65,7 @@ async def test_partitions_change_hands_mid_stream_and_alerts_stay_the_replays(
 
     alerts = await alerts_settled(settings, expected)
     await assert_committed_to_end(
-        settings, timeout_s=90, context=lambda: [w.tail() for w in (w1, w2, w3)]
+        settings, timeout_s=90, context=lambda: [w.report() for w in (w1, w2, w3)]
     )
     logs = [w.tail() for w in (w1, w2, w3)]
     assert_same_updates(alerts, expected, logs)

@@ -62,7 +62,7 @@ async def test_repeated_sigkills_lose_nothing(
     await producing
 
     alerts = await alerts_settled(settings, expected)
-    await assert_committed_to_end(settings, timeout_s=60, context=worker.tail)
+    await assert_committed_to_end(settings, timeout_s=60, context=worker.report)
     assert_same_updates(alerts, expected, worker.tail())
     counts = updates(alerts)
     repeated = {key for key, n in counts.items() if n > 1}
@@ -130,7 +130,7 @@ async def test_killed_partway_through_writing_a_batch_counts_every_order_once(
     await asyncio.to_thread(worker.start)
 
     alerts = await alerts_settled(settings, expected)
-    await assert_committed_to_end(settings, timeout_s=60, context=worker.tail)
+    await assert_committed_to_end(settings, timeout_s=60, context=worker.report)
     assert_same_updates(alerts, expected, worker.tail())
     stored = await stored_states(settings)
     counted = {anchor: orders_counted(state) for anchor, state in stored.items()}

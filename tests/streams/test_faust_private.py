@@ -44,13 +44,17 @@ def test_the_batch_consumer_overrides_what_faust_still_has() -> None:
 
     assert issubclass(BatchConsumer, Consumer) and BatchTransport.Consumer is BatchConsumer
     assert Transport.Consumer is Consumer
-    for name in ("_drain_messages", "_wait_next_records", "_to_message", "track_message", "ack",
-                 "perform_seek", "_add_gap", "commit", "highwater", "_commit",
-                 "_new_offset"):  # fmt: skip
+    for name in ("_drain_messages", "_wait_next_records", "_to_message", "track_message",
+                 "perform_seek", "commit", "highwater", "_commit", "_new_offset",
+                 "_should_commit", "on_partitions_revoked", "_filter_tps_with_pending_acks",
+                 "_filter_committable_offsets"):  # fmt: skip
         assert callable(getattr(FaustConsumer, name)), name
     for name in ("_read_offset", "_buffered_partitions", "_commit_every", "_n_acked", "_acked",
-                 "_committed_offset"):  # fmt: skip
+                 "_acked_index", "_committed_offset", "_unacked_messages",
+                 "_waiting_for_ack"):  # fmt: skip
         assert name in FaustConsumer.__annotations__ or hasattr(FaustConsumer, name), name
+    # The commit timer looks at the partitions that are keys of `_acked`.
+    assert "self._acked" in inspect.getsource(FaustConsumer._filter_tps_with_pending_acks)
 
 
 def test_committed_offsets_are_read_where_faust_keeps_them() -> None:

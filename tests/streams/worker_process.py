@@ -55,6 +55,14 @@ class WorkerProcess:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
 
+    def report(self, lines: int = 40) -> str:
+        """What to show when a check fails: the log's warnings and errors (the first 30: the
+        cause may be long before the end), then its tail."""
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        levels = ('"level": "warning"', '"level": "error"', '"level": "critical"')
+        warned = [line for line in text.splitlines() if any(w in line for w in levels)]
+        return "warnings and errors:\n" + "\n".join(warned[:30]) + "\ntail:\n" + self.tail(lines)
+
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is not None:
             stop(self.proc, sig)
