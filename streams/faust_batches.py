@@ -170,7 +170,8 @@ class BatchConsumer(faust_aiokafka.Consumer):
                 generation = app.consumer_generation_id
                 await asyncio.sleep(0)
                 if between is not None and self.flow_active and loop.time() >= next_between:
-                    await between()
+                    if await run_to_end(between()):
+                        raise asyncio.CancelledError
                     next_between = loop.time() + BETWEEN_S
                 if not records or self.should_stop:
                     continue
@@ -211,9 +212,11 @@ class BatchConsumer(faust_aiokafka.Consumer):
                         continue  # a rebalance came between fetch and delivery: refetch
                     for message in batch:
                         self.track_message(message)
-                    await handler(batch)
+                    stopping = await run_to_end(handler(batch))
                     if app.consumer_generation_id == generation:
                         self._handled(reached)
+                    if stopping:
+                        raise asyncio.CancelledError
                 commit_every = self._commit_every
                 if commit_every is not None and self._n_acked >= commit_every:
                     self._n_acked = 0
@@ -241,6 +244,22 @@ class BatchConsumer(faust_aiokafka.Consumer):
             read_offset[tp] = offset
             admitted.append(to_message(tp, record))
         return admitted
+
+
+async def run_to_end(work: Awaitable[None]) -> bool:
+    """Run `work` to its end even when the fetch loop is cancelled (a worker stopping: Faust
+    cancels the loop, then waits for the tracked records to be acknowledged); True when it was,
+    for the caller to stop once it has recorded the work. Cancelled midway, a batch would
+    leave part of its changelog records sent and the rest not, and its records tracked but
+    never acknowledged, so the stop would wait for them until killed. The work is bounded by
+    the delivery timeout (`LIVEWATCH_DELIVERY_TIMEOUT_S`); a second cancellation ends the wait."""
+    running = asyncio.ensure_future(work)
+    try:
+        await asyncio.shield(running)
+    except asyncio.CancelledError:
+        await running
+        return True
+    return False
 
 
 class BatchTransport(faust_aiokafka.Transport):

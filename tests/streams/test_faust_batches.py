@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from faust.types import TP
 
-from streams.faust_batches import BatchApp, BatchConsumer
+from streams.faust_batches import BatchApp, BatchConsumer, run_to_end
 
 ORDERS = TP("orders", 2)
 
@@ -107,3 +107,28 @@ async def test_a_refused_commit_is_reported(
         assert not await consumer._commit({ORDERS: 900})
     assert any("commit_failed" in r.getMessage() for r in caplog.records)
     assert consumer._positions()[1] == {}  # not confirmed: the timer tries again
+
+
+async def test_a_batch_under_way_finishes_when_the_fetch_loop_is_cancelled() -> None:
+    """A stopping worker cancels the fetch loop: the batch in hand is written to its end, never
+    left with part of its changelog records sent; then the loop stops."""
+    steps: list[str] = []
+    release = asyncio.Event()
+
+    async def batch() -> None:
+        steps.append("started")
+        await release.wait()
+        steps.append("finished")
+
+    async def fetch_loop() -> bool:
+        return await run_to_end(batch())
+
+    loop_task = asyncio.create_task(fetch_loop())
+    await asyncio.sleep(0.01)
+    loop_task.cancel()
+    await asyncio.sleep(0.01)
+    assert steps == ["started"] and not loop_task.done()  # still waiting for the batch
+    release.set()
+    assert await loop_task is True  # the batch finished, and the loop is told to stop
+    assert steps == ["started", "finished"]
+    assert await run_to_end(batch()) is False  # not cancelled: just the work
