@@ -77,15 +77,12 @@ class BatchConsumer(faust_aiokafka.Consumer):
     its alerts sent. The commit is made when the position passes what the broker last
     confirmed, not Faust's local view, which moves even when the broker refused the commit."""
 
-    _done: dict[TP, int] | None = None
-    """Per partition of the batch topics: the offset after the last record handled."""
-    _confirmed: dict[TP, int] | None = None
-    """Per partition: the offset the broker last confirmed as committed by this consumer."""
-
-    def _positions(self) -> tuple[dict[TP, int], dict[TP, int]]:
-        if self._done is None or self._confirmed is None:
-            self._done, self._confirmed = {}, {}
-        return self._done, self._confirmed
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._done: dict[TP, int] = {}
+        """Per partition of the batch topics: the offset after the last record handled."""
+        self._confirmed: dict[TP, int] = {}
+        """Per partition: the offset the broker last confirmed as committed by this consumer."""
 
     def _new_offset(self, tp: TP) -> int | None:
         app: Any = self.app
@@ -94,13 +91,13 @@ class BatchConsumer(faust_aiokafka.Consumer):
         # The acks of batch records only keep Faust's rebalance wait honest; drop their list.
         self._acked[tp].clear()
         self._acked_index[tp].clear()
-        return self._positions()[0].get(tp)
+        return self._done.get(tp)
 
     def _should_commit(self, tp: TP, offset: int) -> bool:
         app: Any = self.app
         if tp.topic not in app.batch_topics:
             return bool(super()._should_commit(tp, offset))
-        return offset > self._positions()[1].get(tp, -1)
+        return offset > self._confirmed.get(tp, -1)
 
     async def _commit(self, offsets: Any) -> bool:
         # Shielded so a commit that outlasts COMMIT_SLOW_S is reported, and still awaited.
@@ -116,7 +113,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
             commit.cancel()
             raise
         if done:
-            self._positions()[1].update(offsets)
+            self._confirmed.update(offsets)
         elif offsets:
             self.log.warning(f"commit_failed: the broker took none of {dict(offsets)!r}")
         return done
@@ -124,10 +121,9 @@ class BatchConsumer(faust_aiokafka.Consumer):
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         # After Faust's handling, which waits for the batch in hand and commits it.
         await super().on_partitions_revoked(revoked)
-        done, confirmed = self._positions()
         for tp in revoked:
-            done.pop(tp, None)
-            confirmed.pop(tp, None)
+            self._done.pop(tp, None)
+            self._confirmed.pop(tp, None)
 
     def ack_batch(self, messages: list[Any]) -> None:
         """Acknowledge a handled batch at once. Only Faust's rebalance wait (every tracked
@@ -143,7 +139,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
     def _handled(self, reached: dict[TP, int]) -> None:
         """A batch was handled: move the positions of its partitions forward (a seek back to
         the committed offsets reads records again, which does not move them back)."""
-        done = self._positions()[0]
+        done = self._done
         acked = self._acked
         for tp, position in reached.items():
             if position > done.get(tp, -1):

@@ -78,7 +78,7 @@ async def test_a_position_the_broker_confirmed_is_not_committed_again(
     consumer: BatchConsumer,
 ) -> None:
     consumer._handled({ORDERS: 900})
-    consumer._positions()[1][ORDERS] = 900  # what `_commit` records once the broker took it
+    consumer._confirmed[ORDERS] = 900  # what `_commit` records once the broker took it
     assert committable(consumer) == {}
     consumer._handled({ORDERS: 901})
     assert committable(consumer) == {ORDERS: 901}
@@ -106,7 +106,7 @@ async def test_a_refused_commit_is_reported(
     with caplog.at_level(logging.WARNING):
         assert not await consumer._commit({ORDERS: 900})
     assert any("commit_failed" in r.getMessage() for r in caplog.records)
-    assert consumer._positions()[1] == {}  # not confirmed: the timer tries again
+    assert consumer._confirmed == {}  # not confirmed: the timer tries again
 
 
 async def test_a_batch_under_way_finishes_when_the_fetch_loop_is_cancelled() -> None:
