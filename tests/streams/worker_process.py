@@ -51,17 +51,21 @@ class WorkerProcess:
             log.seek(offset)
             return b"Worker ready" in log.read()
 
-    def tail(self, lines: int = 40) -> str:
+    def _lines(self) -> list[str]:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
+        return text.splitlines()
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self._lines()[-lines:])
 
     def report(self, lines: int = 40) -> str:
         """What to show when a check fails: the log's warnings and errors (the first 30: the
         cause may be long before the end), then its tail."""
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        logged = self._lines()
         levels = ('"level": "warning"', '"level": "error"', '"level": "critical"')
-        warned = [line for line in text.splitlines() if any(w in line for w in levels)]
-        return "warnings and errors:\n" + "\n".join(warned[:30]) + "\ntail:\n" + self.tail(lines)
+        warned = [line for line in logged if any(w in line for w in levels)]
+        tail = "\n".join(logged[-lines:])
+        return "warnings and errors:\n" + "\n".join(warned[:30]) + "\ntail:\n" + tail
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is not None:
