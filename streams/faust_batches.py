@@ -71,7 +71,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
     position after the last record the handler finished, per partition. Faust derives its
     commits from the list of acknowledged offsets instead, and that list loses entries silently:
     an ack below its local view of the committed offset is dropped, and a partition whose acks
-    were all dropped is never looked at again. The fault suite saw partitions whose records were
+    were all dropped is never committed again. The fault suite saw partitions whose records were
     all processed left with their commits behind (a restart then reads them again). Positions
     need no ack list, no gaps and no holes: a batch is done only once its state is written and
     its alerts sent. The commit is made when the position passes what the broker last
