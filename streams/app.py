@@ -493,10 +493,12 @@ def _headers(headers: Any) -> list[tuple[str, bytes]]:
 def __getattr__(name: str) -> Any:
     # `faust -A streams.app` looks up `app` here; build it from the environment on first use.
     if name == "app":
+        from streams.gc_tuning import tune_gc
         from streams.logs import configure
 
         settings = Settings()
         configure(settings.log_format, settings.log_level)
         globals()["app"] = built = create_app(settings)
+        tune_gc(settings.gc_gen0_threshold)
         return built
     raise AttributeError(name)

@@ -152,6 +152,7 @@ def worker() -> None:
 
     from streams.app import create_app
     from streams.core.rules import RulesError
+    from streams.gc_tuning import tune_gc
     from streams.logs import configure
 
     settings = load_settings()
@@ -162,6 +163,7 @@ def worker() -> None:
     except RulesError as exc:
         typer.echo(f"error: rules file refused:\n{exc}", err=True)
         raise typer.Exit(2) from exc
+    tune_gc(settings.gc_gen0_threshold)
     faust.Worker(
         app, loglevel=settings.log_level.lower(), override_logging=False
     ).execute_from_commandline()
