@@ -51,6 +51,7 @@ def anchor_view(state: AnchorState, windows: Windows) -> dict[str, Any]:
         "baseline": {
             "orders": round(state.hist_orders, 2),
             "refunds": round(state.hist_refunds, 2),
+            "early_refunds": round(state.hist_early, 2),
         },
         "pending_refunds": sum(state.waiting.values()),
         "rules": {

@@ -24,6 +24,7 @@ from streams.core.evaluate import (
     refund_spike,
 )
 from streams.core.lifecycle import advance
+from streams.core.pace import RefundPace
 from streams.core.rules import Rules
 from streams.core.state import AnchorState, PendingRefund, RefundTally
 
@@ -78,6 +79,15 @@ class Detector:
         self.clock = clock
         """Wall clock in ms, only for `emitted_at`: detection itself runs on event time."""
         self.stats = Stats()
+        spike = rules.refund_after_order_spike
+        share = spike.early.normal_share if spike.early is not None else 0.0
+        self._normal_early: dict[str, float] = {
+            c: v.baseline_rate * share for c, v in spike.categories.items()
+        }
+        """Early refunds per order the rules expect of a normal anchor, per category."""
+        self.pace = RefundPace()
+        """The refund pace of a detector driven directly, as one partition (a `PartitionTask`
+        passes its own)."""
 
     # -- events ---------------------------------------------------------------------------------
 
@@ -333,27 +343,52 @@ class Detector:
 
     # -- time -----------------------------------------------------------------------------------
 
-    def advance_to(self, safe_ms: int, anchors: Iterable[str]) -> list[Alert]:
-        """Evaluate each anchor at every step boundary up to `safe_ms`, in order.
+    def advance_to(
+        self, safe_ms: int, anchors: Iterable[str], pace: RefundPace | None = None
+    ) -> list[Alert]:
+        """Evaluate the anchors (of one partition) at every step boundary up to `safe_ms`.
 
         `safe_ms` is a time every input has reached, so all on-time events before each boundary
-        have been applied. Returns the alert transitions, boundary by boundary per anchor.
+        have been applied. Boundaries go in time order across the anchors (by anchor id within
+        one): the refund pace that one anchor's evaluation reads was folded by the others at
+        earlier boundaries, however far one call reaches. Returns the alert transitions in
+        that order. `pace`: the partition's refund pace, which the anchors' folds teach and
+        their early paths read (None: this detector's own).
         """
+        pace = pace if pace is not None else self.pace
         alerts: list[Alert] = []
         last = bucket_start(safe_ms, self._step)
-        for anchor_id in sorted(anchors):
+        due: dict[int, list[str]] = {}
+        """Boundary -> the anchors to evaluate there (few distinct boundaries at a time)."""
+        held: dict[str, AnchorState] = {}
+        for anchor_id in anchors:
             state = self.states.get(anchor_id)
             if state is None or state.evaluated_to_ms is None:
                 continue
             if state.evaluated_to_ms >= last:
                 continue
-            boundary = state.evaluated_to_ms
-            while boundary < last and state.is_active():
-                boundary = self._next_boundary(state, boundary, last)
-                alerts.extend(self._boundary(state, boundary))
+            held[anchor_id] = state
+            if state.is_active():
+                nxt = self._next_boundary(state, state.evaluated_to_ms, last)
+                due.setdefault(nxt, []).append(anchor_id)
+        while due:
+            boundary = min(due)
+            ids = due.pop(boundary)
+            ids.sort()  # nearly sorted already: they come from the boundary before, in order
+            for anchor_id in ids:
+                state = held[anchor_id]
+                alerts.extend(self._boundary(state, boundary, pace))
+                if boundary < last and state.is_active():
+                    nxt = self._next_boundary(state, boundary, last)
+                    due.setdefault(nxt, []).append(anchor_id)
+        for state in held.values():
             state.evaluated_to_ms = last
             state.evaluated = True
             self.states.put(state)
+        early = self.rules.refund_after_order_spike.early
+        if early is not None:
+            kept = (early.pace_hours + 2) * HOUR_MS + self.config.windows.long_ms
+            pace.forget_before(last - kept)
         return alerts
 
     def _next_boundary(self, state: AnchorState, boundary: int, last: int) -> int:
@@ -375,7 +410,7 @@ class Detector:
         state = self.states.get(anchor_id)
         return state is not None and state.is_active()
 
-    def _boundary(self, state: AnchorState, boundary_ms: int) -> list[Alert]:
+    def _boundary(self, state: AnchorState, boundary_ms: int, pace: RefundPace) -> list[Alert]:
         """Count deferred events now visible, settle refunds whose order never came, fold
         matured buckets, evaluate the rules."""
         self._release_deferred(state, boundary_ms)
@@ -389,10 +424,10 @@ class Detector:
         oldest = boundary_ms - self.config.windows.long_ms
         stale = sorted(start for start in state.buckets if start < oldest)
         if stale:
-            self._fold(state, stale, boundary_ms)
-        return self._evaluate(state, boundary_ms)
+            self._fold(state, stale, boundary_ms, pace)
+        return self._evaluate(state, boundary_ms, pace)
 
-    def _fold(self, state: AnchorState, starts: list[int], now_ms: int) -> None:
+    def _fold(self, state: AnchorState, starts: list[int], now_ms: int, pace: RefundPace) -> None:
         """Fold matured buckets into the decayed history; an open refund episode is left out of
         the baseline so an anomaly does not teach the anchor that it is normal."""
         half_life_ms = self.rules.lifecycle.baseline_half_life_s * 1000
@@ -400,9 +435,16 @@ class Detector:
             decay = 0.5 ** ((now_ms - state.hist_ms) / half_life_ms)
             state.hist_orders *= decay
             state.hist_refunds *= decay
+            state.hist_early *= decay
         state.hist_ms = now_ms if state.hist_ms is None else max(state.hist_ms, now_ms)
         episode = state.episodes.get("refund_after_order_spike")
         anomalous = episode is not None and episode.status == "firing"
+        # The platform's pace leaves out brushing seen before its refunds as well.
+        concentrated = state.episodes.get("order_concentration")
+        suspect = anomalous or (concentrated is not None and concentrated.status == "firing")
+        early = self.rules.refund_after_order_spike.early
+        rates = self._normal_early
+        other = rates["default"]
         for start in starts:
             b = state.drop_bucket(start)
             hour = bucket_start(start, HOUR_MS)
@@ -410,11 +452,17 @@ class Detector:
             if not anomalous:
                 state.hist_orders += b.orders
                 state.hist_refunds += b.refunded_before(now_ms)
+                if early is not None:
+                    observed = b.refunded_within(start, early.within_s * 1000, now_ms)
+                    state.hist_early += observed
+                    if not suspect:
+                        normal = sum(n * rates.get(c, other) for c, n in b.categories.items())
+                        pace.add(start, observed, normal)
         state.order_hours = {h: n for h, n in state.order_hours.items() if h >= now_ms - DAY_MS}
 
     # -- rules ----------------------------------------------------------------------------------
 
-    def _evaluate(self, state: AnchorState, end_ms: int) -> list[Alert]:
+    def _evaluate(self, state: AnchorState, end_ms: int, pace: RefundPace) -> list[Alert]:
         self.stats.evaluations += 1
         w = self.config.windows
         rules = self.rules
@@ -430,7 +478,9 @@ class Detector:
             episode = state.episodes.get(name)
             watching = episode is not None and episode.status == "firing"
             if name == "refund_after_order_spike":
-                verdict = refund_spike(state, end_ms, w, rules.refund_after_order_spike, watching)
+                verdict = refund_spike(
+                    state, end_ms, w, rules.refund_after_order_spike, watching, pace
+                )
             elif name == "quality_complaints":
                 verdict = quality_complaints(state, end_ms, w, rules.quality_complaints, watching)
             else:

@@ -7,7 +7,13 @@ from typing import Any
 
 from streams.core.clock import DAY_MS
 from streams.core.lifecycle import Signal
-from streams.core.rates import poisson_lower_bound, smoothed_rate, wilson_lower_bound
+from streams.core.pace import RefundPace
+from streams.core.rates import (
+    poisson_lower_bound,
+    poisson_tail,
+    smoothed_rate,
+    wilson_lower_bound,
+)
 from streams.core.rules import (
     EarlyRefunds,
     OrderConcentrationRule,
@@ -147,6 +153,8 @@ class Early:
     lower_bound: float
     crossing: bool
     placed: tuple[int, int] | None = None
+    pace: float = 1.0
+    """The anchor's learned early refunds per order against the normal ones (below 1: slower)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,12 +168,54 @@ class EarlyCount:
     placed: tuple[int, int] | None = None
     """First and last bucket start of the orders the early refunds refunded."""
 
-    def judge(self, early: EarlyRefunds, rate: float) -> Early:
-        """Against what the same orders would give at the normal in-window `rate`."""
-        expected = self.exposed_orders * rate * early.normal_share
+    def judge(
+        self,
+        early: EarlyRefunds,
+        rate: float,
+        state: AnchorState,
+        end_ms: int,
+        platform: float = 1.0,
+    ) -> Early:
+        """Against what the same orders would give at the anchor's pace: its own early refunds
+        per order (its folded history and the orders of the long window old enough to have
+        had all theirs), smoothed toward the platform's (`platform` x `normal_share` of the
+        in-window `rate`). Where that is slower than `normal_share` says, the floor under the
+        expected count comes down with it: on a platform whose normal refunds trail by an
+        hour, a burst of early ones stands out sooner; an anchor that refunds faster than
+        the platform shows it within the hour."""
+        normal = rate * early.normal_share
+        orders, refunds = _matured(state, end_ms, early)
+        learned = smoothed_rate(
+            state.hist_early + refunds,
+            state.hist_orders + orders,
+            normal * platform,
+            early.pace_prior_orders,
+        )
+        pace = learned / normal if normal > 0 else 1.0
+        expected = self.exposed_orders * learned
+        floor = early.min_expected * min(1.0, pace)
         bound = poisson_lower_bound(self.refunds, early.z)
-        crossing = self.refunds >= early.min_refunds and bound >= early.factor * max(expected, 1.0)
-        return Early(self.refunds, expected, bound, crossing, self.placed)
+        bar = max(expected, floor)
+        crossing = (
+            self.refunds >= early.min_refunds
+            and bound >= early.factor * bar
+            and (early.chance is None or poisson_tail(self.refunds, bar) <= early.chance)
+        )
+        return Early(self.refunds, expected, bound, crossing, self.placed, pace)
+
+
+def _matured(state: AnchorState, end_ms: int, early: EarlyRefunds) -> tuple[int, int]:
+    """Orders still held whose early refunds are all in, placed before the ones the early
+    count exposes (so none of its refunds teach the pace it is judged by), and those
+    refunds."""
+    within = early.within_s * 1000
+    before = end_ms - early.window_s * 1000 - within
+    orders = refunds = 0
+    for start, b in state.buckets.items():
+        if start < before:
+            orders += b.orders
+            refunds += b.refunded_within(start, within, end_ms)
+    return orders, refunds
 
 
 def _early_count(state: AnchorState, end_ms: int, early: EarlyRefunds) -> EarlyCount:
@@ -250,7 +300,12 @@ def refund_threshold(
 
 
 def refund_spike(
-    state: AnchorState, end_ms: int, w: Windows, rule: RefundSpikeRule, watching: bool
+    state: AnchorState,
+    end_ms: int,
+    w: Windows,
+    rule: RefundSpikeRule,
+    watching: bool,
+    pace: RefundPace | None = None,
 ) -> Verdict:
     """`refund_after_order_spike`: the Wilson lower bound of the refund rate of recent orders is
     over the threshold in the long window and in some short window inside it, or (the burst path,
@@ -258,7 +313,8 @@ def refund_spike(
 
     The threshold is min(ceiling, max(min_rate, baseline_factor x baseline)), where the baseline is
     the anchor's own history smoothed toward its categories' normal rate (all of it for a new
-    anchor). `watching` asks for the full verdict even when quiet (an open episode).
+    anchor). `watching` asks for the full verdict even when quiet (an open episode). `pace`:
+    the platform's refund pace for the early path (None: `normal_share` as it is).
     """
     name = "refund_after_order_spike"
     orders, refunds = _long_counts(state, end_ms, w)
@@ -280,7 +336,17 @@ def refund_spike(
         return Verdict(name, QUIET, start_ms, end_ms)
     bar = refund_threshold(state, end_ms, w, rule)
     threshold, baseline, ceiling = bar.rate, bar.baseline, bar.ceiling
-    early = count.judge(rule.early, baseline) if rule.early and count else None
+    early = None
+    if rule.early and count and count.refunds >= rule.early.min_refunds:
+        # (Fewer cannot cross: the pace and the anchor's matured orders are not worth reading.)
+        # Hours whose buckets every anchor has folded (see `RefundPace`).
+        folded_by = end_ms - w.long_ms - w.step_ms
+        platform = (
+            pace.ratio(folded_by, rule.early.pace_hours, rule.early.pace_prior_refunds)
+            if pace is not None
+            else 1.0
+        )
+        early = count.judge(rule.early, baseline, state, end_ms, platform)
     if lb_long < threshold * floor and not watching and not (early and early.crossing):
         return Verdict(name, QUIET, start_ms, end_ms)
     short = best_short_window(
@@ -335,6 +401,7 @@ def refund_spike(
                     "early_refunds": early.refunds,
                     "early_refunds_lower_bound": round(early.lower_bound, 2),
                     "early_refunds_expected": round(early.expected, 2),
+                    "early_refund_pace": round(early.pace, 3),
                 }
                 if early is not None and early_path
                 else {}

@@ -30,6 +30,7 @@ from schemas import Alert, InputEvent, Order, Refund
 from streams.core.clock import to_ms
 from streams.core.detector import Detector
 from streams.core.order_index import IndexedRefund, IndexEntry, OrderIndex
+from streams.core.pace import RefundPace
 
 INDEX = "order-index"
 ATTRIBUTED = "attributed-refunds"
@@ -248,6 +249,8 @@ class PartitionTask:
         """Latest mark this partition sent, per internal topic."""
         self.outbox: list[Outgoing] = []
         """Records to send before the state of this batch is written."""
+        self.pace = RefundPace()
+        """The refund pace of this partition's anchors (see `RefundPace`)."""
 
     # -- records --------------------------------------------------------------------------------
 
@@ -366,7 +369,7 @@ class PartitionTask:
         went quiet (no longer active), and `safe`."""
         if safe is None or not self.clock.active:
             return [], set(), safe
-        emitted = self.detector.advance_to(safe, self.clock.active)
+        emitted = self.detector.advance_to(safe, self.clock.active, self.pace)
         quiet = {a for a in self.clock.active if not self.detector.is_active(a)}
         self.clock.active -= quiet
         return emitted, quiet, safe
@@ -421,6 +424,7 @@ class PartitionTask:
                 for kind, marks in self.marks.items()
             },
             "declared": {kind: m.to_list() for kind, m in self.declared.items()},
+            "pace": self.pace.to_dict(),
         }
 
     def restore(self, d: dict[str, Any]) -> None:
@@ -428,3 +432,4 @@ class PartitionTask:
         for kind, marks in d.get("marks", {}).items():
             self.marks[kind] = {int(p): Mark.from_list(m) for p, m in marks.items()}
         self.declared = {kind: Mark.from_list(m) for kind, m in d.get("declared", {}).items()}
+        self.pace = RefundPace.from_dict(d.get("pace", {}))

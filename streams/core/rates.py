@@ -31,3 +31,17 @@ def poisson_lower_bound(count: int, z: float = 1.96) -> float:
 def smoothed_rate(successes: float, trials: float, prior_rate: float, prior_weight: float) -> float:
     """Beta-smoothed rate: the observed rate pulled toward `prior_rate` by `prior_weight` trials."""
     return (successes + prior_rate * prior_weight) / (trials + prior_weight)
+
+
+def poisson_tail(count: int, mean: float) -> float:
+    """P(X >= count) for X ~ Poisson(mean): how often `count` or more events come by chance."""
+    if count <= 0:
+        return 1.0
+    if mean <= 0:
+        return 0.0
+    term = math.exp(-mean)
+    below = term
+    for i in range(1, count):
+        term *= mean / i
+        below += term
+    return max(0.0, 1.0 - below)

@@ -72,6 +72,24 @@ class EarlyRefunds(_Strict):
     """Normal quantile of the count's Poisson lower bound."""
     min_refunds: int = Field(default=8, ge=1)
     """Early refunds needed before this path can fire."""
+    chance: Annotated[float, Field(gt=0, le=1)] | None = None
+    """Fire only when that many early refunds would come by chance at most this often in one
+    window at the expected count (a Poisson tail); None: the factor alone decides. Once the
+    expected count is learned rather than assumed, it is close to the truth, and a busy
+    anchor's windows are many: the factor alone lets chance through."""
+    min_expected: float = Field(default=1.0, gt=0)
+    """The expected count is taken as at least this, scaled by the anchor's learned pace when
+    that is slower than normal: a handful of refunds can clump (one buyer's cart), so a tiny
+    expected count alone must not decide."""
+    pace_hours: int = Field(default=6, ge=1)
+    """The platform's pace is learned from the partition's orders of this many whole hours,
+    ending an hour and a long window before the boundary (their buckets all folded)."""
+    pace_prior_refunds: float = Field(default=30.0, gt=0)
+    """... with this many early refunds, observed and expected alike, added: a partition with
+    little traffic keeps `normal_share` as it is."""
+    pace_prior_orders: float = Field(default=50.0, gt=0)
+    """An anchor's own early refunds per order (its folded history) are smoothed toward the
+    platform's with the weight of this many orders."""
 
 
 class RefundSpikeRule(_Strict):

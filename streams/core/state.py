@@ -85,6 +85,16 @@ class Bucket:
         """How many of the bucket's orders had been refunded before `end_ms` (a boundary)."""
         return sum(t.refunds for step, t in self.refunds.items() if step < end_ms)
 
+    def refunded_within(self, start_ms: int, within_ms: int, end_ms: int) -> int:
+        """How many of the bucket's orders (it starts at `start_ms`) were refunded within
+        `within_ms` of that start, before `end_ms`: its early refunds, as the early path counts
+        them."""
+        return sum(
+            t.refunds
+            for step, t in self.refunds.items()
+            if step < end_ms and step - start_ms <= within_ms
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "o": self.orders,
@@ -191,6 +201,9 @@ class AnchorState:
     hist_orders: float = 0.0
     """Decayed order count of buckets that left the long window: the anchor's own baseline."""
     hist_refunds: float = 0.0
+    hist_early: float = 0.0
+    """Of those buckets' refunds, the ones requested soon after their order (the refund rule's
+    early `within_s`): the anchor's own refund pace."""
     hist_ms: int | None = None
     """Event time the history was last decayed to."""
     order_hours: dict[int, int] = field(default_factory=dict)
@@ -223,6 +236,7 @@ class AnchorState:
             "bs": sorted(self.buckets),
             "ho": self.hist_orders,
             "hr": self.hist_refunds,
+            "he": self.hist_early,
             "ht": self.hist_ms,
             "oh": {str(k): v for k, v in self.order_hours.items()},
             "ids": self.recent_ids,
@@ -248,6 +262,8 @@ class AnchorState:
             buckets=buckets,
             hist_orders=d["ho"],
             hist_refunds=d["hr"],
+            # A state written before the pace was kept starts learning it now.
+            hist_early=d.get("he", 0.0),
             hist_ms=d["ht"],
             order_hours={int(k): v for k, v in d["oh"].items()},
             recent_ids={k: dict(v) for k, v in d["ids"].items()},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -229,9 +230,10 @@ class TestPartitionTask:
         t = task(0)
         t.internal(INDEX, {"m": 1, "w": 7, "i": True})
         t.tick(Mark(9, BUSY))
+        t.pace.add(3_600_000, 2, 4.5)
         again = task(0)
-        again.restore(t.to_dict())
-        assert (again.marks, again.declared) == (t.marks, t.declared)
+        again.restore(json.loads(json.dumps(t.to_dict())))
+        assert (again.marks, again.declared, again.pace) == (t.marks, t.declared, t.pace)
 
     def test_with_anchor_routing_refunds_stay_and_nothing_is_sent(self) -> None:
         """`LIVEWATCH_REFUND_ROUTING=anchor`: producers key refunds by anchor, so a refund is

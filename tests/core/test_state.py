@@ -26,12 +26,19 @@ def test_state_round_trips_through_json() -> None:
     bucket.refunds[60_000] = RefundTally()
     bucket.refunds[60_000].add("o1", False, 1.5, "other")
     state.hist_orders, state.hist_refunds, state.hist_ms = 10.5, 1.25, 60_000
+    state.hist_early = 0.5
     state.order_hours[0] = 2
     state.recent_ids["complaints"] = {"e1": 60_000}
     state.waiting[60_000] = 2
     state.episodes["quality_complaints"] = Episode("id", 60_000, calm_since_ms=90_000)
     again = AnchorState.from_dict(json.loads(json.dumps(state.to_dict())))
     assert again == state
+
+
+def test_a_state_from_before_the_early_history_learns_it_from_now() -> None:
+    head = AnchorState("a-1", hist_early=3.0).head_dict()
+    del head["he"]
+    assert AnchorState.from_head(head, {}).hist_early == 0.0
 
 
 def test_a_state_of_another_format_is_refused_with_what_to_do() -> None:
