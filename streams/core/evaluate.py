@@ -325,28 +325,27 @@ def refund_spike(
     floor = (
         rule.resolve_ratio if rule.burst is None else min(rule.resolve_ratio, rule.burst.long_ratio)
     )
-    count = _early_count(state, end_ms, rule.early) if rule.early else None
-    if (
-        not watching
-        and lb_long < _lowest_threshold(rule) * floor
-        and not (rule.early and count and count.refunds >= rule.early.min_refunds)
-    ):
+    rule_early = rule.early
+    count = _early_count(state, end_ms, rule_early) if rule_early else None
+    if count is not None and rule_early is not None and count.refunds < rule_early.min_refunds:
+        # Fewer cannot cross: the pace and the anchor's matured orders are not worth reading.
+        count = None
+    if not watching and lb_long < _lowest_threshold(rule) * floor and count is None:
         # Neither path can cross whatever the threshold: skip its walk over the categories
         # (most anchors at most boundaries; the verdict is the same).
         return Verdict(name, QUIET, start_ms, end_ms)
     bar = refund_threshold(state, end_ms, w, rule)
     threshold, baseline, ceiling = bar.rate, bar.baseline, bar.ceiling
     early = None
-    if rule.early and count and count.refunds >= rule.early.min_refunds:
-        # (Fewer cannot cross: the pace and the anchor's matured orders are not worth reading.)
+    if count is not None and rule_early is not None:
         # Hours whose buckets every anchor has folded (see `RefundPace`).
         folded_by = end_ms - w.long_ms - w.step_ms
         platform = (
-            pace.ratio(folded_by, rule.early.pace_hours, rule.early.pace_prior_refunds)
+            pace.ratio(folded_by, rule_early.pace_hours, rule_early.pace_prior_refunds)
             if pace is not None
             else 1.0
         )
-        early = count.judge(rule.early, baseline, state, end_ms, platform)
+        early = count.judge(rule_early, baseline, state, end_ms, platform)
     if lb_long < threshold * floor and not watching and not (early and early.crossing):
         return Verdict(name, QUIET, start_ms, end_ms)
     short = best_short_window(

@@ -88,8 +88,9 @@ class EarlyRefunds(_Strict):
     """... with this many early refunds, observed and expected alike, added: a partition with
     little traffic keeps `normal_share` as it is."""
     pace_prior_orders: float = Field(default=50.0, gt=0)
-    """An anchor's own early refunds per order (its folded history) are smoothed toward the
-    platform's with the weight of this many orders."""
+    """An anchor's own early refunds per order (its folded history and the orders of its long
+    window old enough to have had all of them) are smoothed toward the platform's with the
+    weight of this many orders."""
 
 
 class RefundSpikeRule(_Strict):
