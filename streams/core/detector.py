@@ -387,8 +387,8 @@ class Detector:
             self.states.put(state)
         early = self.rules.refund_after_order_spike.early
         if early is not None:
-            kept = (early.pace_hours + 2) * HOUR_MS + self.config.windows.long_ms
-            pace.forget_before(last - kept)
+            w = self.config.windows
+            pace.forget_unread(last, w.long_ms, w.step_ms, early.pace_hours)
         return alerts
 
     def _next_boundary(self, state: AnchorState, boundary: int, last: int) -> int:

@@ -338,10 +338,10 @@ def refund_spike(
     threshold, baseline, ceiling = bar.rate, bar.baseline, bar.ceiling
     early = None
     if count is not None and rule_early is not None:
-        # Hours whose buckets every anchor has folded (see `RefundPace`).
-        folded_by = end_ms - w.long_ms - w.step_ms
         platform = (
-            pace.ratio(folded_by, rule_early.pace_hours, rule_early.pace_prior_refunds)
+            pace.at(
+                end_ms, w.long_ms, w.step_ms, rule_early.pace_hours, rule_early.pace_prior_refunds
+            )
             if pace is not None
             else 1.0
         )

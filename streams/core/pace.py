@@ -46,6 +46,17 @@ class RefundPace:
                 expected += tally[1]
         return (observed + prior_refunds) / (expected + prior_refunds)
 
+    def at(self, end_ms: int, long_ms: int, step_ms: int, hours: int, prior: float) -> float:
+        """The pace an evaluation at boundary `end_ms` reads: `ratio` over the hours that every
+        anchor has folded by then (a bucket is folded once the long window has passed it)."""
+        return self.ratio(_folded_by(end_ms, long_ms, step_ms), hours, prior)
+
+    def forget_unread(self, end_ms: int, long_ms: int, step_ms: int, hours: int) -> None:
+        """Drop the hours that no evaluation from boundary `end_ms` on reads, keeping two more
+        for an anchor evaluated at an older boundary (one woken by an event out of order)."""
+        newest = bucket_start(_folded_by(end_ms, long_ms, step_ms), HOUR_MS) - HOUR_MS
+        self.forget_before(newest - (hours + 1) * HOUR_MS)
+
     def forget_before(self, ms: int) -> None:
         """Drop the hours that started before `ms`."""
         if any(hour < ms for hour in self.hours):
@@ -57,3 +68,8 @@ class RefundPace:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RefundPace:
         return cls({int(h): [float(t[0]), float(t[1])] for h, t in d.items()})
+
+
+def _folded_by(end_ms: int, long_ms: int, step_ms: int) -> int:
+    """Before this, every anchor's buckets are folded at boundary `end_ms`."""
+    return end_ms - long_ms - step_ms

@@ -37,3 +37,28 @@ def test_old_hours_are_forgotten_and_the_rest_round_trips() -> None:
     pace.forget_before(4 * HOUR_MS)
     assert min(pace.hours) == 4 * HOUR_MS
     assert RefundPace.from_dict(json.loads(json.dumps(pace.to_dict()))) == pace
+
+
+def test_an_evaluation_reads_only_hours_every_anchor_has_folded() -> None:
+    pace = RefundPace()
+    pace.add(0, 10, 100.0)  # hour 0
+    pace.add(HOUR_MS, 1000, 100.0)  # hour 1
+    long_ms, step_ms = HOUR_MS, MINUTE_MS
+    # At 2:30 the buckets of hour 1 after 1:29 are not all folded: hour 0 alone is read.
+    assert pace.at(2 * HOUR_MS + 30 * MINUTE_MS, long_ms, step_ms, 6, 30.0) == 40 / 130
+    # At 3:01 everything placed before 2:00 is folded: hour 1 is read too.
+    assert pace.at(3 * HOUR_MS + MINUTE_MS, long_ms, step_ms, 6, 30.0) == 1040 / 230
+
+
+def test_what_is_forgotten_is_older_than_any_evaluation_reads() -> None:
+    long_ms, step_ms, hours = HOUR_MS, MINUTE_MS, 2
+    end = 20 * HOUR_MS
+    pace = RefundPace()
+    for hour in range(20):
+        pace.add(hour * HOUR_MS, hour, 10.0)
+    before = pace.at(end, long_ms, step_ms, hours, 30.0)
+    pace.forget_unread(end, long_ms, step_ms, hours)
+    assert pace.at(end, long_ms, step_ms, hours, 30.0) == before
+    # Two hours older than the oldest read stay, for an anchor evaluated at an older boundary.
+    assert min(pace.hours) == 14 * HOUR_MS
+    assert pace.at(end - 2 * HOUR_MS, long_ms, step_ms, hours, 30.0) == (14 + 15 + 30) / 50
