@@ -35,8 +35,9 @@ class Evidence(BaseModel):
 
     kind: Literal["anomaly"] = "anomaly"
     window: str = Field(
-        description="Which windows crossed: 'short+long', 'burst+long' or 'early' (refund "
-        "spikes: early refunds in the last minutes), 'long' (quality complaints)."
+        description="Which windows crossed: 'short+long', 'burst+long', 'early' (refund "
+        "spikes: early refunds in the last minutes) or 'early+concentration' (the same, fewer "
+        "of them, after order_concentration fired on the anchor), 'long' (quality complaints)."
     )
     category: str | None = None
     orders: int = 0

@@ -15,6 +15,7 @@ from streams.core.rates import (
     wilson_lower_bound,
 )
 from streams.core.rules import (
+    AfterConcentration,
     EarlyRefunds,
     OrderConcentrationRule,
     QualityComplaintsRule,
@@ -155,6 +156,8 @@ class Early:
     placed: tuple[int, int] | None = None
     pace: float = 1.0
     """The anchor's learned early refunds per order against the normal ones (below 1: slower)."""
+    after_concentration: bool = False
+    """Judged by `after_concentration`'s count and chance."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +178,7 @@ class EarlyCount:
         state: AnchorState,
         end_ms: int,
         platform: float = 1.0,
+        after: AfterConcentration | None = None,
     ) -> Early:
         """Against what the same orders would give at the anchor's pace: its own early refunds
         per order (its folded history and the orders of the long window old enough to have
@@ -182,7 +186,8 @@ class EarlyCount:
         in-window `rate`). Where that is slower than `normal_share` says, the floor under the
         expected count comes down with it: on a platform whose normal refunds trail by an
         hour, a burst of early ones stands out sooner; an anchor that refunds faster than
-        the platform shows it within the hour."""
+        the platform shows it within the hour. `after`: the anchor's orders were found
+        concentrated lately, and its count and chance hold instead of the path's own."""
         normal = rate * early.normal_share
         orders, refunds = _matured(state, end_ms, early)
         learned = smoothed_rate(
@@ -196,12 +201,15 @@ class EarlyCount:
         floor = early.min_expected * min(1.0, pace)
         bound = poisson_lower_bound(self.refunds, early.z)
         bar = max(expected, floor)
-        crossing = (
-            self.refunds >= early.min_refunds
-            and bound >= early.factor * bar
-            and (early.chance is None or poisson_tail(self.refunds, bar) <= early.chance)
+        needed, chance = (
+            (after.min_refunds, after.chance) if after else (early.min_refunds, early.chance)
         )
-        return Early(self.refunds, expected, bound, crossing, self.placed, pace)
+        crossing = (
+            self.refunds >= needed
+            and bound >= early.factor * bar
+            and (chance is None or poisson_tail(self.refunds, bar) <= chance)
+        )
+        return Early(self.refunds, expected, bound, crossing, self.placed, pace, after is not None)
 
 
 def _matured(state: AnchorState, end_ms: int, early: EarlyRefunds) -> tuple[int, int]:
@@ -216,6 +224,19 @@ def _matured(state: AnchorState, end_ms: int, early: EarlyRefunds) -> tuple[int,
             orders += b.orders
             refunds += b.refunded_within(start, within, end_ms)
     return orders, refunds
+
+
+def _after_concentration(
+    state: AnchorState, end_ms: int, early: EarlyRefunds
+) -> AfterConcentration | None:
+    """`early.after_concentration` when `order_concentration` is firing on the anchor or ended
+    within its `since_s`."""
+    after = early.after_concentration
+    episode = state.episodes.get("order_concentration")
+    if after is None or episode is None:
+        return None
+    ended = episode.ended_ms
+    return after if ended is None or end_ms - ended <= after.since_s * 1000 else None
 
 
 def _early_count(state: AnchorState, end_ms: int, early: EarlyRefunds) -> EarlyCount:
@@ -326,10 +347,13 @@ def refund_spike(
         rule.resolve_ratio if rule.burst is None else min(rule.resolve_ratio, rule.burst.long_ratio)
     )
     rule_early = rule.early
-    count = _early_count(state, end_ms, rule_early) if rule_early else None
-    if count is not None and rule_early is not None and count.refunds < rule_early.min_refunds:
-        # Fewer cannot cross: the pace and the anchor's matured orders are not worth reading.
-        count = None
+    count = after = None
+    if rule_early is not None:
+        count = _early_count(state, end_ms, rule_early)
+        after = _after_concentration(state, end_ms, rule_early)
+        if count.refunds < (after or rule_early).min_refunds:
+            # Fewer cannot cross: the pace and the anchor's matured orders are not worth reading.
+            count = None
     if not watching and lb_long < _lowest_threshold(rule) * floor and count is None:
         # Neither path can cross whatever the threshold: skip its walk over the categories
         # (most anchors at most boundaries; the verdict is the same).
@@ -345,7 +369,7 @@ def refund_spike(
             if pace is not None
             else 1.0
         )
-        early = count.judge(rule_early, baseline, state, end_ms, platform)
+        early = count.judge(rule_early, baseline, state, end_ms, platform, after)
     if lb_long < threshold * floor and not watching and not (early and early.crossing):
         return Verdict(name, QUIET, start_ms, end_ms)
     short = best_short_window(
@@ -369,7 +393,13 @@ def refund_spike(
     fig = figures(state, end_ms, w.long_ms, w.step_ms)
     session = _session_of(state, burst, early if early_path else None, short, w)
     session = session or fig.top_session
-    path = "burst+long" if burst else "early" if early_path else "short+long"
+    path = (
+        "burst+long"
+        if burst
+        else ("early+concentration" if early.after_concentration else "early")
+        if early is not None and early_path
+        else "short+long"
+    )
     evidence = _evidence(fig, path)
     evidence["baseline_refund_rate"] = round(baseline, 4)
     evidence["refund_rate_lower_bound"] = round(lb_long, 4)

@@ -50,6 +50,20 @@ class RefundBurst(_Strict):
     """The long window's lower bound must still reach ratio x the threshold."""
 
 
+class AfterConcentration(_Strict):
+    """The early path on an anchor whose orders `order_concentration` found packed into few
+    buyers: brushing is suspected already, and its refunds are what confirms it. A window
+    this soon after such an episode is one of few, not one of every anchor's many, so the
+    count needs only to be unlikely by chance for that window, not for a day of windows."""
+
+    since_s: int = Field(default=3600, gt=0)
+    """An `order_concentration` episode firing, or ended at most this long ago."""
+    min_refunds: int = Field(default=3, ge=1)
+    """Early refunds needed (in place of `min_refunds`)."""
+    chance: Annotated[float, Field(gt=0, le=1)] = 1.0e-3
+    """In place of `chance`; the factor and the floor under the expected count still hold."""
+
+
 class EarlyRefunds(_Strict):
     """The delay-aware path: refunds that come sooner after their orders than a normal anchor's.
 
@@ -91,6 +105,8 @@ class EarlyRefunds(_Strict):
     """An anchor's own early refunds per order (its folded history and the orders of its long
     window old enough to have had all of them) are smoothed toward the platform's with the
     weight of this many orders."""
+    after_concentration: AfterConcentration | None = None
+    """Fewer early refunds suffice after concentrated orders; off when absent."""
 
 
 class RefundSpikeRule(_Strict):

@@ -7,8 +7,10 @@ from datetime import datetime
 import pytest
 
 from schemas import Alert
+from streams.core.evaluate import _after_concentration
 from streams.core.rates import poisson_tail
 from streams.core.rules import EarlyRefunds, RefundBurst, Rules, load_rules
+from streams.core.state import AnchorState, Episode
 from streams.pipeline import build_detector
 from streams.replay import replay_records
 from streams.settings import Settings
@@ -221,3 +223,64 @@ def test_the_pace_read_does_not_depend_on_how_records_were_batched(chunk: int) -
         (a.alert_id, a.status, a.observed) for a in whole
     ]
     assert any(a.evidence.window == "early" for a in whole)
+
+
+def _slow_refunded_ring(buyers: int | None, seed: int = 13) -> list[Record]:
+    """A quiet anchor (60 orders an hour, 11% refunded 20 to 120 minutes later), then 60 orders
+    in eight minutes from `buyers` accounts (None: fresh buyers), 30% of them refunded 10 to 45
+    minutes later: too few early refunds at once for the early path on its own."""
+    s = Scenario(seed=seed)
+    s.refunds(s.orders("shop", 0, 150, 150), 0.11, delay=(20, 120))
+    ring = s.orders("shop", 60, 8, 60, buyers=buyers, session="shop-s2")
+    s.refunds(ring, 0.3, delay=(10, 45), reason="other")
+    return s.records()
+
+
+def _without_after_concentration() -> Rules:
+    spike = load_rules().refund_after_order_spike
+    assert spike.early is not None
+    early = spike.early.model_copy(update={"after_concentration": None})
+    return _with(burst=spike.burst, early=early)
+
+
+def test_after_concentrated_orders_fewer_early_refunds_confirm_the_ring() -> None:
+    records = _slow_refunded_ring(buyers=6)
+    rules = load_rules()
+    concentrated, confirmed = _firing(records, rules)
+    assert concentrated.rule.value == "order_concentration"
+    assert confirmed.rule.value == "refund_after_order_spike"
+    assert confirmed.evidence.window == "early+concentration"
+    after = rules.refund_after_order_spike.early.after_concentration  # type: ignore[union-attr]
+    assert after is not None
+    assert after.min_refunds <= confirmed.observed["early_refunds"]
+    (alone,) = [
+        a
+        for a in _firing(records, _without_after_concentration())
+        if a.rule.value == confirmed.rule.value
+    ]
+    assert (alone.window_end - confirmed.window_end).total_seconds() >= 10 * 60
+
+
+def test_fresh_buyers_get_no_lower_bar_for_their_early_refunds() -> None:
+    """The same orders from as many buyers: nothing was concentrated, so nothing is relaxed."""
+    records = _slow_refunded_ring(buyers=None)
+    alerts = _firing(records, load_rules())
+    assert all(a.evidence.window != "early+concentration" for a in alerts)
+    assert [a.window_end for a in alerts] == [
+        a.window_end for a in _firing(records, _without_after_concentration())
+    ]
+
+
+def test_the_lower_bar_lasts_while_concentration_fires_and_since_s_after() -> None:
+    early = load_rules().refund_after_order_spike.early
+    assert early is not None and early.after_concentration is not None
+    since_ms = early.after_concentration.since_s * 1000
+    state = AnchorState("shop")
+    assert _after_concentration(state, 0, early) is None
+    state.episodes["order_concentration"] = Episode("a", 0)
+    assert _after_concentration(state, 10 * since_ms, early) is early.after_concentration
+    state.episodes["order_concentration"] = Episode("a", 0, status="resolved", ended_ms=60_000)
+    assert _after_concentration(state, 60_000 + since_ms, early) is early.after_concentration
+    assert _after_concentration(state, 60_001 + since_ms, early) is None
+    off = early.model_copy(update={"after_concentration": None})
+    assert _after_concentration(state, 60_000, off) is None
