@@ -518,6 +518,12 @@ def quality(
             "or all."
         ),
     ] = "minutes",
+    burst_scale: Annotated[
+        float,
+        typer.Option(
+            min=0.01, help="Share of their usual orders the mix's brushing and attack bursts take."
+        ),
+    ] = 1.0,
 ) -> None:
     """The detection-quality suite: simulate, replay and evaluate several seeds, pooled, so a
     rules file is judged on more than one sample of traffic. Exits 1 on a normal-day alert."""
@@ -537,6 +543,7 @@ def quality(
         refunds_by=refunds_by.value,
         refund_anchor=refund_anchor,
         refund_delays=_delays(refund_delay),
+        burst_scale=burst_scale,
     )
     runs = (len(config.seeds) + len(config.normal_days)) * len(config.refund_delays)
     with Progress(transient=True, console=_stderr_console()) as bar:

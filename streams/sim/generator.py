@@ -55,10 +55,16 @@ class SimConfig:
     `tens`: fake orders 10 to 45 minutes, normal ones 20 to 120. `slow`: fake orders 20 to 90
     (20 plus an exponential of mean 15), normal ones 30 to 180. `mixed`: each burst and each
     normal anchor draws one of the three."""
+    burst_scale: float = 1.0
+    """Brushing and attack bursts take this share of their usual orders (80 to 1,500, 0.8 to
+    1.6 times the anchor's hourly orders): 0.5 judges the rules on rings half the simulator's
+    size."""
 
     def __post_init__(self) -> None:
         if self.refund_delay not in REFUND_DELAYS:
             raise ValueError(f"refund_delay must be one of {', '.join(REFUND_DELAYS)}")
+        if not self.burst_scale > 0:
+            raise ValueError(f"burst_scale must be above 0, got {self.burst_scale}")
 
     def active(self) -> set[str]:
         chosen = set(self.scenarios)
@@ -277,7 +283,8 @@ class Simulation:
         session = rng.choice(fitting)
         latest = min(session.end - 15 * MINUTE, self.span - 60 * MINUTE)
         begin = rng.uniform(session.start, max(session.start, latest))
-        size = int(min(1500, max(80, rng.uniform(0.8, 1.6) * anchor.orders_per_hour)))
+        usual = min(1500, max(80, rng.uniform(0.8, 1.6) * anchor.orders_per_hour))
+        size = max(1, int(usual * self.config.burst_scale))
         length = rng.uniform(5, 12) * MINUTE
         buyers = [f"{anchor.anchor_id}-ring-{i}" for i in range(rng.randint(4, 15))]
         share = rng.uniform(0.8, 0.95) if scenario == "brushing" else rng.uniform(0.85, 0.97)

@@ -37,6 +37,8 @@ class SuiteConfig:
     refund_delays: tuple[str, ...] = ("minutes",)
     """Refund-delay profiles (`SimConfig.refund_delay`): every seed runs under each, and the
     normal days too, all pooled into one report."""
+    burst_scale: float = 1.0
+    """`SimConfig.burst_scale` of the mix runs."""
 
 
 @dataclass
@@ -73,6 +75,7 @@ def run_suite(
                         hours=config.hours,
                         refund_anchor=config.refund_anchor,
                         refund_delay=delay,
+                        burst_scale=config.burst_scale,
                     )
                 )
                 alerts = _alerts(sim, settings, rules, config.refunds_by)

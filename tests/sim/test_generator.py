@@ -108,3 +108,23 @@ def test_mixed_profile_draws_each_burst_its_own() -> None:
 def test_an_unknown_profile_is_refused() -> None:
     with pytest.raises(ValueError, match="refund_delay must be one of"):
         SimConfig(refund_delay="weeks")
+
+
+def _fake_orders(sim: Simulation) -> int:
+    return sum(
+        1
+        for kind, value in sim.events()
+        if kind == "orders"
+        and ("-ring-" in value["buyer_id"] or value["buyer_id"].startswith("fresh-"))
+    )
+
+
+def test_burst_scale_shrinks_the_rings_and_attacks() -> None:
+    usual = Simulation(SimConfig(seed=5, anchors=150, hours=8))
+    half = Simulation(SimConfig(seed=5, anchors=150, hours=8, burst_scale=0.5))
+    assert list(Simulation(SimConfig(seed=5, anchors=150, hours=8, burst_scale=1.0)).events()) == (
+        list(usual.events())
+    )
+    assert 0.35 < _fake_orders(half) / _fake_orders(usual) < 0.65
+    with pytest.raises(ValueError, match="burst_scale must be above 0"):
+        SimConfig(burst_scale=0)
