@@ -263,6 +263,19 @@ def _early_count(state: AnchorState, end_ms: int, early: EarlyRefunds) -> EarlyC
     return EarlyCount(observed, exposed, placed)
 
 
+def _early_bar(
+    early: EarlyRefunds | None, after: AfterConcentration | None, fired: bool
+) -> dict[str, float]:
+    """The early path's bar for an alert it fired: the lower one after concentrated orders."""
+    if not fired or early is None:
+        return {}
+    judged = after or early
+    bar = {"early_factor": early.factor, "early_min_refunds": judged.min_refunds}
+    if judged.chance is not None:
+        bar["early_chance"] = judged.chance
+    return {**bar, "early_within_s": early.within_s}
+
+
 def _lowest_threshold(rule: RefundSpikeRule) -> float:
     """No anchor's threshold is below this (`refund_threshold`'s min and max at their lowest)."""
     return min(rule.min_rate, min(c.ceiling for c in rule.categories.values()))
@@ -453,15 +466,7 @@ def refund_spike(
                 if burst and rule.burst
                 else {}
             ),
-            **(
-                {
-                    "early_factor": rule.early.factor,
-                    "early_min_refunds": rule.early.min_refunds,
-                    "early_within_s": rule.early.within_s,
-                }
-                if early_path and rule.early
-                else {}
-            ),
+            **_early_bar(rule.early, after, early_path),
         },
         session_id=session,
         evidence=evidence,

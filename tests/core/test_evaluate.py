@@ -115,6 +115,7 @@ def test_early_path_sees_a_delayed_burst_before_the_hour_does() -> None:
     assert default.early is not None
     count = early.observed["early_refunds"]
     assert count >= default.early.min_refunds
+    assert early.threshold["early_min_refunds"] == default.early.min_refunds
     bound, expected = (early.observed[f"early_refunds_{k}"] for k in ("lower_bound", "expected"))
     assert bound >= default.early.factor * expected
     assert default.early.chance is not None
@@ -253,6 +254,8 @@ def test_after_concentrated_orders_fewer_early_refunds_confirm_the_ring() -> Non
     after = rules.refund_after_order_spike.early.after_concentration  # type: ignore[union-attr]
     assert after is not None
     assert after.min_refunds <= confirmed.observed["early_refunds"]
+    assert confirmed.threshold["early_min_refunds"] == after.min_refunds  # the bar it met
+    assert confirmed.threshold["early_chance"] == after.chance
     (alone,) = [
         a
         for a in _firing(records, _without_after_concentration())
