@@ -156,8 +156,6 @@ class Early:
     placed: tuple[int, int] | None = None
     pace: float = 1.0
     """The anchor's learned early refunds per order against the normal ones (below 1: slower)."""
-    after_concentration: bool = False
-    """Judged by `after_concentration`'s count and chance."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +207,7 @@ class EarlyCount:
             and bound >= early.factor * bar
             and (chance is None or poisson_tail(self.refunds, bar) <= chance)
         )
-        return Early(self.refunds, expected, bound, crossing, self.placed, pace, after is not None)
+        return Early(self.refunds, expected, bound, crossing, self.placed, pace)
 
 
 def _matured(state: AnchorState, end_ms: int, early: EarlyRefunds) -> tuple[int, int]:
@@ -270,10 +268,14 @@ def _early_bar(
     if not fired or early is None:
         return {}
     judged = after or early
-    bar = {"early_factor": early.factor, "early_min_refunds": judged.min_refunds}
+    bar = {
+        "early_factor": early.factor,
+        "early_min_refunds": judged.min_refunds,
+        "early_within_s": early.within_s,
+    }
     if judged.chance is not None:
         bar["early_chance"] = judged.chance
-    return {**bar, "early_within_s": early.within_s}
+    return bar
 
 
 def _lowest_threshold(rule: RefundSpikeRule) -> float:
@@ -406,13 +408,12 @@ def refund_spike(
     fig = figures(state, end_ms, w.long_ms, w.step_ms)
     session = _session_of(state, burst, early if early_path else None, short, w)
     session = session or fig.top_session
-    path = (
-        "burst+long"
-        if burst
-        else ("early+concentration" if early.after_concentration else "early")
-        if early is not None and early_path
-        else "short+long"
-    )
+    if burst:
+        path = "burst+long"
+    elif early_path:
+        path = "early" if after is None else "early+concentration"
+    else:
+        path = "short+long"
     evidence = _evidence(fig, path)
     evidence["baseline_refund_rate"] = round(baseline, 4)
     evidence["refund_rate_lower_bound"] = round(lb_long, 4)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import pytest
 
@@ -193,19 +194,23 @@ def _slow_platform(seed: int = 12) -> list[Record]:
     return s.records()
 
 
-def _without_pace(rules: Rules) -> Rules:
-    """The rules with the platform's pace weighed as nothing against `normal_share`."""
-    spike = rules.refund_after_order_spike
+def _default_early_but(**update: Any) -> Rules:
+    """The default rules with these early-path settings changed."""
+    spike = load_rules().refund_after_order_spike
     assert spike.early is not None
-    early = spike.early.model_copy(update={"pace_prior_refunds": 1e12})
-    return _with(burst=spike.burst, early=early)
+    return _with(burst=spike.burst, early=spike.early.model_copy(update=update))
+
+
+def _without_pace() -> Rules:
+    """The rules with the platform's pace weighed as nothing against `normal_share`."""
+    return _default_early_but(pace_prior_refunds=1e12)
 
 
 def test_a_slow_platform_lets_the_early_path_see_a_new_anchors_burst_sooner() -> None:
     records = _slow_platform()
     rules = load_rules()
     (learned,) = [a for a in _firing(records, rules) if a.anchor_id == "fresh"]
-    (fixed,) = [a for a in _firing(records, _without_pace(rules)) if a.anchor_id == "fresh"]
+    (fixed,) = [a for a in _firing(records, _without_pace()) if a.anchor_id == "fresh"]
     assert learned.evidence.window == "early"
     assert learned.window_end < fixed.window_end
     assert learned.observed["early_refund_pace"] < 0.5  # learned from the other anchors
@@ -238,10 +243,7 @@ def _slow_refunded_ring(buyers: int | None, seed: int = 13) -> list[Record]:
 
 
 def _without_after_concentration() -> Rules:
-    spike = load_rules().refund_after_order_spike
-    assert spike.early is not None
-    early = spike.early.model_copy(update={"after_concentration": None})
-    return _with(burst=spike.burst, early=early)
+    return _default_early_but(after_concentration=None)
 
 
 def test_after_concentrated_orders_fewer_early_refunds_confirm_the_ring() -> None:
