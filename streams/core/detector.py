@@ -437,11 +437,9 @@ class Detector:
             state.hist_refunds *= decay
             state.hist_early *= decay
         state.hist_ms = now_ms if state.hist_ms is None else max(state.hist_ms, now_ms)
-        episode = state.episodes.get("refund_after_order_spike")
-        anomalous = episode is not None and episode.status == "firing"
+        anomalous = state.firing("refund_after_order_spike")
         # The platform's pace leaves out brushing seen before its refunds as well.
-        concentrated = state.episodes.get("order_concentration")
-        suspect = anomalous or (concentrated is not None and concentrated.status == "firing")
+        suspect = anomalous or state.firing("order_concentration")
         early = self.rules.refund_after_order_spike.early
         rates = self._normal_early
         other = rates["default"]
@@ -476,7 +474,7 @@ class Detector:
             if not enabled:
                 continue
             episode = state.episodes.get(name)
-            watching = episode is not None and episode.status == "firing"
+            watching = state.firing(name)
             if name == "refund_after_order_spike":
                 verdict = refund_spike(
                     state, end_ms, w, rules.refund_after_order_spike, watching, pace

@@ -290,6 +290,11 @@ class AnchorState:
             or any(e.status == "firing" for e in self.episodes.values())
         )
 
+    def firing(self, rule: str) -> bool:
+        """Whether `rule` has an episode open on this anchor."""
+        episode = self.episodes.get(rule)
+        return episode is not None and episode.status == "firing"
+
     def bucket(self, start_ms: int) -> Bucket:
         """The bucket at `start_ms` for changing (created if needed, marked as touched)."""
         found = self.buckets.get(start_ms)

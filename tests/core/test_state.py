@@ -63,3 +63,13 @@ def test_a_bucket_stays_small_however_many_buyers_and_refunds() -> None:
     assert b.refunded_before(61 * 60_000) == 1_000
     assert b.buyers.approximate
     assert b.sessions.counts == {"s-1": 18_000, "s-2": 2_000}  # few sessions: exact
+
+
+def test_firing_asks_one_rule_whether_its_episode_is_open() -> None:
+    state = AnchorState("a")
+    assert not state.firing("order_concentration")
+    state.episodes["order_concentration"] = Episode("x", 0)
+    assert state.firing("order_concentration")
+    assert not state.firing("refund_after_order_spike")
+    state.episodes["order_concentration"] = Episode("x", 0, status="resolved", ended_ms=1)
+    assert not state.firing("order_concentration")
