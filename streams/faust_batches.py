@@ -83,6 +83,10 @@ class BatchConsumer(faust_aiokafka.Consumer):
         """Per partition of the batch topics: the offset after the last record handled."""
         self._confirmed: dict[TP, int] = {}
         """Per partition: the offset the broker last confirmed as committed by this consumer."""
+        self._revoked: set[TP] = set()
+        """Partitions revoked and not assigned again: a batch that was in hand when they were
+        revoked must not move their positions back in (its commit would be refused, over and
+        over, and a later assignment of them would start from a stale position)."""
 
     def _new_offset(self, tp: TP) -> int | None:
         app: Any = self.app
@@ -121,9 +125,14 @@ class BatchConsumer(faust_aiokafka.Consumer):
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         # After Faust's handling, which waits for the batch in hand and commits it.
         await super().on_partitions_revoked(revoked)
+        self._revoked |= revoked
         for tp in revoked:
             self._done.pop(tp, None)
             self._confirmed.pop(tp, None)
+
+    async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
+        self._revoked -= assigned
+        await super().on_partitions_assigned(assigned, generation_id=generation_id)
 
     def ack_batch(self, messages: list[Any]) -> None:
         """Acknowledge a handled batch at once. Only Faust's rebalance wait (every tracked
@@ -142,6 +151,8 @@ class BatchConsumer(faust_aiokafka.Consumer):
         done = self._done
         acked = self._acked
         for tp, position in reached.items():
+            if tp in self._revoked:
+                continue
             if position > done.get(tp, -1):
                 done[tp] = position
             acked.setdefault(tp, [])  # Faust's commit looks at the partitions with this key
