@@ -29,9 +29,9 @@ from throughput import consumed, fresh
 
 from schemas import TOPIC_MODELS, Alert
 from streams.children import start_worker, stop, wait_ready
-from streams.codecs import partition_of, record_key
 from streams.core.clock import bucket_start, to_ms
 from streams.kafka_local import KafkaLocal, free_port
+from streams.placement import owner
 from streams.settings import Settings
 from streams.sim.generator import SimConfig, Simulation
 from streams.sim.kafka import send_events
@@ -69,7 +69,7 @@ def latencies(inputs: list[Any], alerts: list[Any], settings: Settings) -> list[
     by_partition: dict[int, list[tuple[int, int]]] = {}
     for r in inputs:
         event = TOPIC_MODELS[kinds[r.topic]].model_validate_json(r.value)
-        p = partition_of(record_key(event), partitions)
+        p = r.partition
         by_partition.setdefault(p, []).append(
             (bucket_start(to_ms(event.event_time), step_ms), r.timestamp)
         )
@@ -81,7 +81,7 @@ def latencies(inputs: list[Any], alerts: list[Any], settings: Settings) -> list[
     found = []
     for r in alerts:
         alert = Alert.model_validate_json(r.value)
-        p = partition_of(alert.anchor_id.encode(), partitions)
+        p = owner(alert.anchor_id, partitions)
         end = to_ms(alert.window_end)
         steps = [s for (q, s) in first_at if q == p and s >= end]
         if steps:

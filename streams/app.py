@@ -25,16 +25,18 @@ from streams import web
 from streams.broker_health import BrokerProbe
 from streams.codecs import DecodeError, decode, encode
 from streams.core.clock import to_ms
-from streams.core.partition import EXTERNAL, HOLD, Mark, PartitionTask
+from streams.core.partition import EXTERNAL, HOLD, Mark, PartitionTask, Route
 from streams.core.rules import Rules
 from streams.core.state import AnchorState, StateVersionError
 from streams.deadletter import DeadLetter
 from streams.faust_batches import BatchApp, BatchConsumer
 from streams.faust_private import committed_offset, last_poll_ms, route_partition
+from streams.forwarding import ForwardingReport
 from streams.kafka_config import client_options, ssl_context
 from streams.metrics import Metrics, ShellCounts, Sources
 from streams.notify.envelope import cloudevent_headers
 from streams.pipeline import build_detector, build_task
+from streams.placement import Owners
 from streams.settings import Settings
 from streams.stores import TableIndex, TableOrders, TableStates
 from streams.table_writes import MAX_BATCH_BYTES, RecordSender, TableWriter
@@ -153,6 +155,9 @@ def create_app(
     tasks: dict[int, PartitionTask] = {}
     sender = RecordSender(app)
     counts = ShellCounts()
+    off_partition = ForwardingReport(log)
+    owners = Owners(settings.partitions)
+    """The ownership function every routing decision uses (see `placement`)."""
 
     def active_states() -> list[AnchorState]:
         found = (states.get(a) for task in list(tasks.values()) for a in sorted(task.clock.active))
@@ -185,6 +190,7 @@ def create_app(
         Sources(
             stats=lambda: detector.stats,
             counts=counts,
+            forwarding=off_partition,
             active_states=active_states,
             consumer_lag=consumer_lag,
             windows=detector.config.windows,
@@ -219,31 +225,40 @@ def create_app(
         readiness,
         detector.rules.refund_after_order_spike,
         settings.api_token.get_secret_value() if settings.api_token else None,
+        owners,
     )
 
     def task_for(partition: int) -> PartitionTask:
         """This partition's task, restored from its table after a start or a rebalance."""
         task = tasks.get(partition)
         if task is None:
-            task = tasks[partition] = build_task(partition, settings, detector, index)
+            task = tasks[partition] = build_task(partition, settings, detector, index, owners)
             saved = clock_table.get(f"p{partition}")
             if saved is not None:
                 task.restore(saved)
         return task
 
-    progressed: dict[int, Mark] = {}
+    progressed: dict[int, tuple[Mark, bool]] = {}
+    """Per partition: its last input progress, and whether it vouched for its upstream."""
 
     def progress(task: PartitionTask, read_inputs: bool) -> Mark:
         """How far the partition's inputs have been read, judged after a batch that read some
         of them. A batch of internal records only (marks from other partitions) reuses that
         judgement: "caught up" rests on the end offsets the consumer knew then, and judging it
         again between fetches would let a live record already on the broker be skipped. Unless it
-        was held back by an old end offset: that one is judged again once polled anew."""
+        was held back by an old end offset: that one is judged again once polled anew; or the
+        inputs were caught up: whether their polls came after the latest marks is judged anew
+        (a later poll can only find more records waiting)."""
         partition = task.partition
         known = progressed.get(partition)
-        if known is not None and not (read_inputs or task.clock.held_by_poll) and known != HOLD:
-            return known
-        progressed[partition] = mark = _progress(task)
+        if (
+            known is not None
+            and not (read_inputs or task.clock.held_by_poll or known[0].idle)
+            and known[0] != HOLD
+        ):
+            return known[0]
+        mark = _progress(task)
+        progressed[partition] = (mark, task.clock.vouches_upstream)
         return mark
 
     def _progress(task: PartitionTask) -> Mark:
@@ -273,13 +288,33 @@ def create_app(
         ]
         return max((p for p in polls if p is not None), default=int(time.time() * 1000))
 
+    def marks_fetched(task: PartitionTask) -> None:
+        """Note when the latest records of the partition's internal topics were fetched: its
+        inputs vouch for what the marks say only once polled after that."""
+        consumer: Any = app.consumer
+        polls = [
+            last_poll_ms(consumer, topic, task.partition) for topic in internal_topics.values()
+        ]
+        latest = max((p for p in polls if p is not None), default=int(time.time() * 1000))
+        clock = task.clock
+        if clock.marks_fetched_ms is None or latest > clock.marks_fetched_ms:
+            clock.marks_fetched_ms = latest
+
+    between_batches = asyncio.Lock()
+    """Held by `retick`. A rebalance waits for the batch in hand (its records are tracked),
+    not for an evaluation between batches: a revoked partition's state, marks and alerts
+    written after its next owner recovered it would race that owner (a mark it never saw
+    broken, an anchor's evaluation lost). So revocation waits for this lock."""
+
     async def forget_partitions(sender: Any, *args: Any, **kwargs: Any) -> None:
-        # Tasks and cached states are reloaded from their tables by the next owner.
-        tasks.clear()
-        progressed.clear()
-        states.clear()
-        index.clear()
-        orders.forget()
+        # Tasks and cached states are reloaded from their tables by the next owner, once an
+        # evaluation between batches has written what it sent.
+        async with between_batches:
+            tasks.clear()
+            progressed.clear()
+            states.clear()
+            index.clear()
+            orders.forget()
 
     cast(Any, app.on_partitions_revoked).connect(forget_partitions)
 
@@ -298,24 +333,28 @@ def create_app(
         come after its records were committed: the state is written only once they are sent,
         so a worker that could not send them derives them again after a restart, at the
         partition's next record."""
-        held = [task for task in tasks.values() if task.clock.held_by_poll]
-        if not held:
+        if not any(task.clock.held_by_poll for task in tasks.values()):
             return
-        generation = app.consumer_generation_id
-        for task in held:
-            if app.consumer_generation_id != generation or tasks.get(task.partition) is not task:
-                return  # a rebalance: the partitions' next owners judge again
-            mark = _progress(task)
-            if mark == HOLD:
-                # Nothing vouched for yet (a topic not heard from, records waiting of unknown
-                # time): judge again at the next call rather than wait for a record.
-                task.clock.held_by_poll = True
-                continue
-            if mark == progressed.get(task.partition):
-                continue  # polled, but nothing new vouched for yet
-            writer.route(route_partition(topic_of["orders"], task.partition))
-            await _guarded(_conclude(task, read_inputs=True))
-        await _guarded(writer.flush())
+        async with between_batches:
+            held = [task for task in tasks.values() if task.clock.held_by_poll]
+            generation = app.consumer_generation_id
+            for task in held:
+                if (
+                    app.consumer_generation_id != generation
+                    or tasks.get(task.partition) is not task
+                ):
+                    break  # a rebalance: the partitions' next owners judge again
+                mark = _progress(task)
+                if mark == HOLD:
+                    # Nothing vouched for yet (a topic not heard from, records waiting of
+                    # unknown time): judge again at the next call rather than wait for a record.
+                    task.clock.held_by_poll = True
+                    continue
+                if (mark, task.clock.vouches_upstream) == progressed.get(task.partition):
+                    continue  # polled, but nothing new vouched for yet
+                writer.route(route_partition(topic_of["orders"], task.partition))
+                await _guarded(_conclude(task, read_inputs=True))
+            await _guarded(writer.flush())
 
     async def _guarded(work: Any) -> None:
         try:
@@ -360,6 +399,8 @@ def create_app(
             read_inputs = any(m.topic not in internal_names for m in group)
             if read_inputs:
                 task.clock.fetched(fetched_by(task, group))
+            if not all(m.topic not in internal_names for m in group):
+                marks_fetched(task)
             await _conclude(task, read_inputs)
         for fut in dead_letters:
             await fut
@@ -400,7 +441,9 @@ def create_app(
             if internal:
                 task.internal(kind, value)
             else:
-                task.external(kind, value, message.offset)
+                route = task.external(kind, value, message.offset)
+                if route is not Route.LOCAL and route is not Route.LATE:
+                    off_partition.note(kind, route, message.key, value.anchor_id)
         except INFRASTRUCTURE:
             raise  # not the record's fault
         except Exception as exc:  # the worker never dies on input: park the record

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import orjson
-from aiokafka.partitioner import murmur2
 from pydantic import BaseModel, ValidationError
 
-from schemas import TOPIC_MODELS, Alert, InputEvent, Refund
+from schemas import TOPIC_MODELS, Alert, InputEvent
 
 
 class DecodeError(ValueError):
@@ -38,30 +37,6 @@ def decode(kind: str, raw: bytes | None) -> InputEvent:
         return model.model_validate_json(raw)
     except ValidationError as exc:
         raise DecodeError(describe(exc)) from exc
-
-
-RefundKey = Literal["anchor", "order_id", "refund_id"]
-"""How a producer keys refunds: by the anchor of the refunded order (the order's partition), or
-by an id of its own (livewatch then sends the refund on to the anchor's partition)."""
-REFUND_KEYS: tuple[RefundKey, ...] = ("anchor", "order_id", "refund_id")
-
-
-def record_key(event: InputEvent, refunds_by: RefundKey = "anchor") -> bytes:
-    """The record key a producer gives an event: orders and complaints by their anchor; refunds
-    by `refunds_by` (by anchor: the refund's `anchor_id`, or its `order_id` when it names none).
-    """
-    if isinstance(event, Refund):
-        if refunds_by == "order_id":
-            return event.order_id.encode()
-        if refunds_by == "refund_id":
-            return event.refund_id.encode()
-        return (event.anchor_id or event.order_id).encode()
-    return event.anchor_id.encode()
-
-
-def partition_of(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner (murmur2) gives `key`."""
-    return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def read_alert_record(record: Any, bad: Any, log: Any) -> Alert | None:

@@ -21,6 +21,7 @@ from streams.core.detector import Stats
 from streams.core.evaluate import Windows
 from streams.core.state import AnchorState
 from streams.core.windows import totals
+from streams.forwarding import REASONS, ForwardingReport
 
 KINDS = ("orders", "refunds", "complaints")
 RULES = ("refund_after_order_spike", "quality_complaints")
@@ -74,6 +75,8 @@ class Sources:
     windows: Windows
     remembered: Callable[[], int] = lambda: 0
     """Records in the order memory that this process will purge past the horizon."""
+    forwarding: ForwardingReport = field(default_factory=ForwardingReport)
+    """Records read away from their anchor's partition."""
 
 
 class LivewatchCollector(Collector):
@@ -97,6 +100,23 @@ class LivewatchCollector(Collector):
             "Records sent to the dead-letter topic, by source topic and reason.",
             {"topic": KINDS, "reason": DEAD_LETTER_REASONS},
             counts.dead_letters,
+        )
+        forwarding = self.sources.forwarding
+        yield _counter(
+            "livewatch_records_forwarded",
+            "Input records read on a partition other than their anchor's and sent on to it, by "
+            "topic and reason (partitioner: keyed by anchor_id but not hashed with murmur2; "
+            "key: keyed by something else; no_key; no_anchor: a refund naming no anchor, sent "
+            "through the order index).",
+            {"topic": KINDS, "reason": REASONS},
+            forwarding.forwarded,
+        )
+        yield _counter(
+            "livewatch_records_misplaced",
+            "Input records read on a partition other than their anchor's and counted there, "
+            "apart from their anchor's state (LIVEWATCH_ROUTING=anchor), by topic and reason.",
+            {"topic": KINDS, "reason": REASONS},
+            forwarding.misplaced,
         )
         yield _counter(
             "livewatch_refund_attribution",

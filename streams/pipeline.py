@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import time
 
-from streams.codecs import partition_of
 from streams.core.attribution import OrderMemory
 from streams.core.detector import Detector, DetectorConfig, StateStore
 from streams.core.evaluate import Windows
 from streams.core.order_index import IndexStore, OrderIndex
 from streams.core.partition import PartitionTask
 from streams.core.rules import Rules, load_rules
+from streams.placement import Owners
 from streams.settings import Settings
 
 
@@ -45,16 +45,19 @@ def build_detector(
 
 
 def build_task(
-    partition: int, settings: Settings, detector: Detector, index: IndexStore
+    partition: int,
+    settings: Settings,
+    detector: Detector,
+    index: IndexStore,
+    owners: Owners | None = None,
 ) -> PartitionTask:
-    """The task of one partition number, routing by Kafka's default partitioner."""
-    partitions = settings.partitions
+    """The task of one partition number, owning the anchors `placement.owner` gives it."""
     config = detector.config
     return PartitionTask(
         partition,
-        partitions,
+        settings.partitions,
         detector,
         OrderIndex(index, config.grace_ms, config.order_horizon_ms, detector.stats),
-        lambda key: partition_of(key.encode(), partitions),
-        route_refunds=settings.refund_routing == "any",
+        owners or Owners(settings.partitions),
+        route=settings.routing == "any",
     )

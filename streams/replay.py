@@ -1,8 +1,10 @@
 """Offline replay: the worker's partition tasks over events from a file, with no Kafka.
 
-Lines are `{"topic": "orders" | "refunds" | "complaints", "value": {...}}`. Each event is placed
-on the partition its key would have (`partitions` setting; refunds keyed as `refunds_by` says),
-and each partition's task reads its records in file order, as a worker reads a backlog. What
+Lines are `{"topic": "orders" | "refunds" | "complaints", "value": {...}}`, optionally with the
+`"partition"` the record was read from (`livewatch topics dump` writes it). A line without one is
+placed where its producer would put it (`Placement`: the contract's anchor keys and murmur2
+unless told otherwise), and each partition's task reads its records in file order, as a worker
+reads a backlog. What
 the tasks send each other (order index entries, refunds on their way to their anchor, marks)
 goes through in-memory queues instead of internal topics; the tasks are deterministic in what
 they count before each boundary, so the replay prints the worker's alerts.
@@ -11,19 +13,21 @@ they count before each boundary, so the replay prints the worker's alerts.
 from __future__ import annotations
 
 import json
+import random
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
 from schemas import TOPIC_MODELS, Alert, InputEvent
-from streams.codecs import RefundKey, describe, partition_of, record_key
+from streams.codecs import describe
 from streams.core.detector import Detector
 from streams.core.order_index import DictIndex
 from streams.core.partition import EXTERNAL, PartitionTask
 from streams.core.rules import Rules
 from streams.pipeline import build_detector, build_task
+from streams.placement import Owners, Placement, RefundKey
 from streams.settings import Settings
 from streams.stores import DictOrders, DictStates
 
@@ -34,8 +38,16 @@ CHUNK = 500
 """Records a partition reads per turn: the replay's fetch size (the alerts do not depend on it)."""
 
 
+class Line(NamedTuple):
+    """One replay line: an input record, and the partition it was read from when known."""
+
+    topic: str
+    value: Any
+    partition: int | None = None
+
+
 def replay_records(
-    records: Iterable[tuple[str, Any]],
+    records: Iterable[Sequence[Any]],
     settings: Settings,
     rules: Rules | None = None,
     on_error: ErrorSink | None = None,
@@ -43,18 +55,23 @@ def replay_records(
     flush: bool = False,
     refunds_by: RefundKey = "anchor",
     chunk: int = CHUNK,
+    placement: Placement | None = None,
 ) -> Iterator[Alert]:
-    """Alerts the worker would publish for `(topic kind, JSON value)` records.
+    """Alerts the worker would publish for `(topic kind, JSON value[, partition])` records.
 
     This is the worker reading the whole input as a backlog: the partitions take turns reading
-    `chunk` records each and then the internal records sent to them. With `flush`, time then
-    runs on past the last event until open episodes can resolve; without it, the replay stops
-    where the input stops, as a worker would.
+    `chunk` records each and then the internal records sent to them. A record without a
+    partition goes where `placement` puts it (default: the contract, with refunds keyed as
+    `refunds_by` says). With `flush`, time then runs on past the last event until open
+    episodes can resolve; without it, the replay stops where the input stops, as a worker
+    would.
     """
     detector = detector or build_detector(settings, DictOrders(), DictStates(), rules)
     n = settings.partitions
+    placement = placement or Placement.of(refunds=refunds_by)
+    rng = random.Random(placement.seed)
     inputs: list[list[tuple[str, InputEvent]]] = [[] for _ in range(n)]
-    for number, (kind, value) in enumerate(records, 1):
+    for number, (kind, value, *more) in enumerate(records, 1):
         model = TOPIC_MODELS.get(kind)
         if model is None:
             if on_error:
@@ -66,8 +83,15 @@ def replay_records(
             if on_error:
                 on_error(number, describe(exc))
             continue
-        inputs[partition_of(record_key(event, refunds_by), n)].append((kind, event))
-    tasks = [build_task(p, settings, detector, DictIndex()) for p in range(n)]
+        given = more[0] if more else None
+        if given is not None and not 0 <= given < n:
+            if on_error:
+                on_error(number, f"partition: {given} is not one of the {n} partitions")
+            continue
+        p = given if given is not None else placement.partition(kind, event, n, rng)
+        inputs[p].append((kind, event))
+    owners = Owners(n)
+    tasks = [build_task(p, settings, detector, DictIndex(), owners) for p in range(n)]
     yield from _run(tasks, inputs, chunk)
     if flush and any(inputs):
         lifecycle = detector.rules.lifecycle
@@ -114,16 +138,17 @@ def _none(kind: str) -> int | None:
     return None
 
 
-def read_jsonl(
-    lines: Iterable[str], on_error: ErrorSink | None = None
-) -> Iterator[tuple[str, Any]]:
+def read_jsonl(lines: Iterable[str], on_error: ErrorSink | None = None) -> Iterator[Line]:
     """Parse replay lines; blank lines are skipped, bad ones reported and skipped."""
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             item = json.loads(line)
-            yield item["topic"], item["value"]
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            partition = item.get("partition")
+            if partition is not None and (type(partition) is not int or partition < 0):
+                raise TypeError(f"partition must be a whole number >= 0, got {partition!r}")
+            yield Line(item["topic"], item["value"], partition)
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
             if on_error:
                 on_error(number, f"not a replay line ({exc})")

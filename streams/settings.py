@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.core.partition import INTERNAL
@@ -14,7 +14,9 @@ from streams.core.partition import INTERNAL
 class Settings(BaseSettings):
     """Every knob of a livewatch worker; see the settings table in README.md."""
 
-    model_config = SettingsConfigDict(env_prefix="LIVEWATCH_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="LIVEWATCH_", extra="ignore", populate_by_name=True
+    )
 
     kafka_bootstrap: str = "127.0.0.1:9092"
     """Comma-separated `host:port` list of Kafka brokers."""
@@ -92,11 +94,17 @@ class Settings(BaseSettings):
     """How late an event may be (behind the partition's event-time watermark) and still count."""
     order_horizon_s: int = Field(default=7 * 24 * 3600, gt=0)
     """How long orders are remembered for joining their refunds."""
-    refund_routing: Literal["any", "anchor"] = "any"
-    """`any`: refunds may be keyed by anything and name no anchor; each is sent on to its
-    order's anchor through the internal topics, and boundaries wait for every partition.
-    `anchor`: every refund is keyed by the anchor of its order (the producers' promise), so no
-    internal topic, index or cross-partition wait: the lowest alert latency."""
+    routing: Literal["any", "anchor"] = Field(
+        default="any",
+        validation_alias=AliasChoices("LIVEWATCH_ROUTING", "LIVEWATCH_REFUND_ROUTING"),
+    )
+    """`any`: records may be keyed by anything, by any partitioner, and refunds need not name
+    their anchor; a record read on a partition other than its anchor's is sent on to it through
+    the internal topics, and boundaries wait for every partition. `anchor`: every producer keys
+    every record by its anchor with murmur2 (Kafka's Java default), so no internal topic, index
+    or cross-partition wait: the lowest alert latency; a record found elsewhere is counted
+    where it lands (`livewatch_records_forwarded_total{reason=...}` still says so).
+    `LIVEWATCH_REFUND_ROUTING` is read too (its former name)."""
 
     alertmanager_urls: str = ""
     """`livewatch notify`: comma-separated Alertmanager base URLs (every one of an HA set)."""

@@ -12,6 +12,7 @@ from typing import Any
 
 import faust
 from prometheus_client import CollectorRegistry, generate_latest
+from yarl import URL
 
 from streams.core.clock import from_ms, window_buckets
 from streams.core.evaluate import Windows, orders_last_day, refund_threshold
@@ -20,6 +21,7 @@ from streams.core.rules import RefundSpikeRule
 from streams.core.state import AnchorState
 from streams.core.windows import QUALITY_COMPLAINTS, figures, totals
 from streams.http_common import EXPOSITION_TYPE, authorized
+from streams.placement import owner
 
 RANKING_Z = 1.645
 
@@ -192,6 +194,56 @@ def guard(token: str | None) -> Callable[[Page], Page]:
     return wrap
 
 
+ROUTED_HEADER = "X-Livewatch-Routed"
+"""Set on a request one worker passes to another: the receiver answers it itself, so two
+workers that disagree during a rebalance never pass a request back and forth."""
+
+
+def owner_url(app: Any, table: str, partition: int) -> str | None:
+    """The web URL of the worker that owns `partition` of `table` (Faust's assignment, shared
+    by every member at each rebalance); None while no worker does."""
+    for url, topics in app.router.table_metadata(table).items():
+        if any(partition in partitions for partitions in topics.values()):
+            return str(url)
+    return None
+
+
+def _ident(url: URL) -> tuple[str, int]:
+    return (url.host or "", int(url.port or 80))
+
+
+def owner_route(app: Any, table: str, owners: Callable[[str], int]) -> Callable[[Page], Page]:
+    """A page about one anchor, answered by the worker that owns the anchor's partition (the
+    worker's own ownership function, `placement.owner`); any other worker passes the request
+    on, headers (the token) included. Faust's `table_route` hashes the JSON-encoded key, not
+    the anchor id, and sent about half the requests of a two-worker group to the wrong one."""
+
+    def wrap(handler: Page) -> Page:
+        @functools.wraps(handler)
+        async def routed(web: Any, request: Any, anchor_id: str) -> Any:
+            if request.headers.get(ROUTED_HEADER):
+                return await handler(web, request, anchor_id=anchor_id)
+            partition = owners(anchor_id)
+            url = owner_url(app, table, partition)
+            if url is None:
+                return web.json(
+                    {"error": f"no worker owns partition {partition} yet (rebalancing)"},
+                    status=503,
+                )
+            if _ident(URL(url)) == _ident(URL(str(app.conf.canonical_url))):
+                return await handler(web, request, anchor_id=anchor_id)
+            target = URL(url).join(URL(request.rel_url.path_qs.lstrip("/")))
+            headers = {**request.headers, ROUTED_HEADER: "1"}
+            headers.pop("Host", None)
+            async with app.http_client.get(target, headers=headers) as resp:
+                body = await resp.read()
+                return web.bytes(body, status=resp.status, content_type=resp.content_type)
+
+        return routed
+
+    return wrap
+
+
 def register(
     app: faust.App,
     registry: CollectorRegistry,
@@ -202,11 +254,17 @@ def register(
     ready: Callable[[], tuple[bool, str]],
     refund_rule: RefundSpikeRule,
     token: str | None = None,
+    owners: Callable[[str], int] | None = None,
 ) -> None:
     """Add `/metrics`, `/livez`, `/readyz`, `/anchors`, `/anchors/{anchor_id}`,
     `/anchors/{anchor_id}/minutes` and `/alerts/active`; with a `token`, all but the probes
-    need it."""
+    need it. `owners`: the partition of an anchor (default: `placement.owner` over the app's
+    partitions)."""
     guarded = guard(token)
+    partitions = int(app.conf.topic_partitions)
+    routed = owner_route(
+        app, anchor_table.name, owners or (lambda anchor_id: owner(anchor_id, partitions))
+    )
 
     @app.page("/metrics")
     @guarded
@@ -225,7 +283,7 @@ def register(
 
     @app.page("/anchors/{anchor_id}")
     @guarded
-    @app.table_route(table=anchor_table, match_info="anchor_id")
+    @routed
     async def anchor(web: Any, request: Any, anchor_id: str) -> Any:
         state = load_state(anchor_id)
         if state is None:
@@ -234,7 +292,7 @@ def register(
 
     @app.page("/anchors/{anchor_id}/minutes")
     @guarded
-    @app.table_route(table=anchor_table, match_info="anchor_id")
+    @routed
     async def anchor_series(web: Any, request: Any, anchor_id: str) -> Any:
         state = load_state(anchor_id)
         if state is None:

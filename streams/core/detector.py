@@ -95,25 +95,30 @@ class Detector:
         """Count one valid event; returns the anchor whose state it touched, if any.
 
         `seen_ms` is how far the event's topic (on its partition) had already got when the event
-        arrived. An event behind that point arrived out of order: it is counted, but only from
-        the first boundary after `seen_ms`, so no evaluation depends on when it happened to be
-        read relative to the other topics.
+        arrived. An event more than the grace period behind it is late and skipped: like Kafka
+        Streams' stream time, lateness is judged against the partition's topic, not the anchor,
+        so it does not depend on which partition an anchor's records were produced to (see
+        `partition`). An event behind `seen_ms` by less arrived out of order: it is counted,
+        but only from the first boundary after `seen_ms`, so no evaluation depends on when it
+        happened to be read relative to the other topics.
         """
+        return self._dispatch(event, seen_ms, judged=False)
+
+    def apply_forwarded(self, event: InputEvent, visible_ms: int) -> str | None:
+        """Count an event another partition sent to its anchor's (see `partition`).
+
+        Its lateness was judged where it was read, against its own topic: an anchor's records
+        reach here from every partition in whatever order the producers interleave them. It
+        becomes visible at `visible_ms`, exactly as an out-of-order event does.
+        """
+        return self._dispatch(event, visible_ms, judged=True)
+
+    def _dispatch(self, event: InputEvent, seen_ms: int | None, judged: bool) -> str | None:
         if isinstance(event, Order):
-            return self._order(event, seen_ms)
+            return self._order(event, seen_ms, judged)
         if isinstance(event, Refund):
-            return self._refund(event, seen_ms)
-        return self._complaint(event, seen_ms)
-
-    def apply_forwarded(self, refund: Refund, visible_ms: int) -> str | None:
-        """Count a refund another partition sent to its anchor's (see `partition`).
-
-        Its lateness was judged where it was read, against its own topic: refunds of one anchor
-        reach here from every partition in whatever order the producers interleave them, so
-        the anchor's refund watermark must not judge them (nor be moved by them). It becomes
-        visible at `visible_ms`, exactly as an out-of-order event does.
-        """
-        return self._refund(refund, visible_ms, judged=True)
+            return self._refund(event, seen_ms, judged)
+        return self._complaint(event, seen_ms, judged)
 
     def _load(self, anchor_id: str, ts_ms: int) -> AnchorState:
         state = self.states.get(anchor_id)
@@ -140,32 +145,28 @@ class Detector:
         return self.config.windows.step_ms
 
     def _admit(
-        self, kind: str, state: AnchorState, event: InputEvent, ts_ms: int, judged: bool = False
+        self,
+        kind: str,
+        state: AnchorState,
+        event: InputEvent,
+        ts_ms: int,
+        seen_ms: int | None,
+        judged: bool,
     ) -> bool:
         """Late and duplicate events are counted and skipped (`judged`: lateness was decided
         upstream)."""
-        if not judged and is_late(ts_ms, state.topic_watermarks.get(kind), self.config.grace_ms):
+        if not judged and is_late(ts_ms, seen_ms, self.config.grace_ms):
             self.stats.outcomes[(kind, "late")] += 1
             return False
         if self._seen(kind, state, event):
             self.stats.outcomes[(kind, "duplicate")] += 1
             return False
         self.stats.outcomes[(kind, "ok")] += 1
-        if judged:
-            return True
         previous = state.topic_watermarks.get(kind)
         if previous is None or ts_ms > previous:
             state.topic_watermarks[kind] = ts_ms
         if kind == "complaints":
-            seen = state.recent_ids.setdefault(kind, {})
-            # Forget ids older than the grace period once a step, not on every event: a
-            # redelivery that old is judged late before its id is looked at.
-            if previous is None or bucket_start(ts_ms, self._step) > bucket_start(
-                previous, self._step
-            ):
-                keep_from = ts_ms - self.config.grace_ms
-                state.recent_ids[kind] = seen = {k: t for k, t in seen.items() if t >= keep_from}
-            seen[event.event_id] = ts_ms
+            state.recent_ids.setdefault(kind, {})[event.event_id] = ts_ms
         return True
 
     def _seen(self, kind: str, state: AnchorState, event: InputEvent) -> bool:
@@ -199,10 +200,10 @@ class Detector:
         self.states.put(state)
         return True
 
-    def _order(self, order: Order, seen_ms: int | None) -> str | None:
+    def _order(self, order: Order, seen_ms: int | None, judged: bool) -> str | None:
         t = to_ms(order.placed_at)
         state = self._load(order.anchor_id, t)
-        if not self._admit("orders", state, order, t):
+        if not self._admit("orders", state, order, t, seen_ms, judged):
             return None
         self._begin_by(state, t)
         if not self._defer(state, "orders", order, t, seen_ms):
@@ -249,7 +250,7 @@ class Detector:
             return None  # remembered past the horizon: as good as unknown
         return ref
 
-    def _refund(self, refund: Refund, seen_ms: int | None, judged: bool = False) -> str | None:
+    def _refund(self, refund: Refund, seen_ms: int | None, judged: bool) -> str | None:
         t = to_ms(refund.requested_at)
         ref = self._order_of(refund, t)
         anchor_id = ref.anchor_id if ref else refund.anchor_id
@@ -258,7 +259,7 @@ class Detector:
             self.stats.attribution["unattributed"] += 1
             return None
         state = self._load(anchor_id, t)
-        if not self._admit("refunds", state, refund, t, judged):
+        if not self._admit("refunds", state, refund, t, seen_ms, judged):
             return None
         self._begin_by(state, t)
         if not self._defer(state, "refunds", refund, t, seen_ms):
@@ -308,10 +309,10 @@ class Detector:
             tally = b.refunds[step] = RefundTally()
         tally.add(order_id, refund.shipped, refund.amount, refund.reason)
 
-    def _complaint(self, complaint: Complaint, seen_ms: int | None) -> str | None:
+    def _complaint(self, complaint: Complaint, seen_ms: int | None, judged: bool) -> str | None:
         t = to_ms(complaint.filed_at)
         state = self._load(complaint.anchor_id, t)
-        if not self._admit("complaints", state, complaint, t):
+        if not self._admit("complaints", state, complaint, t, seen_ms, judged):
             return None
         self._begin_by(state, t)
         if not self._defer(state, "complaints", complaint, t, seen_ms):
@@ -422,10 +423,19 @@ class Detector:
             state.bucket(step).unmatched_refunds += n
             self.stats.attribution["fallback"] += n
         oldest = boundary_ms - self.config.windows.long_ms
+        self._forget_ids(state, oldest)
         stale = sorted(start for start in state.buckets if start < oldest)
         if stale:
             self._fold(state, stale, boundary_ms, pace)
         return self._evaluate(state, boundary_ms, pace)
+
+    def _forget_ids(self, state: AnchorState, oldest_ms: int) -> None:
+        """Forget the ids of complaints older than any window still to be evaluated, once a
+        step: a redelivery that old changes no window, however late it comes (records reach an
+        anchor from every partition, each judged late against its own partition's topic)."""
+        ids = state.recent_ids.get("complaints")
+        if ids and min(ids.values()) < oldest_ms:
+            state.recent_ids["complaints"] = {k: t for k, t in ids.items() if t >= oldest_ms}
 
     def _fold(self, state: AnchorState, starts: list[int], now_ms: int, pace: RefundPace) -> None:
         """Fold matured buckets into the decayed history; an open refund episode is left out of

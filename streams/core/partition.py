@@ -24,10 +24,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
-from schemas import Alert, InputEvent, Order, Refund
-from streams.core.clock import to_ms
+from schemas import TOPIC_MODELS, Alert, InputEvent, Order, Refund
+from streams.core.clock import is_late, to_ms
 from streams.core.detector import Detector
 from streams.core.order_index import IndexedRefund, IndexEntry, OrderIndex
 from streams.core.pace import RefundPace
@@ -103,6 +104,13 @@ class PartitionClock:
     held_by_poll: bool = False
     """The last `progress` was held back by an end offset polled before the latest records
     were fetched: judging again once it is polled anew moves time on."""
+    marks_fetched_ms: int | None = None
+    """When the latest marks from other partitions were fetched (ms; not persisted)."""
+    vouches_upstream: bool = False
+    """At the last `progress`, every input was caught up as of polls made after the latest
+    marks were fetched: whatever the other partitions had read by then, this partition's
+    inputs have nothing older still to come (the producers' minute contract), so they hold
+    no boundary back (see `PartitionTask._safe`)."""
 
     def observe(self, topic: str, offset: int, ts_ms: int | None) -> None:
         """Record that `offset` of `topic` was processed, whatever became of it: a record that
@@ -146,12 +154,15 @@ class PartitionClock:
         if self.since is None:
             self.since = now_s
         self.held_by_poll = False
+        self.vouches_upstream = False
         lagging: list[int] = []
+        unknown = False
         for topic in topics:
             end = highwater(topic)
             if end is None:
                 if topic not in self.last_offset and now_s - self.since < MAX_IDLE_S:
                     return HOLD  # a topic we have not heard from may hold earlier events
+                unknown = True
                 continue
             done = self.last_offset.get(topic)
             if done is None:
@@ -176,11 +187,26 @@ class PartitionClock:
             if reached is None:
                 return HOLD  # records are waiting there and we do not know their time yet
             lagging.append(reached)
+        polls = [polled(t) for t in topics] if polled is not None else []
         if polled is not None:
-            self._forget_fetches([polled(t) for t in topics])
+            self._forget_fetches(polls)
         if lagging:
             return Mark(min(lagging), False)
+        # A topic whose end offset is unknown (its leader down) is let go after MAX_IDLE_S,
+        # but vouches for nothing beyond this partition's own time.
+        self.vouches_upstream = not unknown and self._polled_after_marks(
+            polls if polled is not None else None
+        )
+        if not self.vouches_upstream:
+            self.held_by_poll = True  # judge again once polled anew
         return Mark(max(self.topic_time.values()) if self.topic_time else None, True)
+
+    def _polled_after_marks(self, polls: list[int | None] | None) -> bool:
+        """Whether every input's end offset was polled after the latest marks were fetched
+        (None: a file, always current)."""
+        if polls is None or self.marks_fetched_ms is None:
+            return True
+        return all(p is not None and p - POLL_MARGIN_MS >= self.marks_fetched_ms for p in polls)
 
     def _vouched(self, polled_ms: int, own_ms: int | None) -> int | None:
         """The time a caught-up topic polled at `polled_ms` vouches for: what the records
@@ -222,6 +248,23 @@ class Outgoing:
     value: dict[str, Any]
 
 
+class Route(StrEnum):
+    """What became of an input record on the partition that read it."""
+
+    LOCAL = "local"
+    """Its anchor is this partition's: counted here, as the contract intends."""
+    TO_ANCHOR = "to_anchor"
+    """Sent on to its anchor's partition (one hop)."""
+    TO_INDEX = "to_index"
+    """A refund naming no anchor: sent to its order's index partition (two hops)."""
+    MISPLACED = "misplaced"
+    """Not this partition's anchor, but routing is off (`LIVEWATCH_ROUTING=anchor`): counted
+    here all the same, apart from the rest of its anchor's state."""
+    LATE = "late"
+    """Not this partition's anchor, and too late to send on (judged against this partition's
+    topic, as a local record is)."""
+
+
 class PartitionTask:
     """Applies one partition's records (inputs and internal), declares its marks, and evaluates
     the boundaries that every input and every partition upstream have passed."""
@@ -233,15 +276,17 @@ class PartitionTask:
         detector: Detector,
         index: OrderIndex,
         partition_of: Callable[[str], int],
-        route_refunds: bool = True,
+        route: bool = True,
     ) -> None:
         self.partition = partition
         self.partitions = partitions
         self.detector = detector
         self.index = index
         self.partition_of = partition_of
-        self.route_refunds = route_refunds
-        """False: refunds are keyed by their anchor; nothing is sent on, no marks are kept."""
+        """The ownership function: the partition of an anchor id or an order id."""
+        self.route = route
+        """False: every producer keys by the anchor with murmur2, so nothing is sent on and no
+        marks are kept (`LIVEWATCH_ROUTING=anchor`)."""
         self.clock = PartitionClock()
         self.marks: dict[str, dict[int, Mark]] = {kind: {} for kind in INTERNAL}
         """Latest mark heard from each partition, per internal topic."""
@@ -254,52 +299,65 @@ class PartitionTask:
 
     # -- records --------------------------------------------------------------------------------
 
-    def external(self, kind: str, event: InputEvent, offset: int) -> None:
-        """Apply one valid input record, in offset order within its topic."""
+    def external(self, kind: str, event: InputEvent, offset: int) -> Route:
+        """Apply one valid input record, in offset order within its topic: count it here when
+        its anchor is this partition's, else send it on. Returns what became of it."""
         clock = self.clock
         ts = to_ms(event.event_time)
         reached = clock.topic_time.get(kind)
         seen = ts if reached is None else max(ts, reached)
-        if isinstance(event, Refund) and not self._local(event):
-            self._send_refund(event, ts, seen)
-        else:
+        route = self._route(event)
+        if route is Route.LOCAL or route is Route.MISPLACED:
             anchor = self.detector.apply(event, seen)
             if anchor is not None:
                 clock.active.add(anchor)
-                if self.route_refunds and isinstance(event, Order):
+                if self.route and isinstance(event, Order):
                     entry = {"o": event.order_id, "a": anchor, "v": self._visible(seen)}
                     self._send(INDEX, event.order_id, entry)
+        elif is_late(ts, seen, self.detector.config.grace_ms):
+            self.detector.stats.outcomes[(kind, "late")] += 1
+            route = Route.LATE
+        else:
+            self._send_on(kind, event, ts, seen, route)
         clock.observe(kind, offset, ts)
+        return route
 
     def rejected(self, kind: str, offset: int) -> None:
         """A record of `kind` that could not be used has been read all the same."""
         self.clock.observe(kind, offset, None)
 
-    def _local(self, refund: Refund) -> bool:
-        if not self.route_refunds:
-            return True
-        return (
-            refund.anchor_id is not None and self.partition_of(refund.anchor_id) == self.partition
-        )
+    def _route(self, event: InputEvent) -> Route:
+        anchor = event.anchor_id
+        if anchor is None:  # a refund that names only its order
+            return Route.TO_INDEX if self.route else Route.LOCAL
+        if self.partition_of(anchor) == self.partition:
+            return Route.LOCAL
+        return Route.TO_ANCHOR if self.route else Route.MISPLACED
 
     def _visible(self, seen_ms: int) -> int:
         """Visible time of a record sent on: never before this partition's last index mark."""
         floor = self.declared.get(INDEX, HOLD).time_ms
         return seen_ms if floor is None else max(seen_ms, floor)
 
-    def _send_refund(self, refund: Refund, ts: int, seen: int) -> None:
-        """A refund that is not on its anchor's partition goes to it (when it names the anchor)
-        or to its order's index partition. Lateness is judged here, against its own topic
-        (`seen`: how far the topic had got)."""
-        if ts < seen - self.detector.config.grace_ms:
-            self.detector.stats.outcomes[("refunds", "late")] += 1
-            return
+    def _send_on(self, kind: str, event: InputEvent, ts: int, seen: int, route: Route) -> None:
+        """A record that is not on its anchor's partition goes to it (one hop), with the index
+        entry of an order; a refund naming no anchor goes to its order's index partition."""
         visible = self._visible(seen)
-        value = refund.model_dump(mode="json", exclude_none=True)
-        if refund.anchor_id is not None:
-            self._send(ATTRIBUTED, refund.anchor_id, {"r": value, "v": visible})
-        else:
-            self._send(INDEX, refund.order_id, {"r": value, "v": visible, "t": ts})
+        value = event.model_dump(mode="json", exclude_none=True)
+        if route is Route.TO_INDEX:
+            assert isinstance(event, Refund)
+            self._send(INDEX, event.order_id, {"r": value, "v": visible, "t": ts})
+            return
+        anchor = event.anchor_id
+        assert anchor is not None
+        if isinstance(event, Refund):
+            self._send(ATTRIBUTED, anchor, {"r": value, "v": visible})
+            return
+        self._send(ATTRIBUTED, anchor, {"k": kind, "e": value, "v": visible})
+        if isinstance(event, Order):
+            # The entry comes from where the order was read, as from a local order: its
+            # visible time is this partition's, whenever the anchor's partition counts it.
+            self._send(INDEX, event.order_id, {"o": event.order_id, "a": anchor, "v": visible})
 
     def _send(self, kind: str, key: str, value: dict[str, Any]) -> None:
         self.outbox.append(Outgoing(kind, self.partition_of(key), value))
@@ -329,9 +387,12 @@ class PartitionTask:
             for anchor, refund_value, visible in forwards:
                 self._send(ATTRIBUTED, anchor, {"r": refund_value, "v": visible})
         else:
-            to_anchor = self.detector.apply_forwarded(
-                Refund.model_validate(value["r"]), int(value["v"])
-            )
+            event: InputEvent
+            if "r" in value:
+                event = Refund.model_validate(value["r"])
+            else:
+                event = TOPIC_MODELS[value["k"]].model_validate(value["e"])
+            to_anchor = self.detector.apply_forwarded(event, int(value["v"]))
             if to_anchor is not None:
                 self.clock.active.add(to_anchor)
 
@@ -349,7 +410,7 @@ class PartitionTask:
         write every active anchor's state once per mark. Returns the alerts, the anchors that
         went quiet, and the safe time (None: nothing is safe yet).
         """
-        if not self.route_refunds:
+        if not self.route:
             return self.evaluate_to(progress.time_ms)
         index_floor = combine(self.marks[INDEX], self.partitions)
         if index_floor.time_ms is not None:
@@ -387,8 +448,16 @@ class PartitionTask:
         return mark
 
     def _safe(self, progress: Mark) -> int | None:
-        """This partition's inputs, and every partition sending it refunds, have passed it."""
+        """This partition's inputs, and every partition sending it records, have passed it.
+
+        Inputs that are caught up (idle), polled after the latest marks arrived, hold nothing
+        back: the partition goes as far as its upstream, also when it reads nothing itself
+        (every record of its anchors forwarded from elsewhere: one busy key) and, when every
+        partition is idle, to the furthest of them, whichever partitions the records were
+        produced to."""
         upstream = combine(self.marks[ATTRIBUTED], self.partitions)
+        if progress.idle and self.clock.vouches_upstream and upstream.time_ms is not None:
+            return upstream.time_ms
         if progress.time_ms is None or upstream.idle:
             return progress.time_ms
         if upstream.time_ms is None:

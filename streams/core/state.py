@@ -195,8 +195,9 @@ class AnchorState:
     the three topics are read independently, so the first event read of an anchor need not be
     its earliest (a backlog's complaint from 17:18 can come before its orders from 14:25)."""
     topic_watermarks: dict[str, int] = field(default_factory=dict)
-    """Latest event time per input topic; lateness is judged per topic, because a worker reads
-    the three topics independently and one may run ahead of the others."""
+    """Latest event time counted per input topic (shown in the HTTP API). Lateness is judged
+    against the topic of the partition that read an event, not here: an anchor's records may
+    come from every partition."""
     buckets: dict[int, Bucket] = field(default_factory=dict)
     hist_orders: float = 0.0
     """Decayed order count of buckets that left the long window: the anchor's own baseline."""
@@ -209,9 +210,10 @@ class AnchorState:
     order_hours: dict[int, int] = field(default_factory=dict)
     """Orders per hour of buckets folded in the last day: the complaint-rate denominator."""
     recent_ids: dict[str, dict[str, int]] = field(default_factory=dict)
-    """Topic -> event id -> event time of complaints within the grace period: a duplicate
-    delivery is dropped (older ones are late anyway). Orders and refunds are recognised by the
-    order memory instead, which keeps this bounded by the complaint rate, not the order rate."""
+    """Topic -> event id -> event time of complaints still inside the long window: a duplicate
+    delivery is dropped (an older one changes no window). Orders and refunds are recognised by
+    the order memory instead, which keeps this bounded by the complaint rate, not the order
+    rate."""
     waiting: dict[int, int] = field(default_factory=dict)
     """Step a refund was requested in -> refunds of that step still waiting for their order.
     The refunds themselves wait in the order memory; at most grace / step entries here."""

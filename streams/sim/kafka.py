@@ -1,4 +1,5 @@
-"""Sends simulated (or any) events to the input topics, keyed for co-partitioning."""
+"""Sends simulated (or any) events to the input topics, keyed and partitioned as a producer of
+the given `Placement` would (the contract by default)."""
 
 from __future__ import annotations
 
@@ -11,19 +12,24 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from schemas import TOPIC_MODELS
-from streams.codecs import RefundKey, record_key
 from streams.kafka_config import client_options
+from streams.placement import HASHES, Placement, RefundKey
 from streams.settings import Settings
 
 
-def _key_and_stamp(
-    kind: str, value: dict[str, Any], refunds_by: RefundKey
-) -> tuple[bytes, str | None]:
+def _place(
+    kind: str, value: dict[str, Any], placement: Placement, partitions: int
+) -> tuple[bytes | None, int | None, str | None]:
+    """Key, partition (None: the client's own murmur2, or random without a key) and minute."""
     try:
         event = TOPIC_MODELS[kind].model_validate(value)
     except ValueError:
-        return str(value.get("anchor_id", "invalid")).encode(), None
-    return record_key(event, refunds_by), event.event_time.isoformat()[:16]
+        return str(value.get("anchor_id", "invalid")).encode(), None, None
+    key = placement.key(kind, event)
+    partition = None
+    if key is not None and placement.partitioner != "murmur2":
+        partition = HASHES[placement.partitioner](key, partitions)
+    return key, partition, event.event_time.isoformat()[:16]
 
 
 async def send_events(
@@ -34,6 +40,7 @@ async def send_events(
     on_sent: Callable[[int], None] | None = None,
     minute_barrier: bool = True,
     refunds_by: RefundKey = "anchor",
+    placement: Placement | None = None,
 ) -> int:
     """Produce events in the given order; returns how many were sent.
 
@@ -43,8 +50,10 @@ async def send_events(
     stops early. Values that are bytes are sent as they are (malformed input, for tests).
     Without `minute_barrier` the producer never waits for the broker (per partition, Kafka
     keeps the order anyway): that wait caps a producer near 2,600 events/s on this machine.
-    Refunds are keyed as `refunds_by` says (see `record_key`).
+    Records are keyed and partitioned as `placement` says (default: the contract, refunds keyed
+    as `refunds_by` says).
     """
+    placement = placement or Placement.of(refunds=refunds_by)
     producer = AIOKafkaProducer(**client_options(settings), linger_ms=5, acks="all")
     await producer.start()
     sent = 0
@@ -54,15 +63,17 @@ async def send_events(
         for kind, value in events:
             if duration_s is not None and time.monotonic() - began >= duration_s:
                 break
+            partition: int | None = None
+            key: bytes | None
             if isinstance(value, bytes):
                 raw, key = value, b"invalid"
             else:
                 raw = json.dumps(value).encode()
-                key, stamp = _key_and_stamp(kind, value, refunds_by)
+                key, partition, stamp = _place(kind, value, placement, settings.partitions)
                 if minute_barrier and stamp is not None and stamp != minute:
                     await producer.flush()
                     minute = stamp
-            await producer.send(settings.topic_by_kind[kind], raw, key=key)
+            await producer.send(settings.topic_by_kind[kind], raw, key=key, partition=partition)
             sent += 1
             if on_sent is not None:
                 on_sent(sent)

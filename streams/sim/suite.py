@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from schemas import Alert, RuleName
-from streams.codecs import RefundKey
 from streams.core.rules import Rules
+from streams.placement import RefundKey
 from streams.replay import replay_records
 from streams.settings import Settings
 from streams.sim.evaluation import Report, evaluate, pool

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from schemas import Order, Refund
+from schemas import Complaint, Order, Refund
 from streams.core.clock import to_ms
 from streams.core.order_index import DictIndex, OrderIndex
 from streams.core.partition import (
@@ -20,6 +20,7 @@ from streams.core.partition import (
     Outgoing,
     PartitionClock,
     PartitionTask,
+    Route,
     combine,
 )
 from streams.pipeline import build_detector
@@ -203,6 +204,94 @@ class TestPartitionTask:
         [entry] = out.value["b"]
         assert (out.kind, out.partition, entry["o"], entry["a"]) == (INDEX, 0, "o-0", "a-1")
 
+    def test_an_order_away_from_its_anchor_goes_there_with_its_index_entry(self) -> None:
+        """Read on partition 0 (keyed by `order_id`, or by a CRC32 partitioner) for anchor
+        a-1: sent to partition 1 with the time it became visible here, and its index entry to
+        its order's partition; nothing is counted here. Partition 1 counts it."""
+        source, owner = task(0), task(1)
+        order = Order.model_validate(factories.order(anchor_id="a-1", order_id="o-0"))
+        assert source.external("orders", order, 0) is Route.TO_ANCHOR
+        out = {o.kind: o for o in source.take_outbox()}
+        [sent], [entry] = out[ATTRIBUTED].value["b"], out[INDEX].value["b"]
+        assert (out[ATTRIBUTED].partition, sent["k"], sent["v"]) == (
+            1,
+            "orders",
+            to_ms(order.placed_at),
+        )
+        assert (out[INDEX].partition, entry["o"], entry["a"], entry["v"]) == (
+            0,
+            "o-0",
+            "a-1",
+            sent["v"],
+        )
+        assert source.clock.active == set()
+        assert source.detector.states.get("a-1") is None
+        owner.internal(ATTRIBUTED, out[ATTRIBUTED].value)
+        state = owner.detector.states.get("a-1")
+        assert owner.clock.active == {"a-1"}
+        assert state is not None and sum(b.orders for b in state.buckets.values()) == 1
+
+    def test_a_complaint_away_from_its_anchor_goes_there(self) -> None:
+        source, owner = task(0), task(1)
+        complaint = Complaint.model_validate(factories.complaint(anchor_id="a-1"))
+        assert source.external("complaints", complaint, 0) is Route.TO_ANCHOR
+        [out] = source.take_outbox()
+        assert (out.kind, out.partition) == (ATTRIBUTED, 1)
+        owner.internal(ATTRIBUTED, out.value)
+        state = owner.detector.states.get("a-1")
+        assert state is not None
+        assert [b.complaints for b in state.buckets.values()] == [{"quality": 1}]
+
+    def test_a_record_too_late_for_its_partition_is_counted_late_where_it_was_read(
+        self,
+    ) -> None:
+        """Lateness is judged against the topic of the partition that read the record (more
+        than the grace period behind), before anything is sent on."""
+        t = task(0)
+        now = Order.model_validate(
+            factories.order(anchor_id="a-0", placed_at="2026-11-29T12:10:00+00:00")
+        )
+        old = Order.model_validate(
+            factories.order(
+                anchor_id="a-1", order_id="o-old", placed_at="2026-11-29T12:04:00+00:00"
+            )
+        )
+        t.external("orders", now, 0)
+        t.take_outbox()
+        assert t.external("orders", old, 1) is Route.LATE
+        assert t.take_outbox() == []
+        assert t.detector.stats.outcomes[("orders", "late")] == 1
+
+    def test_a_redelivery_through_another_partition_counts_once(self) -> None:
+        """The same order read on its anchor's partition and again, forwarded, from another:
+        the anchor's order memory knows it."""
+        source, owner = task(0), task(1)
+        order = Order.model_validate(factories.order(anchor_id="a-1"))
+        owner.external("orders", order, 0)
+        source.external("orders", order, 0)
+        [sent] = [o for o in source.take_outbox() if o.kind == ATTRIBUTED]
+        owner.internal(ATTRIBUTED, sent.value)
+        assert owner.detector.stats.outcomes[("orders", "duplicate")] == 1
+
+    def test_a_complaint_redelivered_after_a_later_one_from_elsewhere_counts_once(self) -> None:
+        """Complaints reach their anchor from every partition in any order, each judged late
+        only against its own partition: a redelivery behind a complaint minutes later (read on
+        a busier partition) is still recognised, as long as it could change a window."""
+        owner = task(1)
+        first = factories.complaint(anchor_id="a-1", event_id="c-early",
+                                    filed_at="2026-11-29T12:00:00+00:00")  # fmt: skip
+        later = factories.complaint(anchor_id="a-1", event_id="c-later",
+                                    filed_at="2026-11-29T12:10:00+00:00")  # fmt: skip
+        t0 = to_ms(Complaint.model_validate(first).filed_at)
+        for value, visible in ((first, t0), (later, t0 + 600_000), (first, t0 + 700_000)):
+            owner.internal(ATTRIBUTED, {"k": "complaints", "e": value, "v": visible})
+        assert owner.detector.stats.outcomes[("complaints", "duplicate")] == 1
+        owner.internal(ATTRIBUTED, {"m": 0, "w": t0 + 2 * 3_600_000, "i": True})
+        owner.internal(ATTRIBUTED, {"m": 1, "w": t0 + 2 * 3_600_000, "i": True})
+        owner.tick(Mark(t0 + 2 * 3_600_000, IDLE))
+        state = owner.detector.states.get("a-1")
+        assert state is not None and state.recent_ids["complaints"] == {}  # out of every window
+
     def test_marks_are_sent_to_every_partition_once_and_never_move_back(self) -> None:
         t = task(0)
         t.tick(Mark(5 * 60_000, BUSY))
@@ -235,16 +324,55 @@ class TestPartitionTask:
         again.restore(json.loads(json.dumps(t.to_dict())))
         assert (again.marks, again.declared, again.pace) == (t.marks, t.declared, t.pace)
 
-    def test_with_anchor_routing_refunds_stay_and_nothing_is_sent(self) -> None:
-        """`LIVEWATCH_REFUND_ROUTING=anchor`: producers key refunds by anchor, so a refund is
-        counted where it lands, no index entry or mark is sent and no other partition is
-        waited for."""
+    def test_an_idle_partition_goes_as_far_as_its_upstream(self) -> None:
+        """Partition 1 read nothing itself (every record of its anchors is produced to
+        partition 0, one busy key): caught up, it holds no boundary back, and its anchors are
+        evaluated as far as the partitions sending it records have promised."""
+        t = task(1)
+        order = factories.order(anchor_id="a-1", placed_at="2026-11-29T12:00:00+00:00")
+        placed = to_ms(Order.model_validate(order).placed_at)
+        sent = {"k": "orders", "e": order, "v": placed}
+        t.internal(ATTRIBUTED, {"b": [sent]})
+        t.internal(ATTRIBUTED, {"m": 0, "w": placed + 10 * 60_000, "i": False})
+        t.internal(ATTRIBUTED, {"m": 1, "w": None, "i": True})
+        idle = t.clock.progress(TOPICS, ends(orders=0, refunds=0, complaints=0).get,
+                                lambda kind: None, 0.0)  # fmt: skip
+        assert idle == Mark(None, IDLE)
+        assert t.tick(idle, read_inputs=False)[2] == placed + 10 * 60_000
+        state = t.detector.states.get("a-1")
+        assert state is not None and state.evaluated_to_ms == placed + 10 * 60_000
+
+    def test_an_idle_partition_polled_before_the_latest_marks_holds_at_its_own_time(
+        self,
+    ) -> None:
+        """Its inputs were caught up at a poll older than the marks (leaders on two brokers):
+        a record appended since may be older than what the marks promise, so it waits for
+        its own time and to be judged again once polled anew."""
+        t = task(1)
+        t.clock.observe("orders", 0, 4 * 60_000)
+        t.internal(ATTRIBUTED, {"m": 0, "w": 10 * 60_000, "i": False})
+        t.internal(ATTRIBUTED, {"m": 1, "w": 4 * 60_000, "i": True})
+        t.clock.marks_fetched_ms = 5_000
+        end = ends(orders=1, refunds=0, complaints=0)
+        before = dict.fromkeys(TOPICS, 5_000)
+        mark = t.clock.progress(TOPICS, end.get, lambda kind: None, 0.0, before.get)
+        assert (mark, t.clock.held_by_poll) == (Mark(4 * 60_000, IDLE), True)
+        assert t.tick(mark, read_inputs=False)[2] == 4 * 60_000
+        after = dict.fromkeys(TOPICS, 5_000 + POLL_MARGIN_MS)
+        mark = t.clock.progress(TOPICS, end.get, lambda kind: None, 0.0, after.get)
+        assert t.clock.vouches_upstream
+        assert t.tick(mark, read_inputs=False)[2] == 10 * 60_000
+
+    def test_with_anchor_routing_records_stay_and_nothing_is_sent(self) -> None:
+        """`LIVEWATCH_ROUTING=anchor`: producers key by anchor with murmur2, so a record is
+        counted where it lands (a record that is not its anchor's is reported misplaced), no
+        index entry or mark is sent and no other partition is waited for."""
         settings = Settings(partitions=2)
         detector = build_detector(settings, DictOrders(), DictStates())
         index = OrderIndex(DictIndex(), 300_000, 7 * 86_400_000, detector.stats)
-        t = PartitionTask(0, 2, detector, index, lambda key: 1, route_refunds=False)
+        t = PartitionTask(0, 2, detector, index, lambda key: 1, route=False)
         order = Order.model_validate(factories.order(anchor_id="a-1"))
-        t.external("orders", order, 0)
+        assert t.external("orders", order, 0) is Route.MISPLACED
         t.external("refunds", Refund.model_validate(factories.refund(anchor_id="a-1")), 0)
         assert t.tick(Mark(to_ms(order.placed_at) + 60_000, BUSY))[2] is not None
         assert t.take_outbox() == []

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from schemas import Alert
-from streams.codecs import RefundKey
 from streams.deadletter import HEADER_PREFIX
 from streams.notify.envelope import cloudevent_headers
+from streams.placement import RefundKey
 from streams.replay import replay_records
 from streams.settings import Settings
 from streams.tables import ANCHOR_BUCKETS, ANCHOR_STATE, changelog_topic

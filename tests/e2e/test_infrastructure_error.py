@@ -8,7 +8,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from streams.app import EXIT_INFRASTRUCTURE
-from streams.codecs import partition_of
+from streams.placement import murmur2_partition as partition_of
 from streams.settings import Settings
 from streams.tables import ANCHOR_STATE, changelog_topic
 from streams.topics import create_topics

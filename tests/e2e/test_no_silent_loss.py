@@ -15,9 +15,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from schemas import Alert
-from streams.codecs import RefundKey
 from streams.core.clock import MINUTE_MS, bucket_start, from_ms, to_ms
 from streams.deadletter import HEADER_PREFIX
+from streams.placement import RefundKey
 from streams.replay import replay_records
 from streams.settings import Settings
 from streams.sim.generator import SimConfig, Simulation

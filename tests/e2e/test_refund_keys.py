@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from schemas import RuleName
-from streams.codecs import RefundKey
 from streams.kafka_local import free_port
+from streams.placement import RefundKey
 from streams.settings import Settings
 from streams.sim.evaluation import evaluate
 from streams.sim.generator import SimConfig, Simulation

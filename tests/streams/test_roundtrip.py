@@ -6,7 +6,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from schemas import Complaint, Order, Refund
-from streams.codecs import decode, encode, record_key
+from streams.codecs import decode, encode
+from streams.placement import record_key
 from streams.settings import Settings
 from streams.topics import create_topics
 from tests import factories

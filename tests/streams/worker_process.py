@@ -16,8 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from schemas import Alert
 from streams.children import start_worker, stop
-from streams.codecs import RefundKey
 from streams.kafka_config import client_options
+from streams.placement import RefundKey
 from streams.settings import Settings
 from streams.sim.kafka import send_events
 

@@ -1,0 +1,169 @@
+"""Which partition owns an anchor, and where producers put records.
+
+livewatch owns each anchor on one partition number, `owner(anchor_id)`: murmur2 of its UTF-8
+bytes, Kafka's Java default. Every routing decision (a record sent on to its anchor, an order's
+index entry, the HTTP API's `/anchors/{id}`) uses that one function.
+
+Producers put records wherever their key and partitioner say, and livewatch does not own them:
+librdkafka clients (confluent-kafka, kcat, node-rdkafka) hash keys with CRC32, Sarama with
+FNV-1a, and order services key by `order_id` or buyer. A record read on a partition other than
+its anchor's is sent on to it (see `core.partition`). `Placement` describes such a producer, so
+the simulator can produce like one and the replay can read a file the way the worker read the
+topics.
+"""
+
+from __future__ import annotations
+
+import random
+import zlib
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+from aiokafka.partitioner import murmur2
+
+from schemas import Complaint, InputEvent, Order, Refund
+
+Partitioner = Literal["murmur2", "crc32", "fnv1a"]
+"""`murmur2`: the Java client's and aiokafka's default (and librdkafka's `murmur2_random`).
+`crc32`: librdkafka's default `consistent_random`. `fnv1a`: Sarama's default (Go). A record
+without a key goes to a random partition under each."""
+PARTITIONERS: tuple[Partitioner, ...] = get_args(Partitioner)
+
+KeyField = Literal[
+    "anchor", "order_id", "refund_id", "complaint_id", "event_id", "buyer_id", "session_id", "none"
+]
+"""What a producer keys a topic's records by. `anchor`: the anchor id (for a refund that names
+none, its `order_id`); `none`: no key."""
+KEY_FIELDS: tuple[KeyField, ...] = get_args(KeyField)
+KEYS_OF: dict[str, tuple[KeyField, ...]] = {
+    "orders": ("anchor", "order_id", "event_id", "buyer_id", "session_id", "none"),
+    "refunds": ("anchor", "order_id", "refund_id", "event_id", "session_id", "none"),
+    "complaints": ("anchor", "complaint_id", "order_id", "event_id", "session_id", "none"),
+}
+"""The keys each input topic's records can carry."""
+
+RefundKey = Literal["anchor", "order_id", "refund_id"]
+"""How a producer keys refunds (the simulator's and the replay's `--refunds-by`)."""
+REFUND_KEYS: tuple[RefundKey, ...] = get_args(RefundKey)
+
+
+def murmur2_partition(key: bytes, partitions: int) -> int:
+    """Kafka's default partitioner: positive(murmur2(key)) % partitions."""
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def crc32_partition(key: bytes, partitions: int) -> int:
+    """librdkafka's `consistent`/`consistent_random`: CRC-32 (IEEE) of the key."""
+    return zlib.crc32(key) % partitions
+
+
+def fnv1a_partition(key: bytes, partitions: int) -> int:
+    """Sarama's default hash partitioner: FNV-1a 32-bit read as int32, modulo, sign dropped."""
+    h = 0x811C9DC5
+    for byte in key:
+        h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
+    signed = h - (1 << 32) if h >= 1 << 31 else h
+    return abs(signed) % partitions  # Go's % keeps the sign; sarama then drops it
+
+
+HASHES = {"murmur2": murmur2_partition, "crc32": crc32_partition, "fnv1a": fnv1a_partition}
+
+
+def owner(key: str, partitions: int) -> int:
+    """The partition that owns `key` (an anchor id, an order id in the index): murmur2 of its
+    UTF-8 bytes, where a Java or aiokafka producer keying by it puts it."""
+    return murmur2_partition(key.encode(), partitions)
+
+
+class Owners:
+    """`owner` for one partition count, remembering recent answers: it is asked once per
+    record, and a murmur2 in Python costs about 3 µs."""
+
+    LIMIT = 100_000
+
+    def __init__(self, partitions: int) -> None:
+        self.partitions = partitions
+        self._known: dict[str, int] = {}
+
+    def __call__(self, key: str) -> int:
+        found = self._known.get(key)
+        if found is None:
+            if len(self._known) >= self.LIMIT:
+                self._known.clear()
+            found = self._known[key] = owner(key, self.partitions)
+        return found
+
+
+def record_key(event: InputEvent, by: KeyField = "anchor") -> bytes | None:
+    """The key a producer keying by `by` gives this event (None: no key).
+
+    Raises ValueError when the event has no such field (a refund has no buyer)."""
+    if by == "none":
+        return None
+    if by == "anchor":
+        anchor = event.anchor_id
+        if anchor is None:
+            assert isinstance(event, Refund)
+            return event.order_id.encode()
+        return anchor.encode()
+    value = getattr(event, by, None) if by in _FIELDS[type(event)] else None
+    if value is None and by != "session_id":
+        raise ValueError(f"{type(event).__name__.lower()}s have no {by} to key by")
+    return value.encode() if value is not None else None
+
+
+_FIELDS: dict[type, frozenset[str]] = {
+    Order: frozenset(Order.model_fields),
+    Refund: frozenset(Refund.model_fields),
+    Complaint: frozenset(Complaint.model_fields),
+}
+
+
+@dataclass(frozen=True)
+class Placement:
+    """How a set of producers keys and partitions the input topics.
+
+    The contract (`Placement()`): every topic keyed by the anchor, murmur2: nothing is sent on.
+    """
+
+    orders: KeyField = "anchor"
+    refunds: KeyField = "anchor"
+    complaints: KeyField = "anchor"
+    partitioner: Partitioner = "murmur2"
+    seed: int = 0
+    """Seeds the random partitions of records without a key, so a replay is repeatable."""
+
+    def __post_init__(self) -> None:
+        for kind, allowed in KEYS_OF.items():
+            by = getattr(self, kind)
+            if by not in allowed:
+                raise ValueError(
+                    f"{kind} cannot be keyed by {by!r}; choose from {', '.join(allowed)}"
+                )
+        if self.partitioner not in PARTITIONERS:
+            raise ValueError(
+                f"partitioner must be one of {', '.join(PARTITIONERS)}, got {self.partitioner!r}"
+            )
+
+    @classmethod
+    def of(cls, partitioner: Partitioner = "murmur2", seed: int = 0, **keys: KeyField) -> Placement:
+        """`Placement.of("crc32", orders="order_id")`: the contract, but for what is named."""
+        unknown = set(keys) - set(KEYS_OF)
+        if unknown:
+            raise ValueError(f"no input topic {sorted(unknown)}; they are {', '.join(KEYS_OF)}")
+        return cls(partitioner=partitioner, seed=seed, **keys)
+
+    def key(self, kind: str, event: InputEvent) -> bytes | None:
+        by: KeyField = getattr(self, kind)
+        return record_key(event, by)
+
+    def partition(self, kind: str, event: InputEvent, partitions: int, rng: random.Random) -> int:
+        """Where this producer puts the event: its key's hash, or a random partition."""
+        key = self.key(kind, event)
+        if key is None:
+            return rng.randrange(partitions)
+        return HASHES[self.partitioner](key, partitions)
+
+    def describe(self) -> str:
+        keys = ", ".join(f"{kind} by {getattr(self, kind)}" for kind in KEYS_OF)
+        return f"{keys}; {self.partitioner}"

@@ -1,0 +1,188 @@
+"""Any producer, any key: records produced by librdkafka (confluent-kafka, its CRC32 default)
+or aiokafka, keyed by the anchor or by their own ids, reach their anchor's partition, and the
+worker publishes the alerts of the plain replay (which places every record by its anchor)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from schemas import Alert, RuleName
+from streams.kafka_local import free_port
+from streams.placement import KeyField, Placement
+from streams.replay import replay_records
+from streams.settings import Settings
+from streams.sim.evaluation import evaluate
+from streams.sim.generator import SimConfig, Simulation
+from streams.sim.kafka import send_events
+from streams.topics import create_topics
+from tests.e2e.test_http_api import samples
+from tests.e2e.test_no_silent_loss import alerts_settled, identities
+from tests.producers import produce_librdkafka
+from tests.streams.worker_process import WorkerProcess
+
+pytestmark = pytest.mark.kafka
+
+OWN_IDS: dict[str, KeyField] = {
+    "orders": "order_id",  # an order service: the order's lifecycle in order
+    "complaints": "complaint_id",  # a complaint desk
+    "refunds": "refund_id",  # an after-sales system that knows the order, not the anchor
+}
+
+
+def simulated(seed: int, anchors: int, hours: float, refund_anchor: bool) -> list[Any]:
+    config = SimConfig(seed=seed, anchors=anchors, hours=hours, refund_anchor=refund_anchor)
+    return list(Simulation(config).events())
+
+
+async def metrics(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"http://127.0.0.1:{port}/metrics") as resp,
+    ):
+        return samples(await resp.text())
+
+
+def forwarded(found: dict[tuple[str, Any], float]) -> dict[tuple[str, str], float]:
+    return {
+        (dict(labels)["topic"], dict(labels)["reason"]): value
+        for (name, labels), value in found.items()
+        if name == "livewatch_records_forwarded_total" and value
+    }
+
+
+@pytest.mark.parametrize(
+    ("client", "keys", "refund_anchor", "reasons"),
+    [
+        # kcat's and confluent-kafka's default: keyed as the README asks, hashed with CRC32
+        ("librdkafka", {}, True, {"orders": "partitioner", "refunds": "partitioner"}),
+        # the same client, each service keying by its own id; refunds name no anchor
+        ("librdkafka", OWN_IDS, False, {"orders": "key", "refunds": "no_anchor"}),
+        # livewatch's own client (murmur2), keyed by those ids
+        ("aiokafka", OWN_IDS, False, {"orders": "key", "refunds": "no_anchor"}),
+    ],
+    ids=["librdkafka-anchor-keys", "librdkafka-own-ids", "aiokafka-own-ids"],
+)
+async def test_a_backlog_from_any_producer_gives_the_replays_alerts(
+    settings: Settings,
+    worker: WorkerProcess,
+    client: str,
+    keys: dict[str, KeyField],
+    refund_anchor: bool,
+    reasons: dict[str, str],
+) -> None:
+    """The whole mix is in Kafka before the worker starts, placed by the client's partitioner:
+    most records are away from their anchor's partition and travel there, and the worker's
+    alerts are exactly those of `livewatch replay` of the same events. The metrics say why
+    records were forwarded, and `livewatch doctor` names the client's keys and partitioner."""
+    settings = worker.settings = settings.model_copy(update={"partitions": 8})
+    records = simulated(12, 200, 6.0, refund_anchor)
+    expected = list(replay_records(records, settings))
+    assert sum(1 for a in expected if a.status.value == "firing") >= 5
+    await create_topics(settings)
+    if client == "librdkafka":
+        await asyncio.to_thread(produce_librdkafka, settings, records, keys)
+    else:
+        await send_events(settings, records, placement=Placement.of(**keys))
+    worker.start()
+    alerts = await alerts_settled(settings, expected)
+    assert_same(alerts, expected, worker)
+    found = forwarded(await metrics(settings.web_port))
+    for topic, why in reasons.items():
+        assert found.get((topic, why), 0) > 0, found
+    report = doctor(settings)
+    assert report["orders"]["partitioner"] == ("crc32" if client == "librdkafka" else "murmur2")
+    assert max(report["orders"]["keys"], key=report["orders"]["keys"].get) == (
+        "order_id" if keys else "anchor_id"
+    )
+
+
+def doctor(settings: Settings) -> dict[str, Any]:
+    """`livewatch doctor --format json` against the test's topics."""
+    done = subprocess.run(
+        [sys.executable, "-m", "streams", "doctor", "--sample", "200", "--format", "json"],
+        env={**settings.as_env(), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+async def test_two_workers_fed_by_librdkafka_equal_the_replay_and_answer_for_every_anchor(
+    settings: Settings, tmp_path: Path, workers: list[WorkerProcess]
+) -> None:
+    """Two workers in one group share 8 partitions; librdkafka put each record by the CRC32
+    of its own id. Their alerts together are the replay's, find every labelled refund spike and
+    nothing else, and either worker answers `/anchors/{id}` for any anchor (the one that owns
+    the anchor's partition serves it, by the same ownership function the records travel by)."""
+    settings = settings.model_copy(update={"partitions": 8})
+    pair = [
+        WorkerProcess(
+            settings.model_copy(update={"web_port": free_port(), "data_dir": tmp_path / name}),
+            tmp_path / f"{name}.log",
+        )
+        for name in ("first", "second")
+    ]
+    workers.extend(pair)
+    sim = Simulation(SimConfig(seed=5, anchors=300, hours=8.0, refund_anchor=False))
+    records = list(sim.events())
+    expected = list(replay_records(records, settings))
+    await create_topics(settings)
+    await asyncio.to_thread(produce_librdkafka, settings, records, OWN_IDS)
+    for one in pair:
+        one.start()
+    alerts = await alerts_settled(settings, expected)
+    assert_same(alerts, expected, *pair)
+    score = evaluate(sim.truth(), alerts, (RuleName.REFUND_AFTER_ORDER_SPIKE.value,)).rules
+    spikes = score[RuleName.REFUND_AFTER_ORDER_SPIKE.value]
+    assert spikes.labels >= 5
+    assert (spikes.precision, spikes.recall) == (1.0, 1.0)
+    seen = sorted({value["anchor_id"] for kind, value in records if kind == "orders"})
+    anchors = sorted({a.anchor_id for a in expected} | set(seen[:30]))
+    async with aiohttp.ClientSession() as http:
+        for anchor in anchors:
+            views = []
+            for one in pair:
+                url = f"http://127.0.0.1:{one.settings.web_port}/anchors/{anchor}"
+                async with http.get(url) as resp:
+                    assert resp.status == 200, (anchor, one.settings.web_port, await resp.text())
+                    views.append(await resp.json())
+            assert views[0] == views[1]
+            assert views[0]["anchor_id"] == anchor
+
+
+async def test_live_librdkafka_traffic_keyed_by_own_ids_equals_the_replay(
+    settings: Settings, worker: WorkerProcess
+) -> None:
+    """Records arrive live at a steady rate from librdkafka, each keyed by its own id: nearly
+    every record is forwarded while the batches close on their timeout, and the worker still
+    publishes exactly the replay's alerts."""
+    settings = worker.settings = settings.model_copy(update={"partitions": 8})
+    records = simulated(3, 100, 4.0, refund_anchor=False)
+    expected = list(replay_records(records, settings))
+    assert sum(1 for a in expected if a.status.value == "firing") >= 2
+    await create_topics(settings)
+    worker.start()
+    await asyncio.to_thread(produce_librdkafka, settings, records, OWN_IDS, 1500)
+    alerts = await alerts_settled(settings, expected)
+    assert_same(alerts, expected, worker)
+
+
+def assert_same(alerts: list[Alert], expected: list[Alert], *workers: WorkerProcess) -> None:
+    """The same (alert id, status) pairs; if not, which differ and what the workers logged."""
+    got, want = identities(alerts), identities(expected)
+    assert got == want, (
+        f"extra {[a for a in alerts if (a.alert_id, a.status.value) not in want]}\n"
+        f"missing {[a for a in expected if (a.alert_id, a.status.value) not in got]}\n"
+        + "\n".join(w.report() for w in workers)
+    )
