@@ -406,6 +406,36 @@ def replay(
     typer.echo(f"{count} alerts, {problems} lines skipped", err=True)
 
 
+@cli.command("doctor")
+def doctor(
+    sample: Annotated[
+        int, typer.Option(min=1, help="Latest records to read per partition of each topic.")
+    ] = 500,
+    format: Format = ReportFormat.table,
+) -> None:
+    """Sample the input topics and report how their producers key and partition records, how
+    many land on their anchor's partition, event-time skew against record timestamps, and
+    what to change at the producer."""
+    import json
+
+    from streams.doctor import diagnose, render, sample_topics
+
+    settings = load_settings()
+    check_login_or_exit(settings)
+    sampled = asyncio.run(sample_topics(settings, sample))
+    reports = [
+        diagnose(kind, settings.topic_by_kind[kind], partitions, records)
+        for kind, (partitions, records) in sampled.items()
+    ]
+    if format is ReportFormat.json:
+        typer.echo(json.dumps({r.kind: r.to_json() for r in reports}, indent=2))
+    else:
+        typer.echo(render(reports, settings.partitions))
+    if any(r.partitions == 0 for r in reports):
+        typer.echo("error: an input topic does not exist (livewatch topics create)", err=True)
+        raise typer.Exit(1)
+
+
 @cli.command("evaluate")
 def evaluate_alerts(
     alerts: Annotated[str, typer.Argument(help="JSONL of alerts (replay output); '-': stdin.")],
