@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from streams.core.rules import Rules
+    from streams.placement import Placement
     from streams.sim.evaluation import Report
 
 cli = typer.Typer(help="livewatch: live-commerce abuse monitor on Kafka.", no_args_is_help=True)
@@ -255,20 +256,54 @@ Scenario = Annotated[
 ]
 
 
-class RefundKeys(StrEnum):
-    anchor = "anchor"
-    order_id = "order_id"
-    refund_id = "refund_id"
-
-
-RefundsBy = Annotated[
-    RefundKeys,
+OrdersBy = Annotated[
+    str,
     typer.Option(
-        "--refunds-by",
-        help="How refunds are keyed: by their anchor (anchor_id, else order_id), by order_id "
-        "or by refund_id (livewatch sends them on to their anchor's partition).",
+        "--orders-by",
+        help="What the orders' producer keys them by: anchor (the contract), order_id, "
+        "event_id, buyer_id, session_id or none.",
     ),
 ]
+RefundsBy = Annotated[
+    str,
+    typer.Option(
+        "--refunds-by",
+        help="What refunds are keyed by: anchor (anchor_id, else order_id), order_id, "
+        "refund_id, event_id, session_id or none.",
+    ),
+]
+ComplaintsBy = Annotated[
+    str,
+    typer.Option(
+        "--complaints-by",
+        help="What complaints are keyed by: anchor, complaint_id, order_id, event_id, "
+        "session_id or none.",
+    ),
+]
+PartitionerOption = Annotated[
+    str,
+    typer.Option(
+        "--partitioner",
+        help="The producers' partitioner: murmur2 (Java, aiokafka), crc32 (librdkafka's "
+        "default: confluent-kafka, kcat) or fnv1a (Sarama). Records without a key go to "
+        "seeded random partitions.",
+    ),
+]
+
+
+def _placement(orders_by: str, refunds_by: str, complaints_by: str, partitioner: str) -> Placement:
+    """The producers these options describe; a bad choice exits 2 naming it."""
+    from streams.placement import Placement
+
+    try:
+        return Placement.of(
+            partitioner,  # type: ignore[arg-type]
+            orders=orders_by,  # type: ignore[arg-type]
+            refunds=refunds_by,  # type: ignore[arg-type]
+            complaints=complaints_by,  # type: ignore[arg-type]
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
 
 
 @cli.command("simulate")
@@ -291,7 +326,10 @@ def simulate(
     rate: Annotated[float | None, typer.Option(help="Events per second to Kafka (max).")] = None,
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
     events: Annotated[int | None, typer.Option(help="Stop after this many events.")] = None,
-    refunds_by: RefundsBy = RefundKeys.anchor,
+    orders_by: OrdersBy = "anchor",
+    refunds_by: RefundsBy = "anchor",
+    complaints_by: ComplaintsBy = "anchor",
+    partitioner: PartitionerOption = "murmur2",
     refund_anchor: Annotated[
         bool,
         typer.Option(help="Refunds name their anchor and session (off: only the order)."),
@@ -331,6 +369,7 @@ def simulate(
     delays = _delays(refund_delay)
     if len(delays) != 1:
         raise typer.BadParameter("one refund-delay profile per simulation")
+    placement = _placement(orders_by, refunds_by, complaints_by, partitioner)
     sim = Simulation(SimConfig(seed, anchors, hours, begin, chosen, refund_anchor, delays[0]))
     stream = itertools.islice(sim.events(), events)
     total = min(len(sim.buffer), events or len(sim.buffer))
@@ -355,7 +394,7 @@ def simulate(
         settings = load_settings()
         sent = asyncio.run(send_events(
             settings, stream, rate, duration, lambda n: bar.update(task, completed=n),
-            refunds_by=refunds_by.value,
+            placement=placement,
         ))  # fmt: skip
         typer.echo(f"sent {sent} events to {settings.kafka_bootstrap}", err=True)
 
@@ -373,9 +412,15 @@ def replay(
     flush: Annotated[
         bool, typer.Option(help="Run time on past the last event so open episodes resolve.")
     ] = False,
-    refunds_by: RefundsBy = RefundKeys.anchor,
+    orders_by: OrdersBy = "anchor",
+    refunds_by: RefundsBy = "anchor",
+    complaints_by: ComplaintsBy = "anchor",
+    partitioner: PartitionerOption = "murmur2",
 ) -> None:
-    """Run the worker's detection offline; print each alert as a JSON line on stdout."""
+    """Run the worker's detection offline; print each alert as a JSON line on stdout.
+
+    Lines that carry a "partition" are read there; the others are placed as the producers the
+    --*-by and --partitioner options describe would place them (default: the contract)."""
     import sys
 
     from streams.codecs import encode
@@ -383,6 +428,7 @@ def replay(
 
     settings = load_settings()
     loaded = load_rules_or_exit(rules or settings.rules_path)
+    placement = _placement(orders_by, refunds_by, complaints_by, partitioner)
     problems = 0
 
     def report(line: int, reason: str) -> None:
@@ -394,9 +440,7 @@ def replay(
     count = 0
     try:
         records = read_jsonl(handle, report)
-        alerts = replay_records(
-            records, settings, loaded, report, flush=flush, refunds_by=refunds_by.value
-        )
+        alerts = replay_records(records, settings, loaded, report, flush=flush, placement=placement)
         for alert in alerts:
             sys.stdout.write(encode(alert).decode() + "\n")
             count += 1
@@ -537,7 +581,10 @@ def quality(
         ),
     ] = None,
     format: Format = ReportFormat.table,
-    refunds_by: RefundsBy = RefundKeys.anchor,
+    orders_by: OrdersBy = "anchor",
+    refunds_by: RefundsBy = "anchor",
+    complaints_by: ComplaintsBy = "anchor",
+    partitioner: PartitionerOption = "murmur2",
     refund_anchor: Annotated[
         bool, typer.Option(help="The mix's refunds name their anchor (off: only the order).")
     ] = True,
@@ -570,7 +617,7 @@ def quality(
         anchors,
         hours,
         _seeds(normal_days),
-        refunds_by=refunds_by.value,
+        placement=_placement(orders_by, refunds_by, complaints_by, partitioner),
         refund_anchor=refund_anchor,
         refund_delays=_delays(refund_delay),
         burst_scale=burst_scale,

@@ -145,7 +145,8 @@ class OrderIndex:
             return []
         waiting = self.store.waiting(order_id)
         if any(r.event_id == refund.event_id for r in waiting):
-            return []  # a redelivery
+            self.stats.outcomes[("refunds", "duplicate")] += 1  # a redelivery
+            return []
         self.store.set_waiting(order_id, [*waiting, refund])
         heapq.heappush(self._expiry, (refund.visible_ms + self.grace_ms, order_id, True))
         return []

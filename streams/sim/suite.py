@@ -13,7 +13,7 @@ from typing import Any
 
 from schemas import Alert, RuleName
 from streams.core.rules import Rules
-from streams.placement import RefundKey
+from streams.placement import Placement, RefundKey
 from streams.replay import replay_records
 from streams.settings import Settings
 from streams.sim.evaluation import Report, evaluate, pool
@@ -31,7 +31,10 @@ class SuiteConfig:
     """Seeds of normal days (1,000 anchors, 24 hours, no misbehaviour) that must stay quiet."""
     normal_anchors: int = 1000
     refunds_by: RefundKey = "anchor"
-    """How the mix's refunds are keyed (which partitions they land on)."""
+    """How the mix's refunds are keyed (which partitions they land on), when `placement` is
+    not given."""
+    placement: Placement | None = None
+    """How the producers key and partition every topic (mix runs and normal days)."""
     refund_anchor: bool = True
     """Whether the mix's refunds name their anchor and session."""
     refund_delays: tuple[str, ...] = ("minutes",)
@@ -64,6 +67,7 @@ def run_suite(
     """Replay each seed's simulation through the detector (as `livewatch replay` does) and
     score it against its labels. False alerts carry their seed: anchor ids repeat across seeds."""
     settings = settings or Settings()
+    placement = config.placement or Placement.of(refunds=config.refunds_by)
 
     def scored() -> Iterable[Report]:
         for delay in config.refund_delays:
@@ -78,7 +82,7 @@ def run_suite(
                         burst_scale=config.burst_scale,
                     )
                 )
-                alerts = _alerts(sim, settings, rules, config.refunds_by)
+                alerts = _alerts(sim, settings, rules, placement)
                 report = evaluate(sim.truth(), alerts, RULES)
                 for alert in report.false_alerts:
                     alert["seed"] = str(seed)
@@ -96,7 +100,8 @@ def run_suite(
                     refund_delay=delay,
                 )
             )  # fmt: skip
-            firing = [a for a in _alerts(sim, settings, rules) if a.status.value == "firing"]
+            found = _alerts(sim, settings, rules, config.placement or Placement())
+            firing = [a for a in found if a.status.value == "firing"]
             key = seed if len(config.refund_delays) == 1 else f"{seed} ({delay})"
             result.normal_day_alerts[key] = len(firing)
             if progress:
@@ -105,6 +110,6 @@ def run_suite(
 
 
 def _alerts(
-    sim: Simulation, settings: Settings, rules: Rules | None, refunds_by: RefundKey = "anchor"
+    sim: Simulation, settings: Settings, rules: Rules | None, placement: Placement
 ) -> list[Alert]:
-    return list(replay_records(sim.events(), settings, rules=rules, refunds_by=refunds_by))
+    return list(replay_records(sim.events(), settings, rules=rules, placement=placement))

@@ -55,10 +55,13 @@ class TestJoin:
             assert forwards == []
             assert idx.stats.attribution["unattributed"] == 1, order
 
-    def test_a_redelivered_refund_waits_once(self) -> None:
+    def test_a_redelivered_refund_waits_once_and_is_counted_as_a_duplicate(self) -> None:
+        """Every input record is accounted for: the redelivery as `duplicate` at once, the
+        first where its anchor's partition counts it."""
         idx = index()
         idx.add_refund("o1", refund())
         idx.add_refund("o1", refund())
+        assert idx.stats.outcomes[("refunds", "duplicate")] == 1
         assert len(idx.add_entry("o1", IndexEntry("a1", 30 * MIN))) == 1
 
     def test_a_refund_past_the_horizon_of_its_order_is_unattributed(self) -> None:
