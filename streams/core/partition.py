@@ -1,14 +1,15 @@
 """One partition number's work, the same in the worker and in the replay.
 
-A partition number p holds the anchors whose key hashes to p: their orders, complaints and
-anchor-keyed refunds arrive on partition p of the input topics. Refunds keyed otherwise (by
-`order_id`, say) land elsewhere, so p also runs two internal topics, co-partitioned with the
-inputs:
+A partition number p owns the anchors the ownership function gives it (`placement.owner`:
+murmur2 of the anchor id, where a Java producer keying by the anchor puts their records).
+Producers key and partition as they like, so a record may land anywhere; p also runs two
+internal topics, co-partitioned with the inputs:
 
 - `order-index`, keyed by `order_id`: each order's anchor (an index entry) and the refunds that
   name no anchor. They meet in p's `OrderIndex`, a foreign-key join.
-- `attributed-refunds`, keyed by the anchor: refunds on their way to their anchor's partition,
-  from the index or straight from a partition that read a refund naming its anchor.
+- `attributed-refunds`, keyed by the anchor (named for its first use): records on their way to
+  their anchor's partition, straight from a partition that read an order, a complaint or a
+  refund naming its anchor, or from the index.
 
 Time stays deterministic across the hop with watermarks: every partition declares to every
 other, after each batch, a `Mark`: each record it sends from now on is visible at or after
