@@ -10,11 +10,14 @@ from tests.benchmarks.runs import run_json
 pytestmark = pytest.mark.kafka
 
 
-def test_latency_benchmark_times_every_alert_of_a_live_run(kafka_bootstrap: str) -> None:
+@pytest.mark.parametrize("keys", ["contract", "own-ids"])
+def test_latency_benchmark_times_every_alert_of_a_live_run(kafka_bootstrap: str, keys: str) -> None:
     result = run_json(
         "latency.py", "--bootstrap", kafka_bootstrap, "--anchors", "60", "--hours", "3",
-        "--rate", "2000",
+        "--rate", "2000", "--keys", keys,
     )  # fmt: skip
+    assert result["keys"] == keys
     assert result["events"] > 5_000
     assert result["alerts"] >= 1  # the replay of this input gives 4
     assert 0 <= result["p50_s"] <= result["p99_s"] <= result["max_s"]
+    assert result["own_partition_p99_s"] is not None
