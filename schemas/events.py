@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from schemas.types import Currency, Event, Id, Money, Timestamp
+from schemas.types import MAX_QUANTITY, Currency, Event, Id, Money, Timestamp
 
 
 class ProductCategory(StrEnum):
@@ -59,7 +59,7 @@ class Order(Event):
     sku_id: Id
     category: ProductCategory
     buyer_id: Id
-    quantity: int = Field(ge=1, strict=True)
+    quantity: int = Field(ge=1, le=MAX_QUANTITY, strict=True)
     amount: Money
     currency: Currency
     placed_at: Timestamp

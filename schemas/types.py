@@ -10,8 +10,21 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 Id = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 """A non-empty identifier of at most 128 characters."""
 
-Money = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
-"""A non-negative decimal amount, accepted as a JSON number or string, written as a string."""
+MAX_AMOUNT = Decimal(10) ** 12
+"""The largest amount one event may carry. Larger than any single order or refund (the biggest
+live-commerce sessions sell about 10^10 in a whole evening), small enough that the float sums
+livewatch keeps per bucket and window stay finite and exact to the cent (doubles hold whole
+numbers exactly to 2^53, about 9e15). A decimal such as "1e400" is finite, but as a float it
+is infinity, which JSON cannot store: stored state would hold null and its next evaluation
+fail."""
+
+Money = Annotated[Decimal, Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False)]
+"""A non-negative decimal amount up to `MAX_AMOUNT`, accepted as a JSON number or string,
+written as a string."""
+
+MAX_QUANTITY = 1_000_000
+"""The largest quantity one order may carry: no order in a live session holds a million items;
+a larger integer is a producer's error (and Python's integers have no bound of their own)."""
 
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 """An ISO 4217 alphabetic code (three upper-case letters)."""

@@ -62,6 +62,11 @@ INVALID = [
     # quantity below one, or not an integer
     (Order, factories.order(quantity=0), "quantity"),
     (Order, factories.order(quantity="2"), "quantity"),
+    # absurd numbers: a finite decimal that is infinite as a float, more than any order
+    (Order, factories.order(amount="1e400"), "amount"),
+    (Refund, factories.refund(amount="Infinity"), "amount"),
+    (Order, factories.order(amount=10**12 + 1), "amount"),
+    (Order, factories.order(quantity=10**30), "quantity"),
     # currency that is not ISO 4217 alphabetic
     (Order, factories.order(currency="yuan"), "currency"),
     # unsupported schema version
