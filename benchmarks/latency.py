@@ -140,6 +140,7 @@ def main() -> None:
                 total = asyncio.run(send_events(
                     settings, [(ev.kind, ev.value) for ev in ordered], rate=args.rate,
                     minute_barrier=False, placement=OWN_IDS if own_ids else Placement(),
+                    stamp=False,
                 ))  # fmt: skip
                 produced_rate = total / (time.monotonic() - began)
                 wait_counted(settings.web_port, total)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any, cast
 
 import faust
@@ -25,7 +25,15 @@ from streams import web
 from streams.broker_health import BrokerProbe
 from streams.codecs import DecodeError, decode, encode
 from streams.core.clock import to_ms
-from streams.core.partition import EXTERNAL, HOLD, Mark, PartitionTask, Route
+from streams.core.partition import (
+    EXTERNAL,
+    HOLD,
+    REFUSED,
+    Mark,
+    PartitionTask,
+    Route,
+    refusal,
+)
 from streams.core.rules import Rules
 from streams.core.state import AnchorState, StateVersionError
 from streams.deadletter import DeadLetter
@@ -38,7 +46,7 @@ from streams.notify.envelope import cloudevent_headers
 from streams.pipeline import build_detector, build_task
 from streams.placement import Owners
 from streams.settings import Settings
-from streams.stores import TableIndex, TableOrders, TableStates
+from streams.stores import DECODE_ERRORS, TableIndex, TableOrders, TableStates, reset
 from streams.table_writes import MAX_BATCH_BYTES, RecordSender, TableWriter
 from streams.tables import (
     ANCHOR_BUCKETS,
@@ -144,9 +152,11 @@ def create_app(
     }  # fmt: skip
     anchor_table, clock_table = tables[ANCHOR_STATE], tables[PARTITION_CLOCK]
     writer = TableWriter(app)
-    states = TableStates(anchor_table, tables[ANCHOR_BUCKETS], writer)
-    orders = TableOrders(tables[ORDERS_BY_ID], tables[REFUNDS_WAITING], writer)
-    index = TableIndex(tables[INDEX_ENTRIES], tables[INDEX_WAITING], writer)
+    resets: Counter[str] = Counter()
+    """Stored records that could not be read back, by table (see `stores.reset`)."""
+    states = TableStates(anchor_table, tables[ANCHOR_BUCKETS], writer, resets)
+    orders = TableOrders(tables[ORDERS_BY_ID], tables[REFUNDS_WAITING], writer, resets)
+    index = TableIndex(tables[INDEX_ENTRIES], tables[INDEX_WAITING], writer, resets)
     detector = build_detector(settings, orders, states, rules)
     kinds = {topic: kind for kind, topic in settings.topic_by_kind.items()}
     kinds.update({topic: kind for kind, topic in internal_topics.items()})
@@ -191,6 +201,7 @@ def create_app(
             stats=lambda: detector.stats,
             counts=counts,
             forwarding=off_partition,
+            resets=resets,
             active_states=active_states,
             consumer_lag=consumer_lag,
             windows=detector.config.windows,
@@ -235,7 +246,15 @@ def create_app(
             task = tasks[partition] = build_task(partition, settings, detector, index, owners)
             saved = clock_table.get(f"p{partition}")
             if saved is not None:
-                task.restore(saved)
+                try:
+                    task.restore(saved)
+                except DECODE_ERRORS as exc:
+                    # Its marks and read times start over: boundaries wait for every partition
+                    # to mark itself again, as after a first start.
+                    reset(resets, clock_table, f"p{partition}", exc)
+                    task = tasks[partition] = build_task(
+                        partition, settings, detector, index, owners
+                    )
         return task
 
     progressed: dict[int, tuple[Mark, bool]] = {}
@@ -431,6 +450,18 @@ def create_app(
         topic = message.topic
         kind = kinds[topic]
         internal = kind in internal_topics
+        size = len(message.value) if message.value is not None else 0
+        if not internal and size > settings.max_record_bytes:
+            counts.rejected[(kind, "too_large")] += 1
+            task.rejected(kind, message.offset)
+            return (
+                kind,
+                "too_large",
+                (
+                    f"value of {size} bytes, over LIVEWATCH_MAX_RECORD_BYTES="
+                    f"{settings.max_record_bytes} (an event is under 2 KB)"
+                ),
+            )
         try:
             value: Any = orjson.loads(message.value) if internal else decode(kind, message.value)
         except (DecodeError, ValueError, TypeError) as exc:
@@ -441,7 +472,11 @@ def create_app(
             if internal:
                 task.internal(kind, value)
             else:
-                route = task.external(kind, value, message.offset)
+                stamp = record_ms(message)
+                route = task.external(kind, value, message.offset, stamp)
+                if route in REFUSED:
+                    counts.rejected[(kind, route.value)] += 1
+                    return kind, route.value, refusal(task, kind, value, stamp)
                 if route is not Route.LOCAL and route is not Route.LATE:
                     off_partition.note(kind, route, message.key, value.anchor_id)
         except INFRASTRUCTURE:
@@ -513,17 +548,28 @@ def create_app(
             value=message.value,
             error=error,
             original_headers=tuple(_headers(message.headers)),
-        )
+            reason=reason,
+        ).fitted()
         log.warning(
             "dead_letter",
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,
+            reason=reason,
             error=error,
+            truncated=",".join(record.truncated) or None,
         )
         return await deadletter.send(key=record.key, value=record.value, headers=record.headers())
 
     return app
+
+
+def record_ms(message: Any) -> int | None:
+    """A Faust message's Kafka timestamp in ms (None when the record has none)."""
+    stamp = getattr(message, "timestamp", None)
+    if stamp is None or stamp <= 0:
+        return None
+    return int(stamp * 1000)
 
 
 def _headers(headers: Any) -> list[tuple[str, bytes]]:

@@ -22,11 +22,13 @@ from streams.core.evaluate import Windows
 from streams.core.state import AnchorState
 from streams.core.windows import totals
 from streams.forwarding import REASONS, ForwardingReport
+from streams.tables import TABLES
 
 KINDS = ("orders", "refunds", "complaints")
 RULES = ("refund_after_order_spike", "quality_complaints")
-OUTCOMES = ("ok", "late", "duplicate", "invalid", "error")
-DEAD_LETTER_REASONS = ("invalid", "error")
+OUTCOMES = ("ok", "late", "duplicate", "invalid", "too_large", "future", "too_old", "error")
+DEAD_LETTER_REASONS = ("invalid", "too_large", "future", "too_old", "error")
+DROPPED = ("deferred", "complaint_ids", "index_refunds")
 SEVERITIES = ("info", "warning", "critical")
 STATUSES = ("firing", "resolved")
 ATTRIBUTIONS = ("order", "pending_then_order", "fallback", "unattributed", "beyond_window")
@@ -77,6 +79,8 @@ class Sources:
     """Records in the order memory that this process will purge past the horizon."""
     forwarding: ForwardingReport = field(default_factory=ForwardingReport)
     """Records read away from their anchor's partition."""
+    resets: Counter[str] = field(default_factory=Counter)
+    """Stored records that could not be read back and were started over, by table."""
 
 
 class LivewatchCollector(Collector):
@@ -90,7 +94,8 @@ class LivewatchCollector(Collector):
         counts = self.sources.counts
         yield _counter(
             "livewatch_events_consumed",
-            "Input records consumed, by topic and outcome (ok, late, duplicate, invalid, error).",
+            "Input records consumed, by topic and outcome (ok, late, duplicate; invalid, "
+            "too_large, future, too_old and error are dead-lettered).",
             {"topic": KINDS, "outcome": OUTCOMES},
             stats.outcomes,
             counts.rejected,
@@ -117,6 +122,22 @@ class LivewatchCollector(Collector):
             "apart from their anchor's state (LIVEWATCH_ROUTING=anchor), by topic and reason.",
             {"topic": KINDS, "reason": REASONS},
             forwarding.misplaced,
+        )
+        yield _counter(
+            "livewatch_state_dropped",
+            "What a bounded list dropped: deferred (out-of-order events an anchor holds for its "
+            "boundary), complaint_ids (an anchor's de-duplication memory), index_refunds "
+            "(refunds waiting for one order in the order index).",
+            {"what": DROPPED},
+            Counter({(what,): n for what, n in stats.dropped.items()}),
+        )
+        yield _counter(
+            "livewatch_state_resets",
+            "Stored records that could not be read back (content, not the store, at fault) and "
+            "were started over, by table: the anchor, order or partition clock they held is "
+            "lost, the rest goes on.",
+            {"table": TABLES},
+            Counter({(table,): n for table, n in self.sources.resets.items()}),
         )
         yield _counter(
             "livewatch_refund_attribution",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 from streams.core.attribution import OrderMemory
+from streams.core.clock import TimeLimits
 from streams.core.detector import Detector, DetectorConfig, StateStore
 from streams.core.evaluate import Windows
 from streams.core.order_index import IndexStore, OrderIndex
@@ -60,4 +61,9 @@ def build_task(
         OrderIndex(index, config.grace_ms, config.order_horizon_ms, detector.stats),
         owners or Owners(settings.partitions),
         route=settings.routing == "any",
+        limits=time_limits(settings),
     )
+
+
+def time_limits(settings: Settings) -> TimeLimits:
+    return TimeLimits(settings.future_tolerance_s * 1000, settings.event_age_limit_s * 1000)

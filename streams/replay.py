@@ -1,10 +1,16 @@
 """Offline replay: the worker's partition tasks over events from a file, with no Kafka.
 
 Lines are `{"topic": "orders" | "refunds" | "complaints", "value": {...}}`, optionally with the
-`"partition"` the record was read from (`livewatch topics dump` writes it). A line without one is
-placed where its producer would put it (`Placement`: the contract's anchor keys and murmur2
-unless told otherwise), and each partition's task reads its records in file order, as a worker
-reads a backlog. What
+`"partition"` the record was read from and its Kafka `"timestamp"` (ms). A line without a
+partition is placed where its producer would put it (`Placement`: the contract's anchor keys
+and murmur2 unless told otherwise), and each partition's task reads its records in file order,
+as a worker reads a backlog.
+
+A line without a timestamp is checked against the file's own clock: the median event time of
+the 101 lines around it, plus a day (`FILE_CLOCK_SLACK_MS`). So a record dated 2100 among
+today's is refused as `future`, as the worker refuses it against its record timestamp, while a
+quiet night between two lines is not; an event hours ahead of the file (a time-zone mistake) is
+refused only where the line carries its timestamp. What
 the tasks send each other (order index entries, refunds on their way to their anchor, marks)
 goes through in-memory queues instead of internal topics; the tasks are deterministic in what
 they count before each boundary, so the replay prints the worker's alerts.
@@ -12,19 +18,22 @@ they count before each boundary, so the replay prints the worker's alerts.
 
 from __future__ import annotations
 
+import bisect
 import json
 import random
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
+import orjson
 from pydantic import ValidationError
 
 from schemas import TOPIC_MODELS, Alert, InputEvent
 from streams.codecs import describe
+from streams.core.clock import to_ms
 from streams.core.detector import Detector
 from streams.core.order_index import DictIndex
-from streams.core.partition import EXTERNAL, PartitionTask
+from streams.core.partition import EXTERNAL, REFUSED, PartitionTask, refusal
 from streams.core.rules import Rules
 from streams.pipeline import build_detector, build_task
 from streams.placement import Owners, Placement, RefundKey
@@ -37,13 +46,30 @@ ErrorSink = Callable[[int, str], None]
 CHUNK = 500
 """Records a partition reads per turn: the replay's fetch size (the alerts do not depend on it)."""
 
+FILE_CLOCK_WINDOW = 101
+"""Lines whose median event time stands in for the record timestamp a line does not carry."""
+FILE_CLOCK_SLACK_MS = 86_400_000
+"""How far ahead of that median a line without a timestamp may be (a day: gaps in a platform's
+traffic are hours at most; a wrong year, century or default date is far more)."""
+
 
 class Line(NamedTuple):
-    """One replay line: an input record, and the partition it was read from when known."""
+    """One replay line: an input record, the partition it was read from and its Kafka
+    timestamp (ms), when known."""
 
     topic: str
     value: Any
     partition: int | None = None
+    timestamp: int | None = None
+
+
+class _Read(NamedTuple):
+    """A line placed on its partition: what the partition's task reads."""
+
+    kind: str
+    event: InputEvent
+    record_ms: int | None
+    line: int
 
 
 def replay_records(
@@ -70,12 +96,19 @@ def replay_records(
     n = settings.partitions
     placement = placement or Placement.of(refunds=refunds_by)
     rng = random.Random(placement.seed)
-    inputs: list[list[tuple[str, InputEvent]]] = [[] for _ in range(n)]
+    valid: list[tuple[int, str, InputEvent, int, int | None]] = []
+    """(line number, kind, event, partition, record timestamp) of the usable lines."""
     for number, (kind, value, *more) in enumerate(records, 1):
         model = TOPIC_MODELS.get(kind)
         if model is None:
             if on_error:
                 on_error(number, f"topic: unknown input topic {kind!r}")
+            continue
+        size = _encoded_size(value)
+        if size > settings.max_record_bytes:
+            if on_error:
+                on_error(number, f"too_large: {size} bytes, over LIVEWATCH_MAX_RECORD_BYTES="
+                                 f"{settings.max_record_bytes}")  # fmt: skip
             continue
         try:
             event = model.model_validate(value)
@@ -89,10 +122,15 @@ def replay_records(
                 on_error(number, f"partition: {given} is not one of the {n} partitions")
             continue
         p = given if given is not None else placement.partition(kind, event, n, rng)
-        inputs[p].append((kind, event))
+        valid.append((number, kind, event, p, more[1] if len(more) > 1 else None))
+    clock = _file_clock([to_ms(event.event_time) for _, _, event, _, _ in valid])
+    inputs: list[list[_Read]] = [[] for _ in range(n)]
+    for (number, kind, event, p, stamp), median in zip(valid, clock, strict=True):
+        record_ms = stamp if stamp is not None else median + FILE_CLOCK_SLACK_MS
+        inputs[p].append(_Read(kind, event, record_ms, number))
     owners = Owners(n)
     tasks = [build_task(p, settings, detector, DictIndex(), owners) for p in range(n)]
-    yield from _run(tasks, inputs, chunk)
+    yield from _run(tasks, inputs, chunk, on_error)
     if flush and any(inputs):
         lifecycle = detector.rules.lifecycle
         end = max(max(t.clock.topic_time.values(), default=0) for t in tasks)
@@ -101,11 +139,30 @@ def replay_records(
             yield from task.evaluate_to(end)[0]
 
 
+def _file_clock(times: list[int]) -> list[int]:
+    """Per line, the median event time of the `FILE_CLOCK_WINDOW` lines around it (in file
+    order): what a line without a record timestamp is judged against. A median, so a few
+    absurd times among the neighbours do not move it."""
+    half = FILE_CLOCK_WINDOW // 2
+    window: list[int] = sorted(times[: half + 1])
+    out = []
+    for i in range(len(times)):
+        out.append(window[len(window) // 2])
+        if i + half + 1 < len(times):
+            bisect.insort(window, times[i + half + 1])
+        if i - half >= 0:
+            del window[bisect.bisect_left(window, times[i - half])]
+    return out
+
+
 def _run(
-    tasks: list[PartitionTask], inputs: list[list[tuple[str, InputEvent]]], chunk: int
+    tasks: list[PartitionTask],
+    inputs: list[list[_Read]],
+    chunk: int,
+    on_error: ErrorSink | None,
 ) -> Iterator[Alert]:
     """Turns until every input is read and no task has anything left to say to another."""
-    ends = [Counter(kind for kind, _ in part) for part in inputs]
+    ends = [Counter(r.kind for r in part) for part in inputs]
     read = [Counter[str]() for _ in tasks]
     position = [0] * len(tasks)
     queues: list[deque[tuple[str, dict[str, Any]]]] = [deque() for _ in tasks]
@@ -118,9 +175,11 @@ def _run(
                 continue
             while queues[p]:
                 task.internal(*queues[p].popleft())
-            for kind, event in batch:
-                task.external(kind, event, read[p][kind])
+            for kind, event, record_ms, line in batch:
+                route = task.external(kind, event, read[p][kind], record_ms)
                 read[p][kind] += 1
+                if route in REFUSED and on_error:
+                    on_error(line, f"{route.value}: {refusal(task, kind, event, record_ms)}")
             progress = task.clock.progress(EXTERNAL, _ends(ends[p]), _none, 0.0)
             alerts, _, _ = task.tick(progress, bool(batch))
             yield from alerts
@@ -148,7 +207,19 @@ def read_jsonl(lines: Iterable[str], on_error: ErrorSink | None = None) -> Itera
             partition = item.get("partition")
             if partition is not None and (type(partition) is not int or partition < 0):
                 raise TypeError(f"partition must be a whole number >= 0, got {partition!r}")
-            yield Line(item["topic"], item["value"], partition)
+            stamp = item.get("timestamp")
+            if stamp is not None and type(stamp) is not int:
+                raise TypeError(f"timestamp must be whole milliseconds, got {stamp!r}")
+            yield Line(item["topic"], item["value"], partition, stamp)
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
             if on_error:
                 on_error(number, f"not a replay line ({exc})")
+
+
+def _encoded_size(value: Any) -> int:
+    """About the bytes a producer would have sent for a parsed line (what the worker checks
+    against `max_record_bytes`); orjson refuses integers past 64 bits, which json writes."""
+    try:
+        return len(orjson.dumps(value))
+    except TypeError:
+        return len(json.dumps(value, default=str).encode())

@@ -94,6 +94,20 @@ class Settings(BaseSettings):
     """How late an event may be (behind the partition's event-time watermark) and still count."""
     order_horizon_s: int = Field(default=7 * 24 * 3600, gt=0)
     """How long orders are remembered for joining their refunds."""
+    future_tolerance_s: int = Field(default=900, ge=0)
+    """How far an event time may be ahead of its record's Kafka timestamp (CreateTime: the
+    producer's clock, or LogAppendTime: the broker's) before the record is dead-lettered as
+    `future`. Device clocks drift by minutes; a record dated 2100, or written in local time
+    with a UTC offset, would otherwise move its partition's time ahead and blind it."""
+    max_event_age_s: int | None = Field(default=None, gt=0)
+    """How far an event may be behind the latest event time of its topic on its partition
+    before it is dead-lettered as `too_old` instead of counted as `late` (unset: the order
+    horizon, the longest any window or the order memory can use). Events dated before 2000
+    are always refused."""
+    max_record_bytes: int = Field(default=65_536, gt=0, le=900_000)
+    """Input record values larger than this are dead-lettered as `too_large` without being
+    decoded (an event is well under 2 KB). At most 900,000: a dead letter must fit the
+    producer's 1 MB request with its headers."""
     routing: Literal["any", "anchor"] = Field(
         default="any",
         validation_alias=AliasChoices("LIVEWATCH_ROUTING", "LIVEWATCH_REFUND_ROUTING"),
@@ -164,6 +178,11 @@ class Settings(BaseSettings):
             for name, value in self.model_dump().items()
             if value is not None
         }
+
+    @property
+    def event_age_limit_s(self) -> int:
+        """`max_event_age_s`, or the order horizon when it is unset."""
+        return self.max_event_age_s if self.max_event_age_s is not None else self.order_horizon_s
 
     @property
     def topic_by_kind(self) -> dict[str, str]:

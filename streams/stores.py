@@ -8,15 +8,19 @@ are buffered and flushed once per batch, each record once, to keep changelog tra
 from __future__ import annotations
 
 import heapq
-from collections import defaultdict
+from collections import Counter, defaultdict
 from contextlib import suppress
 from typing import Any, Protocol
 
+import structlog
 from faust.stores.base import SerializedStore
 
 from streams.core.attribution import OrderRef
+from streams.core.facts import RefundFact, parked_fact
 from streams.core.order_index import IndexedRefund, IndexEntry
-from streams.core.state import AnchorState, Bucket, PendingRefund, bucket_key
+from streams.core.state import AnchorState, Bucket, PendingRefund, StateVersionError, bucket_key
+
+log = structlog.get_logger("livewatch.worker")
 
 
 class Sink(Protocol):
@@ -41,6 +45,19 @@ def stored(table: Any, key: str) -> Any | None:
     return table.get(key)
 
 
+DECODE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+"""What a stored record's content can raise while being read back (not the store's errors)."""
+
+
+def reset(resets: Counter[str], table: Any, key: str, exc: BaseException) -> None:
+    """A stored record that cannot be read back: reported and counted; its reader starts over
+    (a new anchor, an unknown order) instead of failing every batch of the partition, which
+    would make the worker exit, restart and fail again."""
+    name = str(getattr(table, "name", type(table).__name__))
+    resets[name] += 1
+    log.error("state_reset", table=name, key=key, error=repr(exc))
+
+
 class DirectSink:
     """Writes through the table's own mapping interface (Faust's per-record path)."""
 
@@ -63,12 +80,17 @@ class TableStates:
     partitions, so the shell clears it on a rebalance.
     """
 
-    def __init__(self, table: Any, buckets: Any, sink: Sink | None = None) -> None:
+    def __init__(
+        self, table: Any, buckets: Any, sink: Sink | None = None,
+        resets: Counter[str] | None = None,
+    ) -> None:  # fmt: skip
         self.table = table
         self.buckets = buckets
         self.sink = sink if sink is not None else DirectSink()
         self.cache: dict[str, AnchorState] = {}
         self.dirty: set[str] = set()
+        self.resets = resets if resets is not None else Counter()
+        """Records that could not be read back, by table (see `reset`)."""
 
     def get(self, anchor_id: str) -> AnchorState | None:
         cached = self.cache.get(anchor_id)
@@ -77,13 +99,35 @@ class TableStates:
         head = stored(self.table, anchor_id)
         if head is None:
             return None
+        try:
+            state = self._decode(anchor_id, head)
+        except StateVersionError:
+            raise  # a whole store of an older format: the operator's to handle
+        except DECODE_ERRORS as exc:
+            reset(self.resets, self.table, anchor_id, exc)
+            self._drop(anchor_id, head)
+            return None
+        self.cache[anchor_id] = state
+        return state
+
+    def _decode(self, anchor_id: str, head: Any) -> AnchorState:
+        if not isinstance(head, dict):
+            raise TypeError(f"an anchor's head is a mapping, got {type(head).__name__}")
+        AnchorState.check_version(head)
         buckets = {}
-        for start in head.get("bs", ()):  # absent in an older format: from_head says so
+        for start in head.get("bs", ()):
             raw = stored(self.buckets, bucket_key(anchor_id, start))
             if raw is not None:
                 buckets[int(start)] = Bucket.from_dict(raw)
-        state = self.cache[anchor_id] = AnchorState.from_head(head, buckets)
-        return state
+        return AnchorState.from_head(head, buckets)
+
+    def _drop(self, anchor_id: str, head: Any) -> None:
+        """Delete an unreadable anchor's records, so its new state starts clean."""
+        self.sink.delete(self.table, anchor_id)
+        starts = head.get("bs") if isinstance(head, dict) else None
+        for start in starts if isinstance(starts, list) else ():
+            if isinstance(start, int):
+                self.sink.delete(self.buckets, bucket_key(anchor_id, start))
 
     def put(self, state: AnchorState) -> None:
         self.cache[state.anchor_id] = state
@@ -127,10 +171,14 @@ class TableOrders:
     duplicate), never taken for a redelivery and dropped.
     """
 
-    def __init__(self, table: Any, waiting: Any, sink: Sink | None = None) -> None:
+    def __init__(
+        self, table: Any, waiting: Any, sink: Sink | None = None,
+        resets: Counter[str] | None = None,
+    ) -> None:  # fmt: skip
         self.table = table
         self.waiting_table = waiting
         self.sink = sink if sink is not None else DirectSink()
+        self.resets = resets if resets is not None else Counter()
         self.orders: dict[str, OrderRef] = {}
         self.refunds: dict[str, PendingRefund | None] = {}
         """Buffered writes; None is a deletion."""
@@ -145,7 +193,14 @@ class TableOrders:
         if buffered is not None:
             return buffered
         raw = stored(self.table, order_id)
-        return OrderRef.from_dict(raw) if raw is not None else None
+        if raw is None:
+            return None
+        try:
+            return OrderRef.from_dict(raw)
+        except DECODE_ERRORS as exc:
+            reset(self.resets, self.table, order_id, exc)
+            self.sink.delete(self.table, order_id)
+            return None
 
     def put(self, order_id: str, ref: OrderRef) -> None:
         if ref.refund_event is None:  # a new order (marking it refunded puts it again)
@@ -156,7 +211,14 @@ class TableOrders:
         if order_id in self.refunds:
             return self.refunds[order_id]
         raw = stored(self.waiting_table, order_id)
-        return PendingRefund.from_dict(raw) if raw is not None else None
+        if raw is None:
+            return None
+        try:
+            return PendingRefund.from_dict(raw)
+        except DECODE_ERRORS as exc:
+            reset(self.resets, self.waiting_table, order_id, exc)
+            self.sink.delete(self.waiting_table, order_id)
+            return None
 
     def wait(self, order_id: str, refund: PendingRefund) -> None:
         self.new.append((refund.requested_ms, order_id, True))
@@ -258,10 +320,14 @@ class TableIndex:
     RocksDB store saying "entry known, refund sent on" for a refund that never left, and the
     batch read again would not send it."""
 
-    def __init__(self, entries: Any, waiting: Any, sink: Sink | None = None) -> None:
+    def __init__(
+        self, entries: Any, waiting: Any, sink: Sink | None = None,
+        resets: Counter[str] | None = None,
+    ) -> None:  # fmt: skip
         self.entries = entries
         self.waiting_table = waiting
         self.sink = sink if sink is not None else DirectSink()
+        self.resets = resets if resets is not None else Counter()
         self.new_entries: dict[str, IndexEntry | None] = {}
         self.new_waiting: dict[str, list[IndexedRefund]] = {}
         """Buffered writes; None (or an empty list) is a deletion."""
@@ -270,7 +336,14 @@ class TableIndex:
         if order_id in self.new_entries:
             return self.new_entries[order_id]
         raw = stored(self.entries, order_id)
-        return IndexEntry(raw[0], raw[1]) if raw is not None else None
+        if raw is None:
+            return None
+        try:
+            return IndexEntry(str(raw[0]), int(raw[1]))
+        except DECODE_ERRORS as exc:
+            reset(self.resets, self.entries, order_id, exc)
+            self.sink.delete(self.entries, order_id)
+            return None
 
     def put_entry(self, order_id: str, entry: IndexEntry) -> None:
         self.new_entries[order_id] = entry
@@ -282,7 +355,14 @@ class TableIndex:
         if order_id in self.new_waiting:
             return self.new_waiting[order_id]
         raw = stored(self.waiting_table, order_id)
-        return [IndexedRefund(v, s, t) for v, s, t in raw] if raw else []
+        if not raw:
+            return []
+        try:
+            return [IndexedRefund(_waiting_fact(v), int(s)) for v, s, *_ in raw]
+        except DECODE_ERRORS as exc:
+            reset(self.resets, self.waiting_table, order_id, exc)
+            self.sink.delete(self.waiting_table, order_id)
+            return []
 
     def set_waiting(self, order_id: str, refunds: list[IndexedRefund]) -> None:
         self.new_waiting[order_id] = refunds
@@ -297,7 +377,7 @@ class TableIndex:
                 put(self.entries, order_id, [entry.anchor_id, entry.visible_ms])
         for order_id, refunds in self.new_waiting.items():
             if refunds:
-                records = [[r.value, r.visible_ms, r.requested_ms] for r in refunds]
+                records = [[r.refund.to_list(), r.visible_ms] for r in refunds]
                 put(self.waiting_table, order_id, records)
             else:
                 delete(self.waiting_table, order_id)
@@ -309,3 +389,11 @@ class TableIndex:
         """Drop buffered writes (after a rebalance: the next owner reads the tables)."""
         self.new_entries.clear()
         self.new_waiting.clear()
+
+
+def _waiting_fact(value: Any) -> RefundFact:
+    """A refund waiting in the index as stored: the compact form, or (written by an earlier
+    version) its JSON value."""
+    fact = parked_fact("refunds", value)
+    assert isinstance(fact, RefundFact)
+    return fact

@@ -28,7 +28,12 @@ class OrderRef:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> OrderRef:
-        return cls(d["a"], d["s"], d["t"], d["c"], d.get("r"))
+        refund = d.get("r")
+        placed = d["t"]
+        if isinstance(placed, bool) or not isinstance(placed, int):
+            raise ValueError(f"an order's placement time is whole ms, got {placed!r}")
+        return cls(str(d["a"]), str(d["s"]), placed, str(d["c"]),
+                   None if refund is None else str(refund))  # fmt: skip
 
 
 class OrderMemory(Protocol):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 MINUTE_MS = 60_000
@@ -32,3 +33,31 @@ def window_buckets(end_ms: int, size_ms: int, step_ms: int) -> range:
 def is_late(ts_ms: int, watermark_ms: int | None, grace_ms: int) -> bool:
     """An event is late when it is more than the grace period behind the watermark."""
     return watermark_ms is not None and ts_ms < watermark_ms - grace_ms
+
+
+EARLIEST_MS = 946_684_800_000
+"""2000-01-01T00:00Z: no live-commerce event predates it; an earlier time is a default or a
+typo (`0001-01-01`), refused before it can start an anchor's evaluation at that minute."""
+
+
+@dataclass(frozen=True, slots=True)
+class TimeLimits:
+    """How far an event's time may stray before it is refused (dead-lettered), not counted.
+
+    A producer's clock can be wrong, and one record dated 2100 would otherwise move its
+    partition's time there and blind every anchor on it."""
+
+    future_ms: int
+    """How far ahead of its record's own Kafka timestamp an event time may be."""
+    max_age_ms: int
+    """How far behind the latest event time of its topic on the partition an event may be
+    before it is refused as `too_old` (a record that late is data gone wrong, not traffic:
+    anything closer is counted as `late`, or in time)."""
+
+    def judge(self, ts_ms: int, record_ms: int | None, reached_ms: int | None) -> str | None:
+        """`future`, `too_old`, or None for an event time that may be used."""
+        if record_ms is not None and ts_ms > record_ms + self.future_ms:
+            return "future"
+        if ts_ms < EARLIEST_MS or (reached_ms is not None and ts_ms < reached_ms - self.max_age_ms):
+            return "too_old"
+        return None

@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from schemas import Alert, Complaint, InputEvent, Order, Refund
+from schemas import Alert, InputEvent
 from streams.core.attribution import OrderMemory, OrderRef
-from streams.core.clock import DAY_MS, HOUR_MS, bucket_start, from_ms, is_late, to_ms
+from streams.core.clock import DAY_MS, HOUR_MS, bucket_start, from_ms, is_late
 from streams.core.evaluate import (
     Verdict,
     Windows,
@@ -23,12 +23,21 @@ from streams.core.evaluate import (
     quality_complaints,
     refund_spike,
 )
+from streams.core.facts import ComplaintFact, Fact, OrderFact, RefundFact, fact_of, parked_fact
 from streams.core.lifecycle import advance
 from streams.core.pace import RefundPace
 from streams.core.rules import Rules
 from streams.core.state import AnchorState, PendingRefund, RefundTally
 
 SAMPLE_ORDERS_PER_BUCKET = 3
+MAX_DEFERRED = 1_000
+"""Out-of-order events one anchor holds for their boundary; beyond it they are dropped and
+counted (`Stats.dropped`). A few per minute in normal traffic; the cap keeps an anchor's head
+record (which holds them) near 100 KB when one topic runs far ahead of another."""
+MAX_COMPLAINT_IDS = 1_000
+"""Complaint ids one anchor keeps for de-duplication (those inside the long window); beyond
+it the oldest is forgotten and counted."""
+FACT_TYPES = (OrderFact, RefundFact, ComplaintFact)
 
 
 class StateStore(Protocol):
@@ -59,6 +68,9 @@ class Stats:
     order), unattributed (no order, no anchor), beyond_window (refunded after the order left
     the long window: too late to matter for any window)."""
     evaluations: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)
+    """What a per-anchor or per-order cap dropped: deferred (out-of-order events),
+    complaint_ids (de-duplication memory), index_refunds (refunds waiting for one order)."""
 
 
 class Detector:
@@ -91,7 +103,7 @@ class Detector:
 
     # -- events ---------------------------------------------------------------------------------
 
-    def apply(self, event: InputEvent, seen_ms: int | None = None) -> str | None:
+    def apply(self, event: InputEvent | Fact, seen_ms: int | None = None) -> str | None:
         """Count one valid event; returns the anchor whose state it touched, if any.
 
         `seen_ms` is how far the event's topic (on its partition) had already got when the event
@@ -102,23 +114,24 @@ class Detector:
         but only from the first boundary after `seen_ms`, so no evaluation depends on when it
         happened to be read relative to the other topics.
         """
-        return self._dispatch(event, seen_ms, judged=False)
+        fact = event if isinstance(event, FACT_TYPES) else fact_of(event)
+        return self._dispatch(fact, seen_ms, judged=False)
 
-    def apply_forwarded(self, event: InputEvent, visible_ms: int) -> str | None:
+    def apply_forwarded(self, fact: Fact, visible_ms: int) -> str | None:
         """Count an event another partition sent to its anchor's (see `partition`).
 
         Its lateness was judged where it was read, against its own topic: an anchor's records
         reach here from every partition in whatever order the producers interleave them. It
         becomes visible at `visible_ms`, exactly as an out-of-order event does.
         """
-        return self._dispatch(event, visible_ms, judged=True)
+        return self._dispatch(fact, visible_ms, judged=True)
 
-    def _dispatch(self, event: InputEvent, seen_ms: int | None, judged: bool) -> str | None:
-        if isinstance(event, Order):
-            return self._order(event, seen_ms, judged)
-        if isinstance(event, Refund):
-            return self._refund(event, seen_ms, judged)
-        return self._complaint(event, seen_ms, judged)
+    def _dispatch(self, fact: Fact, seen_ms: int | None, judged: bool) -> str | None:
+        if isinstance(fact, OrderFact):
+            return self._order(fact, seen_ms, judged)
+        if isinstance(fact, RefundFact):
+            return self._refund(fact, seen_ms, judged)
+        return self._complaint(fact, seen_ms, judged)
 
     def _load(self, anchor_id: str, ts_ms: int) -> AnchorState:
         state = self.states.get(anchor_id)
@@ -144,89 +157,87 @@ class Detector:
     def _step(self) -> int:
         return self.config.windows.step_ms
 
-    def _admit(
-        self,
-        kind: str,
-        state: AnchorState,
-        event: InputEvent,
-        ts_ms: int,
-        seen_ms: int | None,
-        judged: bool,
-    ) -> bool:
+    def _admit(self, state: AnchorState, fact: Fact, seen_ms: int | None, judged: bool) -> bool:
         """Late and duplicate events are counted and skipped (`judged`: lateness was decided
         upstream)."""
-        if not judged and is_late(ts_ms, seen_ms, self.config.grace_ms):
+        kind = fact.kind
+        if not judged and is_late(fact.t, seen_ms, self.config.grace_ms):
             self.stats.outcomes[(kind, "late")] += 1
             return False
-        if self._seen(kind, state, event):
+        if self._seen(state, fact):
             self.stats.outcomes[(kind, "duplicate")] += 1
             return False
         self.stats.outcomes[(kind, "ok")] += 1
         previous = state.topic_watermarks.get(kind)
-        if previous is None or ts_ms > previous:
-            state.topic_watermarks[kind] = ts_ms
-        if kind == "complaints":
-            state.recent_ids.setdefault(kind, {})[event.event_id] = ts_ms
+        if previous is None or fact.t > previous:
+            state.topic_watermarks[kind] = fact.t
+        if isinstance(fact, ComplaintFact):
+            ids = state.recent_ids.setdefault(kind, {})
+            if len(ids) >= MAX_COMPLAINT_IDS:
+                # Forget the oldest: a redelivery of it, should one come, counts again.
+                del ids[min(ids, key=ids.__getitem__)]
+                self.stats.dropped["complaint_ids"] += 1
+            ids[fact.event_id] = fact.t
         return True
 
-    def _seen(self, kind: str, state: AnchorState, event: InputEvent) -> bool:
+    def _seen(self, state: AnchorState, fact: Fact) -> bool:
         """Whether this event was counted already (a redelivery).
 
         Complaints are recognised by their recent ids (deferred ones included); orders by the
         order memory, refunds by the refund their order counted (or the one waiting for it),
         and either, while still waiting to become visible (deferred), by its id."""
-        if isinstance(event, Complaint):
-            return event.event_id in state.recent_ids.get(kind, {})
-        if isinstance(event, Order):
-            known = self.orders.get(event.order_id) is not None
+        if isinstance(fact, ComplaintFact):
+            return fact.event_id in state.recent_ids.get(fact.kind, {})
+        if isinstance(fact, OrderFact):
+            known = self.orders.get(fact.order_id) is not None
         else:
-            ref = self.orders.get(event.order_id)
+            ref = self.orders.get(fact.order_id)
             if ref is not None:
-                known = ref.refund_event == event.event_id
+                known = ref.refund_event == fact.event_id
             else:
-                waiting = self.orders.waiting(event.order_id)
-                known = waiting is not None and waiting.refund_event_id == event.event_id
-        return known or any(
-            d[1] == kind and d[2]["event_id"] == event.event_id for d in state.deferred
-        )
+                waiting = self.orders.waiting(fact.order_id)
+                known = waiting is not None and waiting.refund_event_id == fact.event_id
+        return known or (fact.kind, fact.event_id) in state.deferred_ids
 
-    def _defer(
-        self, state: AnchorState, kind: str, event: InputEvent, t: int, seen_ms: int | None
-    ) -> bool:
-        """Hold an out-of-order event until the boundary after `seen_ms` (see `apply`)."""
-        if seen_ms is None or seen_ms <= t:
+    def _defer(self, state: AnchorState, fact: Fact, seen_ms: int | None) -> bool:
+        """Hold an out-of-order event until the boundary after `seen_ms` (see `apply`); past
+        `MAX_DEFERRED` held events of one anchor it is dropped and counted."""
+        if seen_ms is None or seen_ms <= fact.t:
             return False
-        state.deferred.append((seen_ms, kind, event.model_dump(mode="json")))
+        if len(state.deferred) >= MAX_DEFERRED:
+            self.stats.dropped["deferred"] += 1
+        else:
+            state.deferred.append((seen_ms, fact.kind, fact.to_list()))
+            state.deferred_ids.add((fact.kind, fact.event_id))
         self.states.put(state)
         return True
 
-    def _order(self, order: Order, seen_ms: int | None, judged: bool) -> str | None:
-        t = to_ms(order.placed_at)
-        state = self._load(order.anchor_id, t)
-        if not self._admit("orders", state, order, t, seen_ms, judged):
+    def _order(self, fact: OrderFact, seen_ms: int | None, judged: bool) -> str | None:
+        state = self._load(fact.anchor_id, fact.t)
+        if not self._admit(state, fact, seen_ms, judged):
             return None
-        self._begin_by(state, t)
-        if not self._defer(state, "orders", order, t, seen_ms):
-            self._count_order(state, order, t)
+        self._begin_by(state, fact.t)
+        if not self._defer(state, fact, seen_ms):
+            self._count_order(state, fact)
             self.states.put(state)
         return state.anchor_id
 
-    def _count_order(self, state: AnchorState, order: Order, t: int) -> None:
-        b = state.bucket(bucket_start(t, self._step))
+    def _count_order(self, state: AnchorState, fact: OrderFact) -> None:
+        b = state.bucket(bucket_start(fact.t, self._step))
         b.orders += 1
-        b.order_amount += float(order.amount)
-        b.add_buyer(order.buyer_id)
-        b.add_session(order.session_id)
-        b.categories[order.category] = b.categories.get(order.category, 0) + 1
+        b.order_amount += fact.amount
+        b.add_buyer_hash(fact.buyer)
+        b.add_session(fact.session_id)
+        b.categories[fact.category] = b.categories.get(fact.category, 0) + 1
         if len(b.sample_orders) < SAMPLE_ORDERS_PER_BUCKET:
-            b.sample_orders.append(order.order_id)
-        ref = OrderRef(order.anchor_id, order.session_id, t, order.category.value)
-        self.orders.put(order.order_id, ref)
-        pending = self.orders.waiting(order.order_id)
+            b.sample_orders.append(fact.order_id)
+        ref = OrderRef(state.anchor_id, fact.session_id, fact.t, fact.category)
+        self.orders.put(fact.order_id, ref)
+        pending = self.orders.waiting(fact.order_id)
         if pending is not None:
-            self.orders.release(order.order_id)
+            self.orders.release(fact.order_id)
             if self._stop_waiting(state, pending):
-                self._count_refund(state, order.order_id, ref, pending)
+                self._count_refund(state, fact.order_id, ref, pending)
                 self.stats.attribution["pending_then_order"] += 1
 
     def _stop_waiting(self, state: AnchorState, pending: PendingRefund) -> bool:
@@ -244,51 +255,45 @@ class Detector:
         self.states.put(holder)
         return True
 
-    def _order_of(self, refund: Refund, t: int) -> OrderRef | None:
-        ref = self.orders.get(refund.order_id)
+    def _order_of(self, order_id: str, t: int) -> OrderRef | None:
+        ref = self.orders.get(order_id)
         if ref is not None and t - ref.placed_ms > self.config.order_horizon_ms:
             return None  # remembered past the horizon: as good as unknown
         return ref
 
-    def _refund(self, refund: Refund, seen_ms: int | None, judged: bool) -> str | None:
-        t = to_ms(refund.requested_at)
-        ref = self._order_of(refund, t)
-        anchor_id = ref.anchor_id if ref else refund.anchor_id
+    def _refund(self, fact: RefundFact, seen_ms: int | None, judged: bool) -> str | None:
+        ref = self._order_of(fact.order_id, fact.t)
+        anchor_id = ref.anchor_id if ref else fact.anchor_id
         if anchor_id is None:
             self.stats.outcomes[("refunds", "ok")] += 1
             self.stats.attribution["unattributed"] += 1
             return None
-        state = self._load(anchor_id, t)
-        if not self._admit("refunds", state, refund, t, seen_ms, judged):
+        state = self._load(anchor_id, fact.t)
+        if not self._admit(state, fact, seen_ms, judged):
             return None
-        self._begin_by(state, t)
-        if not self._defer(state, "refunds", refund, t, seen_ms):
-            self._count_refund_event(state, refund, t, ref)
+        self._begin_by(state, fact.t)
+        if not self._defer(state, fact, seen_ms):
+            self._count_refund_event(state, fact, ref)
             self.states.put(state)
         return state.anchor_id
 
     def _count_refund_event(
-        self, state: AnchorState, refund: Refund, t: int, ref: OrderRef | None
+        self, state: AnchorState, fact: RefundFact, ref: OrderRef | None
     ) -> None:
         pending = PendingRefund(
-            refund.event_id,
-            refund.session_id,
-            t,
-            float(refund.amount),
-            refund.reason.value,
-            refund.shipped,
+            fact.event_id, fact.session_id, fact.t, fact.amount, fact.reason, fact.shipped,
             state.anchor_id,
-        )
+        )  # fmt: skip
         if ref is None:
             # The order may still be on its way (topics are consumed independently): wait for it
             # for the grace period before falling back to the refund's own anchor. The first
             # refund to wait for an order is the one that counts.
-            if self.orders.waiting(refund.order_id) is None:
-                self.orders.wait(refund.order_id, pending)
-                step = bucket_start(t, self._step)
+            if self.orders.waiting(fact.order_id) is None:
+                self.orders.wait(fact.order_id, pending)
+                step = bucket_start(fact.t, self._step)
                 state.waiting[step] = state.waiting.get(step, 0) + 1
         else:
-            self._count_refund(state, refund.order_id, ref, pending)
+            self._count_refund(state, fact.order_id, ref, pending)
             self.stats.attribution["order"] += 1
 
     def _count_refund(
@@ -309,20 +314,19 @@ class Detector:
             tally = b.refunds[step] = RefundTally()
         tally.add(order_id, refund.shipped, refund.amount, refund.reason)
 
-    def _complaint(self, complaint: Complaint, seen_ms: int | None, judged: bool) -> str | None:
-        t = to_ms(complaint.filed_at)
-        state = self._load(complaint.anchor_id, t)
-        if not self._admit("complaints", state, complaint, t, seen_ms, judged):
+    def _complaint(self, fact: ComplaintFact, seen_ms: int | None, judged: bool) -> str | None:
+        state = self._load(fact.anchor_id, fact.t)
+        if not self._admit(state, fact, seen_ms, judged):
             return None
-        self._begin_by(state, t)
-        if not self._defer(state, "complaints", complaint, t, seen_ms):
-            self._count_complaint(state, complaint, t)
+        self._begin_by(state, fact.t)
+        if not self._defer(state, fact, seen_ms):
+            self._count_complaint(state, fact)
             self.states.put(state)
         return state.anchor_id
 
-    def _count_complaint(self, state: AnchorState, complaint: Complaint, t: int) -> None:
-        b = state.bucket(bucket_start(t, self._step))
-        b.complaints[complaint.category] = b.complaints.get(complaint.category, 0) + 1
+    def _count_complaint(self, state: AnchorState, fact: ComplaintFact) -> None:
+        b = state.bucket(bucket_start(fact.t, self._step))
+        b.complaints[fact.category] = b.complaints.get(fact.category, 0) + 1
 
     def _release_deferred(self, state: AnchorState, boundary_ms: int) -> None:
         """Count the out-of-order events that had become visible before `boundary_ms`."""
@@ -330,17 +334,15 @@ class Detector:
         if not due:
             return
         state.deferred = [d for d in state.deferred if d[0] >= boundary_ms]
-        for _, kind, value in due:
-            if kind == "orders":
-                order = Order.model_validate(value)
-                self._count_order(state, order, to_ms(order.placed_at))
-            elif kind == "refunds":
-                refund = Refund.model_validate(value)
-                t = to_ms(refund.requested_at)
-                self._count_refund_event(state, refund, t, self._order_of(refund, t))
+        for _, kind, data in due:
+            fact = parked_fact(kind, data)
+            state.deferred_ids.discard((kind, fact.event_id))
+            if isinstance(fact, OrderFact):
+                self._count_order(state, fact)
+            elif isinstance(fact, RefundFact):
+                self._count_refund_event(state, fact, self._order_of(fact.order_id, fact.t))
             else:
-                complaint = Complaint.model_validate(value)
-                self._count_complaint(state, complaint, to_ms(complaint.filed_at))
+                self._count_complaint(state, fact)
 
     # -- time -----------------------------------------------------------------------------------
 
@@ -393,19 +395,28 @@ class Detector:
         return alerts
 
     def _next_boundary(self, state: AnchorState, boundary: int, last: int) -> int:
-        """The next boundary where something can change: skips the quiet stretch before an
-        anchor's first bucket (those evaluations would see empty windows and change nothing)."""
-        nxt = boundary + self._step
-        quiet = (
-            not state.waiting
-            and not state.deferred
-            and all(e.status != "firing" for e in state.episodes.values())
-        )
-        if quiet and state.buckets:
-            first_useful = min(state.buckets) + self._step
-            if first_useful > nxt:
-                nxt = min(last, first_useful)
-        return nxt
+        """The next boundary where something can change, so no stretch of empty minutes is
+        walked one by one (an order dated long before the rest of its anchor's would cost a
+        step per minute in between): every boundary while an episode is open or a bucket is
+        in a window or due to fold; else the first that releases a deferred event, settles a
+        waiting refund or sees the next bucket. The boundaries skipped would see empty windows
+        and change nothing."""
+        step = self._step
+        nxt = boundary + step
+        if state.buckets and min(state.buckets) < nxt:
+            return nxt
+        if any(e.status == "firing" for e in state.episodes.values()):
+            return nxt
+        candidates = [last]
+        if state.buckets:
+            candidates.append(min(state.buckets) + step)
+        if state.deferred:
+            # released at the first boundary after the time it became visible
+            candidates.append(bucket_start(min(d[0] for d in state.deferred), step) + step)
+        if state.waiting:
+            settle = min(state.waiting) + step + self.config.grace_ms
+            candidates.append(-(-settle // step) * step)  # the first boundary at or after
+        return max(nxt, min(candidates))
 
     def is_active(self, anchor_id: str) -> bool:
         state = self.states.get(anchor_id)

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from streams.core.detector import Stats
+from streams.core.facts import RefundFact
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,16 +32,18 @@ class IndexEntry:
 
 @dataclass(frozen=True, slots=True)
 class IndexedRefund:
-    """A refund on its way to its order's anchor: its JSON value, when its partition read it,
-    and when it was requested."""
+    """A refund on its way to its order's anchor, and when its partition read it."""
 
-    value: dict[str, Any]
+    refund: RefundFact
     visible_ms: int
-    requested_ms: int
+
+    @property
+    def requested_ms(self) -> int:
+        return self.refund.t
 
     @property
     def event_id(self) -> str:
-        return str(self.value["event_id"])
+        return self.refund.event_id
 
 
 class IndexStore(Protocol):
@@ -85,9 +88,13 @@ class DictIndex:
             self.refunds.pop(order_id, None)
 
 
-Forward = tuple[str, dict[str, Any], int]
-"""(anchor id, refund value with the anchor filled in, visible time): for the anchor's
+Forward = tuple[str, RefundFact, int]
+"""(anchor id, the refund with the anchor filled in, visible time): for the anchor's
 partition."""
+
+MAX_WAITING = 16
+"""Refunds that may wait for one order's entry; more are redeliveries or an order id reused
+by mistake: counted as unattributed and dropped (`Stats.dropped["index_refunds"]`)."""
 
 
 class OrderIndex:
@@ -147,6 +154,10 @@ class OrderIndex:
         if any(r.event_id == refund.event_id for r in waiting):
             self.stats.outcomes[("refunds", "duplicate")] += 1  # a redelivery
             return []
+        if len(waiting) >= MAX_WAITING:
+            self.stats.dropped["index_refunds"] += 1
+            self._unattributed(1)
+            return []
         self.store.set_waiting(order_id, [*waiting, refund])
         heapq.heappush(self._expiry, (refund.visible_ms + self.grace_ms, order_id, True))
         return []
@@ -172,5 +183,5 @@ class OrderIndex:
         self.stats.attribution["unattributed"] += n
 
     def _forward(self, entry: IndexEntry, refund: IndexedRefund) -> Forward:
-        value = {**refund.value, "anchor_id": entry.anchor_id}
-        return entry.anchor_id, value, max(refund.visible_ms, entry.visible_ms)
+        fact = refund.refund.for_anchor(entry.anchor_id)
+        return entry.anchor_id, fact, max(refund.visible_ms, entry.visible_ms)

@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from schemas import TOPIC_MODELS, Alert, InputEvent, Order, Refund
-from streams.core.clock import is_late, to_ms
+from schemas import TOPIC_MODELS, Alert, InputEvent, Refund
+from streams.core.clock import EARLIEST_MS, TimeLimits, from_ms, is_late, to_ms
 from streams.core.detector import Detector
+from streams.core.facts import Fact, OrderFact, RefundFact, fact_from, fact_of
 from streams.core.order_index import IndexedRefund, IndexEntry, OrderIndex
 from streams.core.pace import RefundPace
 
@@ -264,6 +265,39 @@ class Route(StrEnum):
     LATE = "late"
     """Not this partition's anchor, and too late to send on (judged against this partition's
     topic, as a local record is)."""
+    FUTURE = "future"
+    """Refused: its event time is ahead of its record's timestamp by more than the tolerance.
+    Never counted, never moves a clock: the caller dead-letters it."""
+    TOO_OLD = "too_old"
+    """Refused: its event time is older than any window or the order memory can use (or than
+    2000). As `FUTURE`."""
+
+
+REFUSED = frozenset({Route.FUTURE, Route.TOO_OLD})
+"""Routes of records refused for their time: dead-lettered by the worker, reported by the
+replay."""
+
+
+def refusal(task: PartitionTask, kind: str, event: InputEvent, record_ms: int | None) -> str:
+    """Why `task` refused this record's time (after `external` said so), for a dead letter."""
+    ts = to_ms(event.event_time)
+    limits = task.limits
+    if limits is None:
+        return "refused"
+    if record_ms is not None and ts > record_ms + limits.future_ms:
+        return (
+            f"event time {from_ms(ts).isoformat()} is {(ts - record_ms) / 1000:.0f} s ahead of "
+            f"its record's timestamp {from_ms(record_ms).isoformat()} (the tolerance is "
+            f"{limits.future_ms // 1000} s: LIVEWATCH_FUTURE_TOLERANCE_S)"
+        )
+    if ts < EARLIEST_MS:
+        return f"event time {from_ms(ts).isoformat()} is before 2000"
+    reached = task.clock.topic_time.get(kind)
+    behind = (reached - ts) / 1000 if reached is not None else 0.0
+    return (
+        f"event time {from_ms(ts).isoformat()} is {behind:.0f} s behind the latest {kind} of "
+        f"its partition (the limit is {limits.max_age_ms // 1000} s: LIVEWATCH_MAX_EVENT_AGE_S)"
+    )
 
 
 class PartitionTask:
@@ -278,6 +312,7 @@ class PartitionTask:
         index: OrderIndex,
         partition_of: Callable[[str], int],
         route: bool = True,
+        limits: TimeLimits | None = None,
     ) -> None:
         self.partition = partition
         self.partitions = partitions
@@ -297,29 +332,41 @@ class PartitionTask:
         """Records to send before the state of this batch is written."""
         self.pace = RefundPace()
         """The refund pace of this partition's anchors (see `RefundPace`)."""
+        self.limits = limits
+        """How far event times may stray before a record is refused (None: never)."""
 
     # -- records --------------------------------------------------------------------------------
 
-    def external(self, kind: str, event: InputEvent, offset: int) -> Route:
+    def external(
+        self, kind: str, event: InputEvent, offset: int, record_ms: int | None = None
+    ) -> Route:
         """Apply one valid input record, in offset order within its topic: count it here when
-        its anchor is this partition's, else send it on. Returns what became of it."""
+        its anchor is this partition's, else send it on. Returns what became of it; a record
+        whose time is refused (`Route.FUTURE`, `Route.TOO_OLD`) touches nothing but the read
+        offset. `record_ms`: the record's Kafka timestamp (None: unknown, not checked)."""
         clock = self.clock
         ts = to_ms(event.event_time)
         reached = clock.topic_time.get(kind)
+        if self.limits is not None:
+            refused = self.limits.judge(ts, record_ms, reached)
+            if refused is not None:
+                clock.observe(kind, offset, None)
+                return Route.FUTURE if refused == "future" else Route.TOO_OLD
         seen = ts if reached is None else max(ts, reached)
         route = self._route(event)
+        fact = fact_of(event)
         if route is Route.LOCAL or route is Route.MISPLACED:
-            anchor = self.detector.apply(event, seen)
+            anchor = self.detector.apply(fact, seen)
             if anchor is not None:
                 clock.active.add(anchor)
-                if self.route and isinstance(event, Order):
-                    entry = {"o": event.order_id, "a": anchor, "v": self._visible(seen)}
-                    self._send(INDEX, event.order_id, entry)
+                if self.route and isinstance(fact, OrderFact):
+                    entry = {"o": fact.order_id, "a": anchor, "v": self._visible(seen)}
+                    self._send(INDEX, fact.order_id, entry)
         elif is_late(ts, seen, self.detector.config.grace_ms):
             self.detector.stats.outcomes[(kind, "late")] += 1
             route = Route.LATE
         else:
-            self._send_on(kind, event, ts, seen, route)
+            self._send_on(fact, seen, route)
         clock.observe(kind, offset, ts)
         return route
 
@@ -340,25 +387,22 @@ class PartitionTask:
         floor = self.declared.get(INDEX, HOLD).time_ms
         return seen_ms if floor is None else max(seen_ms, floor)
 
-    def _send_on(self, kind: str, event: InputEvent, ts: int, seen: int, route: Route) -> None:
+    def _send_on(self, fact: Fact, seen: int, route: Route) -> None:
         """A record that is not on its anchor's partition goes to it (one hop), with the index
-        entry of an order; a refund naming no anchor goes to its order's index partition."""
+        entry of an order; a refund naming no anchor goes to its order's index partition. What
+        travels is the compact form (`facts`): no buyer id, no extra fields."""
         visible = self._visible(seen)
-        value = event.model_dump(mode="json", exclude_none=True)
         if route is Route.TO_INDEX:
-            assert isinstance(event, Refund)
-            self._send(INDEX, event.order_id, {"r": value, "v": visible, "t": ts})
+            assert isinstance(fact, RefundFact)
+            self._send(INDEX, fact.order_id, {"f": fact.to_list(), "v": visible})
             return
-        anchor = event.anchor_id
+        anchor = fact.anchor_id
         assert anchor is not None
-        if isinstance(event, Refund):
-            self._send(ATTRIBUTED, anchor, {"r": value, "v": visible})
-            return
-        self._send(ATTRIBUTED, anchor, {"k": kind, "e": value, "v": visible})
-        if isinstance(event, Order):
+        self._send(ATTRIBUTED, anchor, {"k": fact.kind, "f": fact.to_list(), "v": visible})
+        if isinstance(fact, OrderFact):
             # The entry comes from where the order was read, as from a local order: its
             # visible time is this partition's, whenever the anchor's partition counts it.
-            self._send(INDEX, event.order_id, {"o": event.order_id, "a": anchor, "v": visible})
+            self._send(INDEX, fact.order_id, {"o": fact.order_id, "a": anchor, "v": visible})
 
     def _send(self, kind: str, key: str, value: dict[str, Any]) -> None:
         self.outbox.append(Outgoing(kind, self.partition_of(key), value))
@@ -383,17 +427,16 @@ class PartitionTask:
             if "o" in value:
                 forwards = self.index.add_entry(value["o"], IndexEntry(value["a"], value["v"]))
             else:
-                waiting = IndexedRefund(value["r"], int(value["v"]), int(value["t"]))
-                forwards = self.index.add_refund(str(value["r"]["order_id"]), waiting)
-            for anchor, refund_value, visible in forwards:
-                self._send(ATTRIBUTED, anchor, {"r": refund_value, "v": visible})
+                refund = _sent_fact(value)
+                assert isinstance(refund, RefundFact)
+                waiting = IndexedRefund(refund, int(value["v"]))
+                forwards = self.index.add_refund(refund.order_id, waiting)
+            for anchor, joined, visible in forwards:
+                sent = {"k": joined.kind, "f": joined.to_list(), "v": visible}
+                self._send(ATTRIBUTED, anchor, sent)
         else:
-            event: InputEvent
-            if "r" in value:
-                event = Refund.model_validate(value["r"])
-            else:
-                event = TOPIC_MODELS[value["k"]].model_validate(value["e"])
-            to_anchor = self.detector.apply_forwarded(event, int(value["v"]))
+            fact = _sent_fact(value)
+            to_anchor = self.detector.apply_forwarded(fact, int(value["v"]))
             if to_anchor is not None:
                 self.clock.active.add(to_anchor)
 
@@ -503,3 +546,14 @@ class PartitionTask:
             self.marks[kind] = {int(p): Mark.from_list(m) for p, m in marks.items()}
         self.declared = {kind: Mark.from_list(m) for kind, m in d.get("declared", {}).items()}
         self.pace = RefundPace.from_dict(d.get("pace", {}))
+
+
+def _sent_fact(value: dict[str, Any]) -> Fact:
+    """An event sent on: the compact form (`"f"`, with its topic under `"k"` or a refund), or,
+    from a worker of an earlier version still running beside this one, its JSON value (`"e"`
+    with `"k"`, or a refund under `"r"`), validated again."""
+    if "f" in value:
+        return fact_from(str(value.get("k", "refunds")), value["f"])
+    if "r" in value:
+        return fact_of(Refund.model_validate(value["r"]))
+    return fact_of(TOPIC_MODELS[str(value["k"])].model_validate(value["e"]))

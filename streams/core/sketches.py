@@ -114,7 +114,7 @@ class Tally:
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Tally:
         hll = HyperLogLog.decode(d["h"]) if "h" in d else None
-        return cls({k: n for k, n in d["c"]}, bool(d.get("x")), hll, d["n"])
+        return cls({k: int(n) for k, n in d["c"]}, bool(d.get("x")), hll, int(d["n"]))
 
 
 def reduce_to(counts: dict[Any, int], keep: int) -> dict[Any, int]:

@@ -7,10 +7,36 @@ grows with an anchor's traffic and a batch writes only the buckets it touched).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from streams.core.facts import parked_id
 from streams.core.sketches import Tally, key_hash
+
+
+def _num(value: Any) -> float:
+    """A stored number, refused unless finite (orjson writes infinity as null)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"not a finite number: {value!r}")
+    return float(value)
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"not a whole number: {value!r}")
+    return value
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else _int(value)
+
+
+def _counts(value: Any) -> dict[str, int]:
+    if not isinstance(value, dict):
+        raise ValueError(f"not a mapping: {value!r}")
+    return {str(k): _int(v) for k, v in value.items()}
+
 
 BUYERS_EXACT = 64
 """Distinct buyers a bucket counts exactly; past that, a sketch (see `sketches`)."""
@@ -49,7 +75,8 @@ class RefundTally:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RefundTally:
-        return cls(d["n"], d["u"], d["a"], d["r"], d["s"])
+        return cls(_int(d["n"]), _int(d["u"]), _num(d["a"]), _counts(d["r"]),
+                   [str(x) for x in d["s"]])  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -75,7 +102,10 @@ class Bucket:
     complaints: dict[str, int] = field(default_factory=dict)
 
     def add_buyer(self, buyer_id: str) -> None:
-        h = key_hash(buyer_id)
+        self.add_buyer_hash(key_hash(buyer_id))
+
+    def add_buyer_hash(self, h: int) -> None:
+        """Count an order of the buyer whose id hashes to `h` (`sketches.key_hash`)."""
         self.buyers.add(h, h, BUYERS_EXACT, BUYERS_KEEP)
 
     def add_session(self, session_id: str) -> None:
@@ -112,8 +142,8 @@ class Bucket:
     def from_dict(cls, d: dict[str, Any]) -> Bucket:
         refunds = {int(k): RefundTally.from_dict(v) for k, v in d["r"].items()}
         return cls(
-            d["o"], d["oa"], Tally.from_json(d["b"]), Tally.from_json(d["s"]), d["c"], d["so"],
-            refunds, d["u"], d["q"],
+            _int(d["o"]), _num(d["oa"]), Tally.from_json(d["b"]), Tally.from_json(d["s"]),
+            _counts(d["c"]), [str(x) for x in d["so"]], refunds, _int(d["u"]), _counts(d["q"]),
         )  # fmt: skip
 
 
@@ -144,7 +174,9 @@ class PendingRefund:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PendingRefund:
-        return cls(d["e"], d["s"], d["t"], d["a"], d["r"], d["sh"], d["an"])
+        session = d["s"]
+        return cls(str(d["e"]), None if session is None else str(session), _int(d["t"]),
+                   _num(d["a"]), str(d["r"]), bool(d["sh"]), str(d["an"]))  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -170,7 +202,8 @@ class Episode:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Episode:
-        return cls(d["id"], d["st"], d["s"], d["sev"], d["calm"], d["end"])
+        return cls(str(d["id"]), _int(d["st"]), str(d["s"]), str(d["sev"]),
+                   _opt_int(d["calm"]), _opt_int(d["end"]))  # fmt: skip
 
 
 STATE_VERSION = 2
@@ -217,8 +250,9 @@ class AnchorState:
     waiting: dict[int, int] = field(default_factory=dict)
     """Step a refund was requested in -> refunds of that step still waiting for their order.
     The refunds themselves wait in the order memory; at most grace / step entries here."""
-    deferred: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
-    """Out-of-order events (visible from, topic, JSON value), counted at the next boundary."""
+    deferred: list[tuple[int, str, Any]] = field(default_factory=list)
+    """Out-of-order events (visible from, topic, compact form: `facts`), counted at the
+    boundary after they became visible. No buyer id: the compact form holds its hash."""
     episodes: dict[str, Episode] = field(default_factory=dict)
 
     touched: set[int] = field(default_factory=set, compare=False, repr=False)
@@ -226,6 +260,9 @@ class AnchorState:
     these, so an anchor's writes follow what changed, not how much it holds."""
     dropped: set[int] = field(default_factory=set, compare=False, repr=False)
     """Buckets folded away since the store last wrote them (not stored)."""
+    deferred_ids: set[tuple[str, str]] = field(default_factory=set, compare=False, repr=False)
+    """(topic, event id) of the deferred events, for a redelivery check that does not walk
+    the list (not stored: rebuilt on load)."""
 
     def head_dict(self) -> dict[str, Any]:
         """Everything but the buckets, which are records of their own (see `bucket_key`)."""
@@ -247,31 +284,38 @@ class AnchorState:
             "e": {k: v.to_dict() for k, v in self.episodes.items()},
         }
 
-    @classmethod
-    def from_head(cls, d: dict[str, Any], buckets: dict[int, Bucket]) -> AnchorState:
-        """The state from its head record and the bucket records it lists."""
+    @staticmethod
+    def check_version(d: dict[str, Any]) -> None:
+        """Raise StateVersionError for a head written in a format this version cannot read."""
         if d.get("v") != STATE_VERSION:
             raise StateVersionError(
                 f"anchor state of {d.get('a')!r} has format {d.get('v', 1)}, this livewatch "
                 f"reads {STATE_VERSION}: start it with a new LIVEWATCH_APP_ID (see README, "
                 "Upgrading)"
             )
+
+    @classmethod
+    def from_head(cls, d: dict[str, Any], buckets: dict[int, Bucket]) -> AnchorState:
+        """The state from its head record and the bucket records it lists (raises KeyError,
+        TypeError or ValueError on content it cannot use: a number that is not finite, say)."""
+        cls.check_version(d)
         return cls(
-            anchor_id=d["a"],
-            evaluated_to_ms=d["ev"],
-            evaluated=d["evd"],
-            topic_watermarks=dict(d["tw"]),
+            anchor_id=str(d["a"]),
+            evaluated_to_ms=_opt_int(d["ev"]),
+            evaluated=bool(d["evd"]),
+            topic_watermarks=_counts(d["tw"]),
             buckets=buckets,
-            hist_orders=d["ho"],
-            hist_refunds=d["hr"],
+            hist_orders=_num(d["ho"]),
+            hist_refunds=_num(d["hr"]),
             # A state written before the pace was kept starts learning it now.
-            hist_early=d.get("he", 0.0),
-            hist_ms=d["ht"],
-            order_hours={int(k): v for k, v in d["oh"].items()},
-            recent_ids={k: dict(v) for k, v in d["ids"].items()},
-            waiting={int(k): v for k, v in d["w"].items()},
-            deferred=[(int(v), str(k), dict(e)) for v, k, e in d["d"]],
+            hist_early=_num(d.get("he", 0.0)),
+            hist_ms=_opt_int(d["ht"]),
+            order_hours={int(k): _int(v) for k, v in d["oh"].items()},
+            recent_ids={str(k): _counts(v) for k, v in d["ids"].items()},
+            waiting={int(k): _int(v) for k, v in d["w"].items()},
+            deferred=[(int(v), str(k), e) for v, k, e in d["d"]],
             episodes={k: Episode.from_dict(v) for k, v in d["e"].items()},
+            deferred_ids={(str(k), parked_id(e)) for _, k, e in d["d"]},
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -19,17 +19,19 @@ from streams.settings import Settings
 
 def _place(
     kind: str, value: dict[str, Any], placement: Placement, partitions: int
-) -> tuple[bytes | None, int | None, str | None]:
-    """Key, partition (None: the client's own murmur2, or random without a key) and minute."""
+) -> tuple[bytes | None, int | None, str | None, int | None]:
+    """Key, partition (None: the client's own murmur2, or random without a key), minute and
+    the event time in ms (the record's timestamp)."""
     try:
         event = TOPIC_MODELS[kind].model_validate(value)
     except ValueError:
-        return str(value.get("anchor_id", "invalid")).encode(), None, None
+        return str(value.get("anchor_id", "invalid")).encode(), None, None, None
     key = placement.key(kind, event)
     partition = None
     if key is not None and placement.partitioner != "murmur2":
         partition = HASHES[placement.partitioner](key, partitions)
-    return key, partition, event.event_time.isoformat()[:16]
+    moment = event.event_time
+    return key, partition, moment.isoformat()[:16], int(moment.timestamp() * 1000)
 
 
 async def send_events(
@@ -41,6 +43,7 @@ async def send_events(
     minute_barrier: bool = True,
     refunds_by: RefundKey = "anchor",
     placement: Placement | None = None,
+    stamp: bool = True,
 ) -> int:
     """Produce events in the given order; returns how many were sent.
 
@@ -51,7 +54,10 @@ async def send_events(
     Without `minute_barrier` the producer never waits for the broker (per partition, Kafka
     keeps the order anyway): that wait caps a producer near 2,600 events/s on this machine.
     Records are keyed and partitioned as `placement` says (default: the contract, refunds keyed
-    as `refunds_by` says).
+    as `refunds_by` says), and, with `stamp`, stamped with their event time (CreateTime):
+    simulated time runs ahead of the wall clock, and the worker refuses events far ahead of
+    their record's timestamp. Without it they carry the time they were sent (the latency
+    benchmark measures from it).
     """
     placement = placement or Placement.of(refunds=refunds_by)
     producer = AIOKafkaProducer(**client_options(settings), linger_ms=5, acks="all")
@@ -65,15 +71,21 @@ async def send_events(
                 break
             partition: int | None = None
             key: bytes | None
+            stamp_ms: int | None = None
             if isinstance(value, bytes):
                 raw, key = value, b"invalid"
             else:
                 raw = json.dumps(value).encode()
-                key, partition, stamp = _place(kind, value, placement, settings.partitions)
-                if minute_barrier and stamp is not None and stamp != minute:
+                key, partition, event_minute, stamp_ms = _place(
+                    kind, value, placement, settings.partitions
+                )
+                if minute_barrier and event_minute is not None and event_minute != minute:
                     await producer.flush()
-                    minute = stamp
-            await producer.send(settings.topic_by_kind[kind], raw, key=key, partition=partition)
+                    minute = event_minute
+            await producer.send(
+                settings.topic_by_kind[kind], raw, key=key, partition=partition,
+                timestamp_ms=stamp_ms if stamp else None,
+            )  # fmt: skip
             sent += 1
             if on_sent is not None:
                 on_sent(sent)

@@ -272,6 +272,26 @@ def test_an_out_of_order_event_counts_from_the_boundary_after_it_arrived() -> No
     assert sum(b.orders for start, b in state.buckets.items() if start < t60) == 1
 
 
+def test_an_order_a_month_older_than_its_anchors_other_events_costs_a_few_evaluations() -> None:
+    """An anchor's first order is from 30 days ago (its partition's first record, so nothing
+    says it is old), then today's orders, one of them out of order and held for the next
+    boundary: the empty month between is skipped, not walked a minute at a time (43,000
+    evaluations before, while the held order waited)."""
+    detector = build_detector(Settings(), DictOrders(), DictStates())
+    old, now, earlier = (_order_records(1, m) for m in (60 - 30 * 24 * 60, 60, 59))
+    old[0][1]["event_id"], earlier[0][1]["event_id"] = "old", "earlier"
+    t = _ms(now[0][1])
+    detector.apply(Order.model_validate(old[0][1]), _ms(old[0][1]))
+    detector.apply(Order.model_validate(now[0][1]), t)
+    detector.apply(Order.model_validate(earlier[0][1]), t)  # behind its topic: held
+    state = detector.states.get("a")
+    assert state is not None and len(state.deferred) == 1
+    detector.advance_to(t + 3 * 60_000, {"a"})
+    assert detector.stats.evaluations < 200  # the old order's hour, then today's minutes
+    assert state.deferred == []
+    assert sum(b.orders for b in state.buckets.values()) == 2
+
+
 def test_an_episode_resolves_when_orders_fall_below_the_minimum() -> None:
     """The resolved alert of an anchor that stopped selling still carries figures and evidence."""
     s = Scenario(seed=15)

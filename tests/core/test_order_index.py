@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from streams.core.detector import Stats
-from streams.core.order_index import DictIndex, IndexedRefund, IndexEntry, OrderIndex
+from streams.core.facts import RefundFact
+from streams.core.order_index import (
+    MAX_WAITING,
+    DictIndex,
+    IndexedRefund,
+    IndexEntry,
+    OrderIndex,
+)
 
 GRACE = 300_000
 HORIZON = 7 * 86_400_000
@@ -19,8 +24,8 @@ def index() -> OrderIndex:
 def refund(
     event_id: str = "r1", visible: int = 30 * MIN, requested: int = 30 * MIN
 ) -> IndexedRefund:
-    value: dict[str, Any] = {"event_id": event_id, "order_id": "o1", "amount": "9.90"}
-    return IndexedRefund(value, visible, requested)
+    fact = RefundFact(event_id, "o1", None, None, 9.9, "other", False, requested)
+    return IndexedRefund(fact, visible)
 
 
 class TestJoin:
@@ -28,8 +33,8 @@ class TestJoin:
         """The anchor is filled in; it is visible when the later of the two became visible."""
         idx = index()
         assert idx.add_entry("o1", IndexEntry("a1", 10 * MIN)) == []
-        [(anchor, value, visible)] = idx.add_refund("o1", refund())
-        assert (anchor, value["anchor_id"], visible) == ("a1", "a1", 30 * MIN)
+        [(anchor, fact, visible)] = idx.add_refund("o1", refund())
+        assert (anchor, fact.anchor_id, visible) == ("a1", "a1", 30 * MIN)
 
     def test_the_result_does_not_depend_on_which_arrived_first(self) -> None:
         """Entries come from every partition in any order: refund-then-entry gives the same."""
@@ -37,7 +42,7 @@ class TestJoin:
         entry = IndexEntry("a1", 31 * MIN)  # read a minute after the refund was
         forward_a = first.add_entry("o1", entry) + first.add_refund("o1", refund())
         forward_b = second.add_refund("o1", refund()) + second.add_entry("o1", entry)
-        assert forward_a == forward_b == [("a1", {**refund().value, "anchor_id": "a1"}, 31 * MIN)]
+        assert forward_a == forward_b == [("a1", refund().refund.for_anchor("a1"), 31 * MIN)]
 
     def test_an_entry_visible_after_the_grace_period_never_matches(self) -> None:
         """Whether it arrives before or after the refund, an order read more than the grace
@@ -69,6 +74,18 @@ class TestJoin:
         idx.add_entry("o1", IndexEntry("a1", 0))
         assert idx.add_refund("o1", refund(visible=HORIZON + MIN, requested=HORIZON + MIN)) == []
         assert idx.stats.attribution["unattributed"] == 1
+
+
+    def test_refunds_waiting_for_one_order_are_capped_and_the_excess_counted(self) -> None:
+        """A flood of refunds naming one order id never met cannot grow a record without
+        bound: past the cap they are unattributed at once and counted as dropped."""
+        idx = index()
+        for i in range(MAX_WAITING + 5):
+            idx.add_refund("o1", refund(event_id=f"r{i}"))
+        assert len(idx.store.waiting("o1")) == MAX_WAITING
+        assert idx.stats.dropped["index_refunds"] == 5
+        assert idx.stats.attribution["unattributed"] == 5
+        assert len(idx.add_entry("o1", IndexEntry("a1", 30 * MIN))) == MAX_WAITING
 
 
 class TestExpire:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from schemas import Complaint, Order, Refund
-from streams.core.clock import to_ms
+from streams.core.clock import TimeLimits, to_ms
 from streams.core.order_index import DictIndex, OrderIndex
 from streams.core.partition import (
     ATTRIBUTED,
@@ -22,6 +22,7 @@ from streams.core.partition import (
     PartitionTask,
     Route,
     combine,
+    refusal,
 )
 from streams.pipeline import build_detector
 from streams.settings import Settings
@@ -191,7 +192,7 @@ class TestPartitionTask:
         value = factories.refund(order_id="o-1", anchor_id=None, session_id=None)
         t.external("refunds", Refund.model_validate(value), 0)
         [out] = t.take_outbox()
-        assert (out.kind, out.partition, out.value["b"][0]["r"]["order_id"]) == (INDEX, 1, "o-1")
+        assert (out.kind, out.partition, out.value["b"][0]["f"][1]) == (INDEX, 1, "o-1")
         assert out.value["b"][0]["v"] == to_ms(Refund.model_validate(value).requested_at)
         assert t.clock.active == set()
 
@@ -377,3 +378,44 @@ class TestPartitionTask:
         assert t.tick(Mark(to_ms(order.placed_at) + 60_000, BUSY))[2] is not None
         assert t.take_outbox() == []
         assert detector.stats.attribution["order"] == 1
+
+
+def order_at(placed_at: str, **fields: Any) -> Order:
+    return Order.model_validate(factories.order(placed_at=placed_at, **fields))
+
+
+class TestRefusedTimes:
+    """Records whose time is absurd are refused where they are read: never counted, never
+    sent on, and they move no clock."""
+
+    @staticmethod
+    def limited() -> PartitionTask:
+        t = task(1)
+        t.limits = TimeLimits(future_ms=900_000, max_age_ms=7 * 86_400_000)
+        return t
+
+    def test_a_record_dated_far_past_its_timestamp_is_refused_and_moves_nothing(self) -> None:
+        t = self.limited()
+        now = order_at("2026-11-29T12:00:00+00:00", anchor_id="a-1", order_id="o-1")
+        stamp = to_ms(now.placed_at)
+        t.external("orders", now, 0, stamp)
+        t.take_outbox()
+        far = order_at("2100-01-01T00:00:00+00:00", anchor_id="a-1", order_id="o-2")
+        assert t.external("orders", far, 1, stamp) is Route.FUTURE
+        assert "ahead of its record's timestamp" in refusal(t, "orders", far, stamp)
+        assert t.clock.topic_time["orders"] == stamp
+        assert t.clock.last_offset["orders"] == 1  # read all the same
+        assert t.take_outbox() == []
+        assert t.detector.stats.outcomes[("orders", "ok")] == 1
+
+    def test_a_record_older_than_any_window_can_use_is_refused(self) -> None:
+        t = self.limited()
+        t.external("orders", order_at("2026-11-29T12:00:00+00:00", anchor_id="a-1"), 0)
+        old = order_at("2026-10-01T00:00:00+00:00", anchor_id="a-0", order_id="o-2")
+        year_1 = order_at("0001-01-01T00:00:00+00:00", anchor_id="a-0", order_id="o-3")
+        complaint = Complaint.model_validate(factories.complaint(filed_at="0001-01-01T00:00Z"))
+        assert t.external("orders", old, 1) is Route.TOO_OLD
+        assert t.external("complaints", complaint, 0) is Route.TOO_OLD  # nothing read before
+        assert t.external("orders", year_1, 2) is Route.TOO_OLD
+        assert "before 2000" in refusal(t, "orders", year_1, None)
+        assert t.detector.states.get("a-0") is None

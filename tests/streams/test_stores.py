@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from structlog.testing import capture_logs
+
 from schemas import Order, Refund
 from streams.core.attribution import OrderRef
 from streams.core.clock import MINUTE_MS, to_ms
@@ -13,6 +15,7 @@ from streams.pipeline import build_detector
 from streams.settings import Settings
 from streams.sim.hot import hot_session
 from streams.stores import DictOrders, TableOrders, TableStates
+from tests import factories
 
 LIMIT = 64 * 1024
 
@@ -118,3 +121,36 @@ def test_the_order_memory_forgets_what_passed_the_horizon() -> None:
     assert orders.purge(2, 5 * MINUTE_MS) == 6  # o-0..o-4 and the waiting refund
     assert sorted(table) == [f"o-{i}" for i in range(5, 10)] and waiting == {}
     assert orders.remembered() == 5
+
+
+def test_an_anchor_stored_with_a_number_json_cannot_hold_is_started_over() -> None:
+    """orjson writes infinity as null: an anchor stored so (by an older version, or a bug)
+    would fail every evaluation and make the worker exit and loop. It is reported, counted
+    and started over (its records deleted); the other anchors load as before."""
+    table, buckets = RecordingTable(), RecordingTable()
+    states = TableStates(table, buckets)
+    detector = build_detector(Settings(), DictOrders(), states)
+    for anchor in ("bad", "good"):
+        event = Order.model_validate(factories.order(anchor_id=anchor, order_id=f"o-{anchor}"))
+        detector.apply(event, to_ms(event.placed_at))
+    states.flush()
+    [start] = table["bad"]["bs"]
+    buckets[f"bad@{start}"] = {**buckets[f"bad@{start}"], "oa": None}
+    states.clear()
+    with capture_logs() as logs:
+        assert states.get("bad") is None
+    assert sum(states.resets.values()) == 1
+    assert [e["event"] for e in logs] == ["state_reset"]
+    assert "bad" not in table and f"bad@{start}" not in buckets
+    good = states.get("good")
+    assert good is not None and sum(b.orders for b in good.buckets.values()) == 1
+
+
+def test_a_remembered_order_that_cannot_be_read_back_is_forgotten() -> None:
+    table, waiting = RecordingTable(), RecordingTable()
+    orders = TableOrders(table, waiting)
+    table["o-1"] = {"a": "a-1", "s": "s-1", "t": None, "c": "food"}
+    waiting["o-2"] = ["not", "a", "mapping"]
+    assert orders.get("o-1") is None
+    assert orders.waiting("o-2") is None
+    assert sum(orders.resets.values()) == 2
