@@ -183,3 +183,46 @@ def test_the_json_form_of_the_lines_is_what_the_replay_command_reads() -> None:
     value = next(v for k, v in clean() if k == "orders")
     text = json.dumps({"topic": "orders", "value": value, "partition": 1, "timestamp": 5})
     assert list(read_jsonl([text])) == [Line("orders", value, 1, 5)]
+
+
+class _Watched(DictStates):
+    """Anchor states in a dict, each stored version kept as the worker would write it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[str] = []
+        self.deferred = 0
+
+    def put(self, state: Any) -> None:
+        super().put(state)
+        self.written.append(json.dumps(state.head_dict()))  # the buckets hold only counts
+        self.deferred += len(state.deferred)
+
+
+def test_no_buyer_id_is_stored_or_sent_between_partitions(monkeypatch: Any) -> None:
+    """Every anchor state written (events held for a boundary included), every record sent
+    from one partition to another (orders keyed by their own id, refunds naming no anchor:
+    both hops) and the order memory hold buyers only as hashes, never the id."""
+    from streams.core import partition
+
+    config = SimConfig(seed=4, anchors=30, hours=2.0, refund_anchor=False)
+    events = list(Simulation(config).events())
+    buyers = {json.dumps(v["buyer_id"]) for k, v in events if k == "orders"}
+    sent: list[str] = []
+    take = partition.PartitionTask.take_outbox
+
+    def watched_outbox(self: Any) -> Any:
+        out = take(self)
+        sent.extend(json.dumps(o.value) for o in out)
+        return out
+
+    monkeypatch.setattr(partition.PartitionTask, "take_outbox", watched_outbox)
+    states, orders = _Watched(), DictOrders()
+    detector = build_detector(SETTINGS, orders, states)
+    placement = Placement.of("crc32", orders="order_id", refunds="refund_id")
+    alerts = list(replay_records(events, SETTINGS, detector=detector, placement=placement))
+    assert alerts and states.deferred and len(sent) > 50  # the paths below were taken
+    assert any('"f"' in s for s in sent)
+    stored = [*states.written, *sent, json.dumps([o.to_dict() for o in orders.data.values()])]
+    leaked = [b for b in buyers if any(b in text for text in stored)]
+    assert not leaked, leaked[:5]
