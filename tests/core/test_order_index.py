@@ -75,7 +75,6 @@ class TestJoin:
         assert idx.add_refund("o1", refund(visible=HORIZON + MIN, requested=HORIZON + MIN)) == []
         assert idx.stats.attribution["unattributed"] == 1
 
-
     def test_refunds_waiting_for_one_order_are_capped_and_the_excess_counted(self) -> None:
         """A flood of refunds naming one order id never met cannot grow a record without
         bound: past the cap they are unattributed at once and counted as dropped."""
