@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: help venv jars tools run worker stop test lint fmt clean bench
+.PHONY: help venv jars tools run worker stop test lint fmt clean bench compose-secrets
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -37,6 +37,12 @@ worker: jars  ## local Kafka up, topics created, a worker in the foreground (con
 
 stop: venv  ## stop the local Kafka started by `make worker`
 	$(BIN)/livewatch kafka down
+
+compose-secrets:  ## random tokens for docker-compose.yml in deploy/docker/secrets/ (kept if present)
+	@for name in api_token board_token; do \
+	  f=deploy/docker/secrets/$$name; \
+	  [ -s $$f ] || python3 -c 'import secrets; print(secrets.token_urlsafe(32))' > $$f; \
+	done; echo "tokens in deploy/docker/secrets/ (the board's: cat deploy/docker/secrets/board_token)"
 
 lint: venv  ## ruff and mypy
 	$(BIN)/ruff check .

@@ -131,6 +131,7 @@ def create_app(
         web_bind=settings.web_host,
         web_port=settings.web_port,
         web_tables_enabled=False,
+        web_router_enabled=False,  # which worker owns what: livewatch routes itself
         canonical_url=settings.advertised_url or f"http://{settings.web_host}:{settings.web_port}",
         table_standby_replicas=0 if settings.replication_factor == 1 else 1,
         producer_max_batch_size=MAX_BATCH_BYTES,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from pydantic import ValidationError
@@ -42,6 +42,19 @@ def load_settings() -> Settings:
             name = f"LIVEWATCH_{field.upper()}" if field else "settings"
             typer.echo(f"error: {name}: {error['msg']}", err=True)
         raise typer.Exit(2) from exc
+
+
+def refuse_open_or_exit(settings: Settings, program: Literal["worker", "notify", "board"]) -> None:
+    """Exit 2 before anything starts when `program` would serve its HTTP API to the network
+    without a token; warn of credentials sent in clear text."""
+    problem = settings.open_listeners(program)
+    if problem is not None:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(2)
+    import structlog
+
+    for warning in settings.plaintext_warnings():
+        structlog.get_logger("livewatch").warning("plaintext_credentials", detail=warning)
 
 
 def check_login_or_exit(settings: Settings) -> None:
@@ -158,6 +171,7 @@ def worker() -> None:
 
     settings = load_settings()
     configure(settings.log_format, settings.log_level)
+    refuse_open_or_exit(settings, "worker")
     check_login_or_exit(settings)
     try:
         app = create_app(settings)
@@ -189,8 +203,10 @@ def notify(
 
     settings = load_settings()
     configure(settings.log_format, settings.log_level)
-    check_login_or_exit(settings)
     urls = alertmanager or settings.alertmanagers
+    settings = settings.model_copy(update={"alertmanager_urls": ",".join(urls)})
+    refuse_open_or_exit(settings, "notify")
+    check_login_or_exit(settings)
     if not urls:
         typer.echo("error: no Alertmanager: give --alertmanager URL or set "
                    "LIVEWATCH_ALERTMANAGER_URLS", err=True)  # fmt: skip
@@ -235,6 +251,7 @@ def board(
         update["board_workers"] = ",".join(worker_url)
     settings = settings.model_copy(update=update)
     configure(settings.log_format, settings.log_level)
+    refuse_open_or_exit(settings, "board")
     check_login_or_exit(settings)
     asyncio.run(serve(settings))
 

@@ -40,6 +40,9 @@ def ssl_context(settings: Settings) -> ssl.SSLContext | None:
         cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None,
         certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
         keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
+        password=(
+            settings.ssl_key_password.get_secret_value() if settings.ssl_key_password else None
+        ),
     )
     return context
 

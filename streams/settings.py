@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import ipaddress
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from yarl import URL
 
 from streams.core.partition import INTERNAL
+
+SECRETS = (
+    "sasl_password",
+    "ssl_key_password",
+    "api_token",
+    "board_token",
+    "alertmanager_password",
+    "alertmanager_bearer_token",
+)
+"""Settings that are secrets: masked wherever settings are shown, readable from a file."""
 
 
 class Settings(BaseSettings):
@@ -47,6 +60,8 @@ class Settings(BaseSettings):
     ssl_certfile: Path | None = None
     """PEM client certificate, when the brokers require TLS client authentication."""
     ssl_keyfile: Path | None = None
+    ssl_key_password: SecretStr | None = None
+    """Password of an encrypted `ssl_keyfile`."""
 
     group_instance_id: str | None = None
     """Static group membership (e.g. the StatefulSet pod name): a restarted worker takes its
@@ -122,6 +137,13 @@ class Settings(BaseSettings):
 
     alertmanager_urls: str = ""
     """`livewatch notify`: comma-separated Alertmanager base URLs (every one of an HA set)."""
+    alertmanager_username: str | None = None
+    """`livewatch notify`: HTTP basic auth user for every Alertmanager (with the password)."""
+    alertmanager_password: SecretStr | None = None
+    alertmanager_bearer_token: SecretStr | None = None
+    """`livewatch notify`: sent as `Authorization: Bearer` (instead of basic auth)."""
+    alertmanager_cafile: Path | None = None
+    """`livewatch notify`: PEM CA file for https Alertmanagers (default: the system's CAs)."""
     notify_port: int = Field(default=6067, ge=1, le=65535)
     """`livewatch notify`: port of its `/metrics`, `/livez` and `/readyz` (on `web_host`)."""
     notify_resend_s: float = Field(default=60.0, gt=0)
@@ -143,13 +165,37 @@ class Settings(BaseSettings):
     board_token: SecretStr | None = None
     """`livewatch board`: when set, every page but /livez and /readyz needs it, as
     `Authorization: Bearer <token>` or as the password of HTTP basic auth (any user name)."""
+    insecure_http: bool = False
+    """Allow the worker, the notifier and the board to listen beyond loopback without a token
+    (`web_host`/`board_host` not 127.0.0.1 while `api_token`/`board_token` are unset), for a
+    network you trust to keep everyone else out. Without it they refuse to start so."""
     board_refresh_s: float = Field(default=2.0, gt=0)
     """`livewatch board`: how often an open page refreshes its lists and charts."""
 
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
-    @field_validator("board_token", "api_token", "sasl_password", mode="before")
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_files(cls, data: Any) -> Any:
+        """Every secret may come from a file (`LIVEWATCH_<NAME>_FILE`, as Kubernetes and Docker
+        mount secrets), its trailing newline removed; both forms at once is an error."""
+        if not isinstance(data, dict):
+            return data
+        for name in SECRETS:
+            var = f"LIVEWATCH_{name.upper()}_FILE"
+            path = os.environ.get(var)
+            if not path:
+                continue
+            if data.get(name) not in (None, ""):
+                raise ValueError(f"{var} and LIVEWATCH_{name.upper()} are both set: keep one")
+            try:
+                data[name] = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as exc:
+                raise ValueError(f"{var}={path}: {exc.strerror}") from exc
+        return data
+
+    @field_validator(*SECRETS, mode="before")
     @classmethod
     def _no_empty_secret(cls, value: object) -> object:
         """An empty secret (compose's `${LIVEWATCH_BOARD_TOKEN:-}`) means none, not ""."""
@@ -166,6 +212,19 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"short_window_s ({self.short_window_s}) must not exceed "
                 f"long_window_s ({self.long_window_s})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _one_alertmanager_login(self) -> Settings:
+        if self.alertmanager_bearer_token is not None and self.alertmanager_password is not None:
+            raise ValueError(
+                "set LIVEWATCH_ALERTMANAGER_BEARER_TOKEN or LIVEWATCH_ALERTMANAGER_PASSWORD, "
+                "not both"
+            )
+        if (self.alertmanager_username is None) != (self.alertmanager_password is None):
+            raise ValueError(
+                "LIVEWATCH_ALERTMANAGER_USERNAME and LIVEWATCH_ALERTMANAGER_PASSWORD go together"
             )
         return self
 
@@ -219,3 +278,59 @@ class Settings(BaseSettings):
             self.topic_alerts,
             self.topic_deadletter,
         ]
+
+    def open_listeners(self, program: Literal["worker", "notify", "board"]) -> str | None:
+        """Why `program` must not start as configured: listening beyond loopback with no token
+        (anyone who reaches the port reads abuse figures and anchors), or None."""
+        host, token, host_var, token_var = (
+            (self.board_host, self.board_token, "BOARD_HOST", "BOARD_TOKEN")
+            if program == "board"
+            else (self.web_host, self.api_token, "WEB_HOST", "API_TOKEN")
+        )
+        if token is not None or self.insecure_http or is_loopback(host):
+            return None
+        return (
+            f"LIVEWATCH_{host_var}={host} listens beyond loopback and LIVEWATCH_{token_var} is "
+            f"not set: set a token (LIVEWATCH_{token_var}, or a file holding it in "
+            f"LIVEWATCH_{token_var}_FILE; `python -c 'import secrets; "
+            f"print(secrets.token_urlsafe(32))'` makes one), bind 127.0.0.1, or, on a network "
+            f"you trust, set LIVEWATCH_INSECURE_HTTP=true"
+        )
+
+    def plaintext_warnings(self) -> list[str]:
+        """Credentials that would cross the network readable by anyone on the path."""
+        warnings = []
+        if self.security_protocol == "SASL_PLAINTEXT" and self.sasl_mechanism == "PLAIN":
+            warnings.append(
+                "LIVEWATCH_SECURITY_PROTOCOL=SASL_PLAINTEXT with LIVEWATCH_SASL_MECHANISM=PLAIN "
+                "sends the Kafka password in clear text: use SASL_SSL, or SCRAM"
+            )
+        login = self.alertmanager_password or self.alertmanager_bearer_token
+        if login is not None and any(u.startswith("http://") for u in self.alertmanagers):
+            warnings.append(
+                "Alertmanager credentials are sent to an http:// URL in clear text: use https"
+            )
+        if any(URL(u).password is not None for u in self.alertmanagers):
+            warnings.append(
+                "an Alertmanager URL carries a password: set LIVEWATCH_ALERTMANAGER_USERNAME and "
+                "LIVEWATCH_ALERTMANAGER_PASSWORD (or _FILE) instead; it is never shown"
+            )
+        return warnings
+
+
+def redacted(url: str) -> str:
+    """`url` without its user and password: safe for logs and metric labels."""
+    parsed = URL(url)
+    if parsed.user is None and parsed.password is None:
+        return url
+    return str(parsed.with_user(None))
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding `host` keeps a server to this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name that may resolve anywhere

@@ -1,7 +1,7 @@
 """The worker's HTTP API on Faust's web server: metrics, health and read-only views.
 
-Faust's own `/table` pages are off (they expose raw table data); these views show what an
-operator or analyst needs instead.
+Faust's own `/table` and `/router` pages are off (raw table data; which worker owns what,
+outside the token); these views show what an operator or analyst needs instead.
 """
 
 from __future__ import annotations

@@ -90,3 +90,47 @@ def test_the_board_asks_the_worker_and_is_published_on_loopback_only() -> None:
     assert board["LIVEWATCH_BOARD_WORKERS"] == f"http://worker:{worker['LIVEWATCH_WEB_PORT']}"
     port = board["LIVEWATCH_BOARD_PORT"]
     assert SERVICES["board"]["ports"] == [f"127.0.0.1:{port}:{port}"]
+
+
+PROGRAMS = {"worker": "worker", "notify": "notify", "board": "board"}
+
+
+def test_servers_beyond_loopback_read_their_tokens_from_compose_secrets(
+    tmp_path: Any, monkeypatch: Any
+) -> None:
+    """Each livewatch server listens on 0.0.0.0 in its container, so each needs its token: read
+    from a compose secret (never a literal), it starts (the settings pass the listening check);
+    without it, it would refuse to. Published ports are on the host's loopback only."""
+    from streams.settings import Settings
+
+    declared = COMPOSE["secrets"]
+    for service, program in PROGRAMS.items():
+        spec = SERVICES[service]
+        env = {k: str(v) for k, v in spec["environment"].items()}
+        assert not any(k.endswith("_TOKEN") for k in env), service  # no literal tokens
+        files = {k: v for k, v in env.items() if k.endswith("_TOKEN_FILE")}
+        assert files, service
+        for var, path in files.items():
+            name = path.removeprefix("/run/secrets/")
+            assert name in spec["secrets"] and name in declared, (service, var)
+            secret = tmp_path / name
+            secret.write_text("t\n")
+            monkeypatch.setenv(var, str(secret))
+        plain = {k.removeprefix("LIVEWATCH_").lower(): v for k, v in env.items()
+                 if k.startswith("LIVEWATCH_") and not k.endswith("_FILE")}  # fmt: skip
+        assert Settings.model_validate(plain).open_listeners(program) is None, service
+        for var in files:
+            monkeypatch.delenv(var)
+        assert Settings.model_validate(plain).open_listeners(program) is not None, service
+        assert all(p.startswith("127.0.0.1:") for p in spec.get("ports", [])), service
+    ignored = (ROOT / "deploy/docker/secrets/.gitignore").read_text().split()
+    assert ignored[0] == "*"
+    for secret in declared.values():
+        assert secret["file"].startswith("./deploy/docker/secrets/")
+
+
+def test_prometheus_scrapes_with_the_tokens_it_is_given() -> None:
+    prometheus = yaml.safe_load((DEPLOY / "prometheus/prometheus.yml").read_text())
+    for job in prometheus["scrape_configs"]:
+        path = job["authorization"]["credentials_file"]
+        assert path.removeprefix("/run/secrets/") in SERVICES["prometheus"]["secrets"], job

@@ -99,3 +99,37 @@ def test_the_board_asks_every_worker_and_needs_its_token() -> None:
     ]
     service = by_kind("Service", "livewatch-board")
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "program"),
+    [("StatefulSet", None, "worker"), ("Deployment", "livewatch-notify", "notify"),
+     ("Deployment", "livewatch-board", "board")],
+)  # fmt: skip
+def test_servers_read_the_api_token_from_a_mounted_secret(
+    kind: str, name: str | None, program: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every livewatch server listens beyond loopback in its pod: its settings (ConfigMap and
+    env) pass the listening check with the token file the Secret volume provides, and would
+    fail it without."""
+    pod = by_kind(kind, name)["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    path = env["LIVEWATCH_API_TOKEN_FILE"]["value"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mount = next(n for n, at in mounts.items() if path.startswith(at + "/"))
+    assert volumes[mount]["secret"]["secretName"] == "livewatch-api-token"
+    config = by_kind("ConfigMap", "livewatch-settings")["data"]
+    values = {**config, **{k: e["value"] for k, e in env.items() if "value" in e}}
+    plain = {k.removeprefix("LIVEWATCH_").lower(): v for k, v in values.items()
+             if k.startswith("LIVEWATCH_") and not k.endswith("_FILE")}  # fmt: skip
+    if "LIVEWATCH_BOARD_TOKEN" in env:  # from a Secret by reference
+        plain["board_token"] = "from-the-secret"
+    token = tmp_path / "token"
+    token.write_text("t\n")
+    monkeypatch.setenv("LIVEWATCH_API_TOKEN_FILE", str(token))
+    assert Settings.model_validate(plain).open_listeners(program) is None
+    monkeypatch.delenv("LIVEWATCH_API_TOKEN_FILE")
+    if program != "board":
+        assert Settings.model_validate(plain).open_listeners(program) is not None

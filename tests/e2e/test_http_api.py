@@ -67,8 +67,9 @@ async def test_metrics_health_and_views(settings: Settings, worker: WorkerProces
             assert resp.status == 404
         async with http.get(f"{base}/alerts/active") as resp:
             active = (await resp.json())["alerts"]
-        async with http.get(f"{base}/table") as resp:
-            assert resp.status == 404  # Faust's raw table pages are off
+        for faust_page in ("/table", "/router", "/router/"):
+            async with http.get(f"{base}{faust_page}") as resp:
+                assert resp.status == 404, faust_page  # Faust's own pages are off
 
     values = samples(text)
     orders = sum(1 for kind, _ in records if kind == "orders")

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def test_worker_refuses_a_bad_rules_file(tmp_path: Path) -> None:
     """Exit 2 with the file, line and field named; no broker is needed to find out."""
@@ -45,3 +47,44 @@ def test_notify_without_an_alertmanager_says_how_to_give_one() -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert "--alertmanager URL" in result.stderr and "LIVEWATCH_ALERTMANAGER_URLS" in result.stderr
+
+
+def _run(program: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LIVEWATCH_")}
+    return subprocess.run(
+        [sys.executable, "-m", "streams", program], capture_output=True, text=True,
+        env={**clean, "LIVEWATCH_KAFKA_BOOTSTRAP": "127.0.0.1:1", **env}, timeout=60,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("program", "host_var", "token_var"),
+    [
+        ("worker", "LIVEWATCH_WEB_HOST", "LIVEWATCH_API_TOKEN"),
+        ("notify", "LIVEWATCH_WEB_HOST", "LIVEWATCH_API_TOKEN"),
+        ("board", "LIVEWATCH_BOARD_HOST", "LIVEWATCH_BOARD_TOKEN"),
+    ],
+)
+def test_listening_beyond_loopback_without_a_token_is_refused(
+    program: str, host_var: str, token_var: str
+) -> None:
+    """Anyone who reaches the port would read abuse figures: exit 2 naming both settings and
+    how to make a token, before anything listens."""
+    result = _run(program, **{host_var: "0.0.0.0", "LIVEWATCH_ALERTMANAGER_URLS": "http://am"})
+    assert result.returncode == 2, result.stderr
+    assert f"{host_var}=0.0.0.0 listens beyond loopback and {token_var} is not set" in (
+        result.stderr
+    )
+    assert f"{token_var}_FILE" in result.stderr
+
+
+def test_a_token_read_from_a_file_passes_the_check(tmp_path: Path) -> None:
+    """The notifier gets past the listening check with its token in a file (and stops at the
+    next one: no Alertmanager given)."""
+    token = tmp_path / "token"
+    token.write_text("s3cret-from-a-file\n")
+    result = _run("notify", LIVEWATCH_WEB_HOST="0.0.0.0", LIVEWATCH_API_TOKEN_FILE=str(token))
+    assert result.returncode == 2
+    assert "listens beyond loopback" not in result.stderr
+    assert "--alertmanager URL" in result.stderr
+    assert "s3cret" not in result.stderr + result.stdout
