@@ -16,6 +16,9 @@ from typing import Any
 import aiohttp
 import structlog
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
+from yarl import URL
+
+from streams.settings import redacted
 
 log = structlog.get_logger("livewatch.notify")
 
@@ -30,8 +33,25 @@ class Rejected(Exception):
     """Every reachable Alertmanager refused the batch as invalid (4xx): retrying cannot help."""
 
 
+class Login:
+    """How the notifier proves itself to Alertmanager: basic auth or a bearer token, and the CA
+    for https (Alertmanager's `--web.config.file`)."""
+
+    def __init__(
+        self,
+        username: str | None = None,
+        password: str | None = None,
+        bearer_token: str | None = None,
+        ssl: Any = None,
+    ) -> None:
+        self.auth = aiohttp.BasicAuth(username, password) if username and password else None
+        self.headers = {"Authorization": f"Bearer {bearer_token}"} if bearer_token else {}
+        self.ssl = ssl
+
+
 class Alertmanagers:
-    """The Alertmanagers to post to, with counters for the notifier's metrics."""
+    """The Alertmanagers to post to, with counters for the notifier's metrics. URLs are shown
+    (logs, metric labels) without credentials; a password in a URL is used as basic auth."""
 
     def __init__(
         self,
@@ -40,10 +60,13 @@ class Alertmanagers:
         on_result: Callable[[str, str, int], None],
         timeout_s: float = 10.0,
         max_backoff_s: float = 30.0,
+        login: Login | None = None,
     ) -> None:
         if not urls:
             raise ValueError("at least one Alertmanager URL is needed")
-        self.urls = [u.rstrip("/") for u in urls]
+        self.login = login or Login()
+        self.urls = [redacted(u.rstrip("/")) for u in urls]
+        self._auth = {redacted(u.rstrip("/")): _url_auth(u) or self.login.auth for u in urls}
         self.session = session
         self.on_result = on_result
         """(url, "sent" | "failed" | "rejected", alerts): counted per Alertmanager."""
@@ -89,7 +112,10 @@ class Alertmanagers:
 
     async def _post(self, url: str, alerts: list[dict[str, Any]]) -> str:
         try:
-            async with self.session.post(url + API_PATH, json=alerts, timeout=self.timeout) as resp:
+            async with self.session.post(
+                url + API_PATH, json=alerts, timeout=self.timeout, auth=self._auth[url],
+                headers=self.login.headers, ssl=self.login.ssl if self.login.ssl else True,
+            ) as resp:  # fmt: skip
                 body = await resp.text()
                 if resp.status < 300:
                     outcome = "sent"
@@ -103,3 +129,10 @@ class Alertmanagers:
             log.debug("alertmanager_post_failed", url=url, error=repr(exc))
         self.on_result(url, outcome, len(alerts))
         return outcome
+
+
+def _url_auth(url: str) -> aiohttp.BasicAuth | None:
+    parsed = URL(url)
+    if parsed.user is None:
+        return None
+    return aiohttp.BasicAuth(parsed.user, parsed.password or "")

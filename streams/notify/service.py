@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import ssl
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -27,10 +28,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from streams.codecs import read_alert, read_alert_record
 from streams.http_common import OPEN_PATHS, add_probes, authorized
 from streams.kafka_config import client_options
-from streams.notify.alertmanager import Alertmanagers
+from streams.notify.alertmanager import Alertmanagers, Login
 from streams.notify.envelope import firing_until, postable
 from streams.notify.episodes import Episodes, Post
-from streams.settings import Settings
+from streams.settings import Settings, redacted
 from streams.topics import describe_partitions
 
 log = structlog.get_logger("livewatch.notify")
@@ -99,7 +100,9 @@ class Notifier:
         await consumer.start()
         try:
             async with aiohttp.ClientSession() as session:
-                managers = Alertmanagers(self.urls, session, self.metrics.on_result)
+                managers = Alertmanagers(
+                    self.urls, session, self.metrics.on_result, login=alertmanager_login(s)
+                )
                 await self._consume(consumer, managers)
         finally:
             await consumer.stop()
@@ -167,7 +170,9 @@ class Notifier:
     async def _caught_up(self, managers: Alertmanagers) -> None:
         self.ready, self.reason = True, "ready"
         firing = self.episodes.firing()
-        log.info("notifier_ready", firing=len(firing), alertmanagers=self.urls)
+        log.info(
+            "notifier_ready", firing=len(firing), alertmanagers=[redacted(u) for u in self.urls]
+        )
         await self._deliver(managers, firing)
 
     async def _deliver(self, managers: Alertmanagers, posts: list[Post]) -> None:
@@ -219,3 +224,16 @@ async def serve(settings: Settings, urls: Sequence[str]) -> None:
         log.info("notifier_stopped")
     finally:
         await runner.cleanup()
+
+
+def alertmanager_login(s: Settings) -> Login:
+    """The Alertmanager credentials of the settings (see `Login`)."""
+    context = None
+    if s.alertmanager_cafile is not None:
+        context = ssl.create_default_context(cafile=str(s.alertmanager_cafile))
+    return Login(
+        s.alertmanager_username,
+        s.alertmanager_password.get_secret_value() if s.alertmanager_password else None,
+        s.alertmanager_bearer_token.get_secret_value() if s.alertmanager_bearer_token else None,
+        context,
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import subprocess
@@ -34,8 +35,16 @@ receivers:
 class AlertmanagerProcess:
     """Debian's `prometheus-alertmanager` on a loopback port, started and stopped by pid."""
 
-    def __init__(self, tmp: Path, hook_url: str, config: Path | None = None) -> None:
-        """With `config`, that file; else one routing everything to `hook_url`."""
+    def __init__(
+        self,
+        tmp: Path,
+        hook_url: str,
+        config: Path | None = None,
+        basic_auth: tuple[str, str, str] | None = None,
+    ) -> None:
+        """With `config`, that file; else one routing everything to `hook_url`. With
+        `basic_auth` (user, password, its bcrypt hash), every request needs that login
+        (`--web.config.file`)."""
         binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
         if binary is None:
             pytest.fail("prometheus-alertmanager is not installed: run .ci/run (make tools)")
@@ -47,6 +56,13 @@ class AlertmanagerProcess:
             config = tmp / "alertmanager.yml"
             config.write_text(CONFIG.format(hook=hook_url))
         self.config = config
+        self.login: tuple[str, str] | None = None
+        self.web_args: list[str] = []
+        if basic_auth is not None:
+            user, password, hashed = basic_auth
+            web = tmp / "web.yml"
+            web.write_text(f"basic_auth_users:\n  {user}: '{hashed}'\n")
+            self.login, self.web_args = (user, password), [f"--web.config.file={web}"]
         self.proc: subprocess.Popen[bytes] | None = None
         self.runs = 0
 
@@ -58,7 +74,7 @@ class AlertmanagerProcess:
             self.proc = subprocess.Popen(
                 [self.binary, f"--config.file={self.config}", f"--storage.path={storage}",
                  f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address=",
-                 "--log.level=debug"],  # debug: every flush and notification in its log
+                 "--log.level=debug", *self.web_args],  # debug: every flush and notification
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         deadline = time.monotonic() + 30
@@ -66,7 +82,11 @@ class AlertmanagerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"alertmanager exited; see {self.tmp / 'alertmanager.log'}")
             try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as resp:
+                request = urllib.request.Request(f"{self.url}/-/ready")
+                if self.login is not None:
+                    token = base64.b64encode(":".join(self.login).encode()).decode()
+                    request.add_header("Authorization", f"Basic {token}")
+                with urllib.request.urlopen(request, timeout=1) as resp:
                     if resp.status == 200:
                         return
             except OSError:
