@@ -46,6 +46,7 @@ from streams.notify.envelope import cloudevent_headers
 from streams.pipeline import build_detector, build_task
 from streams.placement import Owners
 from streams.settings import Settings
+from streams.snapshot import Snapshot
 from streams.stores import DECODE_ERRORS, TableIndex, TableOrders, TableStates, reset
 from streams.table_writes import MAX_BATCH_BYTES, RecordSender, TableWriter
 from streams.tables import (
@@ -174,6 +175,8 @@ def create_app(
         found = (states.get(a) for task in list(tasks.values()) for a in sorted(task.clock.active))
         return [s for s in found if s is not None]
 
+    summary = Snapshot(active_states, detector.config.windows, settings.api_snapshot_s)
+
     def consumer_lag() -> dict[str, int]:
         consumer: Any = app.consumer
         lag = dict.fromkeys(kinds.values(), 0)
@@ -203,7 +206,7 @@ def create_app(
             counts=counts,
             forwarding=off_partition,
             resets=resets,
-            active_states=active_states,
+            summary=summary,
             consumer_lag=consumer_lag,
             windows=detector.config.windows,
             remembered=orders.remembered,
@@ -232,7 +235,7 @@ def create_app(
         metrics.registry,
         anchor_table,
         states.get,
-        active_states,
+        summary,
         detector.config.windows,
         readiness,
         detector.rules.refund_after_order_spike,

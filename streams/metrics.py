@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import platform
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,9 +19,8 @@ from prometheus_client.registry import Collector
 from streams import __version__
 from streams.core.detector import Stats
 from streams.core.evaluate import Windows
-from streams.core.state import AnchorState
-from streams.core.windows import totals
 from streams.forwarding import REASONS, ForwardingReport
+from streams.snapshot import StateSummary
 from streams.tables import TABLES
 
 KINDS = ("orders", "refunds", "complaints")
@@ -72,7 +71,8 @@ class Sources:
 
     stats: Callable[[], Stats]
     counts: ShellCounts
-    active_states: Callable[[], Iterable[AnchorState]]
+    summary: Callable[[], StateSummary]
+    """The live anchor states summed up (`snapshot.Snapshot`: at most once a second or so)."""
     consumer_lag: Callable[[], dict[str, int]]
     windows: Windows
     remembered: Callable[[], int] = lambda: 0
@@ -174,24 +174,10 @@ class LivewatchCollector(Collector):
         yield remembered
 
     def _state_gauges(self) -> Iterator[Metric]:
-        w = self.sources.windows
-        window_events = {(size, kind): 0 for size in ("short", "long") for kind in KINDS}
-        active_alerts = dict.fromkeys(RULES, 0)
-        anchors = 0
-        for state in self.sources.active_states():
-            anchors += 1
-            for rule, episode in state.episodes.items():
-                if episode.status == "firing":
-                    active_alerts[rule] = active_alerts.get(rule, 0) + 1
-            if state.evaluated_to_ms is None:
-                continue
-            for size, size_ms in (("short", w.short_ms), ("long", w.long_ms)):
-                orders, refunds, complaints = totals(
-                    state, state.evaluated_to_ms, size_ms, w.step_ms
-                )
-                window_events[(size, "orders")] += orders
-                window_events[(size, "refunds")] += refunds
-                window_events[(size, "complaints")] += complaints
+        summary = self.sources.summary()
+        window_events = summary.window_events
+        active_alerts = {**dict.fromkeys(RULES, 0), **summary.firing}
+        anchors = summary.anchors
         gauge = GaugeMetricFamily(
             "livewatch_window_events",
             "Events held in the short and long windows of all tracked anchors, at their last "

@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     (`Authorization: Bearer <token>`); the board sends it to the workers. Workers forward it
     when they route an anchor to its owner, so every worker must share it."""
 
+    api_snapshot_s: float = Field(default=1.0, ge=0)
+    """How old the summary of every live anchor behind `/metrics`' state gauges, `/anchors` and
+    `/alerts/active` may be before a request recomputes it: one walk over all anchors per
+    interval, however many requests come (0: every request)."""
+
     rules_path: Path | None = None
     """Rules YAML overriding the packaged defaults (`streams/rules/default.yaml`)."""
     short_window_s: int = Field(default=600, gt=0)

@@ -7,7 +7,7 @@ outside the token); these views show what an operator or analyst needs instead.
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
@@ -22,8 +22,7 @@ from streams.core.state import AnchorState
 from streams.core.windows import QUALITY_COMPLAINTS, figures, totals
 from streams.http_common import EXPOSITION_TYPE, authorized
 from streams.placement import owner
-
-RANKING_Z = 1.645
+from streams.snapshot import MAX_RISK_ROWS, Snapshot
 
 
 def readiness(app: Any) -> tuple[bool, str]:
@@ -131,43 +130,6 @@ def anchor_minutes(state: AnchorState, windows: Windows, rule: RefundSpikeRule) 
     }
 
 
-def riskiest_anchors(
-    states: Iterable[AnchorState], windows: Windows, limit: int
-) -> list[dict[str, Any]]:
-    """The anchors this worker tracks, riskiest first: firing episodes, then the lower bound of
-    the long window's refund rate (at each anchor's last evaluated boundary)."""
-    ranked: list[tuple[tuple[int, float, str], AnchorState]] = []
-    for state in states:
-        if state.evaluated_to_ms is None:
-            continue
-        orders, refunds, _ = totals(state, state.evaluated_to_ms, windows.long_ms, windows.step_ms)
-        firing = sum(1 for e in state.episodes.values() if e.status == "firing")
-        # A rate on few orders proves little: rank by its lower bound.
-        bound = wilson_lower_bound(refunds, orders, RANKING_Z)
-        ranked.append(((-firing, -bound, state.anchor_id), state))
-    ranked.sort(key=lambda item: item[0])
-    return [_risk_row(state, windows) for _, state in ranked[:limit]]
-
-
-def _risk_row(state: AnchorState, windows: Windows) -> dict[str, Any]:
-    assert state.evaluated_to_ms is not None
-    fig = figures(state, state.evaluated_to_ms, windows.long_ms, windows.step_ms, samples=0)
-    return {
-        "anchor_id": state.anchor_id,
-        "category": fig.top_category,
-        "orders": fig.orders,
-        "refunded_orders": fig.refunds,
-        "refund_rate": round(fig.refund_rate, 4),
-        "refund_rate_lower_bound": round(wilson_lower_bound(fig.refunds, fig.orders, RANKING_Z), 4),
-        "refunded_before_shipment": fig.refunded_unshipped,
-        "orders_per_buyer": (
-            round(fig.orders / fig.distinct_buyers, 2) if fig.distinct_buyers else None
-        ),
-        "quality_complaints": fig.quality_complaints,
-        "firing": sorted(r for r, e in state.episodes.items() if e.status == "firing"),
-    }
-
-
 Page = Callable[..., Awaitable[Any]]
 
 
@@ -249,7 +211,7 @@ def register(
     registry: CollectorRegistry,
     anchor_table: Any,
     load_state: Callable[[str], AnchorState | None],
-    active_states: Callable[[], Iterable[AnchorState]],
+    summary: Snapshot,
     windows: Windows,
     ready: Callable[[], tuple[bool, str]],
     refund_rule: RefundSpikeRule,
@@ -269,6 +231,7 @@ def register(
     @app.page("/metrics")
     @guarded
     async def metrics(web: Any, request: Any) -> Any:
+        await summary.fresh()  # the state gauges read it
         # aiohttp wants the charset apart from the content type; the body is UTF-8 as declared.
         return web.bytes(generate_latest(registry), content_type=EXPOSITION_TYPE)
 
@@ -303,24 +266,12 @@ def register(
     @guarded
     async def riskiest(web: Any, request: Any) -> Any:
         try:
-            limit = max(1, min(100, int(request.query.get("limit", "10"))))
+            limit = max(1, min(MAX_RISK_ROWS, int(request.query.get("limit", "10"))))
         except ValueError:
             return web.json({"error": "limit must be a whole number"}, status=400)
-        return web.json({"anchors": riskiest_anchors(active_states(), windows, limit)})
+        return web.json({"anchors": (await summary.fresh()).riskiest[:limit]})
 
     @app.page("/alerts/active")
     @guarded
     async def active_alerts(web: Any, request: Any) -> Any:
-        items = [
-            {
-                "anchor_id": state.anchor_id,
-                "rule": rule,
-                "alert_id": e.alert_id,
-                "severity": e.severity,
-                "started": _iso(e.started_ms),
-            }
-            for state in active_states()
-            for rule, e in sorted(state.episodes.items())
-            if e.status == "firing"
-        ]
-        return web.json({"alerts": sorted(items, key=lambda a: (a["started"], a["anchor_id"]))})
+        return web.json({"alerts": (await summary.fresh()).active_alerts})

@@ -11,10 +11,14 @@ from prometheus_client import CollectorRegistry
 from streams.core.detector import Stats
 from streams.core.evaluate import Windows
 from streams.metrics import Metrics, ShellCounts, Sources
+from streams.snapshot import summarize
 from tests.deploy.conftest import DEPLOY
 
 DASHBOARD = DEPLOY / "grafana/dashboards/livewatch.json"
 PROMQL_WORDS = {"sum", "by", "rate", "increase", "histogram_quantile", "clamp_min", "le", "without"}
+
+
+WINDOWS = Windows(600_000, 3_600_000, 60_000)
 
 
 def exported_names() -> set[str]:
@@ -22,7 +26,7 @@ def exported_names() -> set[str]:
     registry = CollectorRegistry()
     Metrics(
         registry,
-        Sources(lambda: Stats(), ShellCounts(), list, dict, Windows(600_000, 3_600_000, 60_000)),
+        Sources(lambda: Stats(), ShellCounts(), lambda: summarize([], WINDOWS), dict, WINDOWS),
     )
     names = set()
     for family in registry.collect():
