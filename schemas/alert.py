@@ -26,6 +26,17 @@ class RuleName(StrEnum):
     QUALITY_COMPLAINTS = "quality_complaints"
     ORDER_CONCENTRATION = "order_concentration"
 
+    @classmethod
+    def _missing_(cls, value: object) -> RuleName | None:
+        """A rule this version does not know (a newer worker's, in a rolling upgrade) is read
+        as a member of its own, not refused: the notifier pages it and the board shows it."""
+        if not isinstance(value, str) or not value or len(value) > 64:
+            return None
+        member = str.__new__(cls, value)
+        member._name_ = value.upper()
+        member._value_ = value
+        return member
+
 
 class Evidence(BaseModel):
     """What an analyst needs to judge an anomaly: brushing and an attack on the anchor look alike,

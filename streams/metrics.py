@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, Histogram, Info
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from schemas import RuleName
 from streams import __version__
 from streams.core.detector import Stats
 from streams.core.evaluate import Windows
@@ -24,7 +25,8 @@ from streams.snapshot import StateSummary
 from streams.tables import TABLES
 
 KINDS = ("orders", "refunds", "complaints")
-RULES = ("refund_after_order_spike", "quality_complaints")
+RULES = tuple(rule.value for rule in RuleName)
+"""Every rule's series starts at zero, so `increase()` sees each one's first firing."""
 OUTCOMES = ("ok", "late", "duplicate", "invalid", "too_large", "future", "too_old", "error")
 DEAD_LETTER_REASONS = ("invalid", "too_large", "future", "too_old", "error")
 DROPPED = ("deferred", "complaint_ids", "index_refunds")
