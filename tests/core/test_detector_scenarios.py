@@ -7,7 +7,7 @@ from datetime import datetime
 
 from schemas import Alert, Complaint, Order, Refund
 from streams.core.clock import to_ms
-from streams.core.detector import Detector
+from streams.core.detector import MAX_COMPLAINT_IDS, MAX_DEFERRED, Detector
 from streams.core.rules import load_rules
 from streams.core.state import AnchorState
 from streams.pipeline import build_detector
@@ -357,3 +357,35 @@ def test_an_evaluated_anchor_does_not_move_its_start_back() -> None:
     detector.apply(Complaint.model_validate(second), _ms(second))
     assert state.evaluated_to_ms == _ms(order) + 60_000
     assert sum(sum(b.complaints.values()) for b in state.buckets.values()) == 2
+
+
+def test_events_held_for_a_boundary_are_capped_and_the_excess_counted() -> None:
+    """A backlog where one topic runs far ahead cannot grow an anchor's record without bound:
+    past `MAX_DEFERRED` held events, more are dropped and counted; each is looked up by id
+    once (a redelivery of a held one is a duplicate)."""
+    detector = build_detector(Settings(), DictOrders(), DictStates())
+    ahead = _order_records(1, 60)
+    t60 = _ms(ahead[0][1])
+    detector.apply(Order.model_validate(ahead[0][1]), t60)
+    behind = _order_records(MAX_DEFERRED + 7, 59)
+    for _, value in behind:
+        detector.apply(Order.model_validate(value), t60)
+    state = detector.states.get("a")
+    assert state is not None and len(state.deferred) == MAX_DEFERRED
+    assert detector.stats.dropped["deferred"] == 7
+    detector.apply(Order.model_validate(behind[0][1]), t60)
+    assert detector.stats.outcomes[("orders", "duplicate")] == 1
+
+
+def test_complaint_ids_kept_for_deduplication_are_capped() -> None:
+    """A complaint storm on one anchor keeps at most `MAX_COMPLAINT_IDS` ids, forgetting the
+    oldest (counted), so its record stays bounded."""
+    s = Scenario(seed=4)
+    s.complaints("a", 0, 30, MAX_COMPLAINT_IDS + 50)
+    detector = build_detector(Settings(), DictOrders(), DictStates())
+    for _, value in s.records():
+        complaint = Complaint.model_validate(value)
+        detector.apply(complaint, _ms(value))
+    state = detector.states.get("a")
+    assert state is not None and len(state.recent_ids["complaints"]) == MAX_COMPLAINT_IDS
+    assert detector.stats.dropped["complaint_ids"] == 50

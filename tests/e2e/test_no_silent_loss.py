@@ -171,7 +171,8 @@ async def test_live_batches_count_every_valid_event_once_and_dead_letter_every_b
             if counted["ok"] + counted["duplicate"] + counted["late"] >= 10_000:
                 break
             await asyncio.sleep(1)
-    assert counted == {"ok": 10_000, "duplicate": 0, "late": 0, "invalid": 10_000, "error": 0}
+    assert counted == {"ok": 10_000, "duplicate": 0, "late": 0, "invalid": 10_000, "error": 0,
+                       "too_large": 0, "future": 0, "too_old": 0}  # fmt: skip
     await assert_committed_to_end(settings)
 
 
