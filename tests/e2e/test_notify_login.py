@@ -1,13 +1,16 @@
 """`livewatch notify` logs in to an Alertmanager that requires it (basic auth from settings, a
-password file, or a URL's own credentials), and never shows the password."""
+password file, or a URL's own credentials), never shows the password, and pages what a newer
+worker publishes."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
 
+from streams.codecs import encode
 from streams.settings import Settings
 from streams.topics import create_topics
 from tests.e2e.test_notify import Notifier, publish, until
@@ -59,6 +62,34 @@ async def test_the_notifier_logs_in_and_keeps_the_password_out_of_sight(
         assert PASSWORD not in shown
         if how == "url":
             assert "plaintext" in shown or "carries a password" in shown
+    finally:
+        if notifier.proc is not None:
+            notifier.kill()
+        manager.stop()
+        await hook.stop()
+
+
+async def test_a_newer_workers_alert_is_paged_by_this_notifier(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A rolling upgrade: a newer worker publishes a rule this notifier does not know, with a
+    field it does not have; the running notifier still pages it through a real Alertmanager."""
+    await create_topics(settings)
+    hook = Webhook()
+    await hook.start()
+    manager = AlertmanagerProcess(tmp_path, hook.url)
+    manager.start()
+    notifier = Notifier(settings, manager.url, tmp_path / "notify.log")
+    newer = json.loads(encode(brushing_alerts(3)[0]))
+    newer |= {"rule": "repeat_buyer_ring", "ring": {"buyers": 5}}
+    try:
+        notifier.start()
+        await notifier.ready()
+        await publish(settings, [json.dumps(newer).encode()])
+        await until(lambda: bool(hook.alerts()), "the page", hook)
+        [page] = hook.alerts()
+        assert page["labels"]["rule"] == "repeat_buyer_ring"
+        assert page["labels"]["alert_id"] == newer["alert_id"]
     finally:
         if notifier.proc is not None:
             notifier.kill()
