@@ -49,13 +49,16 @@ FLAT_RATIO = 1.15
 
 class Traffic:
     """Orders of a fixed population of anchors, some refunded a little later, a few complaints;
-    event time runs `speed` times the wall clock from `start`."""
+    event time runs `speed` times the wall clock from `start`, which is set so that the run
+    ends now: an event dated ahead of its record's timestamp (the producer's clock) by more
+    than the worker's tolerance would be refused as `future`."""
 
-    def __init__(self, anchors: int, speed: float, seed: int = 1) -> None:
+    def __init__(self, anchors: int, speed: float, seconds: float, seed: int = 1) -> None:
         self.rng = random.Random(seed)
         self.anchors = [f"soak-{i:05d}" for i in range(anchors)]
         self.speed = speed
-        self.start = datetime.now(UTC).replace(microsecond=0)
+        now = datetime.now(UTC).replace(microsecond=0)
+        self.start = now - timedelta(seconds=seconds * speed)
         self.recent: deque[tuple[str, str, str]] = deque(maxlen=20_000)
         self.n = 0
 
@@ -232,7 +235,7 @@ def main() -> int:
             samples: list[dict[str, float]] = []
             try:
                 wait_ready(f"http://127.0.0.1:{settings.web_port}", worker, log, 120)
-                traffic, sent = Traffic(args.anchors, args.speed), [0]
+                traffic, sent = Traffic(args.anchors, args.speed, seconds), [0]
 
                 async def run() -> None:
                     await asyncio.gather(

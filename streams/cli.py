@@ -333,7 +333,7 @@ def simulate(
         str | None,
         typer.Option(
             help="Event time of the start (RFC 3339); default 2026-11-28T14:00Z for "
-            "files, now for Kafka."
+            "files, HOURS before now for Kafka (the span ends now)."
         ),
     ] = None,
     out: Annotated[
@@ -359,7 +359,7 @@ def simulate(
     import itertools
     import json
     import sys
-    from datetime import UTC, datetime
+    from datetime import datetime
 
     from rich.progress import Progress
 
@@ -380,7 +380,12 @@ def simulate(
             )
             raise typer.Exit(2)
     elif out is None:
-        begin = datetime.now(UTC).replace(second=0, microsecond=0)
+        # The simulated span ends now: records are stamped with their event time, and a
+        # broker refuses timestamps more than an hour ahead of its clock (Kafka 4's
+        # log.message.timestamp.after.max.ms), as livewatch refuses events far ahead of theirs.
+        from streams.sim.generator import live_start
+
+        begin = live_start(hours)
     else:
         begin = DEFAULT_START
     delays = _delays(refund_delay)

@@ -32,7 +32,7 @@ from streams.children import start_board, start_worker, stop, wait_ready
 from streams.kafka_config import client_options
 from streams.kafka_local import KafkaLocal, free_port, port_free
 from streams.settings import Settings
-from streams.sim.generator import SimConfig, Simulation
+from streams.sim.generator import SimConfig, Simulation, live_start
 from streams.sim.kafka import send_events
 from streams.topics import create_topics
 
@@ -170,7 +170,8 @@ async def _poll(base: str, view: View) -> None:
 
 async def _run(options: DemoOptions, settings: Settings, base: str, console: Console) -> View:
     view = View()
-    start = datetime.now(UTC).replace(second=0, microsecond=0)
+    # The span ends now: events are stamped with their time, never ahead of the clock.
+    start = live_start(options.hours)
     simulation = Simulation(SimConfig(options.seed, options.anchors, options.hours, start))
     view.total = len(simulation.buffer)
     live = console.is_terminal

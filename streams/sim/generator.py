@@ -35,6 +35,15 @@ SCENARIOS = (
 MIX = ("brushing", "complaint_storm", "attack", "high_refund_category", "late", "duplicates")
 QUALITY = ("quality", "not_as_described", "counterfeit", "false_advertising")
 DEFAULT_START = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)
+
+
+def live_start(hours: float) -> datetime:
+    """Where a simulation sent live to Kafka starts: `hours` before now, so that no event is
+    dated after the wall clock (it is sent faster than it happened, stamped with its time)."""
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    return now - timedelta(hours=hours)
+
+
 REFUND_DELAYS = ("minutes", "tens", "slow", "mixed")
 """How long refunds trail their orders (see `SimConfig.refund_delay`)."""
 
