@@ -25,7 +25,6 @@ import random
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections import deque
 from datetime import UTC, datetime, timedelta
@@ -33,8 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from prometheus_client.parser import text_string_to_metric_families
-from throughput import fresh
+from throughput import fresh, scrape
 
 from streams.children import start_worker, stop, wait_ready
 from streams.kafka_local import KafkaLocal, free_port
@@ -129,18 +127,10 @@ def store_mb(path: Path) -> float:
 
 
 def lag_and_consumed(port: int) -> tuple[float, float]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=3) as resp:
-            body = resp.read().decode()
-    except OSError:
+    found = scrape(port, timeout_s=3)
+    if found is None:
         return float("nan"), float("nan")
-    lag = consumed = 0.0
-    for family in text_string_to_metric_families(body):
-        for s in family.samples:
-            if s.name == "livewatch_consumer_lag_messages":
-                lag += s.value
-            elif s.name == "livewatch_events_consumed_total":
-                consumed += s.value
+    consumed, lag = found
     return lag, consumed
 
 

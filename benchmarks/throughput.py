@@ -139,10 +139,10 @@ def wait_counted(port: int, total: int, timeout_s: float = 600) -> None:
     raise TimeoutError(f"the worker counted {last} of {total} records in {timeout_s:g} s")
 
 
-def scrape(port: int) -> tuple[float, float] | None:
+def scrape(port: int, timeout_s: float = 2) -> tuple[float, float] | None:
     """Records counted (every outcome) and records still waiting on the input partitions."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout_s) as resp:
             body = resp.read().decode()
     except OSError:
         return None

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from contextlib import suppress
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import structlog
 from faust.stores.base import SerializedStore
@@ -31,6 +32,9 @@ class Sink(Protocol):
     def delete(self, table: Any, key: str) -> None: ...
 
 
+T = TypeVar("T")
+
+
 def stored(table: Any, key: str) -> Any | None:
     """The table's value for `key`, or None: read from its store as Faust's `get` reads it, but
     without the KeyError round trip and sensor call per read, which cost a tenth of the worker's
@@ -47,6 +51,22 @@ def stored(table: Any, key: str) -> Any | None:
 
 DECODE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 """What a stored record's content can raise while being read back (not the store's errors)."""
+
+
+def load(
+    table: Any, key: str, decode: Callable[[Any], T], resets: Counter[str], sink: Any
+) -> T | None:
+    """The table's record for `key`, decoded; None when there is none, or when it cannot be
+    decoded: then it is reset (see `reset`) and deleted through `sink`."""
+    raw = stored(table, key)
+    if raw is None:
+        return None
+    try:
+        return decode(raw)
+    except DECODE_ERRORS as exc:
+        reset(resets, table, key, exc)
+        sink.delete(table, key)
+        return None
 
 
 def reset(resets: Counter[str], table: Any, key: str, exc: BaseException) -> None:
@@ -192,15 +212,7 @@ class TableOrders:
         buffered = self.orders.get(order_id)
         if buffered is not None:
             return buffered
-        raw = stored(self.table, order_id)
-        if raw is None:
-            return None
-        try:
-            return OrderRef.from_dict(raw)
-        except DECODE_ERRORS as exc:
-            reset(self.resets, self.table, order_id, exc)
-            self.sink.delete(self.table, order_id)
-            return None
+        return load(self.table, order_id, OrderRef.from_dict, self.resets, self.sink)
 
     def put(self, order_id: str, ref: OrderRef) -> None:
         if ref.refund_event is None:  # a new order (marking it refunded puts it again)
@@ -210,15 +222,7 @@ class TableOrders:
     def waiting(self, order_id: str) -> PendingRefund | None:
         if order_id in self.refunds:
             return self.refunds[order_id]
-        raw = stored(self.waiting_table, order_id)
-        if raw is None:
-            return None
-        try:
-            return PendingRefund.from_dict(raw)
-        except DECODE_ERRORS as exc:
-            reset(self.resets, self.waiting_table, order_id, exc)
-            self.sink.delete(self.waiting_table, order_id)
-            return None
+        return load(self.waiting_table, order_id, PendingRefund.from_dict, self.resets, self.sink)
 
     def wait(self, order_id: str, refund: PendingRefund) -> None:
         self.new.append((refund.requested_ms, order_id, True))
@@ -335,15 +339,7 @@ class TableIndex:
     def entry(self, order_id: str) -> IndexEntry | None:
         if order_id in self.new_entries:
             return self.new_entries[order_id]
-        raw = stored(self.entries, order_id)
-        if raw is None:
-            return None
-        try:
-            return IndexEntry(str(raw[0]), int(raw[1]))
-        except DECODE_ERRORS as exc:
-            reset(self.resets, self.entries, order_id, exc)
-            self.sink.delete(self.entries, order_id)
-            return None
+        return load(self.entries, order_id, _index_entry, self.resets, self.sink)
 
     def put_entry(self, order_id: str, entry: IndexEntry) -> None:
         self.new_entries[order_id] = entry
@@ -354,15 +350,8 @@ class TableIndex:
     def waiting(self, order_id: str) -> list[IndexedRefund]:
         if order_id in self.new_waiting:
             return self.new_waiting[order_id]
-        raw = stored(self.waiting_table, order_id)
-        if not raw:
-            return []
-        try:
-            return [IndexedRefund(_waiting_fact(v), int(s)) for v, s, *_ in raw]
-        except DECODE_ERRORS as exc:
-            reset(self.resets, self.waiting_table, order_id, exc)
-            self.sink.delete(self.waiting_table, order_id)
-            return []
+        found = load(self.waiting_table, order_id, _waiting_refunds, self.resets, self.sink)
+        return found or []
 
     def set_waiting(self, order_id: str, refunds: list[IndexedRefund]) -> None:
         self.new_waiting[order_id] = refunds
@@ -397,3 +386,11 @@ def _waiting_fact(value: Any) -> RefundFact:
     fact = parked_fact("refunds", value)
     assert isinstance(fact, RefundFact)
     return fact
+
+
+def _index_entry(raw: Any) -> IndexEntry:
+    return IndexEntry(str(raw[0]), int(raw[1]))
+
+
+def _waiting_refunds(raw: Any) -> list[IndexedRefund]:
+    return [IndexedRefund(_waiting_fact(v), int(s)) for v, s, *_ in raw]
