@@ -56,8 +56,28 @@ class TimeLimits:
 
     def judge(self, ts_ms: int, record_ms: int | None, reached_ms: int | None) -> str | None:
         """`future`, `too_old`, or None for an event time that may be used."""
+        found = self.refusal(ts_ms, record_ms, reached_ms)
+        return None if found is None else found[0]
+
+    def refusal(
+        self, ts_ms: int, record_ms: int | None, reached_ms: int | None
+    ) -> tuple[str, str] | None:
+        """(`future` or `too_old`, why, for a dead letter), or None for a usable event time.
+        `reached_ms`: the latest event time of the record's topic on its partition."""
         if record_ms is not None and ts_ms > record_ms + self.future_ms:
-            return "future"
-        if ts_ms < EARLIEST_MS or (reached_ms is not None and ts_ms < reached_ms - self.max_age_ms):
-            return "too_old"
+            ahead_s = (ts_ms - record_ms) / 1000
+            return "future", (
+                f"event time {from_ms(ts_ms).isoformat()} is {ahead_s:.0f} s ahead of its "
+                f"record's timestamp {from_ms(record_ms).isoformat()} (the tolerance is "
+                f"{self.future_ms // 1000} s: LIVEWATCH_FUTURE_TOLERANCE_S)"
+            )
+        if ts_ms < EARLIEST_MS:
+            return "too_old", f"event time {from_ms(ts_ms).isoformat()} is before 2000"
+        if reached_ms is not None and ts_ms < reached_ms - self.max_age_ms:
+            behind_s = (reached_ms - ts_ms) / 1000
+            return "too_old", (
+                f"event time {from_ms(ts_ms).isoformat()} is {behind_s:.0f} s behind the latest "
+                f"of its topic on its partition (the limit is {self.max_age_ms // 1000} s: "
+                f"LIVEWATCH_MAX_EVENT_AGE_S)"
+            )
         return None

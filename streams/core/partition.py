@@ -29,7 +29,7 @@ from enum import StrEnum
 from typing import Any
 
 from schemas import TOPIC_MODELS, Alert, InputEvent, Refund
-from streams.core.clock import EARLIEST_MS, TimeLimits, from_ms, is_late, to_ms
+from streams.core.clock import TimeLimits, is_late, to_ms
 from streams.core.detector import Detector
 from streams.core.facts import Fact, OrderFact, RefundFact, fact_from, fact_of
 from streams.core.order_index import IndexedRefund, IndexEntry, OrderIndex
@@ -280,24 +280,11 @@ replay."""
 
 def refusal(task: PartitionTask, kind: str, event: InputEvent, record_ms: int | None) -> str:
     """Why `task` refused this record's time (after `external` said so), for a dead letter."""
-    ts = to_ms(event.event_time)
-    limits = task.limits
-    if limits is None:
-        return "refused"
-    if record_ms is not None and ts > record_ms + limits.future_ms:
-        return (
-            f"event time {from_ms(ts).isoformat()} is {(ts - record_ms) / 1000:.0f} s ahead of "
-            f"its record's timestamp {from_ms(record_ms).isoformat()} (the tolerance is "
-            f"{limits.future_ms // 1000} s: LIVEWATCH_FUTURE_TOLERANCE_S)"
-        )
-    if ts < EARLIEST_MS:
-        return f"event time {from_ms(ts).isoformat()} is before 2000"
-    reached = task.clock.topic_time.get(kind)
-    behind = (reached - ts) / 1000 if reached is not None else 0.0
-    return (
-        f"event time {from_ms(ts).isoformat()} is {behind:.0f} s behind the latest {kind} of "
-        f"its partition (the limit is {limits.max_age_ms // 1000} s: LIVEWATCH_MAX_EVENT_AGE_S)"
-    )
+    found = None
+    if task.limits is not None:
+        reached = task.clock.topic_time.get(kind)
+        found = task.limits.refusal(to_ms(event.event_time), record_ms, reached)
+    return "refused" if found is None else found[1]
 
 
 class PartitionTask:
