@@ -138,6 +138,7 @@ def create_app(
         producer_max_batch_size=MAX_BATCH_BYTES,
         broker_max_poll_records=BATCH_MAX,
     )
+    app.fetch_max_wait_ms = settings.fetch_max_wait_ms
     internal_topics = settings.internal_topics
     consumer_topics = [*settings.input_topics, *internal_topics.values()]
     # One topic object for all: Faust assigns the same partition number of each to one worker.
@@ -360,6 +361,7 @@ def create_app(
             return
         async with between_batches:
             held = [task for task in tasks.values() if task.clock.held_by_poll]
+            sends: list[Any] = []
             generation = app.consumer_generation_id
             for task in held:
                 if (
@@ -376,8 +378,8 @@ def create_app(
                 if (mark, task.clock.vouches_upstream) == progressed.get(task.partition):
                     continue  # polled, but nothing new vouched for yet
                 writer.route(route_partition(topic_of["orders"], task.partition))
-                await _guarded(_conclude(task, read_inputs=True))
-            await _guarded(writer.flush())
+                await _guarded(_conclude(task, True, sends))
+            await _guarded(_deliver(sends))
 
     async def _guarded(work: Any) -> None:
         try:
@@ -402,12 +404,25 @@ def create_app(
     app.deliver_batches(inputs, detect, between=retick)
 
     async def _process_and_flush(messages: list[Any]) -> None:
-        await _process(messages)
-        # The batch's changelog records are on the broker, and then in the local stores,
-        # before the next batch reads or writes (see `table_writes`).
+        sends: list[Any] = []
+        await _process(messages, sends)
+        await _deliver(sends)
+
+    async def _deliver(sends: list[Any]) -> None:
+        """Alerts and the records for other partitions before the state that produced them: a
+        crash in between re-derives and sends the same again (at-least-once, and the
+        receivers drop what they counted already). The other way round, a restart would find
+        the boundaries evaluated already and the alerts never sent. One wait for the broker
+        per batch, not per partition: each is a round trip, and every partition's marks
+        wait for the slowest batch. Then the batch's changelog records are on the broker,
+        and in the local stores, before the next batch reads or writes (see
+        `table_writes`)."""
+        await sender.flush()
+        for fut in sends:
+            await fut
         await writer.flush()
 
-    async def _process(messages: list[Any]) -> None:
+    async def _process(messages: list[Any], sends: list[Any]) -> None:
         dead_letters: list[Any] = []
         by_partition: dict[int, list[Any]] = defaultdict(list)
         for message in messages:
@@ -424,23 +439,17 @@ def create_app(
                 task.clock.fetched(fetched_by(task, group))
             if not all(m.topic not in internal_names for m in group):
                 marks_fetched(task)
-            await _conclude(task, read_inputs)
+            await _conclude(task, read_inputs, sends)
         for fut in dead_letters:
             await fut
 
-    async def _conclude(task: PartitionTask, read_inputs: bool) -> None:
-        """Evaluate what the partition's inputs have passed; send on, alert, write the state."""
+    async def _conclude(task: PartitionTask, read_inputs: bool, sends: list[Any]) -> None:
+        """Evaluate what the partition's inputs have passed; queue what it sends on, its
+        alerts (their futures join `sends`) and its state, all sent by `_deliver`."""
         emitted, quiet, safe = _evaluate(task, read_inputs)
-        # Alerts and the records for other partitions before the state that produced them:
-        # a crash in between re-derives and sends the same again (at-least-once, and the
-        # receivers drop what they counted already). The other way round, a restart would
-        # find the boundaries evaluated already and the alerts never sent.
         for out in task.take_outbox():
             sender.queue(topic_of[out.kind], out.partition, out.value)
-        sends = [await _send_alert(alert) for alert in emitted]
-        await sender.flush()
-        for fut in sends:
-            await fut
+        sends.extend([await _send_alert(alert) for alert in emitted])
         _flush(task.partition, task, quiet, safe)
 
     def _apply(message: Any, task: PartitionTask) -> tuple[str, str, str] | None:

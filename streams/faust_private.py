@@ -67,3 +67,11 @@ def last_poll_ms(consumer: Any, topic: str, partition: int) -> int | None:
     except Exception:  # not assigned (any more), or the consumer is not started
         return None
     return int(polled) if polled is not None else None
+
+
+def set_fetch_max_wait(consumer: Any, ms: int) -> None:
+    """Set how long the broker may hold a fetch of an aiokafka consumer not yet started (Faust
+    passes a fixed 1,500 ms; aiokafka hands the attribute to its fetcher at `start`)."""
+    if not hasattr(consumer, "_fetch_max_wait_ms"):
+        raise AttributeError("aiokafka's consumer keeps no _fetch_max_wait_ms")
+    consumer._fetch_max_wait_ms = ms

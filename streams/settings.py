@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     by the brokers included; past it the worker exits (code 70) for its supervisor, as Kafka
     Streams gives up after `delivery.timeout.ms`: a deleted output topic or brokers gone for
     minutes are not fixed by waiting, and a worker that waits looks alive while doing nothing."""
+    fetch_max_wait_ms: int = Field(default=200, ge=1, le=60_000)
+    """How long a broker may hold the worker's fetch when it finds nothing new (Kafka's
+    `fetch.max.wait.ms`; Faust fixes it at 1,500). It bounds how long a partition with records
+    waiting can go unfetched (see `faust_batches.BatchConsumerThread`), and a boundary's marks
+    cross the internal topics twice, so it is part of the alert latency: at 4,000 events/s,
+    p99 1.22 s with 1,500 and 0.69 s with 200, at the same backlog throughput."""
     broker_timeout_s: float = Field(default=15.0, gt=0)
     """Readiness fails once the brokers have not answered a metadata request for this long."""
 

@@ -95,3 +95,35 @@ def test_poll_times_are_read_from_the_aiokafka_consumer_under_faust() -> None:
     assert last_poll_ms(Driver(), "orders", 0) == 1_700
     assert last_poll_ms(Driver(), "orders", 1) is None
     assert last_poll_ms(object(), "orders", 0) is None
+
+
+async def test_the_fetch_wait_reaches_the_fetcher_aiokafka_builds_at_start() -> None:
+    """Faust builds the worker's aiokafka consumer with a fixed 1.5 s fetch wait; livewatch
+    sets it on the consumer before `start`, which hands it to the fetcher. A consumer that
+    does not keep it is an error, not a silent 1.5 s."""
+    from aiokafka import AIOKafkaConsumer
+    from faust.transport.drivers import aiokafka as faust_aiokafka
+
+    from streams.faust_batches import BatchConsumer, BatchConsumerThread
+    from streams.faust_private import set_fetch_max_wait
+
+    assert callable(faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer)
+    assert "fetch_max_wait_ms=1500" in inspect.getsource(
+        faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer
+    )
+    assert "fetch_max_wait_ms=self._fetch_max_wait_ms" in inspect.getsource(AIOKafkaConsumer.start)
+    assert "_new_consumer_thread" in vars(faust_aiokafka.Consumer)
+    assert issubclass(BatchConsumerThread, faust_aiokafka.AIOKafkaConsumerThread)
+    assert "_new_consumer_thread" in vars(BatchConsumer)
+
+    consumer = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:9", fetch_max_wait_ms=1500)
+    try:
+        set_fetch_max_wait(consumer, 50)
+        assert consumer._fetch_max_wait_ms == 50
+    finally:
+        await consumer.stop()  # never started: only marks it closed
+    try:
+        set_fetch_max_wait(object(), 50)
+    except AttributeError:
+        return
+    raise AssertionError("a consumer without the attribute was accepted")
