@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: help venv jars tools run worker stop test lint fmt clean bench compose-secrets
+.PHONY: help venv jars tools run worker stop test lint docs fmt clean bench compose-secrets
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -11,7 +11,7 @@ help:  ## list the targets
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,docs]'
 	touch $@
 
 venv: $(BIN)/.installed  ## create .venv with livewatch and its test tools
@@ -49,7 +49,10 @@ lint: venv  ## ruff and mypy
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: jars tools lint  ## every test: lint, types, units, a real Kafka broker, Prometheus, Alertmanager, Chromium
+docs: venv  ## the documentation site into site/ (MkDocs; --strict: a broken link fails)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+test: jars tools lint docs  ## every test: lint, types, units, a real Kafka broker, Prometheus, Alertmanager, Chromium
 	$(BIN)/pytest
 
 benchmarks/.venv-quix/bin/python:
@@ -66,4 +69,4 @@ fmt: venv  ## format and autofix
 
 clean:  ## remove the venv, caches and local Kafka data (not the jar cache)
 	-$(BIN)/livewatch kafka down
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache livewatch-data deploy/kafka-local/.cache/run
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache livewatch-data site deploy/kafka-local/.cache/run

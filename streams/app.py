@@ -47,7 +47,14 @@ from streams.pipeline import build_detector, build_task
 from streams.placement import Owners
 from streams.settings import Settings
 from streams.snapshot import Snapshot
-from streams.stores import DECODE_ERRORS, TableIndex, TableOrders, TableStates, reset
+from streams.stores import (
+    DECODE_ERRORS,
+    StorageError,
+    TableIndex,
+    TableOrders,
+    TableStates,
+    reset,
+)
 from streams.table_writes import MAX_BATCH_BYTES, RecordSender, TableWriter
 from streams.tables import (
     ANCHOR_BUCKETS,
@@ -63,7 +70,7 @@ from streams.tables import (
 
 log = structlog.get_logger("livewatch.worker")
 
-INFRASTRUCTURE = (KafkaError, PartitionsMismatch, StateVersionError)
+INFRASTRUCTURE = (KafkaError, PartitionsMismatch, StateVersionError, StorageError)
 """Errors of the broker, of Faust's tables or of the stored state, not of a record: the worker
 exits with EXIT_INFRASTRUCTURE, leaving the batch unacknowledged."""
 EXIT_INFRASTRUCTURE = 70

@@ -32,7 +32,8 @@ class DeadLetter:
     error: str
     original_headers: tuple[tuple[str, bytes], ...] = ()
     reason: str = ""
-    """invalid, too_large, future, too_old or error (see the README's dead-letter reasons)."""
+    """invalid, too_large, future, too_old or error (see docs/events.md, "Sizes and times that
+    are refused")."""
     truncated: tuple[str, ...] = ()
     """What `fitted` cut, as `value=<original bytes>` and so on."""
 

@@ -32,13 +32,13 @@ from schemas import TOPIC_MODELS, Alert, InputEvent
 from streams.codecs import describe
 from streams.core.clock import to_ms
 from streams.core.detector import Detector
+from streams.core.dict_stores import DictOrders, DictStates
 from streams.core.order_index import DictIndex
 from streams.core.partition import EXTERNAL, REFUSED, PartitionTask, refusal
 from streams.core.rules import Rules
 from streams.pipeline import build_detector, build_task
 from streams.placement import Owners, Placement, RefundKey
 from streams.settings import Settings
-from streams.stores import DictOrders, DictStates
 
 ErrorSink = Callable[[int, str], None]
 """Called with the 1-based line number and the reason of a record that cannot be used."""

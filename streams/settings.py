@@ -25,7 +25,7 @@ SECRETS = (
 
 
 class Settings(BaseSettings):
-    """Every knob of a livewatch worker; see the settings table in README.md."""
+    """Every knob of a livewatch worker; see docs/settings.md."""
 
     model_config = SettingsConfigDict(
         env_prefix="LIVEWATCH_", extra="ignore", populate_by_name=True

@@ -35,18 +35,30 @@ class Sink(Protocol):
 T = TypeVar("T")
 
 
+class StorageError(Exception):
+    """A table's store failed to read (a RocksDB error, a Faust API that moved): not the
+    record's fault, so the worker exits for its supervisor instead of dead-lettering every
+    record of the partition and committing them (see `app.INFRASTRUCTURE`)."""
+
+
 def stored(table: Any, key: str) -> Any | None:
     """The table's value for `key`, or None: read from its store as Faust's `get` reads it, but
     without the KeyError round trip and sensor call per read, which cost a tenth of the worker's
     time (most reads of the order memory and the index miss: the order is new). A plain mapping
-    (tests) is read as one."""
+    (tests) is read as one. The store failing raises `StorageError`; a stored value that
+    cannot be decoded raises what decoding raises (see `load`)."""
     store = getattr(table, "data", None)
-    if isinstance(store, SerializedStore):  # RocksDB: bytes under the encoded key
-        raw = store._get(store._encode_key(key))
-        return None if raw is None else store._decode_value(raw)
-    if store is not None and hasattr(store, "data"):  # memory store: a dict inside
-        return store.data.get(key)
-    return table.get(key)
+    try:
+        if isinstance(store, SerializedStore):  # RocksDB: bytes under the encoded key
+            raw = store._get(store._encode_key(key))
+        elif store is not None and hasattr(store, "data"):  # memory store: a dict inside
+            return store.data.get(key)
+        else:
+            return table.get(key)
+    except Exception as exc:
+        name = getattr(table, "name", type(table).__name__)
+        raise StorageError(f"reading {key!r} from table {name}: {exc!r}") from exc
+    return None if raw is None else store._decode_value(raw)
 
 
 DECODE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
@@ -278,42 +290,6 @@ class TableOrders:
         """Drop the purge queues too (the partitions were revoked)."""
         self.clear()
         self.expiry.clear()
-
-
-class DictStates:
-    """Anchor states in a dict: replay and tests."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, AnchorState] = {}
-
-    def get(self, anchor_id: str) -> AnchorState | None:
-        return self.data.get(anchor_id)
-
-    def put(self, state: AnchorState) -> None:
-        self.data[state.anchor_id] = state
-
-
-class DictOrders:
-    """The order memory in a dict: replay and tests."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, OrderRef] = {}
-        self.refunds: dict[str, PendingRefund] = {}
-
-    def get(self, order_id: str) -> OrderRef | None:
-        return self.data.get(order_id)
-
-    def put(self, order_id: str, ref: OrderRef) -> None:
-        self.data[order_id] = ref
-
-    def waiting(self, order_id: str) -> PendingRefund | None:
-        return self.refunds.get(order_id)
-
-    def wait(self, order_id: str, refund: PendingRefund) -> None:
-        self.refunds[order_id] = refund
-
-    def release(self, order_id: str) -> None:
-        self.refunds.pop(order_id, None)
 
 
 class TableIndex:

@@ -290,8 +290,8 @@ class AnchorState:
         if d.get("v") != STATE_VERSION:
             raise StateVersionError(
                 f"anchor state of {d.get('a')!r} has format {d.get('v', 1)}, this livewatch "
-                f"reads {STATE_VERSION}: start it with a new LIVEWATCH_APP_ID (see README, "
-                "Upgrading)"
+                f"reads {STATE_VERSION}: start it with a new LIVEWATCH_APP_ID (see "
+                "docs/reliability.md, Upgrading)"
             )
 
     @classmethod

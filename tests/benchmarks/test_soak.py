@@ -1,6 +1,6 @@
 """A two-minute soak, so the soak benchmark cannot rot. Two minutes show the worker alive and
 keeping up, and memory bending; whether memory and store flatten is judged on the ten-minute
-run (README, Performance: soak), where RocksDB's compactions have had time to settle."""
+run (docs/performance.md, Soak), where RocksDB's compactions have had time to settle."""
 
 from __future__ import annotations
 

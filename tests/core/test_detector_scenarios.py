@@ -8,12 +8,12 @@ from datetime import datetime
 from schemas import Alert, Complaint, Order, Refund
 from streams.core.clock import to_ms
 from streams.core.detector import MAX_COMPLAINT_IDS, MAX_DEFERRED, Detector
+from streams.core.dict_stores import DictOrders, DictStates
 from streams.core.rules import load_rules
 from streams.core.state import AnchorState
 from streams.pipeline import build_detector
 from streams.replay import replay_records
 from streams.settings import Settings
-from streams.stores import DictOrders, DictStates
 from tests import scenarios
 from tests.scenarios import Record, Scenario
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from schemas import Alert
+from streams.core.dict_stores import DictOrders, DictStates
 from streams.core.evaluate import _after_concentration
 from streams.core.rates import poisson_tail
 from streams.core.rules import EarlyRefunds, RefundBurst, Rules, load_rules
@@ -15,7 +16,6 @@ from streams.core.state import AnchorState, Episode
 from streams.pipeline import build_detector
 from streams.replay import replay_records
 from streams.settings import Settings
-from streams.stores import DictOrders, DictStates
 from tests.scenarios import Record, Scenario, at
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from schemas import Complaint, Order, Refund
 from streams.core.clock import TimeLimits, to_ms
+from streams.core.dict_stores import DictOrders, DictStates
 from streams.core.order_index import DictIndex, OrderIndex
 from streams.core.partition import (
     ATTRIBUTED,
@@ -26,7 +27,6 @@ from streams.core.partition import (
 )
 from streams.pipeline import build_detector
 from streams.settings import Settings
-from streams.stores import DictOrders, DictStates
 from tests import factories
 
 TOPICS = ["orders", "refunds", "complaints"]

@@ -1,7 +1,7 @@
 """The risk board in a real headless Chromium, during a run on the real broker with a worker.
 
 Screenshots of each page are saved to `LIVEWATCH_SCREENSHOT_DIR` (default `build/screenshots`)
-for a person to look at; `docs/board.png` in the README is one of them.
+for a person to look at; `docs/board.png` in docs/alerts.md is one of them.
 """
 
 from __future__ import annotations

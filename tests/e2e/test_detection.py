@@ -159,8 +159,9 @@ async def test_killed_worker_restarts_with_same_ids_and_counts(
     alerts = await read_alerts(settings, lambda got: len(got) >= len(expected), timeout_s=120)
     # Wait a little longer: a duplicate would arrive after the expected ones.
     alerts = await read_alerts(settings, lambda got: False, timeout_s=5)
-    # At-least-once (README, processing guarantees): an alert sent just before the kill, whose
-    # state was not written yet, is sent again after the restart; it must be the same alert.
+    # At-least-once (docs/reliability.md, Processing guarantees): an alert sent just before
+    # the kill, whose state was not written yet, is sent again after the restart; it must be
+    # the same alert.
     first_seen: dict[tuple[str, str], dict[str, Any]] = {}
     for alert in alerts:
         body = without_emitted_at(alert)

@@ -14,12 +14,13 @@ from typing import Any
 
 import pytest
 
+from streams.core.dict_stores import DictOrders, DictStates
 from streams.core.state import AnchorState
 from streams.failpoints import ENV, TABLE_APPLY
 from streams.pipeline import build_detector
 from streams.replay import replay_records
 from streams.settings import Settings
-from streams.stores import DictOrders, DictStates, TableStates
+from streams.stores import TableStates
 from streams.tables import ANCHOR_BUCKETS, ANCHOR_STATE, changelog_topic
 from streams.topics import create_topics
 from tests.e2e.test_no_silent_loss import (

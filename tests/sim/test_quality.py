@@ -1,4 +1,4 @@
-"""Detection quality of the default rules on seeded simulations: the numbers in the README.
+"""Detection quality of the default rules on seeded simulations: the numbers in docs/simulator.md.
 
 Several seeds, so the thresholds are not tuned to one run. Targets: precision and recall of at
 least 0.95 for each rule, a median time-to-detect of at most five minutes, and not one alert on
@@ -49,8 +49,8 @@ def test_median_time_to_detect_is_within_five_minutes(scores: dict[str, RuleScor
 
 def test_refund_spike_time_to_detect_does_not_regress(scores: dict[str, RuleScore]) -> None:
     """Refund spikes alone: 2.95 min on these seeds (2.8 with the assumed refund pace, 3.08
-    with the early path's old 10-minute window at 3 x, 5.07 without it), see README: a guard
-    against slipping back."""
+    with the early path's old 10-minute window at 3 x, 5.07 without it), see docs/simulator.md:
+    a guard against slipping back."""
     assert statistics.median(scores["refund_after_order_spike"].ttd_s) <= 3.5 * 60
 
 
@@ -83,6 +83,6 @@ def test_delayed_refunds_leave_normal_days_quiet(delayed: SuiteResult) -> None:
 def test_delayed_refund_spikes_time_to_detect_does_not_regress(delayed: SuiteResult) -> None:
     """3.2 min from the first refund on these runs (3.75 with the learned refund pace alone,
     before the lower bar after concentrated orders; 5.5 with the assumed pace, 7.8 with the
-    early path's old 10-minute window at 3 x; 14.7 and 10.1 without it), see README: a guard
-    against slipping back."""
+    early path's old 10-minute window at 3 x; 14.7 and 10.1 without it), see
+    docs/simulator.md: a guard against slipping back."""
     assert statistics.median(delayed.report.rules["refund_after_order_spike"].ttd_s) <= 4.0 * 60

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from functools import cache
 
+from streams.core.dict_stores import DictOrders, DictStates
 from streams.core.evaluate import Windows
 from streams.core.state import AnchorState
 from streams.core.windows import totals
@@ -14,7 +15,6 @@ from streams.replay import replay_records
 from streams.settings import Settings
 from streams.sim.generator import SimConfig, Simulation
 from streams.snapshot import MAX_RISK_ROWS, Snapshot, summarize
-from streams.stores import DictOrders, DictStates
 
 WINDOWS = Windows(600_000, 3_600_000, 60_000)
 

@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from structlog.testing import capture_logs
 
 from schemas import Order, Refund
 from streams.core.attribution import OrderRef
 from streams.core.clock import MINUTE_MS, to_ms
+from streams.core.dict_stores import DictOrders
 from streams.core.state import PendingRefund
 from streams.pipeline import build_detector
 from streams.settings import Settings
 from streams.sim.hot import hot_session
-from streams.stores import DictOrders, TableOrders, TableStates
+from streams.stores import TableOrders, TableStates
 from tests import factories
 
 LIMIT = 64 * 1024
@@ -154,3 +156,26 @@ def test_a_remembered_order_that_cannot_be_read_back_is_forgotten() -> None:
     assert orders.get("o-1") is None
     assert orders.waiting("o-2") is None
     assert sum(orders.resets.values()) == 2
+
+
+class BrokenStore(dict[str, Any]):
+    """A table whose store fails on read, as RocksDB does on an I/O error."""
+
+    name = "orders-by-id"
+
+    def get(self, key: str, default: Any = None) -> Any:
+        raise OSError(5, "Input/output error")
+
+
+def test_a_store_that_fails_is_an_infrastructure_error_not_a_bad_record() -> None:
+    """A read error is the store's, not the record's: it is neither reset nor dead-lettered
+    (that would commit every record of the partition uncounted) but ends the batch, and the
+    worker exits for its supervisor (`INFRASTRUCTURE`)."""
+    from streams.app import INFRASTRUCTURE
+    from streams.stores import StorageError
+
+    orders = TableOrders(BrokenStore(), RecordingTable())
+    with pytest.raises(StorageError, match=r"orders-by-id.*Input/output error"):
+        orders.get("o-1")
+    assert sum(orders.resets.values()) == 0
+    assert issubclass(StorageError, INFRASTRUCTURE)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from streams.core.dict_stores import DictOrders, DictStates
 from streams.core.evaluate import refund_threshold
 from streams.core.rates import wilson_lower_bound
 from streams.core.state import AnchorState
@@ -9,7 +10,6 @@ from streams.core.windows import totals
 from streams.pipeline import build_detector
 from streams.replay import replay_records
 from streams.settings import Settings
-from streams.stores import DictOrders, DictStates
 from streams.web import anchor_minutes
 from tests import scenarios
 from tests.scenarios import Scenario
