@@ -27,6 +27,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from mode.utils.futures import notify
 
+from streams import faust_private
 from streams.faust_private import set_fetch_max_wait
 
 BatchHandler = Callable[[list[Any]], Awaitable[None]]
@@ -193,7 +194,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
         batch_topics: frozenset[str] = app.batch_topics
         callback = self.callback
         read_offset = self._read_offset
-        fetcher_stopped = fetcher._stopped.is_set
+        fetcher_stopped = faust_private.fetcher_stopped(fetcher)
         between: Between | None = app.between_batches
         loop = asyncio.get_running_loop()
         next_between = loop.time()

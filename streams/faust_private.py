@@ -10,6 +10,7 @@ import weakref
 from typing import Any, cast
 
 from faust import streams as faust_streams
+from faust.stores.base import SerializedStore
 from faust.types import TP
 
 
@@ -75,3 +76,39 @@ def set_fetch_max_wait(consumer: Any, ms: int) -> None:
     if not hasattr(consumer, "_fetch_max_wait_ms"):
         raise AttributeError("aiokafka's consumer keeps no _fetch_max_wait_ms")
     consumer._fetch_max_wait_ms = ms
+
+
+def serialized(store: Any) -> bool:
+    """Whether a table's store keeps records as bytes under encoded keys (RocksDB), rather than
+    values in a dict (the memory store)."""
+    return isinstance(store, SerializedStore)
+
+
+def store_get(store: Any, key: str) -> bytes | None:
+    """A serialized store's record for `key`, as bytes (None: none), as Faust's `get` reads
+    it, without its KeyError round trip and sensor call."""
+    return cast(bytes | None, store._get(store._encode_key(key)))
+
+
+def store_decode(store: Any, raw: bytes) -> Any:
+    """A serialized store's record decoded as its table's value."""
+    return store._decode_value(raw)
+
+
+def store_write(store: Any, key_bytes: bytes, raw: bytes | None) -> None:
+    """Write (or, `raw` None, delete) a record of a serialized store as its changelog holds
+    it, as Faust's recovery writes it."""
+    if raw is None:
+        store._del(key_bytes)
+    else:
+        store._set(key_bytes, raw)
+
+
+def producer_of(app: Any) -> Any:
+    """The aiokafka producer under a Faust app's producer (started on first use)."""
+    return app.producer._ensure_producer()
+
+
+def fetcher_stopped(fetcher: Any) -> Any:
+    """A callable telling whether Faust's fetcher service has stopped."""
+    return fetcher._stopped.is_set

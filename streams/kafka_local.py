@@ -247,11 +247,11 @@ class KafkaLocal:
     def up(self, timeout_s: float = 90.0) -> str:
         """Start the broker unless it runs; returns the bootstrap address once it answers."""
         if self.pid() is not None:
-            self._wait_answering(timeout_s)
+            self.wait_answering(timeout_s)
             return self.bootstrap
         proc = self.start()
         try:
-            self._wait_answering(timeout_s, proc)
+            self.wait_answering(timeout_s, proc)
         except KafkaLocalError:
             self.down()
             raise
@@ -300,9 +300,7 @@ class KafkaLocal:
         self.port_file.write_text(str(port))
         return proc
 
-    def _wait_answering(
-        self, timeout_s: float, proc: subprocess.Popen[bytes] | None = None
-    ) -> None:
+    def wait_answering(self, timeout_s: float, proc: subprocess.Popen[bytes] | None = None) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if proc is not None and proc.poll() is not None:
@@ -397,7 +395,7 @@ class KafkaCluster:
         started = {i: node.start() for i, node in enumerate(self.nodes) if node.pid() is None}
         try:
             for i, node in enumerate(self.nodes):
-                node._wait_answering(timeout_s, started.get(i))
+                node.wait_answering(timeout_s, started.get(i))
         except KafkaLocalError:
             self.down()
             raise
@@ -409,7 +407,7 @@ class KafkaCluster:
 
     def start_node(self, index: int, timeout_s: float = 120.0) -> None:
         node = self.nodes[index]
-        node._wait_answering(timeout_s, node.start())
+        node.wait_answering(timeout_s, node.start())
 
     def pids(self) -> list[int | None]:
         return [node.pid() for node in self.nodes]

@@ -14,12 +14,12 @@ from contextlib import suppress
 from typing import Any, Protocol, TypeVar
 
 import structlog
-from faust.stores.base import SerializedStore
 
 from streams.core.attribution import OrderRef
 from streams.core.facts import RefundFact, parked_fact
 from streams.core.order_index import IndexedRefund, IndexEntry
 from streams.core.state import AnchorState, Bucket, PendingRefund, StateVersionError, bucket_key
+from streams.faust_private import serialized, store_decode, store_get
 
 log = structlog.get_logger("livewatch.worker")
 
@@ -49,8 +49,8 @@ def stored(table: Any, key: str) -> Any | None:
     cannot be decoded raises what decoding raises (see `load`)."""
     store = getattr(table, "data", None)
     try:
-        if isinstance(store, SerializedStore):  # RocksDB: bytes under the encoded key
-            raw = store._get(store._encode_key(key))
+        if serialized(store):  # RocksDB: bytes under the encoded key
+            raw = store_get(store, key)
         elif store is not None and hasattr(store, "data"):  # memory store: a dict inside
             return store.data.get(key)
         else:
@@ -58,7 +58,7 @@ def stored(table: Any, key: str) -> Any | None:
     except Exception as exc:
         name = getattr(table, "name", type(table).__name__)
         raise StorageError(f"reading {key!r} from table {name}: {exc!r}") from exc
-    return None if raw is None else store._decode_value(raw)
+    return None if raw is None else store_decode(store, raw)
 
 
 DECODE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)

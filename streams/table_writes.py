@@ -31,7 +31,7 @@ import orjson
 from faust.types import TP
 
 from streams.failpoints import TABLE_APPLY, failpoint
-from streams.faust_private import route_tables_by
+from streams.faust_private import producer_of, route_tables_by, serialized, store_write
 
 MAX_BATCH_BYTES = 512 * 1024
 """One produce batch; below the producer's 1 MB request limit, above any one record (64 KiB)."""
@@ -101,15 +101,12 @@ class TableWriter:
                 if die is not None:
                     die()
                 store = table.data
-                serialized = hasattr(store, "_set")  # RocksDB keeps the record's bytes
-                if raw is None:
+                if serialized(store):  # RocksDB keeps the record's bytes
+                    with suppress(KeyError):  # a delete of a key never written
+                        store_write(store, key_bytes, raw)
+                elif raw is None:
                     with suppress(KeyError):
-                        if serialized:
-                            store._del(key_bytes)
-                        else:
-                            del store[key]
-                elif serialized:
-                    store._set(key_bytes, raw)
+                        del store[key]
                 else:
                     store[key] = value
         self.staged.clear()
@@ -124,7 +121,7 @@ class TableWriter:
         the stores' persisted offsets (see the module); returns how many records were sent."""
         if not self.pending:  # every staged write has a changelog record
             return 0
-        producer: Any = self.app.producer._ensure_producer()
+        producer: Any = producer_of(self.app)
         sent: list[tuple[Any, int, Any, int]] = []
         for (table, partition), records in self.pending.items():
             topic = table.changelog_topic.get_topic_name()
@@ -189,7 +186,7 @@ class RecordSender:
         """Send what is queued and wait for the broker; returns how many records were sent."""
         if not self.pending:
             return 0
-        producer: Any = self.app.producer._ensure_producer()
+        producer: Any = producer_of(self.app)
         sent = []
         for (topic, partition), records in self.pending.items():
             sent.extend(await _send(producer, topic, partition, records))

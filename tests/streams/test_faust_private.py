@@ -127,3 +127,24 @@ async def test_the_fetch_wait_reaches_the_fetcher_aiokafka_builds_at_start() -> 
     except AttributeError:
         return
     raise AssertionError("a consumer without the attribute was accepted")
+
+
+def test_the_store_and_producer_corners_are_where_livewatch_reaches_them() -> None:
+    """Table reads and bulk writes go to a RocksDB store's byte-level methods, and changelog
+    and internal records to the aiokafka producer under Faust's; Faust's fetch loop is
+    stopped through its fetcher's event."""
+    from faust.stores.base import SerializedStore
+    from faust.stores.memory import Store as MemoryStore
+    from faust.transport.drivers.aiokafka import Producer
+
+    from streams.faust_private import serialized
+
+    for name in ("_get", "_set", "_del", "_encode_key", "_decode_value"):
+        assert callable(getattr(SerializedStore, name)), name
+    assert callable(Producer._ensure_producer)
+    assert not serialized(MemoryStore.__new__(MemoryStore))
+    import mode
+    from faust.transport.consumer import Fetcher
+
+    assert issubclass(Fetcher, mode.Service)
+    assert "self._stopped = " in inspect.getsource(mode.Service.__init__)
