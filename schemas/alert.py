@@ -66,7 +66,7 @@ class Evidence(BaseModel):
         default=False,
         description="True when distinct_buyers, orders_per_buyer and max_orders_by_one_buyer "
         "are sketch estimates: a bucket of the window had more distinct buyers than are "
-        "counted exactly (see README, State and its bounds).",
+        "counted exactly (see docs/reliability.md, State and its bounds).",
     )
     complaints_by_category: dict[str, int] = Field(default_factory=dict)
     quality_complaints: int = 0

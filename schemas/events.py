@@ -70,7 +70,7 @@ class Order(Event):
 
 
 class Refund(Event):
-    """A refund of one order; keyed by anything (see README, keys and partitions): livewatch
+    """A refund of one order; keyed by anything (see docs/events.md, Keys and partitions): livewatch
     sends it on to the partition of its order's anchor."""
 
     schema_version: Literal[1] = 1
