@@ -28,7 +28,6 @@ from faust.types import TP
 from mode.utils.futures import notify
 
 from streams import faust_private
-from streams.faust_private import set_fetch_max_wait
 
 BatchHandler = Callable[[list[Any]], Awaitable[None]]
 """Called with the tracked messages of one fetch, in offset order per partition; acks them."""
@@ -88,7 +87,7 @@ class BatchConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         consumer = super()._create_worker_consumer(transport)
         wait = getattr(self.app, "fetch_max_wait_ms", None)
         if wait is not None:
-            set_fetch_max_wait(consumer, wait)
+            faust_private.set_fetch_max_wait(consumer, wait)
         return consumer
 
 
