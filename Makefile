@@ -17,7 +17,7 @@ $(BIN)/.installed: pyproject.toml
 venv: $(BIN)/.installed  ## create .venv with livewatch and its test tools
 
 jars: venv  ## resolve the Apache Kafka jars from Maven Central (once)
-	$(BIN)/python -c 'from streams.kafka_local import resolve_jars; print(resolve_jars())'
+	$(BIN)/python -c 'from streams.devtools.kafka_local import resolve_jars; print(resolve_jars())'
 
 tools:  ## Debian packages the tests use (promtool, prometheus, alertmanager, amtool, chromium), when missing
 	@if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null \

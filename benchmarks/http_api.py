@@ -2,7 +2,7 @@
 
 `/metrics` (the state gauges), `/anchors` and `/alerts/active` each walked every live anchor
 per request, on the event loop that also runs the batches. They now read one summary
-(`streams.snapshot`), recomputed at most once per `LIVEWATCH_API_SNAPSHOT_S`. This measures
+(`streams.worker.snapshot`), recomputed at most once per `LIVEWATCH_API_SNAPSHOT_S`. This measures
 both for a burst of requests (a scrape, the board's refreshes, or a flood) against a worker
 holding `--anchors` live anchors (copies of those active half-way through the simulator's mix).
 
@@ -21,7 +21,7 @@ from memory import typical_anchors  # the sibling script: run as a script, not a
 
 from streams.core.evaluate import Windows
 from streams.settings import Settings
-from streams.snapshot import Snapshot, summarize
+from streams.worker.snapshot import Snapshot, summarize
 
 
 async def burst_of(snapshot: Snapshot, requests: int) -> tuple[float, float]:

@@ -34,13 +34,13 @@ from aiokafka import AIOKafkaConsumer
 from throughput import OWN_IDS, fresh, wait_counted
 
 from schemas import TOPIC_MODELS, Alert
-from streams.children import start_worker, stop, wait_ready
 from streams.core.clock import bucket_start, to_ms
-from streams.kafka_local import KafkaLocal, free_port
+from streams.devtools.children import start_worker, stop, wait_ready
+from streams.devtools.kafka_local import KafkaLocal, free_port
+from streams.devtools.sim.generator import SimConfig, Simulation
+from streams.devtools.sim.kafka import send_events
 from streams.placement import Placement, owner
 from streams.settings import Settings
-from streams.sim.generator import SimConfig, Simulation
-from streams.sim.kafka import send_events
 from streams.topics import create_topics
 
 

@@ -24,10 +24,10 @@ from typing import Any
 from streams.core.attribution import OrderRef
 from streams.core.dict_stores import DictOrders, DictStates
 from streams.core.state import AnchorState, Bucket, bucket_key
+from streams.devtools.sim.generator import SimConfig, Simulation
 from streams.pipeline import build_detector
 from streams.replay import replay_records
 from streams.settings import Settings
-from streams.sim.generator import SimConfig, Simulation
 
 
 def allocated(build: Callable[[], Any]) -> tuple[int, Any]:

@@ -34,8 +34,8 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from throughput import fresh, scrape
 
-from streams.children import start_worker, stop, wait_ready
-from streams.kafka_local import KafkaLocal, free_port
+from streams.devtools.children import start_worker, stop, wait_ready
+from streams.devtools.kafka_local import KafkaLocal, free_port
 from streams.settings import Settings
 from streams.topics import create_topics
 

@@ -36,15 +36,15 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.children import start_worker, stop
-from streams.kafka_local import KafkaLocal, free_port
+from streams.devtools.children import start_worker, stop
+from streams.devtools.kafka_local import KafkaLocal, free_port
+from streams.devtools.sim.generator import DEFAULT_START, SimConfig, Simulation
+from streams.devtools.sim.hot import hot_session
+from streams.devtools.sim.kafka import send_events
 from streams.placement import Placement
 from streams.settings import Settings
-from streams.sim.generator import DEFAULT_START, SimConfig, Simulation
-from streams.sim.hot import hot_session
-from streams.sim.kafka import send_events
-from streams.tables import TABLES, changelog_topic
 from streams.topics import create_topics
+from streams.worker.tables import TABLES, changelog_topic
 
 HERE = Path(__file__).resolve().parent
 Record = tuple[str, Any]

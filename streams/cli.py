@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from streams.core.rules import Rules
+    from streams.devtools.sim.evaluation import Report
     from streams.placement import Placement
-    from streams.sim.evaluation import Report
 
 cli = typer.Typer(help="livewatch: live-commerce abuse monitor on Kafka.", no_args_is_help=True)
 kafka_cli = typer.Typer(help="A local single-node Apache Kafka (KRaft) for demo and tests.")
@@ -81,7 +81,7 @@ def load_rules_or_exit(path: Path | None) -> Rules:
 
 def _local(state_dir: Path | None, port: int | None = None, brokers: int = 1):  # type: ignore[no-untyped-def]
     """The local broker of this state directory, or its cluster (made with `--brokers N`)."""
-    from streams.kafka_local import DEFAULT_STATE_DIR, KafkaCluster, KafkaLocal
+    from streams.devtools.kafka_local import DEFAULT_STATE_DIR, KafkaCluster, KafkaLocal
 
     directory = state_dir or DEFAULT_STATE_DIR
     if brokers > 1 or KafkaCluster.is_cluster(directory):
@@ -106,7 +106,7 @@ def kafka_up(
     ] = 1,
 ) -> None:
     """Start the broker (if not running) and print its bootstrap address once it answers."""
-    from streams.kafka_local import KafkaLocalError
+    from streams.devtools.kafka_local import KafkaLocalError
 
     try:
         typer.echo(_local(state_dir, port, brokers).up())
@@ -161,13 +161,13 @@ def schemas_export(
 
 @cli.command("worker")
 def worker() -> None:
-    """Run the detection worker (the same app as `faust -A streams.app worker`)."""
+    """Run the detection worker (the same app as `faust -A streams.worker.app worker`)."""
     import faust
 
-    from streams.app import create_app
     from streams.core.rules import RulesError
-    from streams.gc_tuning import tune_gc
     from streams.logs import configure
+    from streams.worker.app import create_app
+    from streams.worker.gc_tuning import tune_gc
 
     settings = load_settings()
     configure(settings.log_format, settings.log_level)
@@ -363,7 +363,7 @@ def simulate(
 
     from rich.progress import Progress
 
-    from streams.sim.generator import DEFAULT_START, SCENARIOS, SimConfig, Simulation
+    from streams.devtools.sim.generator import DEFAULT_START, SCENARIOS, SimConfig, Simulation
 
     chosen = tuple(scenario or ["mix"])
     unknown = sorted(set(chosen) - set(SCENARIOS))
@@ -383,7 +383,7 @@ def simulate(
         # The simulated span ends now: records are stamped with their event time, and a
         # broker refuses timestamps more than an hour ahead of its clock (Kafka 4's
         # log.message.timestamp.after.max.ms), as livewatch refuses events far ahead of theirs.
-        from streams.sim.generator import live_start
+        from streams.devtools.sim.generator import live_start
 
         begin = live_start(hours)
     else:
@@ -411,7 +411,7 @@ def simulate(
                     handle.close()
             typer.echo(f"wrote {total} events to {out}", err=True)
             return
-        from streams.sim.kafka import send_events
+        from streams.devtools.sim.kafka import send_events
 
         settings = load_settings()
         sent = asyncio.run(send_events(
@@ -513,8 +513,8 @@ def evaluate_alerts(
     import sys
 
     from schemas import Alert, RuleName
-    from streams.sim.evaluation import evaluate
-    from streams.sim.labels import Truth
+    from streams.devtools.sim.evaluation import evaluate
+    from streams.devtools.sim.labels import Truth
 
     truth = Truth.model_validate_json(labels.read_text())
     handle = sys.stdin if alerts == "-" else open(alerts, encoding="utf-8")  # noqa: SIM115
@@ -577,7 +577,7 @@ def _seeds(text: str) -> tuple[int, ...]:
 
 
 def _delays(text: str) -> tuple[str, ...]:
-    from streams.sim.generator import REFUND_DELAYS
+    from streams.devtools.sim.generator import REFUND_DELAYS
 
     chosen = REFUND_DELAYS if text == "all" else tuple(p.strip() for p in text.split(","))
     unknown = [p for p in chosen if p not in REFUND_DELAYS]
@@ -630,7 +630,7 @@ def quality(
 
     from rich.progress import Progress
 
-    from streams.sim.suite import SuiteConfig, run_suite
+    from streams.devtools.sim.suite import SuiteConfig, run_suite
 
     settings = load_settings()
     loaded = load_rules_or_exit(rules or settings.rules_path)
@@ -671,7 +671,7 @@ def demo(
 ) -> None:
     """The whole thing on this machine: local Kafka, topics, a worker and the simulator (mix),
     with a live view of event rates, the riskiest anchors and alerts. Ctrl-C stops it all."""
-    from streams.demo import DemoOptions, run_demo
+    from streams.devtools.demo import DemoOptions, run_demo
 
     settings = load_settings()
     options = DemoOptions(duration, rate, anchors, hours, seed, kafka_state_dir, settings.data_dir)

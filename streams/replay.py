@@ -34,7 +34,7 @@ from streams.core.clock import to_ms
 from streams.core.detector import Detector
 from streams.core.dict_stores import DictOrders, DictStates
 from streams.core.order_index import DictIndex
-from streams.core.partition import EXTERNAL, REFUSED, PartitionTask, refusal
+from streams.core.partition import REFUSED, PartitionTask, Positions, refusal
 from streams.core.rules import Rules
 from streams.pipeline import build_detector, build_task
 from streams.placement import Owners, Placement, RefundKey
@@ -180,10 +180,9 @@ def _run(
                 read[p][kind] += 1
                 if route in REFUSED and on_error:
                     on_error(line, f"{route.value}: {refusal(task, kind, event, record_ms)}")
-            progress = task.clock.progress(EXTERNAL, _ends(ends[p]), _none, 0.0)
-            alerts, _, _ = task.tick(progress, bool(batch))
-            yield from alerts
-            for out in task.take_outbox():
+            step = task.step(Positions(_ends(ends[p]), _none), 0.0, bool(batch))
+            yield from step.alerts
+            for out in step.outbox:
                 queues[out.partition].append((out.kind, out.value))
         first = False
 

@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     gc_gen0_threshold: int = Field(default=50_000, ge=0)
     """Allocations between collections of Python's youngest generation in the worker (0:
     Python's 700). Raised, a worker catching up ran a fifth faster at the same peak RSS
-    (see `streams.gc_tuning`)."""
+    (see `streams.worker.gc_tuning`)."""
 
     store: str = "rocksdb://"
     """Faust table store: `rocksdb://` in production, `memory://` for tests."""

@@ -11,7 +11,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from streams.kafka_config import client_options
 from streams.settings import Settings
-from streams.tables import changelog_configs, changelog_topic, internal_configs
+from streams.worker.tables import changelog_configs, changelog_topic, internal_configs
 
 
 @dataclass(frozen=True)

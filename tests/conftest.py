@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.kafka_local import KafkaLocal, free_port
+from streams.devtools.kafka_local import KafkaLocal, free_port
 from streams.settings import Settings
 from tests.streams.worker_process import WorkerProcess
 

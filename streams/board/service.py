@@ -150,18 +150,23 @@ class Board:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def web_app(board: Board, workers: Workers, pages: Pages) -> web.Application:
-    s = board.settings
-    token = s.board_token.get_secret_value() if s.board_token else None
+class Views:
+    """The board's pages, fragments and JSON answers over one `Board` and its `Workers`."""
 
-    @web.middleware
-    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    def __init__(self, board: Board, workers: Workers, pages: Pages) -> None:
+        self.board = board
+        self.workers = workers
+        self.pages = pages
+        settings = board.settings
+        self.token = settings.board_token.get_secret_value() if settings.board_token else None
+
+    async def guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if (
-            token is not None
+            self.token is not None
             and request.path not in OPEN_PATHS
-            and not authorized(request.headers, token)
+            and not authorized(request.headers, self.token)
         ):
-            board.metrics.refused.inc()
+            self.board.metrics.refused.inc()
             return web.Response(
                 status=401, text="401: this board needs its token\n",
                 headers={**SECURITY_HEADERS, "WWW-Authenticate": 'Basic realm="livewatch board"'},
@@ -176,92 +181,97 @@ def web_app(board: Board, workers: Workers, pages: Pages) -> web.Application:
             response.headers.setdefault(name, value)
         return response
 
-    def html(text: str, status: int = 200) -> web.Response:
+    def html(self, text: str, status: int = 200) -> web.Response:
         return web.Response(text=text, status=status, content_type="text/html", charset="utf-8")
 
-    def error(status: int, message: str) -> web.Response:
-        return html(pages.render("error.html", status=status, message=message), status)
+    def error(self, status: int, message: str) -> web.Response:
+        return self.html(self.pages.render("error.html", status=status, message=message), status)
 
-    def now() -> datetime:
-        return board.ledger.now(datetime.now(UTC))
+    def now(self) -> datetime:
+        return self.board.ledger.now(datetime.now(UTC))
 
-    def common() -> dict[str, Any]:
+    def common(self) -> dict[str, Any]:
         wall = datetime.now(UTC)
-        clock = board.ledger.clock
+        clock = self.board.ledger.clock
         return {
-            "now": board.ledger.now(wall),
+            "now": self.board.ledger.now(wall),
             "updated": wall.strftime("%H:%M:%S UTC"),
             "clock": clock.strftime("%Y-%m-%d %H:%M UTC") if clock else "no alert read yet",
-            "ready": board.ready,
-            "refresh_s": s.board_refresh_s,
+            "ready": self.board.ready,
+            "refresh_s": self.board.settings.board_refresh_s,
         }
 
-    async def overview_context(request: web.Request) -> dict[str, Any]:
+    async def overview_context(self, request: web.Request) -> dict[str, Any]:
         flt = Filter.from_query(request.query)
-        answer = await workers.riskiest(RANKED if not flt.any else 100)
+        answer = await self.workers.riskiest(RANKED if not flt.any else 100)
         if answer.unreachable:
-            board.metrics.unreachable.inc(len(answer.unreachable))
-        firing = board.ledger.firing_for(r["anchor_id"] for r in answer.rows)
+            self.board.metrics.unreachable.inc(len(answer.unreachable))
+        firing = self.board.ledger.firing_for(r["anchor_id"] for r in answer.rows)
         rows = [r for r in answer.rows if flt.anchor(r, firing.get(r["anchor_id"], []))]
         return {
-            **common(),
+            **self.common(),
             "filter": flt,
-            "active": [e for e in board.ledger.active() if flt.episode(e)],
+            "active": [e for e in self.board.ledger.active() if flt.episode(e)],
             "anchors": rows[:RANKED],
             "unreachable": answer.unreachable,
         }
 
-    async def overview(request: web.Request) -> web.Response:
+    async def overview(self, request: web.Request) -> web.Response:
         try:
-            context = await overview_context(request)
+            context = await self.overview_context(request)
         except FilterError as exc:
-            return error(400, str(exc))
-        categories = {*board.ledger.categories(), *(r.get("category") for r in context["anchors"])}
-        return html(pages.render(
+            return self.error(400, str(exc))
+        categories = {
+            *self.board.ledger.categories(),
+            *(r.get("category") for r in context["anchors"]),
+        }
+        return self.html(self.pages.render(
             "overview.html", **context, rules=[r.value for r in RuleName],
             severities=[v.value for v in Severity],
             categories=sorted(c for c in categories if c),
         ))  # fmt: skip
 
-    async def overview_fragment(request: web.Request) -> web.Response:
+    async def overview_fragment(self, request: web.Request) -> web.Response:
         try:
-            return html(pages.render("_overview.html", **await overview_context(request)))
+            return self.html(
+                self.pages.render("_overview.html", **await self.overview_context(request))
+            )
         except FilterError as exc:
             return web.Response(status=400, text=str(exc))
 
-    def anchor_id_of(request: web.Request) -> str:
+    def anchor_id_of(self, request: web.Request) -> str:
         anchor_id = request.query.get("id", "")
         if not anchor_id or len(anchor_id) > 128:
             raise web.HTTPBadRequest(text="give an anchor id of 1 to 128 characters as ?id=")
         return anchor_id
 
-    async def anchor_context(request: web.Request) -> dict[str, Any]:
-        anchor_id = anchor_id_of(request)
-        answer = await workers.anchor(anchor_id)
+    async def anchor_context(self, request: web.Request) -> dict[str, Any]:
+        anchor_id = self.anchor_id_of(request)
+        answer = await self.workers.anchor(anchor_id)
         return {
-            **common(),
+            **self.common(),
             "filter": None,
             "anchor_id": anchor_id,
             "answer": answer,
-            "history": board.ledger.history(anchor_id),
+            "history": self.board.ledger.history(anchor_id),
             "stamp": int(time.time()),
         }
 
-    async def anchor(request: web.Request) -> web.Response:
-        return html(pages.render("anchor.html", **await anchor_context(request)))
+    async def anchor(self, request: web.Request) -> web.Response:
+        return self.html(self.pages.render("anchor.html", **await self.anchor_context(request)))
 
-    async def anchor_by_path(request: web.Request) -> web.Response:
+    async def anchor_by_path(self, request: web.Request) -> web.Response:
         # The workers' path for an anchor, so `api_url` links in notifications work here too.
         raise web.HTTPFound(
             request.app.router["anchor"].url_for().with_query(id=request.match_info["anchor_id"])
         )
 
-    async def anchor_fragment(request: web.Request) -> web.Response:
-        return html(pages.render("_anchor.html", **await anchor_context(request)))
+    async def anchor_fragment(self, request: web.Request) -> web.Response:
+        return self.html(self.pages.render("_anchor.html", **await self.anchor_context(request)))
 
-    def chart(draw: Callable[[dict[str, Any]], bytes]) -> Handler:
+    def chart(self, draw: Callable[[dict[str, Any]], bytes]) -> Handler:
         async def handler(request: web.Request) -> web.Response:
-            minutes = await workers.minutes(anchor_id_of(request))
+            minutes = await self.workers.minutes(self.anchor_id_of(request))
             if minutes is None:
                 return web.Response(
                     status=404, text="no worker answered with this anchor's minutes"
@@ -271,7 +281,7 @@ def web_app(board: Board, workers: Workers, pages: Pages) -> web.Application:
 
         return handler
 
-    async def api_episodes(request: web.Request) -> web.Response:
+    async def api_episodes(self, request: web.Request) -> web.Response:
         try:
             flt = Filter.from_query(request.query)
         except FilterError as exc:
@@ -280,31 +290,39 @@ def web_app(board: Board, workers: Workers, pages: Pages) -> web.Application:
             {"alert_id": e.alert_id, "rule": e.rule, "severity": e.severity,
              "anchor_id": e.anchor_id, "session_id": e.session_id, "category": e.category,
              "started": e.started.isoformat(), "updated": e.updated.isoformat(),
-             "firing_s": int((now() - e.started).total_seconds()),
+             "firing_s": int((self.now() - e.started).total_seconds()),
              "observed": e.observed, "threshold": e.threshold}
-            for e in board.ledger.active() if flt.episode(e)
+            for e in self.board.ledger.active() if flt.episode(e)
         ]  # fmt: skip
         return web.json_response({"episodes": items})
 
-    async def api_anchors(request: web.Request) -> web.Response:
+    async def api_anchors(self, request: web.Request) -> web.Response:
         try:
-            context = await overview_context(request)
+            context = await self.overview_context(request)
         except FilterError as exc:
             return web.json_response({"error": str(exc)}, status=400)
         return web.json_response(
             {"anchors": context["anchors"], "unreachable": context["unreachable"]}
         )
 
+
+def web_app(board: Board, workers: Workers, pages: Pages) -> web.Application:
+    views = Views(board, workers, pages)
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        return await views.guard(request, handler)
+
     app = web.Application(middlewares=[guard])
-    app.router.add_get("/", overview)
-    app.router.add_get("/fragments/overview", overview_fragment)
-    app.router.add_get("/anchor", anchor, name="anchor")
-    app.router.add_get("/anchors/{anchor_id}", anchor_by_path)
-    app.router.add_get("/fragments/anchor", anchor_fragment)
-    app.router.add_get("/anchor/counts.svg", chart(counts_svg))
-    app.router.add_get("/anchor/rates.svg", chart(rates_svg))
-    app.router.add_get("/api/episodes", api_episodes)
-    app.router.add_get("/api/anchors", api_anchors)
+    app.router.add_get("/", views.overview)
+    app.router.add_get("/fragments/overview", views.overview_fragment)
+    app.router.add_get("/anchor", views.anchor, name="anchor")
+    app.router.add_get("/anchors/{anchor_id}", views.anchor_by_path)
+    app.router.add_get("/fragments/anchor", views.anchor_fragment)
+    app.router.add_get("/anchor/counts.svg", views.chart(counts_svg))
+    app.router.add_get("/anchor/rates.svg", views.chart(rates_svg))
+    app.router.add_get("/api/episodes", views.api_episodes)
+    app.router.add_get("/api/anchors", views.api_anchors)
     add_probes(app, board.metrics.registry, lambda: (board.ready, board.reason))
     app.router.add_static("/static", str(_static_dir()), follow_symlinks=False)
     return app

@@ -18,8 +18,8 @@ import aiohttp
 
 
 def rank_key(row: Mapping[str, Any]) -> tuple[int, float, str]:
-    """The workers' ranking (`streams.web.riskiest_anchors`): most firing rules first, then the
-    highest lower bound of the long window's refund rate, then the anchor id."""
+    """The workers' ranking (`streams.worker.web.riskiest_anchors`): most firing rules first,
+    then the highest lower bound of the long window's refund rate, then the anchor id."""
     return (-len(row.get("firing", ())), -float(row.get("refund_rate_lower_bound", 0.0)),
             str(row.get("anchor_id", "")))  # fmt: skip
 

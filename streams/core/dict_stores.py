@@ -1,5 +1,6 @@
 """The detector's stores in plain dicts: what the replay and the tests count in. Faust-free, so
-`livewatch replay` runs without importing Faust; the worker's stores are in `streams.stores`."""
+`livewatch replay` runs without importing Faust; the worker's stores are in
+`streams.worker.stores`."""
 
 from __future__ import annotations
 

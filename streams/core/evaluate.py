@@ -374,7 +374,7 @@ def refund_spike(
         # (most anchors at most boundaries; the verdict is the same).
         return Verdict(name, QUIET, start_ms, end_ms)
     bar = refund_threshold(state, end_ms, w, rule)
-    threshold, baseline, ceiling = bar.rate, bar.baseline, bar.ceiling
+    threshold, baseline = bar.rate, bar.baseline
     early = None
     if count is not None and rule_early is not None:
         platform = (
@@ -422,56 +422,83 @@ def refund_spike(
         Signal(crossing, holding, severity),
         start_ms,
         end_ms,
-        observed={
-            "refund_rate_lower_bound": round(lb_long, 4),
-            "refund_rate": round(refunds / orders, 4) if orders else 0.0,
-            "orders": orders,
-            "refunded_orders": refunds,
-            "short_refund_rate_lower_bound": round(lb_short, 4),
-            "short_orders": short.orders if short else 0,
-            "short_refunded_orders": short.refunds if short else 0,
-            **(
-                {
-                    "burst_refund_rate_lower_bound": round(burst.lower_bound, 4),
-                    "burst_orders": burst.orders,
-                    "burst_refunded_orders": burst.refunds,
-                }
-                if burst
-                else {}
-            ),
-            **(
-                {
-                    "early_refunds": early.refunds,
-                    "early_refunds_lower_bound": round(early.lower_bound, 2),
-                    "early_refunds_expected": round(early.expected, 2),
-                    "early_refund_pace": round(early.pace, 3),
-                }
-                if early is not None and early_path
-                else {}
-            ),
-        },
-        threshold={
-            "refund_rate_lower_bound": round(threshold, 4),
-            "resolve_below": round(threshold * rule.resolve_ratio, 4),
-            "ceiling": round(ceiling, 4),
-            "baseline_refund_rate": round(baseline, 4),
-            "baseline_factor": rule.baseline_factor,
-            "min_orders_long": rule.min_orders_long,
-            "min_orders_short": rule.min_orders_short,
-            **(
-                {
-                    "burst_z": rule.burst.z,
-                    "burst_min_orders": rule.burst.min_orders,
-                    "burst_long_ratio": rule.burst.long_ratio,
-                }
-                if burst and rule.burst
-                else {}
-            ),
-            **_early_bar(rule.early, after, early_path),
-        },
+        observed=_spike_observed(
+            orders, refunds, lb_long, short, burst, early if early_path else None
+        ),
+        threshold=_spike_threshold(rule, bar, burst, after, early_path),
         session_id=session,
         evidence=evidence,
     )
+
+
+def _spike_observed(
+    orders: int,
+    refunds: int,
+    lb_long: float,
+    short: ShortWindow | None,
+    burst: ShortWindow | None,
+    early: Early | None,
+) -> dict[str, Any]:
+    """What `refund_spike` saw: the long window, its best short window, and the burst or early
+    path when that is the one crossing."""
+    lb_short = short.lower_bound if short else 0.0
+    return {
+        "refund_rate_lower_bound": round(lb_long, 4),
+        "refund_rate": round(refunds / orders, 4) if orders else 0.0,
+        "orders": orders,
+        "refunded_orders": refunds,
+        "short_refund_rate_lower_bound": round(lb_short, 4),
+        "short_orders": short.orders if short else 0,
+        "short_refunded_orders": short.refunds if short else 0,
+        **(
+            {
+                "burst_refund_rate_lower_bound": round(burst.lower_bound, 4),
+                "burst_orders": burst.orders,
+                "burst_refunded_orders": burst.refunds,
+            }
+            if burst
+            else {}
+        ),
+        **(
+            {
+                "early_refunds": early.refunds,
+                "early_refunds_lower_bound": round(early.lower_bound, 2),
+                "early_refunds_expected": round(early.expected, 2),
+                "early_refund_pace": round(early.pace, 3),
+            }
+            if early is not None
+            else {}
+        ),
+    }
+
+
+def _spike_threshold(
+    rule: RefundSpikeRule,
+    bar: RefundThreshold,
+    burst: ShortWindow | None,
+    after: AfterConcentration | None,
+    early_path: bool,
+) -> dict[str, Any]:
+    """The bars `refund_spike` held the anchor to."""
+    return {
+        "refund_rate_lower_bound": round(bar.rate, 4),
+        "resolve_below": round(bar.rate * rule.resolve_ratio, 4),
+        "ceiling": round(bar.ceiling, 4),
+        "baseline_refund_rate": round(bar.baseline, 4),
+        "baseline_factor": rule.baseline_factor,
+        "min_orders_long": rule.min_orders_long,
+        "min_orders_short": rule.min_orders_short,
+        **(
+            {
+                "burst_z": rule.burst.z,
+                "burst_min_orders": rule.burst.min_orders,
+                "burst_long_ratio": rule.burst.long_ratio,
+            }
+            if burst and rule.burst
+            else {}
+        ),
+        **_early_bar(rule.early, after, early_path),
+    }
 
 
 def orders_last_day(state: AnchorState, end_ms: int) -> int:

@@ -127,6 +127,12 @@ class PartitionClock:
         if self.topic_time:
             self.fetches.append((fetched_by_ms, max(self.topic_time.values())))
 
+    def marks_arrived(self, fetched_ms: int) -> None:
+        """Records of the internal topics were fetched by `fetched_ms`: the inputs vouch for
+        what the marks among them say only once polled after that."""
+        if self.marks_fetched_ms is None or fetched_ms > self.marks_fetched_ms:
+            self.marks_fetched_ms = fetched_ms
+
     def progress(
         self,
         topics: tuple[str, ...] | list[str],
@@ -250,6 +256,31 @@ class Outgoing:
     value: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class Positions:
+    """Where a partition's input topics stand, by topic kind: what `PartitionClock.progress`
+    judges from. The worker reads them off its consumer; the replay off the file."""
+
+    highwater: Callable[[str], int | None]
+    """The end offset, None while unknown."""
+    committed: Callable[[str], int | None]
+    """The group's committed offset, None if none."""
+    polled: Callable[[str], int | None] | None = None
+    """When the end offset was last polled (ms); None: always current (a file)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What a partition's step gives its caller: the alerts to publish, the anchors that went
+    quiet (their cached state may go), the safe time (None: nothing safe yet), and the records
+    for the internal topics, to be sent before the state that produced them is written."""
+
+    alerts: list[Alert]
+    quiet: set[str]
+    safe: int | None
+    outbox: list[Outgoing]
+
+
 class Route(StrEnum):
     """What became of an input record on the partition that read it."""
 
@@ -321,6 +352,9 @@ class PartitionTask:
         """The refund pace of this partition's anchors (see `RefundPace`)."""
         self.limits = limits
         """How far event times may stray before a record is refused (None: never)."""
+        self.judged: tuple[Mark, bool] | None = None
+        """The last input progress judged (see `step`), and whether it vouched for the
+        partitions upstream."""
 
     # -- records --------------------------------------------------------------------------------
 
@@ -394,13 +428,16 @@ class PartitionTask:
     def _send(self, kind: str, key: str, value: dict[str, Any]) -> None:
         self.outbox.append(Outgoing(kind, self.partition_of(key), value))
 
-    def internal(self, kind: str, value: dict[str, Any]) -> None:
-        """Apply one record of an internal topic (raises KeyError/ValueError when malformed)."""
+    def internal(self, kind: str, value: dict[str, Any], offset: int | None = None) -> None:
+        """Apply one record of an internal topic (raises KeyError/ValueError when malformed);
+        `offset`: where the worker read it (its lag is reported from it)."""
         if "b" in value:
             for one in value["b"]:
                 self._internal(kind, one)
         else:
             self._internal(kind, value)
+        if offset is not None:
+            self.clock.last_offset[kind] = offset
 
     def _internal(self, kind: str, value: dict[str, Any]) -> None:
         if "m" in value:
@@ -428,6 +465,53 @@ class PartitionTask:
                 self.clock.active.add(to_anchor)
 
     # -- time -----------------------------------------------------------------------------------
+
+    def step(self, positions: Positions, now_s: float, read_inputs: bool = True) -> Step:
+        """After a batch of this partition's records (the worker's fetch, the replay's turn):
+        judge how far its inputs have been read, declare its marks, evaluate what every input
+        and every partition upstream have passed, and hand over what to send.
+
+        A batch of internal records only (`read_inputs` false: marks from other partitions)
+        reuses the last judgement: "caught up" rests on the end offsets known then, and judging
+        it again between fetches would let a live record already on the broker be skipped.
+        Unless it was held back by an old end offset (judged again once polled anew), or the
+        inputs were caught up (whether their polls came after the latest marks is judged anew:
+        a later poll can only find more records waiting)."""
+        known = self.judged
+        if (
+            known is not None
+            and not (read_inputs or self.clock.held_by_poll or known[0].idle)
+            and known[0] != HOLD
+        ):
+            progress = known[0]
+        else:
+            progress = self._judge(positions, now_s)
+        alerts, quiet, safe = self.tick(progress, read_inputs)
+        return Step(alerts, quiet, safe, self.take_outbox())
+
+    def retick(self, positions: Positions, now_s: float) -> Step | None:
+        """Between batches, for a partition `held_by_poll`: judge again, now that its end
+        offsets may have been polled anew, and step if that vouches for something new (also
+        when nothing more arrives: the end of a stream). None: nothing new yet."""
+        before = self.judged
+        progress = self.clock.progress(
+            EXTERNAL, positions.highwater, positions.committed, now_s, positions.polled
+        )
+        if progress == HOLD:
+            # Nothing vouched for yet (a topic not heard from, records waiting of unknown
+            # time): judge again at the next call rather than wait for a record.
+            self.clock.held_by_poll = True
+            return None
+        if (progress, self.clock.vouches_upstream) == before:
+            return None  # polled, but nothing new vouched for yet
+        return self.step(positions, now_s)
+
+    def _judge(self, positions: Positions, now_s: float) -> Mark:
+        progress = self.clock.progress(
+            EXTERNAL, positions.highwater, positions.committed, now_s, positions.polled
+        )
+        self.judged = (progress, self.clock.vouches_upstream)
+        return progress
 
     def tick(
         self, progress: Mark, read_inputs: bool = True

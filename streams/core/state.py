@@ -215,6 +215,10 @@ class StateVersionError(ValueError):
     """Stored state in a format this version cannot read."""
 
 
+DECODE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+"""What a stored record's content can raise while being read back (not the store's errors)."""
+
+
 @dataclass(slots=True)
 class AnchorState:
     """All that livewatch keeps for one anchor."""

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from streams.board.pages import Pages
 from streams.board.service import Board, web_app
 from streams.board.workers import Workers
-from streams.kafka_local import free_port
+from streams.devtools.kafka_local import free_port
 from streams.settings import Settings
 from tests.board.alerts import alert
 

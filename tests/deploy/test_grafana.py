@@ -10,8 +10,8 @@ from prometheus_client import CollectorRegistry
 
 from streams.core.detector import Stats
 from streams.core.evaluate import Windows
-from streams.metrics import Metrics, ShellCounts, Sources
-from streams.snapshot import summarize
+from streams.worker.metrics import Metrics, ShellCounts, Sources
+from streams.worker.snapshot import summarize
 from tests.deploy.conftest import DEPLOY
 
 DASHBOARD = DEPLOY / "grafana/dashboards/livewatch.json"

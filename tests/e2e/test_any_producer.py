@@ -15,13 +15,13 @@ import aiohttp
 import pytest
 
 from schemas import Alert, RuleName
-from streams.kafka_local import free_port
+from streams.devtools.kafka_local import free_port
+from streams.devtools.sim.evaluation import evaluate
+from streams.devtools.sim.generator import SimConfig, Simulation
+from streams.devtools.sim.kafka import send_events
 from streams.placement import KeyField, Placement
 from streams.replay import replay_records
 from streams.settings import Settings
-from streams.sim.evaluation import evaluate
-from streams.sim.generator import SimConfig, Simulation
-from streams.sim.kafka import send_events
 from streams.topics import create_topics
 from tests.e2e.test_http_api import samples
 from tests.e2e.test_no_silent_loss import alerts_settled, identities

@@ -9,12 +9,12 @@ from typing import Any
 import aiohttp
 import pytest
 
+from streams.devtools.sim.hot import hot_session
 from streams.settings import Settings
-from streams.sim.hot import hot_session
-from streams.tables import ANCHOR_STATE, ORDERS_BY_ID, PARTITION_CLOCK, changelog_topic
 from streams.topics import create_topics
-from tests.streams.test_stores import LIMIT
+from streams.worker.tables import ANCHOR_STATE, ORDERS_BY_ID, PARTITION_CLOCK, changelog_topic
 from tests.streams.worker_process import WorkerProcess, consumed, produce, read_topic
+from tests.worker.test_stores import LIMIT
 
 pytestmark = pytest.mark.kafka
 

@@ -24,8 +24,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from streams.children import start_board, stop, wait_ready
-from streams.kafka_local import free_port
+from streams.devtools.children import start_board, stop, wait_ready
+from streams.devtools.kafka_local import free_port
 from streams.settings import Settings
 from streams.topics import create_topics
 from tests.scenarios import T0, Record, Scenario

@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from streams.kafka_local import KafkaLocal, free_port
+from streams.devtools.kafka_local import KafkaLocal, free_port
 from streams.settings import Settings
 from streams.topics import create_topics
 from tests.streams.worker_process import WorkerProcess

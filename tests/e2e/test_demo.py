@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.kafka_local import KafkaLocal, free_port
+from streams.devtools.kafka_local import KafkaLocal, free_port
 
 pytestmark = pytest.mark.kafka
 

@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 
 from schemas import Alert
-from streams.deadletter import HEADER_PREFIX
 from streams.notify.envelope import cloudevent_headers
 from streams.placement import RefundKey
 from streams.replay import replay_records
 from streams.settings import Settings
-from streams.tables import ANCHOR_BUCKETS, ANCHOR_STATE, changelog_topic
 from streams.topics import create_topics
+from streams.worker.deadletter import HEADER_PREFIX
+from streams.worker.tables import ANCHOR_BUCKETS, ANCHOR_STATE, changelog_topic
 from tests import scenarios
 from tests.scenarios import Record, Scenario
 from tests.streams.worker_process import WorkerProcess, produce, read_alerts, read_topic

@@ -7,11 +7,11 @@ import json
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from streams.app import EXIT_INFRASTRUCTURE
 from streams.placement import murmur2_partition as partition_of
 from streams.settings import Settings
-from streams.tables import ANCHOR_STATE, changelog_topic
 from streams.topics import create_topics
+from streams.worker.app import EXIT_INFRASTRUCTURE
+from streams.worker.tables import ANCHOR_STATE, changelog_topic
 from tests.scenarios import Scenario
 from tests.streams.worker_process import WorkerProcess
 

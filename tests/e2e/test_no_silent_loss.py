@@ -16,13 +16,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from schemas import Alert
 from streams.core.clock import MINUTE_MS, bucket_start, from_ms, to_ms
-from streams.deadletter import HEADER_PREFIX
+from streams.devtools.sim.generator import SimConfig, Simulation
+from streams.devtools.sim.kafka import send_events
 from streams.placement import RefundKey
 from streams.replay import replay_records
 from streams.settings import Settings
-from streams.sim.generator import SimConfig, Simulation
-from streams.sim.kafka import send_events
 from streams.topics import create_topics
+from streams.worker.deadletter import HEADER_PREFIX
 from tests.e2e.test_http_api import samples
 from tests.scenarios import Scenario
 from tests.streams.worker_process import WorkerProcess, consumed, read_alerts, read_topic
@@ -38,7 +38,14 @@ def identities(alerts: list[Alert]) -> Counter[tuple[str, str]]:
 async def alerts_settled(settings: Settings, expected: list[Alert]) -> list[Alert]:
     """The alerts topic once it holds as many alerts as expected, and a little longer (an extra
     or repeated alert would arrive after them)."""
-    await read_alerts(settings, lambda got: len(got) >= len(expected), timeout_s=180)
+    timeout_s = 300
+    early = await read_alerts(settings, lambda got: len(got) >= len(expected), timeout_s)
+    # Say which failure it is: the workers too slow for the deadline (a loaded machine), or
+    # alerts lost or never derived (the identity diff then names them).
+    missing = identities(expected) - identities(early)
+    assert len(early) >= len(expected), (
+        f"{len(early)} of {len(expected)} alerts within {timeout_s} s; missing {dict(missing)}"
+    )
     return await read_alerts(settings, lambda got: False, timeout_s=4)
 
 

@@ -17,9 +17,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from schemas import Alert
 from schemas.alert import AlertStatus
-from streams.children import stop
 from streams.codecs import encode
-from streams.kafka_local import free_port
+from streams.devtools.children import stop
+from streams.devtools.kafka_local import free_port
 from streams.notify.envelope import cloudevent_headers
 from streams.settings import Settings
 from streams.topics import create_topics

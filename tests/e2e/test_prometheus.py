@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 import yaml
 
-from streams.children import stop
-from streams.kafka_local import free_port
+from streams.devtools.children import stop
+from streams.devtools.kafka_local import free_port
 from streams.replay import replay_records
 from streams.settings import Settings
 from streams.topics import create_topics

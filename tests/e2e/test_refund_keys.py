@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from schemas import RuleName
-from streams.kafka_local import free_port
+from streams.devtools.kafka_local import free_port
+from streams.devtools.sim.evaluation import evaluate
+from streams.devtools.sim.generator import SimConfig, Simulation
 from streams.placement import RefundKey
 from streams.settings import Settings
-from streams.sim.evaluation import evaluate
-from streams.sim.generator import SimConfig, Simulation
 from tests.e2e.test_no_silent_loss import catch_up_equals_replay
 from tests.streams.worker_process import WorkerProcess
 

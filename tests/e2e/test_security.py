@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from streams.children import start_worker, stop
-from streams.kafka_local import KafkaLocal, SecureListener, free_port
+from streams.devtools.children import start_worker, stop
+from streams.devtools.kafka_local import KafkaLocal, SecureListener, free_port
+from streams.devtools.sim.kafka import send_events
 from streams.replay import replay_records
 from streams.settings import Settings
-from streams.sim.kafka import send_events
 from streams.topics import create_topics
 from tests.e2e.test_detection import mixed_feed
 from tests.streams.worker_process import WorkerProcess, read_alerts

@@ -12,7 +12,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from streams.kafka_local import KafkaCluster
+from streams.devtools.kafka_local import KafkaCluster
 from streams.replay import replay_records
 from streams.settings import Settings
 from streams.topics import create_topics

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from streams.kafka_local import free_port
+from streams.devtools.kafka_local import free_port
 from streams.replay import replay_records
 from streams.settings import Settings
 from streams.topics import create_topics

@@ -16,9 +16,9 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from schemas import TOPIC_MODELS
+from streams.devtools.sim.generator import SimConfig, Simulation
 from streams.replay import replay_records
 from streams.settings import Settings
-from streams.sim.generator import SimConfig, Simulation
 from streams.topics import create_topics
 from tests.e2e.test_any_producer import OWN_IDS, assert_same
 from tests.e2e.test_no_silent_loss import alerts_settled

@@ -16,13 +16,13 @@ import pytest
 
 from streams.core.dict_stores import DictOrders, DictStates
 from streams.core.state import AnchorState
-from streams.failpoints import ENV, TABLE_APPLY
 from streams.pipeline import build_detector
 from streams.replay import replay_records
 from streams.settings import Settings
-from streams.stores import TableStates
-from streams.tables import ANCHOR_BUCKETS, ANCHOR_STATE, changelog_topic
 from streams.topics import create_topics
+from streams.worker.failpoints import ENV, TABLE_APPLY
+from streams.worker.stores import TableStates
+from streams.worker.tables import ANCHOR_BUCKETS, ANCHOR_STATE, changelog_topic
 from tests.e2e.test_no_silent_loss import (
     alerts_settled,
     assert_committed_to_end,

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from streams.app import EXIT_INFRASTRUCTURE
 from streams.replay import replay_records
 from streams.settings import Settings
 from streams.topics import create_topics
+from streams.worker.app import EXIT_INFRASTRUCTURE
 from tests.e2e.test_detection import _when, mixed_feed
 from tests.e2e.test_no_silent_loss import alerts_settled
 from tests.faults.updates import assert_same_updates

@@ -5,9 +5,9 @@ from __future__ import annotations
 from functools import cache
 
 from schemas import Alert
+from streams.devtools.sim.generator import SimConfig, Simulation
 from streams.replay import replay_records
 from streams.settings import Settings
-from streams.sim.generator import SimConfig, Simulation
 
 
 @cache

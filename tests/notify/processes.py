@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from streams.children import stop
-from streams.kafka_local import free_port
+from streams.devtools.children import stop
+from streams.devtools.kafka_local import free_port
 
 CONFIG = """\
 route:

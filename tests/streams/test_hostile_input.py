@@ -19,11 +19,11 @@ from schemas import TOPIC_MODELS, Alert
 from streams.core.clock import to_ms
 from streams.core.detector import Detector
 from streams.core.dict_stores import DictOrders, DictStates
+from streams.devtools.sim.generator import SimConfig, Simulation
 from streams.pipeline import build_detector
 from streams.placement import Placement
 from streams.replay import Line, replay_records
 from streams.settings import Settings
-from streams.sim.generator import SimConfig, Simulation
 
 SETTINGS = Settings(partitions=4)
 TIME_FIELD = {"orders": "placed_at", "refunds": "requested_at", "complaints": "filed_at"}

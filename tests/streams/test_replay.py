@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from schemas import TOPIC_MODELS, Alert
+from streams.devtools.sim.generator import SimConfig, Simulation
 from streams.placement import Placement, RefundKey
 from streams.replay import read_jsonl, replay_records
 from streams.settings import Settings
-from streams.sim.generator import SimConfig, Simulation
 
 SETTINGS = Settings(partitions=4)
 

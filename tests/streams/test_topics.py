@@ -7,8 +7,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from streams.settings import Settings
-from streams.tables import changelog_configs
 from streams.topics import TopicLayoutError, create_topics, describe_partitions
+from streams.worker.tables import changelog_configs
 
 pytestmark = pytest.mark.kafka
 

@@ -15,11 +15,11 @@ from aiokafka import AIOKafkaConsumer
 from prometheus_client.parser import text_string_to_metric_families
 
 from schemas import Alert
-from streams.children import start_worker, stop
+from streams.devtools.children import start_worker, stop
+from streams.devtools.sim.kafka import send_events
 from streams.kafka_config import client_options
 from streams.placement import RefundKey
 from streams.settings import Settings
-from streams.sim.kafka import send_events
 
 
 class WorkerProcess:
@@ -87,7 +87,7 @@ class WorkerProcess:
 async def produce(
     settings: Settings, records: Iterable[tuple[str, Any]], refunds_by: RefundKey = "anchor"
 ) -> int:
-    """Send records as a live platform would (see `streams.sim.kafka.send_events`)."""
+    """Send records as a live platform would (see `streams.devtools.sim.kafka.send_events`)."""
     return await send_events(settings, records, refunds_by=refunds_by)
 
 

@@ -1,0 +1,115 @@
+"""The detection-quality suite: seeded simulations replayed and scored, pooled over seeds.
+
+One seed is one sample of traffic; thresholds tuned on it fit its noise. The suite runs the
+`mix` on several seeds and normal days of 1,000 anchors, so a rules file is judged on all of
+them at once: what `livewatch quality` prints and `tests/devtools/sim/test_quality.py` checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from schemas import Alert, RuleName
+from streams.core.rules import Rules
+from streams.devtools.sim.evaluation import Report, evaluate, pool
+from streams.devtools.sim.generator import SimConfig, Simulation
+from streams.placement import Placement, RefundKey
+from streams.replay import replay_records
+from streams.settings import Settings
+
+RULES = tuple(r.value for r in RuleName)
+
+
+@dataclass(frozen=True)
+class SuiteConfig:
+    seeds: tuple[int, ...] = (1, 2, 3, 4, 5)
+    anchors: int = 300
+    hours: float = 8.0
+    normal_days: tuple[int, ...] = ()
+    """Seeds of normal days (1,000 anchors, 24 hours, no misbehaviour) that must stay quiet."""
+    normal_anchors: int = 1000
+    refunds_by: RefundKey = "anchor"
+    """How the mix's refunds are keyed (which partitions they land on), when `placement` is
+    not given."""
+    placement: Placement | None = None
+    """How the producers key and partition every topic (mix runs and normal days)."""
+    refund_anchor: bool = True
+    """Whether the mix's refunds name their anchor and session."""
+    refund_delays: tuple[str, ...] = ("minutes",)
+    """Refund-delay profiles (`SimConfig.refund_delay`): every seed runs under each, and the
+    normal days too, all pooled into one report."""
+    burst_scale: float = 1.0
+    """`SimConfig.burst_scale` of the mix runs."""
+
+
+@dataclass
+class SuiteResult:
+    report: Report
+    normal_day_alerts: dict[int | str, int] = field(default_factory=dict)
+    """Seed of a normal day (with its refund-delay profile when there are several) -> firing
+    alerts it raised (any is a false alert)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.report.to_json(),
+            "normal_day_alerts": {str(k): v for k, v in self.normal_day_alerts.items()},
+        }
+
+
+def run_suite(
+    config: SuiteConfig,
+    rules: Rules | None = None,
+    settings: Settings | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> SuiteResult:
+    """Replay each seed's simulation through the detector (as `livewatch replay` does) and
+    score it against its labels. False alerts carry their seed: anchor ids repeat across seeds."""
+    settings = settings or Settings()
+    placement = config.placement or Placement.of(refunds=config.refunds_by)
+
+    def scored() -> Iterable[Report]:
+        for delay in config.refund_delays:
+            for seed in config.seeds:
+                sim = Simulation(
+                    SimConfig(
+                        seed=seed,
+                        anchors=config.anchors,
+                        hours=config.hours,
+                        refund_anchor=config.refund_anchor,
+                        refund_delay=delay,
+                        burst_scale=config.burst_scale,
+                    )
+                )
+                alerts = _alerts(sim, settings, rules, placement)
+                report = evaluate(sim.truth(), alerts, RULES)
+                for alert in report.false_alerts:
+                    alert["seed"] = str(seed)
+                    alert["refund_delay"] = delay
+                if progress:
+                    progress(f"mix seed {seed} ({delay})")
+                yield report
+
+    result = SuiteResult(pool(scored(), RULES))
+    for delay in config.refund_delays:
+        for seed in config.normal_days:
+            sim = Simulation(
+                SimConfig(
+                    seed=seed, anchors=config.normal_anchors, hours=24, scenarios=("normal",),
+                    refund_delay=delay,
+                )
+            )  # fmt: skip
+            found = _alerts(sim, settings, rules, config.placement or Placement())
+            firing = [a for a in found if a.status.value == "firing"]
+            key = seed if len(config.refund_delays) == 1 else f"{seed} ({delay})"
+            result.normal_day_alerts[key] = len(firing)
+            if progress:
+                progress(f"normal day {seed} ({delay})")
+    return result
+
+
+def _alerts(
+    sim: Simulation, settings: Settings, rules: Rules | None, placement: Placement
+) -> list[Alert]:
+    return list(replay_records(sim.events(), settings, rules=rules, placement=placement))

@@ -1,0 +1,303 @@
+"""Batch delivery: the records of each fetch go to one handler call, past Faust's per-record path.
+
+Faust hands every fetched record, one at a time, through its conductor (flow control, decoding,
+a channel queue) and a stream iterator (tracking, acking), with several awaits per record: an
+agent that only counts tops out near 10k records/s on these machines. livewatch's work on a
+record is a few dictionary updates, so that machinery was most of its cost. Here the consumer's
+fetch loop gives the records of the batch topics to `BatchApp.batch_handler` as one list per fetch,
+and keeps Faust's contract around it: each record is tracked before the handler sees it (a
+rebalance waits for the batch, as it waits for a stream's events) and the handler acks it after;
+Faust's commit timer and rebalance commits commit each partition's position after its last
+handled batch (see `BatchConsumer`); seeks, generation changes and paused partitions are
+honoured as in Faust's loop. Records of other topics (table
+changelogs during recovery or for standbys) take Faust's usual path.
+
+This overrides `Consumer._drain_messages` of faust-streaming 0.15; the attributes it relies on
+are checked by `tests/worker/test_faust_private.py`, which fails when an upgrade moves them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
+
+import faust
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+from mode.utils.futures import notify
+
+from streams.worker import faust_private
+
+BatchHandler = Callable[[list[Any]], Awaitable[None]]
+"""Called with the tracked messages of one fetch, in offset order per partition; acks them."""
+Between = Callable[[], Awaitable[None]]
+"""Called between fetches (at most every `BETWEEN_S`), in the fetch loop, so never during a
+batch."""
+
+BETWEEN_S = 0.2
+"""Seconds between two calls of `between`: often enough that a partition held back by an old
+end offset moves on soon after its next poll, rarely enough to cost nothing per fetch."""
+
+
+COMMIT_SLOW_S = 30.0
+"""A commit unanswered this long is reported (`commit_slow`); Faust would wait in silence."""
+
+
+class BatchApp(faust.App):
+    """A Faust app whose consumer delivers the records of `batch_topics` in batches."""
+
+    batch_topics: frozenset[str] = frozenset()
+    fetch_max_wait_ms: int | None = None
+    """How long the broker may hold a fetch that finds nothing new (None: Faust's 1.5 s; see
+    `BatchConsumerThread`)."""
+    batch_handler: BatchHandler | None = None
+    between_batches: Between | None = None
+
+    def deliver_batches(
+        self, topic: Any, handler: BatchHandler, between: Between | None = None
+    ) -> None:
+        """Subscribe to `topic` (a Faust topic, possibly of several names) and give its records
+        to `handler`, one call per fetch. The topic joins the subscription like an agent's, so
+        the tables stay co-partitioned with it."""
+        self.batch_topics = frozenset(topic.topics)
+        self.batch_handler = handler
+        self.between_batches = between
+        self.topics.add(topic)
+
+    def _new_transport(self) -> Any:
+        return BatchTransport(self.conf.broker_consumer, self)
+
+
+class BatchConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Faust's consumer thread, with the broker's wait for an empty fetch cut from Faust's 1.5 s
+    to the app's `fetch_max_wait_ms`.
+
+    aiokafka keeps one fetch in flight per broker. While a fetched partition's records wait to
+    be handled (a batch in hand), the next fetch to that broker leaves it out and asks only
+    for the others, often the quiet ones (an input with no traffic on that partition, an
+    internal topic just read); the broker holds such a fetch until data arrives or the wait
+    ends, and the busy partitions are not fetched again until it returns. A worker measured
+    at 3,000 events/s stalled 1.1 to 1.5 s every few seconds that way, followed by a batch of
+    `BATCH_MAX`; each boundary's marks cross the internal topics twice, so each stall could
+    be paid twice in an alert's latency. An idle worker fetches more often (one small request per
+    broker every `fetch_max_wait_ms`)."""
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        wait = getattr(self.app, "fetch_max_wait_ms", None)
+        if wait is not None:
+            faust_private.set_fetch_max_wait(consumer, wait)
+        return consumer
+
+
+class BatchConsumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer with a fetch loop that delivers batches (see the module).
+
+    Offsets of the batch topics are committed as a plain Kafka consumer commits them: the
+    position after the last record the handler finished, per partition. Faust derives its
+    commits from the list of acknowledged offsets instead, and that list loses entries silently:
+    an ack below its local view of the committed offset is dropped, and a partition whose acks
+    were all dropped is never committed again. The fault suite saw partitions whose records were
+    all processed left with their commits behind (a restart then reads them again). Positions
+    need no ack list, no gaps and no holes: a batch is done only once its state is written and
+    its alerts sent. The commit is made when the position passes what the broker last
+    confirmed, not Faust's local view, which moves even when the broker refused the commit."""
+
+    def _new_consumer_thread(self) -> BatchConsumerThread:
+        return BatchConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._done: dict[TP, int] = {}
+        """Per partition of the batch topics: the offset after the last record handled."""
+        self._confirmed: dict[TP, int] = {}
+        """Per partition: the offset the broker last confirmed as committed by this consumer."""
+        self._revoked: set[TP] = set()
+        """Partitions revoked and not assigned again: a batch that was in hand when they were
+        revoked must not move their positions back in (its commit would be refused, over and
+        over, and a later assignment of them would start from a stale position)."""
+
+    def _new_offset(self, tp: TP) -> int | None:
+        app: Any = self.app
+        if tp.topic not in app.batch_topics:
+            return super()._new_offset(tp)
+        # The acks of batch records only keep Faust's rebalance wait honest; drop their list.
+        self._acked[tp].clear()
+        self._acked_index[tp].clear()
+        return self._done.get(tp)
+
+    def _should_commit(self, tp: TP, offset: int) -> bool:
+        app: Any = self.app
+        if tp.topic not in app.batch_topics:
+            return bool(super()._should_commit(tp, offset))
+        return offset > self._confirmed.get(tp, -1)
+
+    async def _commit(self, offsets: Any) -> bool:
+        # Shielded so a commit that outlasts COMMIT_SLOW_S is reported, and still awaited.
+        commit = asyncio.ensure_future(super()._commit(offsets))
+        try:
+            finished, _ = await asyncio.wait({commit}, timeout=COMMIT_SLOW_S)
+            if not finished:
+                self.log.warning(
+                    f"commit_slow: no answer to a commit in {COMMIT_SLOW_S:g} s, still waiting"
+                )
+            done = bool(await commit)
+        except asyncio.CancelledError:
+            commit.cancel()
+            raise
+        if done:
+            self._confirmed.update(offsets)
+        elif offsets:
+            self.log.warning(f"commit_failed: the broker took none of {dict(offsets)!r}")
+        return done
+
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        # After Faust's handling, which waits for the batch in hand and commits it.
+        await super().on_partitions_revoked(revoked)
+        self._revoked |= revoked
+        for tp in revoked:
+            self._done.pop(tp, None)
+            self._confirmed.pop(tp, None)
+
+    async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
+        self._revoked -= assigned
+        await super().on_partitions_assigned(assigned, generation_id=generation_id)
+
+    def ack_batch(self, messages: list[Any]) -> None:
+        """Acknowledge a handled batch at once. Only Faust's rebalance wait (every tracked
+        message acknowledged) and its commit-every count read these acks; the commit itself
+        follows the positions."""
+        unacked = self._unacked_messages
+        for message in messages:
+            message.acked = True
+            unacked.discard(message)
+        self._n_acked += len(messages)
+        notify(self._waiting_for_ack)
+
+    def _handled(self, reached: dict[TP, int]) -> None:
+        """A batch was handled: move the positions of its partitions forward (a seek back to
+        the committed offsets reads records again, which does not move them back)."""
+        done = self._done
+        acked = self._acked
+        for tp, position in reached.items():
+            if tp in self._revoked:
+                continue
+            if position > done.get(tp, -1):
+                done[tp] = position
+            acked.setdefault(tp, [])  # Faust's commit looks at the partitions with this key
+
+    async def _drain_messages(self, fetcher: Any) -> None:
+        app: Any = self.app
+        handler: BatchHandler | None = app.batch_handler
+        batch_topics: frozenset[str] = app.batch_topics
+        callback = self.callback
+        read_offset = self._read_offset
+        fetcher_stopped = faust_private.fetcher_stopped(fetcher)
+        between: Between | None = app.between_batches
+        loop = asyncio.get_running_loop()
+        next_between = loop.time()
+        try:
+            while not (self._stopped.is_set() or fetcher_stopped()):
+                records, active = await self._wait_next_records(BETWEEN_S if between else 1.0)
+                # The generation the records were fetched in, taken before anything awaits (as
+                # Faust's getmany does): a rebalance completed during `between` seeks back to
+                # the committed offsets, and records fetched before it must not be admitted
+                # then, or they move the read offsets past records the refetch brings again.
+                generation = app.consumer_generation_id
+                await asyncio.sleep(0)
+                if between is not None and self.flow_active and loop.time() >= next_between:
+                    if await run_to_end(between()):
+                        raise asyncio.CancelledError
+                    next_between = loop.time() + BETWEEN_S
+                if not records or self.should_stop:
+                    continue
+                if not self.flow_active:
+                    # As Faust's getmany: back to the committed offsets. A rebalance may have
+                    # revoked a partition meanwhile (IllegalStateError: no current assignment);
+                    # its new assignment seeks again, so, as Faust does, warn and go on.
+                    try:
+                        await self.perform_seek()
+                    except Exception as exc:
+                        self.log.warning(f"exception performing seek when flow not active {exc!r}")
+                    continue
+                batch: list[Any] = []
+                reached: dict[TP, int] = {}
+                for tp, fetched in records.items():
+                    if app.consumer_generation_id != generation:
+                        break  # rebalanced since the fetch: its seek brings these again
+                    if not (active is None or tp in active or tp in self._buffered_partitions):
+                        continue
+                    app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+                    if tp.topic in batch_topics and handler is not None:
+                        admitted = self._admit(tp, fetched)
+                        if admitted:
+                            batch.extend(admitted)
+                            reached[tp] = admitted[-1].offset + 1
+                        continue
+                    for record in fetched:  # Faust's path, record by record
+                        if app.consumer_generation_id != generation or not self.flow_active:
+                            break
+                        offset = read_offset[tp]
+                        if offset is None or record.offset >= offset:
+                            await self.wait_first(
+                                callback(self._to_message(tp, record)), self.suspend_flow.wait()
+                            )
+                            read_offset[tp] = record.offset
+                if batch and handler is not None:
+                    if app.consumer_generation_id != generation:
+                        continue  # a rebalance came between fetch and delivery: refetch
+                    for message in batch:
+                        self.track_message(message)
+                    stopping = await run_to_end(handler(batch))
+                    if app.consumer_generation_id == generation:
+                        self._handled(reached)
+                    if stopping:
+                        raise asyncio.CancelledError
+                commit_every = self._commit_every
+                if commit_every is not None and self._n_acked >= commit_every:
+                    self._n_acked = 0
+                    await self.commit()
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                return
+            raise
+
+    def _admit(self, tp: TP, fetched: list[Any]) -> list[Any]:
+        """The messages of `fetched` not read before. (Offset gaps, from transaction markers or
+        compaction, need no bookkeeping: commits follow positions, not acks.)"""
+        read_offset = self._read_offset
+        to_message = self._to_message
+        admitted = []
+        for record in fetched:
+            offset = record.offset
+            last = read_offset[tp]
+            if last is not None and offset < last:
+                continue  # read already (a seek went back)
+            read_offset[tp] = offset
+            admitted.append(to_message(tp, record))
+        return admitted
+
+
+async def run_to_end(work: Awaitable[None]) -> bool:
+    """Run `work` to its end even when the fetch loop is cancelled (a worker stopping: Faust
+    cancels the loop, then waits for the tracked records to be acknowledged); True when it was,
+    for the caller to stop once it has recorded the work. Cancelled midway, a batch would
+    leave part of its changelog records sent and the rest not, and its records tracked but
+    never acknowledged, so the stop would wait for them until killed. The work is bounded by
+    the delivery timeout (`LIVEWATCH_DELIVERY_TIMEOUT_S`); a second cancellation ends the wait."""
+    running = asyncio.ensure_future(work)
+    try:
+        await asyncio.shield(running)
+    except asyncio.CancelledError:
+        await running
+        return True
+    return False
+
+
+class BatchTransport(faust_aiokafka.Transport):
+    Consumer: ClassVar[type[Any]] = BatchConsumer

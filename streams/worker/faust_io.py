@@ -1,0 +1,70 @@
+"""The `Worker`'s consumer and outputs, on a Faust app (see `worker.worker`)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Iterable
+from typing import Any
+
+from faust.types import TP
+
+from schemas import Alert
+from streams.codecs import encode
+from streams.notify.envelope import cloudevent_headers
+from streams.worker.deadletter import DeadLetter
+from streams.worker.faust_private import committed_offset, last_poll_ms
+from streams.worker.table_writes import RecordSender
+
+
+class FaustConsumer:
+    """Where the app's consumer stands; every answer is None (or empty) while it is not
+    started, stopping, or the partition not assigned."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def highwater(self, topic: str, partition: int) -> int | None:
+        try:
+            end = self.app.consumer.highwater(TP(topic, partition))
+        except Exception:  # not assigned or not fetched yet
+            return None
+        return int(end) if end is not None else None
+
+    def committed(self, topic: str, partition: int) -> int | None:
+        return committed_offset(self.app.consumer, topic, partition)
+
+    def polled(self, topic: str, partition: int) -> int | None:
+        return last_poll_ms(self.app.consumer, topic, partition)
+
+    def assignment(self) -> Iterable[tuple[str, int]]:
+        return [(tp.topic, tp.partition) for tp in self.app.consumer.assignment()]
+
+    def generation(self) -> int:
+        return int(self.app.consumer_generation_id)
+
+
+class FaustOutputs:
+    """Alerts (keyed by anchor, with CloudEvents headers), dead letters, and the internal
+    records (`RecordSender`: a few produce batches per partition)."""
+
+    def __init__(self, app: Any, alerts: Any, deadletter: Any, source: str) -> None:
+        self.alerts = alerts
+        self.deadletter = deadletter
+        self.source = source
+        self.sender = RecordSender(app)
+
+    def queue(self, topic: str, partition: int, value: dict[str, Any]) -> None:
+        self.sender.queue(topic, partition, value)
+
+    async def alert(self, alert: Alert) -> Awaitable[Any]:
+        headers = cloudevent_headers(alert, self.source)
+        return await self.alerts.send(  # type: ignore[no-any-return]
+            key=alert.anchor_id.encode(), value=encode(alert), headers=headers
+        )
+
+    async def dead_letter(self, record: DeadLetter) -> Awaitable[Any]:
+        return await self.deadletter.send(  # type: ignore[no-any-return]
+            key=record.key, value=record.value, headers=record.headers()
+        )
+
+    async def flush(self) -> None:
+        await self.sender.flush()

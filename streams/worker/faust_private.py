@@ -1,0 +1,114 @@
+"""The few private corners of faust-streaming livewatch relies on, in one place.
+
+faust-streaming 0.15 gives no public way to do these; `tests/worker/test_faust_private.py`
+fails when an upgrade moves them.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any, cast
+
+from faust import streams as faust_streams
+from faust.stores.base import SerializedStore
+from faust.types import TP
+
+
+class _Routed:
+    """What a table asks of the current event: `.message.topic` and `.message.partition`."""
+
+    __slots__ = ("__weakref__", "message")
+
+    def __init__(self, message: Any) -> None:
+        self.message = message
+
+
+_routes: dict[tuple[str, int], _Routed] = {}
+"""One routing object per topic partition, kept alive here (Faust holds a weak reference)."""
+
+
+def route_tables_by(message: Any) -> None:
+    """Make table reads and writes of this task go to `message`'s partition (Faust routes table
+    keys by `faust.current_event().message.partition`).
+
+    Only the context variable is set, which is per task: `Stream._set_current_event` would also
+    set a stream's own `current_event`, which Faust's buffering reads from another task."""
+    key = (message.topic, message.partition)
+    routed = _routes.get(key)
+    if routed is None:
+        routed = _routes[key] = _Routed(_Partition(message.topic, message.partition))
+    faust_streams._current_event.set(weakref.ref(cast(Any, routed)))
+
+
+def route_partition(topic: str, partition: int) -> Any:
+    """What `route_tables_by` needs of a message, for work on a partition between messages."""
+    return _Partition(topic, partition)
+
+
+class _Partition:
+    __slots__ = ("partition", "topic")
+
+    def __init__(self, topic: str, partition: int) -> None:
+        self.topic = topic
+        self.partition = partition
+
+
+def committed_offset(consumer: Any, topic: str, partition: int) -> int | None:
+    """The group's committed offset of a partition as the consumer last loaded or wrote it."""
+    committed: Any = consumer._committed_offset
+    value = committed.get(TP(topic, partition))
+    return int(value) if value is not None else None
+
+
+def last_poll_ms(consumer: Any, topic: str, partition: int) -> int | None:
+    """When a fetch response last told the consumer the partition's end offset (ms since the
+    epoch, this host's clock): how old `consumer.highwater` is. None: not polled yet."""
+    try:
+        polled = consumer._thread._ensure_consumer().last_poll_timestamp(TP(topic, partition))
+    except Exception:  # not assigned (any more), or the consumer is not started
+        return None
+    return int(polled) if polled is not None else None
+
+
+def set_fetch_max_wait(consumer: Any, ms: int) -> None:
+    """Set how long the broker may hold a fetch of an aiokafka consumer not yet started (Faust
+    passes a fixed 1,500 ms; aiokafka hands the attribute to its fetcher at `start`)."""
+    if not hasattr(consumer, "_fetch_max_wait_ms"):
+        raise AttributeError("aiokafka's consumer keeps no _fetch_max_wait_ms")
+    consumer._fetch_max_wait_ms = ms
+
+
+def serialized(store: Any) -> bool:
+    """Whether a table's store keeps records as bytes under encoded keys (RocksDB), rather than
+    values in a dict (the memory store)."""
+    return isinstance(store, SerializedStore)
+
+
+def store_get(store: Any, key: str) -> bytes | None:
+    """A serialized store's record for `key`, as bytes (None: none), as Faust's `get` reads
+    it, without its KeyError round trip and sensor call."""
+    return cast(bytes | None, store._get(store._encode_key(key)))
+
+
+def store_decode(store: Any, raw: bytes) -> Any:
+    """A serialized store's record decoded as its table's value."""
+    return store._decode_value(raw)
+
+
+def store_write(store: Any, key_bytes: bytes, raw: bytes | None) -> None:
+    """Write (or, `raw` None, delete) a record of a serialized store as its changelog holds
+    it, as Faust's recovery writes it."""
+    if raw is None:
+        store._del(key_bytes)
+    else:
+        store._set(key_bytes, raw)
+
+
+def producer_of(app: Any) -> Any:
+    """The aiokafka producer under a Faust app's producer (started on first use)."""
+    return app.producer._ensure_producer()
+
+
+def fetcher_stopped(fetcher: Any) -> Any:
+    """A callable telling whether Faust's fetcher service has stopped."""
+    return fetcher._stopped.is_set

@@ -1,0 +1,432 @@
+"""Faust tables behind the core's store protocols.
+
+Reads and writes go through the current event's partition (Faust routes table keys by the source
+partition), so the shell sets the current event before calling the core; writes of anchor states
+are buffered and flushed once per batch, each record once, to keep changelog traffic small.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from contextlib import suppress
+from typing import Any, Protocol, TypeVar
+
+import structlog
+
+from streams.core.attribution import OrderRef
+from streams.core.detector import DetectorConfig
+from streams.core.facts import RefundFact, parked_fact
+from streams.core.order_index import IndexedRefund, IndexEntry
+from streams.core.partition import PartitionTask, Step
+from streams.core.state import (
+    DECODE_ERRORS,
+    AnchorState,
+    Bucket,
+    PendingRefund,
+    StateVersionError,
+    bucket_key,
+)
+from streams.worker.faust_private import route_partition, serialized, store_decode, store_get
+
+log = structlog.get_logger("livewatch.worker")
+
+
+class Sink(Protocol):
+    """Where a store's writes go: `TableWriter` in the worker, the table itself in tests."""
+
+    def put(self, table: Any, key: str, value: Any) -> None: ...
+
+    def delete(self, table: Any, key: str) -> None: ...
+
+
+T = TypeVar("T")
+
+
+class StorageError(Exception):
+    """A table's store failed to read (a RocksDB error, a Faust API that moved): not the
+    record's fault, so the worker exits for its supervisor instead of dead-lettering every
+    record of the partition and committing them (see `app.INFRASTRUCTURE`)."""
+
+
+def stored(table: Any, key: str) -> Any | None:
+    """The table's value for `key`, or None: read from its store as Faust's `get` reads it, but
+    without the KeyError round trip and sensor call per read, which cost a tenth of the worker's
+    time (most reads of the order memory and the index miss: the order is new). A plain mapping
+    (tests) is read as one. The store failing raises `StorageError`; a stored value that
+    cannot be decoded raises what decoding raises (see `load`)."""
+    store = getattr(table, "data", None)
+    try:
+        if serialized(store):  # RocksDB: bytes under the encoded key
+            raw = store_get(store, key)
+        elif store is not None and hasattr(store, "data"):  # memory store: a dict inside
+            return store.data.get(key)
+        else:
+            return table.get(key)
+    except Exception as exc:
+        name = getattr(table, "name", type(table).__name__)
+        raise StorageError(f"reading {key!r} from table {name}: {exc!r}") from exc
+    return None if raw is None else store_decode(store, raw)
+
+
+def load(
+    table: Any, key: str, decode: Callable[[Any], T], resets: Counter[str], sink: Any
+) -> T | None:
+    """The table's record for `key`, decoded; None when there is none, or when it cannot be
+    decoded: then it is reset (see `reset`) and deleted through `sink`."""
+    raw = stored(table, key)
+    if raw is None:
+        return None
+    try:
+        return decode(raw)
+    except DECODE_ERRORS as exc:
+        reset(resets, table, key, exc)
+        sink.delete(table, key)
+        return None
+
+
+def reset(resets: Counter[str], table: Any, key: str, exc: BaseException) -> None:
+    """A stored record that cannot be read back: reported and counted; its reader starts over
+    (a new anchor, an unknown order) instead of failing every batch of the partition, which
+    would make the worker exit, restart and fail again."""
+    name = str(getattr(table, "name", type(table).__name__))
+    resets[name] += 1
+    log.error("state_reset", table=name, key=key, error=repr(exc))
+
+
+class DirectSink:
+    """Writes through the table's own mapping interface (Faust's per-record path)."""
+
+    def put(self, table: Any, key: str, value: Any) -> None:
+        table[key] = value
+
+    def delete(self, table: Any, key: str) -> None:
+        with suppress(KeyError):  # created and removed within one batch, so never written
+            del table[key]
+
+
+class TableStates:
+    """Anchor states in a Faust table, behind a cache of live objects and a write buffer.
+
+    An anchor is a head record (key `anchor_id`) and one record per bucket in a second table
+    (`anchor@start`, see `bucket_key`): no record grows with the anchor's traffic, and a flush
+    writes the head and only the buckets the batch touched (deleting the ones folded away).
+    The cache saves
+    decoding an anchor's state for every event; it is only valid while this process owns the
+    partitions, so the shell clears it on a rebalance.
+    """
+
+    def __init__(
+        self, table: Any, buckets: Any, sink: Sink | None = None,
+        resets: Counter[str] | None = None,
+    ) -> None:  # fmt: skip
+        self.table = table
+        self.buckets = buckets
+        self.sink = sink if sink is not None else DirectSink()
+        self.cache: dict[str, AnchorState] = {}
+        self.dirty: set[str] = set()
+        self.resets = resets if resets is not None else Counter()
+        """Records that could not be read back, by table (see `reset`)."""
+
+    def get(self, anchor_id: str) -> AnchorState | None:
+        cached = self.cache.get(anchor_id)
+        if cached is not None:
+            return cached
+        head = stored(self.table, anchor_id)
+        if head is None:
+            return None
+        try:
+            state = self._decode(anchor_id, head)
+        except StateVersionError:
+            raise  # a whole store of an older format: the operator's to handle
+        except DECODE_ERRORS as exc:
+            reset(self.resets, self.table, anchor_id, exc)
+            self._drop(anchor_id, head)
+            return None
+        self.cache[anchor_id] = state
+        return state
+
+    def _decode(self, anchor_id: str, head: Any) -> AnchorState:
+        if not isinstance(head, dict):
+            raise TypeError(f"an anchor's head is a mapping, got {type(head).__name__}")
+        AnchorState.check_version(head)
+        buckets = {}
+        for start in head.get("bs", ()):
+            raw = stored(self.buckets, bucket_key(anchor_id, start))
+            if raw is not None:
+                buckets[int(start)] = Bucket.from_dict(raw)
+        return AnchorState.from_head(head, buckets)
+
+    def _drop(self, anchor_id: str, head: Any) -> None:
+        """Delete an unreadable anchor's records, so its new state starts clean."""
+        self.sink.delete(self.table, anchor_id)
+        starts = head.get("bs") if isinstance(head, dict) else None
+        for start in starts if isinstance(starts, list) else ():
+            if isinstance(start, int):
+                self.sink.delete(self.buckets, bucket_key(anchor_id, start))
+
+    def put(self, state: AnchorState) -> None:
+        self.cache[state.anchor_id] = state
+        self.dirty.add(state.anchor_id)
+
+    def flush(self) -> int:
+        """Write buffered changes to the table; returns how many records were written."""
+        written = 0
+        put, delete = self.sink.put, self.sink.delete
+        for anchor_id in self.dirty:
+            state = self.cache[anchor_id]
+            for start in state.touched:
+                put(self.buckets, bucket_key(anchor_id, start), state.buckets[start].to_dict())
+            for start in state.dropped:
+                delete(self.buckets, bucket_key(anchor_id, start))
+            put(self.table, anchor_id, state.head_dict())
+            written += 1 + len(state.touched) + len(state.dropped)
+            state.touched.clear()
+            state.dropped.clear()
+        self.dirty.clear()
+        return written
+
+    def evict(self, anchor_ids: set[str]) -> None:
+        """Drop flushed states from the cache (anchors that went quiet)."""
+        for anchor_id in anchor_ids - self.dirty:
+            self.cache.pop(anchor_id, None)
+
+    def clear(self) -> None:
+        """Forget cached states (after a rebalance); buffered writes must be flushed first."""
+        self.cache.clear()
+        self.dirty.clear()
+
+
+class TableOrders:
+    """The order memory of the refund join in Faust tables keyed by `order_id`: the orders, and
+    the refunds that arrived before their order.
+
+    Writes are buffered and flushed after the anchor states of the same batch: the memory says
+    which orders and refunds were counted already, so it must never be ahead of the counts. If
+    a worker dies between the two flushes, the batch is read again and counted again (a
+    duplicate), never taken for a redelivery and dropped.
+    """
+
+    def __init__(
+        self, table: Any, waiting: Any, sink: Sink | None = None,
+        resets: Counter[str] | None = None,
+    ) -> None:  # fmt: skip
+        self.table = table
+        self.waiting_table = waiting
+        self.sink = sink if sink is not None else DirectSink()
+        self.resets = resets if resets is not None else Counter()
+        self.orders: dict[str, OrderRef] = {}
+        self.refunds: dict[str, PendingRefund | None] = {}
+        """Buffered writes; None is a deletion."""
+        self.new: list[tuple[int, str, bool]] = []
+        """(event time, order id, is a waiting refund) of records this batch created."""
+        self.expiry: dict[int, list[tuple[int, str, bool]]] = defaultdict(list)
+        """Per partition, a heap of the records this process wrote, by event time: the local
+        store forgets them past the horizon (`purge`), as the changelog's retention does."""
+
+    def get(self, order_id: str) -> OrderRef | None:
+        buffered = self.orders.get(order_id)
+        if buffered is not None:
+            return buffered
+        return load(self.table, order_id, OrderRef.from_dict, self.resets, self.sink)
+
+    def put(self, order_id: str, ref: OrderRef) -> None:
+        if ref.refund_event is None:  # a new order (marking it refunded puts it again)
+            self.new.append((ref.placed_ms, order_id, False))
+        self.orders[order_id] = ref
+
+    def waiting(self, order_id: str) -> PendingRefund | None:
+        if order_id in self.refunds:
+            return self.refunds[order_id]
+        return load(self.waiting_table, order_id, PendingRefund.from_dict, self.resets, self.sink)
+
+    def wait(self, order_id: str, refund: PendingRefund) -> None:
+        self.new.append((refund.requested_ms, order_id, True))
+        self.refunds[order_id] = refund
+
+    def release(self, order_id: str) -> None:
+        self.refunds[order_id] = None
+
+    def flush(self, partition: int | None = None) -> int:
+        """Write the buffered orders and waiting refunds; returns how many records. With the
+        partition they belong to, they are also queued for `purge`."""
+        if partition is not None:
+            heap = self.expiry[partition]
+            for entry in self.new:
+                heapq.heappush(heap, entry)
+        put, delete = self.sink.put, self.sink.delete
+        for order_id, ref in self.orders.items():
+            put(self.table, order_id, ref.to_dict())
+        for order_id, refund in self.refunds.items():
+            if refund is not None:
+                put(self.waiting_table, order_id, refund.to_dict())
+            else:
+                delete(self.waiting_table, order_id)
+        written = len(self.orders) + len(self.refunds)
+        self.clear()
+        return written
+
+    def purge(self, partition: int, before_ms: int) -> int:
+        """Forget the partition's orders placed, and waiting refunds requested, before
+        `before_ms`; returns how many records were deleted. Only records this process wrote
+        are known here: after a restart, older ones are gone from the changelog by its
+        retention, and from a RocksDB store only when written again."""
+        heap = self.expiry.get(partition)
+        deleted = 0
+        delete = self.sink.delete
+        while heap and heap[0][0] < before_ms:
+            _, order_id, waiting = heapq.heappop(heap)
+            delete(self.waiting_table if waiting else self.table, order_id)
+            deleted += 1
+        return deleted
+
+    def remembered(self) -> int:
+        """Records queued for purging in this process: about the order memory's size."""
+        return sum(len(heap) for heap in self.expiry.values())
+
+    def clear(self) -> None:
+        """Drop buffered writes (after a rebalance: the next owner reads the tables)."""
+        self.orders.clear()
+        self.refunds.clear()
+        self.new.clear()
+
+    def forget(self) -> None:
+        """Drop the purge queues too (the partitions were revoked)."""
+        self.clear()
+        self.expiry.clear()
+
+
+class TableIndex:
+    """The order index (see `core.order_index`) in two Faust tables keyed by `order_id`.
+
+    Writes are buffered and flushed with the partition's other state, after the records the
+    index sent on have reached the broker: written first, a crash in between would leave a
+    RocksDB store saying "entry known, refund sent on" for a refund that never left, and the
+    batch read again would not send it."""
+
+    def __init__(
+        self, entries: Any, waiting: Any, sink: Sink | None = None,
+        resets: Counter[str] | None = None,
+    ) -> None:  # fmt: skip
+        self.entries = entries
+        self.waiting_table = waiting
+        self.sink = sink if sink is not None else DirectSink()
+        self.resets = resets if resets is not None else Counter()
+        self.new_entries: dict[str, IndexEntry | None] = {}
+        self.new_waiting: dict[str, list[IndexedRefund]] = {}
+        """Buffered writes; None (or an empty list) is a deletion."""
+
+    def entry(self, order_id: str) -> IndexEntry | None:
+        if order_id in self.new_entries:
+            return self.new_entries[order_id]
+        return load(self.entries, order_id, _index_entry, self.resets, self.sink)
+
+    def put_entry(self, order_id: str, entry: IndexEntry) -> None:
+        self.new_entries[order_id] = entry
+
+    def drop_entry(self, order_id: str) -> None:
+        self.new_entries[order_id] = None
+
+    def waiting(self, order_id: str) -> list[IndexedRefund]:
+        if order_id in self.new_waiting:
+            return self.new_waiting[order_id]
+        found = load(self.waiting_table, order_id, _waiting_refunds, self.resets, self.sink)
+        return found or []
+
+    def set_waiting(self, order_id: str, refunds: list[IndexedRefund]) -> None:
+        self.new_waiting[order_id] = refunds
+
+    def flush(self) -> int:
+        """Write the buffered changes (on the partition the tables are routed to)."""
+        put, delete = self.sink.put, self.sink.delete
+        for order_id, entry in self.new_entries.items():
+            if entry is None:
+                delete(self.entries, order_id)
+            else:
+                put(self.entries, order_id, [entry.anchor_id, entry.visible_ms])
+        for order_id, refunds in self.new_waiting.items():
+            if refunds:
+                records = [[r.refund.to_list(), r.visible_ms] for r in refunds]
+                put(self.waiting_table, order_id, records)
+            else:
+                delete(self.waiting_table, order_id)
+        written = len(self.new_entries) + len(self.new_waiting)
+        self.clear()
+        return written
+
+    def clear(self) -> None:
+        """Drop buffered writes (after a rebalance: the next owner reads the tables)."""
+        self.new_entries.clear()
+        self.new_waiting.clear()
+
+
+def _waiting_fact(value: Any) -> RefundFact:
+    """A refund waiting in the index as stored: the compact form, or (written by an earlier
+    version) its JSON value."""
+    fact = parked_fact("refunds", value)
+    assert isinstance(fact, RefundFact)
+    return fact
+
+
+def _index_entry(raw: Any) -> IndexEntry:
+    return IndexEntry(str(raw[0]), int(raw[1]))
+
+
+def _waiting_refunds(raw: Any) -> list[IndexedRefund]:
+    return [IndexedRefund(_waiting_fact(v), int(s)) for v, s, *_ in raw]
+
+
+class TableStorage:
+    """The worker's `Storage` in Faust tables: anchor states, the order memory and index, and
+    each partition task's clock, written through the batch's `TableWriter`."""
+
+    def __init__(
+        self,
+        states: TableStates,
+        orders: TableOrders,
+        index: TableIndex,
+        clocks: Any,
+        writer: Any,
+        resets: Counter[str],
+        config: DetectorConfig,
+    ) -> None:
+        self.states, self.orders, self.index = states, orders, index
+        self.clocks = clocks
+        self.writer = writer
+        self.resets = resets
+        self.config = config
+
+    def route(self, topic: str, partition: int) -> None:
+        self.writer.route(route_partition(topic, partition))
+
+    def task_state(self, partition: int) -> Any | None:
+        return self.clocks.get(f"p{partition}")
+
+    def drop_task_state(self, partition: int, exc: BaseException) -> None:
+        reset(self.resets, self.clocks, f"p{partition}", exc)
+
+    def save(self, partition: int, task: PartitionTask, step: Step) -> None:
+        """Queue the partition's changed state: counts first, then the memory of what was
+        counted (see TableOrders), the order index, then the task's clock and marks. The
+        writer sends them at the end of the batch and writes the local stores after (see
+        `table_writes`)."""
+        self.states.flush()
+        self.orders.flush(partition)
+        self.index.flush()
+        self.states.evict(step.quiet)
+        if step.safe is not None:
+            # Every topic with records waiting has been read past `safe`: a refund still to
+            # come is past the horizon of an order placed before this edge (see `_order_of`),
+            # and an order redelivered that late is late. The local store forgets both.
+            config = self.config
+            self.orders.purge(partition, step.safe - config.order_horizon_ms - config.grace_ms)
+        self.writer.put(self.clocks, f"p{partition}", task.to_dict())
+
+    async def flush(self) -> None:
+        await self.writer.flush()
+
+    def forget(self) -> None:
+        self.states.clear()
+        self.index.clear()
+        self.orders.forget()

@@ -1,0 +1,134 @@
+"""The batch consumer's commits follow the positions of handled batches, on Faust's own commit
+path (no broker needed: the consumer is built, not started)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from faust.types import TP
+
+from streams.worker.faust_batches import BatchApp, BatchConsumer, run_to_end
+
+ORDERS = TP("orders", 2)
+
+
+@pytest.fixture
+async def consumer() -> AsyncIterator[BatchConsumer]:
+    """Built in the test's running loop, so Faust makes no loop of its own."""
+    app = BatchApp(
+        "livewatch-test-batches", broker="kafka://127.0.0.1:1", loop=asyncio.get_running_loop()
+    )
+    app.batch_topics = frozenset({"orders"})
+    built = app.consumer
+    assert isinstance(built, BatchConsumer)
+    yield built
+    built._thread.thread_loop.close()  # the consumer thread's loop, never started here
+
+
+class Message:
+    """What `ack_batch` touches of a Faust message."""
+
+    def __init__(self, offset: int) -> None:
+        self.tp, self.offset, self.acked = ORDERS, offset, False
+
+
+def committable(consumer: BatchConsumer) -> dict[TP, int]:
+    """What Faust's commit timer would commit now (its own selection and filter)."""
+    tps = list(consumer._filter_tps_with_pending_acks())
+    found: dict[TP, int] = consumer._filter_committable_offsets(tps)
+    return found
+
+
+async def test_the_position_after_a_handled_batch_is_committed(consumer: BatchConsumer) -> None:
+    assert committable(consumer) == {}
+    consumer._handled({ORDERS: 1228})
+    assert committable(consumer) == {ORDERS: 1228}
+
+
+async def test_acks_faust_would_drop_do_not_hold_the_commit_back(consumer: BatchConsumer) -> None:
+    """The stall the fault suite saw: Faust's local view of the committed offset ahead of the
+    records (it moves even when the broker refused the commit). Faust drops acks below that
+    view; with no acks, it never looked at the partition again."""
+    consumer._committed_offset[ORDERS] = 1228  # no acks recorded: all dropped
+    assert ORDERS not in consumer._acked
+    consumer._handled({ORDERS: 1228})
+    assert committable(consumer) == {ORDERS: 1228}
+
+
+async def test_a_gap_in_the_offsets_does_not_hold_the_commit_back(consumer: BatchConsumer) -> None:
+    """Offsets 792 and 793 never arrive (transaction markers, compaction): nothing waits."""
+    consumer._committed_offset[ORDERS] = 791
+    consumer._acked[ORDERS] = [791, 794, 795]
+    consumer._handled({ORDERS: 796})
+    assert committable(consumer) == {ORDERS: 796}
+    assert consumer._acked[ORDERS] == []  # the ack list does not grow without end
+
+
+async def test_positions_only_move_forward(consumer: BatchConsumer) -> None:
+    consumer._handled({ORDERS: 900})
+    consumer._handled({ORDERS: 850})  # records read again after a seek back
+    assert committable(consumer) == {ORDERS: 900}
+
+
+async def test_a_position_the_broker_confirmed_is_not_committed_again(
+    consumer: BatchConsumer,
+) -> None:
+    consumer._handled({ORDERS: 900})
+    consumer._confirmed[ORDERS] = 900  # what `_commit` records once the broker took it
+    assert committable(consumer) == {}
+    consumer._handled({ORDERS: 901})
+    assert committable(consumer) == {ORDERS: 901}
+
+
+async def test_ack_batch_ends_the_rebalance_wait_for_its_messages(
+    consumer: BatchConsumer,
+) -> None:
+    messages: list[Any] = [Message(1), Message(2)]
+    for message in messages:
+        consumer._unacked_messages.add(message)
+    consumer.ack_batch(messages)
+    assert all(m.acked for m in messages)
+    assert not consumer._unacked_messages
+    assert consumer._n_acked == 2
+
+
+async def test_a_refused_commit_is_reported(
+    consumer: BatchConsumer, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def refused(self: Any, offsets: Any) -> bool:
+        return False
+
+    monkeypatch.setattr("faust.transport.drivers.aiokafka.Consumer._commit", refused)
+    with caplog.at_level(logging.WARNING):
+        assert not await consumer._commit({ORDERS: 900})
+    assert any("commit_failed" in r.getMessage() for r in caplog.records)
+    assert consumer._confirmed == {}  # not confirmed: the timer tries again
+
+
+async def test_a_batch_under_way_finishes_when_the_fetch_loop_is_cancelled() -> None:
+    """A stopping worker cancels the fetch loop: the batch in hand is written to its end, never
+    left with part of its changelog records sent; then the loop stops."""
+    steps: list[str] = []
+    release = asyncio.Event()
+
+    async def batch() -> None:
+        steps.append("started")
+        await release.wait()
+        steps.append("finished")
+
+    async def fetch_loop() -> bool:
+        return await run_to_end(batch())
+
+    loop_task = asyncio.create_task(fetch_loop())
+    await asyncio.sleep(0.01)
+    loop_task.cancel()
+    await asyncio.sleep(0.01)
+    assert steps == ["started"] and not loop_task.done()  # still waiting for the batch
+    release.set()
+    assert await loop_task is True  # the batch finished, and the loop is told to stop
+    assert steps == ["started", "finished"]
+    assert await run_to_end(batch()) is False  # not cancelled: just the work

@@ -1,0 +1,150 @@
+"""The private corners of faust-streaming livewatch uses: fails when an upgrade moves them."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections import defaultdict
+from typing import Any
+
+import faust
+from faust.transport.consumer import Consumer as FaustConsumer
+from faust.transport.consumer import ThreadDelegateConsumer
+from faust.types import TP
+
+from streams.worker.faust_private import committed_offset, last_poll_ms, route_tables_by
+
+
+class FakeMessage:
+    topic = "orders"
+    partition = 3
+
+
+async def test_tables_follow_the_partition_set_in_this_task_only() -> None:
+    """`faust.current_event()` (what tables route by) shows the message's topic and partition;
+    another task does not see it, so nothing running elsewhere writes to that partition."""
+    seen_elsewhere: list[Any] = []
+
+    async def other_task() -> None:
+        seen_elsewhere.append(faust.current_event())
+
+    task = asyncio.get_running_loop().create_task(other_task())
+    route_tables_by(FakeMessage())
+    event: Any = faust.current_event()
+    assert (event.message.topic, event.message.partition) == ("orders", 3)
+    await task
+    assert seen_elsewhere == [None]
+
+
+def test_the_batch_consumer_overrides_what_faust_still_has() -> None:
+    """`faust_batches` replaces Faust's fetch loop and calls these of its consumer."""
+    from faust.transport.drivers.aiokafka import Consumer, Transport
+
+    from streams.worker.faust_batches import BatchConsumer, BatchTransport
+
+    assert issubclass(BatchConsumer, Consumer) and BatchTransport.Consumer is BatchConsumer
+    assert Transport.Consumer is Consumer
+    for name in ("_drain_messages", "_wait_next_records", "_to_message", "track_message",
+                 "perform_seek", "commit", "highwater", "_commit", "_new_offset",
+                 "_should_commit", "on_partitions_revoked", "_filter_tps_with_pending_acks",
+                 "_filter_committable_offsets"):  # fmt: skip
+        assert callable(getattr(FaustConsumer, name)), name
+    for name in ("_read_offset", "_buffered_partitions", "_commit_every", "_n_acked", "_acked",
+                 "_acked_index", "_committed_offset", "_unacked_messages",
+                 "_waiting_for_ack"):  # fmt: skip
+        assert name in FaustConsumer.__annotations__ or hasattr(FaustConsumer, name), name
+    # The commit timer looks at the partitions that are keys of `_acked`.
+    assert "self._acked" in inspect.getsource(FaustConsumer._filter_tps_with_pending_acks)
+
+
+def test_committed_offsets_are_read_where_faust_keeps_them() -> None:
+    """Faust's consumer declares `_committed_offset` (TP -> offset or None); livewatch reads it
+    there. (A Faust app is not built here: it leaves an event loop behind.)"""
+    assert "_committed_offset" in FaustConsumer.__annotations__
+
+    class Loaded:
+        def __init__(self) -> None:
+            self._committed_offset = defaultdict(lambda: None, {TP("orders", 0): 42})
+
+    assert committed_offset(Loaded(), "orders", 0) == 42
+    assert committed_offset(Loaded(), "orders", 1) is None
+
+
+def test_poll_times_are_read_from_the_aiokafka_consumer_under_faust() -> None:
+    """`last_poll_ms` goes through Faust's consumer thread to aiokafka's consumer; both steps
+    are where it looks, and anything missing reads as "not polled", never an error."""
+    from aiokafka import AIOKafkaConsumer
+    from faust.transport.drivers import aiokafka as faust_aiokafka
+
+    assert callable(faust_aiokafka.AIOKafkaConsumerThread._ensure_consumer)
+    assert callable(AIOKafkaConsumer.last_poll_timestamp)
+    assert issubclass(faust_aiokafka.Consumer, ThreadDelegateConsumer)
+    assert "self._thread = " in inspect.getsource(ThreadDelegateConsumer.__init__)
+
+    class Polled:
+        def last_poll_timestamp(self, tp: TP) -> int | None:
+            return 1_700 if tp == TP("orders", 0) else None
+
+    class Thread:
+        def _ensure_consumer(self) -> Polled:
+            return Polled()
+
+    class Driver:
+        _thread = Thread()
+
+    assert last_poll_ms(Driver(), "orders", 0) == 1_700
+    assert last_poll_ms(Driver(), "orders", 1) is None
+    assert last_poll_ms(object(), "orders", 0) is None
+
+
+async def test_the_fetch_wait_reaches_the_fetcher_aiokafka_builds_at_start() -> None:
+    """Faust builds the worker's aiokafka consumer with a fixed 1.5 s fetch wait; livewatch
+    sets it on the consumer before `start`, which hands it to the fetcher. A consumer that
+    does not keep it is an error, not a silent 1.5 s."""
+    from aiokafka import AIOKafkaConsumer
+    from faust.transport.drivers import aiokafka as faust_aiokafka
+
+    from streams.worker.faust_batches import BatchConsumer, BatchConsumerThread
+    from streams.worker.faust_private import set_fetch_max_wait
+
+    assert callable(faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer)
+    assert "fetch_max_wait_ms=1500" in inspect.getsource(
+        faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer
+    )
+    assert "fetch_max_wait_ms=self._fetch_max_wait_ms" in inspect.getsource(AIOKafkaConsumer.start)
+    assert "_new_consumer_thread" in vars(faust_aiokafka.Consumer)
+    assert issubclass(BatchConsumerThread, faust_aiokafka.AIOKafkaConsumerThread)
+    assert "_new_consumer_thread" in vars(BatchConsumer)
+
+    consumer = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:9", fetch_max_wait_ms=1500)
+    try:
+        set_fetch_max_wait(consumer, 50)
+        assert consumer._fetch_max_wait_ms == 50
+    finally:
+        await consumer.stop()  # never started: only marks it closed
+    try:
+        set_fetch_max_wait(object(), 50)
+    except AttributeError:
+        return
+    raise AssertionError("a consumer without the attribute was accepted")
+
+
+def test_the_store_and_producer_corners_are_where_livewatch_reaches_them() -> None:
+    """Table reads and bulk writes go to a RocksDB store's byte-level methods, and changelog
+    and internal records to the aiokafka producer under Faust's; Faust's fetch loop is
+    stopped through its fetcher's event."""
+    from faust.stores.base import SerializedStore
+    from faust.stores.memory import Store as MemoryStore
+    from faust.transport.drivers.aiokafka import Producer
+
+    from streams.worker.faust_private import serialized
+
+    for name in ("_get", "_set", "_del", "_encode_key", "_decode_value"):
+        assert callable(getattr(SerializedStore, name)), name
+    assert callable(Producer._ensure_producer)
+    assert not serialized(MemoryStore.__new__(MemoryStore))
+    import mode
+    from faust.transport.consumer import Fetcher
+
+    assert issubclass(Fetcher, mode.Service)
+    assert "self._stopped = " in inspect.getsource(mode.Service.__init__)
