@@ -105,7 +105,8 @@ class PartitionClock:
     persisted)."""
     held_by_poll: bool = False
     """The last `progress` was held back by an end offset polled before the latest records
-    were fetched: judging again once it is polled anew moves time on."""
+    were fetched, or could not be judged at all (`HOLD`): the worker judges it again between
+    fetches (`PartitionTask.retick`), since nothing else may come to prompt it."""
     marks_fetched_ms: int | None = None
     """When the latest marks from other partitions were fetched (ms; not persisted)."""
     vouches_upstream: bool = False
@@ -169,7 +170,11 @@ class PartitionClock:
             end = highwater(topic)
             if end is None:
                 if topic not in self.last_offset and now_s - self.since < MAX_IDLE_S:
-                    return HOLD  # a topic we have not heard from may hold earlier events
+                    # A topic we have not heard from may hold earlier events. Judged again
+                    # between fetches (see `held_by_poll`): its end offset may come with no
+                    # record (a partition taken over with nothing left to read).
+                    self.held_by_poll = True
+                    return HOLD
                 unknown = True
                 continue
             done = self.last_offset.get(topic)
@@ -193,7 +198,9 @@ class PartitionClock:
                 continue
             reached = self.topic_time.get(topic)
             if reached is None:
-                return HOLD  # records are waiting there and we do not know their time yet
+                # Records are waiting there and we do not know their time yet.
+                self.held_by_poll = True
+                return HOLD
             lagging.append(reached)
         polls = [polled(t) for t in topics] if polled is not None else []
         if polled is not None:
