@@ -13,19 +13,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from schemas import Alert, InputEvent
+from schemas import Alert, AlertStatus, InputEvent, RuleName, Severity
 from streams.core.attribution import OrderMemory, OrderRef
 from streams.core.clock import DAY_MS, HOUR_MS, bucket_start, from_ms, is_late
 from streams.core.evaluate import (
     Verdict,
     Windows,
-    order_concentration,
-    quality_complaints,
-    refund_spike,
 )
 from streams.core.facts import ComplaintFact, Fact, OrderFact, RefundFact, fact_of, parked_fact
 from streams.core.lifecycle import advance
 from streams.core.pace import RefundPace
+from streams.core.registry import REGISTRY
 from streams.core.rules import Rules
 from streams.core.state import AnchorState, PendingRefund, RefundTally
 
@@ -405,7 +403,7 @@ class Detector:
         nxt = boundary + step
         if state.buckets and min(state.buckets) < nxt:
             return nxt
-        if any(e.status == "firing" for e in state.episodes.values()):
+        if any(e.status == AlertStatus.FIRING for e in state.episodes.values()):
             return nxt
         candidates = [last]
         if state.buckets:
@@ -458,9 +456,9 @@ class Detector:
             state.hist_refunds *= decay
             state.hist_early *= decay
         state.hist_ms = now_ms if state.hist_ms is None else max(state.hist_ms, now_ms)
-        anomalous = state.firing("refund_after_order_spike")
+        anomalous = state.firing(RuleName.REFUND_AFTER_ORDER_SPIKE)
         # The platform's pace leaves out brushing seen before its refunds as well.
-        suspect = anomalous or state.firing("order_concentration")
+        suspect = anomalous or state.firing(RuleName.ORDER_CONCENTRATION)
         early = self.rules.refund_after_order_spike.early
         rates = self._normal_early
         other = rates["default"]
@@ -486,25 +484,13 @@ class Detector:
         w = self.config.windows
         rules = self.rules
         alerts: list[Alert] = []
-        concentration = rules.order_concentration
-        for name, enabled in (
-            ("refund_after_order_spike", rules.refund_after_order_spike.enabled),
-            ("quality_complaints", rules.quality_complaints.enabled),
-            ("order_concentration", concentration is not None and concentration.enabled),
-        ):
-            if not enabled:
+        for spec in REGISTRY:
+            settings = spec.enabled(rules)
+            if settings is None:
                 continue
+            name = spec.name
             episode = state.episodes.get(name)
-            watching = state.firing(name)
-            if name == "refund_after_order_spike":
-                verdict = refund_spike(
-                    state, end_ms, w, rules.refund_after_order_spike, watching, pace
-                )
-            elif name == "quality_complaints":
-                verdict = quality_complaints(state, end_ms, w, rules.quality_complaints, watching)
-            else:
-                assert concentration is not None
-                verdict = order_concentration(state, end_ms, w, concentration, watching)
+            verdict = spec.judge(state, end_ms, w, settings, state.firing(name), pace)
             new, transition = advance(
                 episode, verdict.signal, name, state.anchor_id, end_ms, w.step_ms, rules.lifecycle
             )
@@ -515,7 +501,12 @@ class Detector:
         return alerts
 
     def _alert(
-        self, state: AnchorState, verdict: Verdict, alert_id: str, status: str, severity: str
+        self,
+        state: AnchorState,
+        verdict: Verdict,
+        alert_id: str,
+        status: AlertStatus,
+        severity: Severity,
     ) -> Alert:
         return Alert.model_validate(
             {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from schemas import RuleName, Severity
 from streams.core.clock import DAY_MS
 from streams.core.lifecycle import Signal
 from streams.core.pace import RefundPace
@@ -46,7 +47,7 @@ class Windows:
 class Verdict:
     """One rule's judgement of one anchor at one moment, with what an alert would carry."""
 
-    rule: str
+    rule: RuleName
     signal: Signal
     window_start_ms: int
     window_end_ms: int
@@ -56,7 +57,7 @@ class Verdict:
     evidence: dict[str, Any] = field(default_factory=dict)
 
 
-QUIET = Signal(crossing=False, holding=False, severity="info")
+QUIET = Signal(crossing=False, holding=False, severity=Severity.INFO)
 
 
 def _mix(categories: dict[str, int], values: dict[str, float], default: float) -> float:
@@ -230,7 +231,7 @@ def _after_concentration(
     """`early.after_concentration` when `order_concentration` is firing on the anchor or ended
     within its `since_s`."""
     after = early.after_concentration
-    episode = state.episodes.get("order_concentration")
+    episode = state.episodes.get(RuleName.ORDER_CONCENTRATION)
     if after is None or episode is None:
         return None
     ended = episode.ended_ms
@@ -352,7 +353,7 @@ def refund_spike(
     anchor). `watching` asks for the full verdict even when quiet (an open episode). `pace`:
     the platform's refund pace for the early path (None: `normal_share` as it is).
     """
-    name = "refund_after_order_spike"
+    name = RuleName.REFUND_AFTER_ORDER_SPIKE
     orders, refunds = _long_counts(state, end_ms, w)
     start_ms = end_ms - w.long_ms
     if not watching and (orders < rule.min_orders_long or refunds == 0):
@@ -404,7 +405,7 @@ def refund_spike(
         and lb_long >= threshold * rule.resolve_ratio
         and lb_short >= threshold * rule.resolve_ratio
     ) or (enough and early is not None and early.crossing)
-    severity = "critical" if lb_long >= rule.critical_lower_bound else rule.severity
+    severity = Severity.CRITICAL if lb_long >= rule.critical_lower_bound else rule.severity
     fig = figures(state, end_ms, w.long_ms, w.step_ms)
     session = _session_of(state, burst, early if early_path else None, short, w)
     session = session or fig.top_session
@@ -513,7 +514,7 @@ def quality_complaints(
 ) -> Verdict:
     """`quality_complaints`: quality-type complaints in the long window reach both a count and a
     rate per order of the anchor's last 24 hours."""
-    name = "quality_complaints"
+    name = RuleName.QUALITY_COMPLAINTS
     start_ms = end_ms - w.long_ms
     count = 0
     for start, b in state.buckets.items():
@@ -528,7 +529,7 @@ def quality_complaints(
     rate = count / max(day_orders, 1)
     crossing = count >= min_count and rate >= min_rate
     holding = count >= min_count * rule.resolve_ratio and rate >= min_rate * rule.resolve_ratio
-    severity = "critical" if count >= rule.critical_count else rule.severity
+    severity = Severity.CRITICAL if count >= rule.critical_count else rule.severity
     evidence = _evidence(fig, "long")
     evidence["orders_last_24h"] = day_orders
     return Verdict(
@@ -558,7 +559,7 @@ def order_concentration(
     `min_orders_per_buyer` or more per distinct buyer, and the long window at
     `min_long_orders_per_buyer`. Buyers are counted exactly up to 64 per bucket, then estimated
     (the evidence says so)."""
-    name = "order_concentration"
+    name = RuleName.ORDER_CONCENTRATION
     size_ms = _whole_steps(rule.window_s, w)
     since = end_ms - size_ms
     # Without an open episode only crossing matters: skip what cannot cross, cheapest first
@@ -581,7 +582,7 @@ def order_concentration(
         short.orders >= rule.min_orders * rule.resolve_ratio
         and per_buyer >= rule.min_orders_per_buyer * rule.resolve_ratio
     )
-    severity = "critical" if per_buyer >= rule.critical_orders_per_buyer else rule.severity
+    severity = Severity.CRITICAL if per_buyer >= rule.critical_orders_per_buyer else rule.severity
     evidence = _evidence(short, "short+long")
     evidence["long_orders_per_buyer"] = round(long_per_buyer, 3)
     return Verdict(

@@ -6,17 +6,18 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal
 
+from schemas import AlertStatus, RuleName, Severity
 from streams.core.clock import bucket_start
 from streams.core.rules import Lifecycle
 from streams.core.state import Episode
 
 ALERT_NAMESPACE = uuid.UUID("6f1c3f0e-8d0b-4d7e-9a51-6c1d7b0e5a21")
-SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 
 Transition = Literal["fired", "escalated", "resolved"]
 
 
-def alert_id(rule: str, anchor_id: str, started_ms: int) -> str:
+def alert_id(rule: RuleName, anchor_id: str, started_ms: int) -> str:
     """Deterministic episode id: a restart or a replay of the same events gives the same id."""
     return str(uuid.uuid5(ALERT_NAMESPACE, f"{rule}\x1f{anchor_id}\x1f{started_ms}"))
 
@@ -27,13 +28,13 @@ class Signal:
 
     crossing: bool
     holding: bool
-    severity: str
+    severity: Severity
 
 
 def advance(
     episode: Episode | None,
     signal: Signal,
-    rule: str,
+    rule: RuleName,
     anchor_id: str,
     now_ms: int,
     step_ms: int,
@@ -45,7 +46,7 @@ def advance(
     it resolves after `resolve_after_s` below the resolve threshold, and a new one may only start
     `cooldown_s` after that.
     """
-    if episode is None or episode.status == "resolved":
+    if episode is None or episode.status == AlertStatus.RESOLVED:
         if not signal.crossing:
             return episode, None
         ended = episode.ended_ms if episode is not None else None
@@ -64,7 +65,7 @@ def advance(
     if episode.calm_since_ms is None:
         episode.calm_since_ms = now_ms
     if now_ms - episode.calm_since_ms >= policy.resolve_after_s * 1000:
-        episode.status = "resolved"
+        episode.status = AlertStatus.RESOLVED
         episode.ended_ms = now_ms
         return episode, "resolved"
     return episode, None

@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal, cast
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from schemas import Severity
+
 DEFAULT_RULES_PATH = Path(__file__).resolve().parent.parent / "rules" / "default.yaml"
 
 CategoryKey = Literal[
@@ -16,7 +18,6 @@ CategoryKey = Literal[
 """Product categories (as in `orders.category`) plus `default` for the rest."""
 
 Rate = Annotated[float, Field(ge=0, le=1)]
-Severity = Literal["info", "warning", "critical"]
 
 
 class RulesError(ValueError):
@@ -111,7 +112,7 @@ class EarlyRefunds(_Strict):
 
 class RefundSpikeRule(_Strict):
     enabled: bool = True
-    severity: Severity = "warning"
+    severity: Severity = Severity.WARNING
     critical_lower_bound: Rate = 0.8
     """Lower bound at which an episode is raised to critical."""
     min_orders_short: int = Field(default=10, ge=1)
@@ -149,7 +150,7 @@ class ComplaintCategory(_Strict):
 
 class QualityComplaintsRule(_Strict):
     enabled: bool = True
-    severity: Severity = "warning"
+    severity: Severity = Severity.WARNING
     critical_count: int = Field(default=50, ge=1)
     min_count: int = Field(default=10, ge=1)
     """Quality-type complaints in the long window needed to fire."""
@@ -176,7 +177,7 @@ class OrderConcentrationRule(_Strict):
     buyers and does not trip it (the refund rule covers it)."""
 
     enabled: bool = True
-    severity: Severity = "warning"
+    severity: Severity = Severity.WARNING
     window_s: int = Field(default=600, gt=0)
     """The short window judged, rounded up to whole steps."""
     min_orders: int = Field(default=25, ge=1)

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from schemas import AlertStatus, RuleName, Severity
 from streams.core.facts import parked_id
 from streams.core.sketches import Tally, key_hash
 
@@ -185,8 +186,8 @@ class Episode:
 
     alert_id: str
     started_ms: int
-    status: str = "firing"
-    severity: str = "warning"
+    status: AlertStatus = AlertStatus.FIRING
+    severity: Severity = Severity.WARNING
     calm_since_ms: int | None = None
     ended_ms: int | None = None
 
@@ -202,7 +203,7 @@ class Episode:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Episode:
-        return cls(str(d["id"]), _int(d["st"]), str(d["s"]), str(d["sev"]),
+        return cls(str(d["id"]), _int(d["st"]), AlertStatus(d["s"]), Severity(d["sev"]),
                    _opt_int(d["calm"]), _opt_int(d["end"]))  # fmt: skip
 
 
@@ -337,13 +338,13 @@ class AnchorState:
             self.buckets
             or self.waiting
             or self.deferred
-            or any(e.status == "firing" for e in self.episodes.values())
+            or any(e.status == AlertStatus.FIRING for e in self.episodes.values())
         )
 
-    def firing(self, rule: str) -> bool:
+    def firing(self, rule: RuleName) -> bool:
         """Whether `rule` has an episode open on this anchor."""
         episode = self.episodes.get(rule)
-        return episode is not None and episode.status == "firing"
+        return episode is not None and episode.status == AlertStatus.FIRING
 
     def bucket(self, start_ms: int) -> Bucket:
         """The bucket at `start_ms` for changing (created if needed, marked as touched)."""

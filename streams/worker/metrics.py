@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, Histogram, Info
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from schemas import RuleName
+from schemas import AlertStatus, RuleName, Severity
 from streams import __version__
 from streams.core.detector import Stats
 from streams.core.evaluate import Windows
@@ -30,8 +30,8 @@ RULES = tuple(rule.value for rule in RuleName)
 OUTCOMES = ("ok", "late", "duplicate", "invalid", "too_large", "future", "too_old", "error")
 DEAD_LETTER_REASONS = ("invalid", "too_large", "future", "too_old", "error")
 DROPPED = ("deferred", "complaint_ids", "index_refunds")
-SEVERITIES = ("info", "warning", "critical")
-STATUSES = ("firing", "resolved")
+SEVERITIES = tuple(severity.value for severity in Severity)
+STATUSES = tuple(status.value for status in AlertStatus)
 ATTRIBUTIONS = ("order", "pending_then_order", "fallback", "unattributed", "beyond_window")
 
 

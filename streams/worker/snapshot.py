@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from schemas import AlertStatus
 from streams.core.clock import from_ms
 from streams.core.evaluate import Windows
 from streams.core.rates import wilson_lower_bound
@@ -64,7 +65,7 @@ class Summary:
         self.anchors += 1
         on = 0
         for rule, episode in sorted(state.episodes.items()):
-            if episode.status != "firing":
+            if episode.status != AlertStatus.FIRING:
                 continue
             on += 1
             self.firing[rule] = self.firing.get(rule, 0) + 1
@@ -106,7 +107,7 @@ def risk_row(state: AnchorState, windows: Windows) -> dict[str, Any]:
             round(fig.orders / fig.distinct_buyers, 2) if fig.distinct_buyers else None
         ),
         "quality_complaints": fig.quality_complaints,
-        "firing": sorted(r for r, e in state.episodes.items() if e.status == "firing"),
+        "firing": sorted(r for r, e in state.episodes.items() if e.status == AlertStatus.FIRING),
     }
 
 
