@@ -23,12 +23,48 @@ SECRETS = (
 )
 """Settings that are secrets: masked wherever settings are shown, readable from a file."""
 
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "Kafka and topics (every program)": (
+        "kafka_bootstrap", "app_id", "topic_orders", "topic_refunds", "topic_complaints",
+        "topic_alerts", "topic_deadletter", "deadletter_retention_s", "partitions",
+        "replication_factor", "security_protocol", "sasl_mechanism", "sasl_username",
+        "sasl_password", "ssl_cafile", "ssl_certfile", "ssl_keyfile", "ssl_key_password",
+    ),
+    "Detection (the worker and the replay)": (
+        "rules_path", "short_window_s", "long_window_s", "step_s", "grace_s",
+        "order_horizon_s", "future_tolerance_s", "max_event_age_s", "max_record_bytes",
+        "routing",
+    ),
+    "Worker (`livewatch worker`)": (
+        "group_instance_id", "session_timeout_s", "delivery_timeout_s", "fetch_max_wait_ms",
+        "broker_timeout_s", "gc_gen0_threshold", "store", "data_dir",
+        "rocksdb_write_buffer_mb", "rocksdb_block_cache_mb", "web_port", "web_host",
+        "advertised_url", "api_token", "api_snapshot_s",
+    ),
+    "Notifier (`livewatch notify`)": (
+        "alertmanager_urls", "alertmanager_username", "alertmanager_password",
+        "alertmanager_bearer_token", "alertmanager_cafile", "notify_port", "notify_resend_s",
+        "runbook_url", "api_url",
+    ),
+    "Board (`livewatch board`)": (
+        "board_host", "board_port", "board_workers", "board_token", "board_refresh_s",
+    ),
+    "Every program": ("insecure_http", "log_format", "log_level"),
+}  # fmt: skip
+"""The settings by the program that reads them, in the order docs/settings.md shows them."""
+
 
 class Settings(BaseSettings):
-    """Every knob of a livewatch worker; see docs/settings.md."""
+    """Every knob of livewatch's programs, read once from the environment and never changed
+    (frozen: a changed copy is `model_copy(update=...)`). `SECTIONS` groups them by program;
+    docs/settings.md is generated from the fields and their docstrings."""
 
     model_config = SettingsConfigDict(
-        env_prefix="LIVEWATCH_", extra="ignore", populate_by_name=True
+        env_prefix="LIVEWATCH_",
+        extra="ignore",
+        populate_by_name=True,
+        frozen=True,
+        use_attribute_docstrings=True,
     )
 
     kafka_bootstrap: str = "127.0.0.1:9092"
@@ -37,9 +73,13 @@ class Settings(BaseSettings):
     """Faust application id: the consumer group and the prefix of internal topics."""
 
     topic_orders: str = "orders"
+    """Input topic of orders."""
     topic_refunds: str = "refunds"
+    """Input topic of refunds."""
     topic_complaints: str = "complaints"
+    """Input topic of complaints."""
     topic_alerts: str = "alerts"
+    """Where alerts are published (keyed by anchor, with CloudEvents headers)."""
     topic_deadletter: str = "livewatch-deadletter"
     """Where malformed input goes, with its source topic, partition, offset and error in headers."""
     deadletter_retention_s: int = Field(default=7 * 24 * 3600, gt=0)
@@ -48,18 +88,25 @@ class Settings(BaseSettings):
     partitions: int = Field(default=8, ge=1)
     """Partition count of every topic livewatch creates; input topics must share it."""
     replication_factor: int = Field(default=1, ge=1)
+    """Replication of the topics livewatch creates (above 1, the worker keeps a standby replica
+    of each table)."""
 
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    """How every program talks to the brokers."""
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    """SASL mechanism (SASL_PLAINTEXT, SASL_SSL)."""
     sasl_username: str | None = None
+    """SASL user."""
     sasl_password: SecretStr | None = None
-    """Never logged nor shown (pydantic masks it)."""
+    """SASL password; never logged nor shown (pydantic masks it). Like every secret, it may
+    come from a file instead: `LIVEWATCH_SASL_PASSWORD_FILE`."""
     ssl_cafile: Path | None = None
     """PEM file of the CA(s) that signed the brokers' certificates (SSL, SASL_SSL); unset: the
     system's trusted CAs."""
     ssl_certfile: Path | None = None
     """PEM client certificate, when the brokers require TLS client authentication."""
     ssl_keyfile: Path | None = None
+    """PEM private key of `ssl_certfile`."""
     ssl_key_password: SecretStr | None = None
     """Password of an encrypted `ssl_keyfile`."""
 
@@ -97,7 +144,10 @@ class Settings(BaseSettings):
     rocksdb_block_cache_mb: int = Field(default=8, ge=1)
     """Block cache of each RocksDB store (Faust's default is 2 GB each)."""
     web_port: int = Field(default=6066, ge=1, le=65535)
+    """Port of the worker's HTTP API, `/metrics` and probes."""
     web_host: str = "127.0.0.1"
+    """Address the worker's (and the notifier's) HTTP server binds: loopback unless set (the
+    Kubernetes and compose files set 0.0.0.0, with a token)."""
     advertised_url: str | None = None
     """URL other workers use to reach this one's web server (table routing); default
     http://web_host:web_port."""
@@ -114,8 +164,11 @@ class Settings(BaseSettings):
     rules_path: Path | None = None
     """Rules YAML overriding the packaged defaults (`streams/rules/default.yaml`)."""
     short_window_s: int = Field(default=600, gt=0)
+    """The short window; a whole number of steps."""
     long_window_s: int = Field(default=3600, gt=0)
+    """The long window; a whole number of steps."""
     step_s: int = Field(default=60, gt=0)
+    """The windows' hop: boundaries are evaluated every step."""
     grace_s: int = Field(default=300, ge=0)
     """How late an event may be (behind the partition's event-time watermark) and still count."""
     order_horizon_s: int = Field(default=7 * 24 * 3600, gt=0)
@@ -151,6 +204,8 @@ class Settings(BaseSettings):
     alertmanager_username: str | None = None
     """`livewatch notify`: HTTP basic auth user for every Alertmanager (with the password)."""
     alertmanager_password: SecretStr | None = None
+    """`livewatch notify`: HTTP basic auth password (with the user name). A password in a URL
+    is used the same way, with a warning; URLs are shown without credentials."""
     alertmanager_bearer_token: SecretStr | None = None
     """`livewatch notify`: sent as `Authorization: Bearer` (instead of basic auth)."""
     alertmanager_cafile: Path | None = None
@@ -170,6 +225,7 @@ class Settings(BaseSettings):
     board_host: str = "127.0.0.1"
     """`livewatch board`: the address it binds (loopback unless set: it shows abuse figures)."""
     board_port: int = Field(default=6068, ge=1, le=65535)
+    """`livewatch board`: the port it serves."""
     board_workers: str = ""
     """`livewatch board`: comma-separated base URLs of the workers' HTTP APIs (each, or one
     Service in front of them); default `advertised_url`, else http://127.0.0.1:web_port."""
@@ -184,7 +240,9 @@ class Settings(BaseSettings):
     """`livewatch board`: how often an open page refreshes its lists and charts."""
 
     log_format: Literal["json", "console"] = "json"
+    """`json` lines (for a log pipeline) or `console` (for a person)."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """The lowest level logged."""
 
     @model_validator(mode="before")
     @classmethod
