@@ -5,7 +5,6 @@ per program, generated from `Settings`' fields, defaults and docstrings (grouped
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
@@ -41,6 +40,4 @@ def _default(value: Any) -> str:
         return f"`{str(value).lower()}`"
     if isinstance(value, float) and value.is_integer():
         return f"`{int(value)}`"
-    if isinstance(value, Path):
-        return f"`{value}`"
     return f"`{value}`"

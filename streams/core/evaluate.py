@@ -424,7 +424,7 @@ def refund_spike(
         start_ms,
         end_ms,
         observed=_spike_observed(
-            orders, refunds, lb_long, short, burst, early if early_path else None
+            orders, refunds, lb_long, lb_short, short, burst, early if early_path else None
         ),
         threshold=_spike_threshold(rule, bar, burst, after, early_path),
         session_id=session,
@@ -436,13 +436,13 @@ def _spike_observed(
     orders: int,
     refunds: int,
     lb_long: float,
+    lb_short: float,
     short: ShortWindow | None,
     burst: ShortWindow | None,
     early: Early | None,
 ) -> dict[str, Any]:
     """What `refund_spike` saw: the long window, its best short window, and the burst or early
     path when that is the one crossing."""
-    lb_short = short.lower_bound if short else 0.0
     return {
         "refund_rate_lower_bound": round(lb_long, 4),
         "refund_rate": round(refunds / orders, 4) if orders else 0.0,

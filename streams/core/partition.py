@@ -492,33 +492,30 @@ class PartitionTask:
         ):
             progress = known[0]
         else:
-            progress = self._judge(positions, now_s)
-        alerts, quiet, safe = self.tick(progress, read_inputs)
-        return Step(alerts, quiet, safe, self.take_outbox())
+            progress = self._progress(positions, now_s)
+            self.judged = (progress, self.clock.vouches_upstream)
+        return self._step(progress, read_inputs)
 
     def retick(self, positions: Positions, now_s: float) -> Step | None:
         """Between batches, for a partition `held_by_poll`: judge again, now that its end
         offsets may have been polled anew, and step if that vouches for something new (also
-        when nothing more arrives: the end of a stream). None: nothing new yet."""
-        before = self.judged
-        progress = self.clock.progress(
-            EXTERNAL, positions.highwater, positions.committed, now_s, positions.polled
-        )
-        if progress == HOLD:
-            # Nothing vouched for yet (a topic not heard from, records waiting of unknown
-            # time): judge again at the next call rather than wait for a record.
-            self.clock.held_by_poll = True
+        when nothing more arrives: the end of a stream). None: nothing new yet (a `HOLD` stays
+        `held_by_poll`, so it is judged again at the next call)."""
+        progress = self._progress(positions, now_s)
+        judged = (progress, self.clock.vouches_upstream)
+        if progress == HOLD or judged == self.judged:
             return None
-        if (progress, self.clock.vouches_upstream) == before:
-            return None  # polled, but nothing new vouched for yet
-        return self.step(positions, now_s)
+        self.judged = judged
+        return self._step(progress, read_inputs=True)
 
-    def _judge(self, positions: Positions, now_s: float) -> Mark:
-        progress = self.clock.progress(
+    def _progress(self, positions: Positions, now_s: float) -> Mark:
+        return self.clock.progress(
             EXTERNAL, positions.highwater, positions.committed, now_s, positions.polled
         )
-        self.judged = (progress, self.clock.vouches_upstream)
-        return progress
+
+    def _step(self, progress: Mark, read_inputs: bool) -> Step:
+        alerts, quiet, safe = self.tick(progress, read_inputs)
+        return Step(alerts, quiet, safe, self.take_outbox())
 
     def tick(
         self, progress: Mark, read_inputs: bool = True

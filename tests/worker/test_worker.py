@@ -176,6 +176,11 @@ async def run(worker: Worker, logs: Logs, chunk: int) -> None:
     raise AssertionError("the worker never settled")
 
 
+def produce(logs: Logs, records: list[tuple[str, dict[str, Any], int, int]]) -> None:
+    for kind, value, partition, ts in records:
+        logs.append(SETTINGS.topic_by_kind[kind], partition, json.dumps(value).encode(), ts)
+
+
 def placed(seed: int) -> list[tuple[str, dict[str, Any], int, int]]:
     """A simulated mix, refunds keyed by order id and naming no anchor: every partition sends
     to the others, through both internal topics."""
@@ -203,8 +208,7 @@ async def test_the_worker_publishes_the_replays_alerts(seed: int, chunk: int) ->
     expected = list(replay_records(records, SETTINGS))
     assert sum(1 for a in expected if a.status.value == "firing") >= 2
     worker, logs, sent, _ = a_worker()
-    for kind, value, partition, ts in records:
-        logs.append(SETTINGS.topic_by_kind[kind], partition, json.dumps(value).encode(), ts)
+    produce(logs, records)
     await run(worker, logs, chunk)
     assert identities(sent.alerts) == identities(expected)
     assert not sent.dead
@@ -221,16 +225,14 @@ async def test_a_restarted_worker_resumes_from_its_stored_clocks() -> None:
     found = []
     for restart in (False, True):
         worker, logs, sent, kept = a_worker()
-        for kind, value, partition, ts in records[:half]:
-            logs.append(SETTINGS.topic_by_kind[kind], partition, json.dumps(value).encode(), ts)
+        produce(logs, records[:half])
         await run(worker, logs, 300)
         if restart:
             saved = {p: task.to_dict() for p, task in worker.tasks.items()}
             # The detector's dict stores hold the anchors' state, as the tables do.
             worker = Worker(SETTINGS, worker.detector, worker.index, kept, sent, logs)
             assert all(worker.task_for(p).to_dict() == saved[p] for p in saved)
-        for kind, value, partition, ts in records[half:]:
-            logs.append(SETTINGS.topic_by_kind[kind], partition, json.dumps(value).encode(), ts)
+        produce(logs, records[half:])
         await run(worker, logs, 300)
         found.append(identities(sent.alerts))
     assert sum(1 for _, status in found[0] if status == "firing") >= 2
@@ -272,8 +274,7 @@ async def test_alerts_and_internal_records_are_acknowledged_before_the_state_is_
     other order would lose alerts (see `Worker.deliver`)."""
     records = placed(3)
     worker, logs, sent, _ = a_worker()
-    for kind, value, partition, ts in records:
-        logs.append(SETTINGS.topic_by_kind[kind], partition, json.dumps(value).encode(), ts)
+    produce(logs, records)
     await run(worker, logs, 500)
     assert sent.alerts
     rounds = " ".join(sent.events).split("state_written")
@@ -317,16 +318,14 @@ async def test_a_partition_taken_over_with_nothing_left_to_read_still_moves_on()
     found = []
     for blind in (False, True):
         worker, logs, sent, kept = a_worker()
-        for kind, value, partition, ts in records[:half]:
-            logs.append(SETTINGS.topic_by_kind[kind], partition, json.dumps(value).encode(), ts)
+        produce(logs, records[:half])
         await run(worker, logs, 300)
         found_before = list(sent.alerts)
         logs.committed_at = dict(logs.position)
         inputs = {(SETTINGS.topic_by_kind[kind], 0) for kind in TOPIC_MODELS}
         logs.blind = inputs if blind else set()
         worker = Worker(SETTINGS, worker.detector, worker.index, kept, sent, logs)
-        for kind, value, partition, ts in later:
-            logs.append(SETTINGS.topic_by_kind[kind], partition, json.dumps(value).encode(), ts)
+        produce(logs, later)
         await run(worker, logs, 300)
         logs.blind = set()  # the end offsets arrive; no record does
         await run(worker, logs, 300)
