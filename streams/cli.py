@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from pydantic import ValidationError
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from streams.core.rules import Rules
-    from streams.devtools.sim.evaluation import Report
+    from streams.devtools.sim.evaluation import Report, RuleScore
     from streams.placement import Placement
 
 cli = typer.Typer(help="livewatch: live-commerce abuse monitor on Kafka.", no_args_is_help=True)
@@ -530,12 +530,10 @@ def evaluate_alerts(
     _print_report(report)
 
 
-def _print_report(report: Report) -> None:
-    """The quality table on stdout, then each false alert and missed label on a line."""
-    from rich.console import Console
+def _score_table(title: str, rows: list[tuple[str, RuleScore]]) -> Any:
     from rich.table import Table
 
-    table = Table(title="detection quality")
+    table = Table(title=title)
     for column in ("rule", "alerts", "true", "labels", "detected", "precision", "recall",
                    "median TTD", "90th pct TTD", "max TTD"):  # fmt: skip
         table.add_column(column, justify="right" if column != "rule" else "left")
@@ -545,7 +543,7 @@ def _print_report(report: Report) -> None:
             return "n/a"
         return f"{value / 60:.1f} min" if unit == "s" else f"{value:.3f}"
 
-    for name, score in [*sorted(report.rules.items()), ("overall", report.overall)]:
+    for name, score in rows:
         summary = score.summary()
         table.add_row(
             name, str(score.alerts), str(score.true_alerts), str(score.labels),
@@ -553,12 +551,25 @@ def _print_report(report: Report) -> None:
             cell(summary["ttd_median_s"], "s"), cell(summary["ttd_p90_s"], "s"),
             cell(summary["ttd_max_s"], "s"),
         )  # fmt: skip
+    return table
+
+
+def _print_report(report: Report, title: str = "detection quality", details: bool = True) -> None:
+    """The quality table on stdout, then (with `details`) recall and time to detect per
+    injected behaviour, each false alert and each missed label on a line."""
+    from rich.console import Console
+
     console = Console()
     if not console.is_terminal:
         console = Console(width=150)
-    console.print(table)
+    rows = [*sorted(report.rules.items()), ("overall", report.overall)]
+    console.print(_score_table(title, rows))
+    if not details:
+        return
+    if report.behaviours:
+        console.print(_score_table("by behaviour", sorted(report.behaviours.items())))
     for alert in report.false_alerts:
-        seed = f" (seed {alert['seed']})" if "seed" in alert else ""
+        seed = f" (seed {alert['seed']}, {alert.get('shape', 'mix')})" if "seed" in alert else ""
         typer.echo(f"false alert: {alert['rule']} {alert['anchor_id']} {alert['alert_id']}{seed}")
     for label in report.missed:
         typer.echo(f"missed: {label.scenario} {label.anchor_id} from {label.start.isoformat()}")
@@ -574,6 +585,16 @@ def _seeds(text: str) -> tuple[int, ...]:
         except ValueError:
             raise typer.BadParameter(f"not a seed or a range of seeds: {part!r}") from None
     return tuple(seeds)
+
+
+def _shapes(text: str) -> tuple[str, ...]:
+    from streams.devtools.sim.generator import SHAPES
+
+    chosen = tuple(SHAPES) if text == "all" else tuple(p.strip() for p in text.split(","))
+    unknown = [p for p in chosen if p not in SHAPES]
+    if unknown or not chosen:
+        raise typer.BadParameter(f"shapes are {', '.join(SHAPES)} or all, got {text!r}")
+    return chosen
 
 
 def _delays(text: str) -> tuple[str, ...]:
@@ -623,6 +644,14 @@ def quality(
             min=0.01, help="Share of their usual orders the mix's brushing and attack bursts take."
         ),
     ] = 1.0,
+    shape: Annotated[
+        str,
+        typer.Option(
+            help="Traffic shapes to pool, comma-separated: mix; rings (small brushing rings on "
+            "busy anchors) and fresh (attacks by fresh buyers), both on a sales day of flash "
+            "sales, impulse cancellations and regulars' carts; or all."
+        ),
+    ] = "mix",
 ) -> None:
     """The detection-quality suite: simulate, replay and evaluate several seeds, pooled, so a
     rules file is judged on more than one sample of traffic. Exits 1 on a normal-day alert."""
@@ -643,14 +672,18 @@ def quality(
         refund_anchor=refund_anchor,
         refund_delays=_delays(refund_delay),
         burst_scale=burst_scale,
+        shapes=_shapes(shape),
     )
-    runs = (len(config.seeds) + len(config.normal_days)) * len(config.refund_delays)
+    runs = config.runs()
     with Progress(transient=True, console=_stderr_console()) as bar:
         task = bar.add_task("runs", total=runs)
         result = run_suite(config, loaded, settings, lambda _: bar.advance(task))
     if format is ReportFormat.json:
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:
+        if len(result.shapes) > 1:
+            for name, report in result.shapes.items():
+                _print_report(report, f"shape {name}", details=False)
         _print_report(result.report)
         for seed, count in result.normal_day_alerts.items():
             typer.echo(f"normal day {seed}: {count} alerts")

@@ -80,10 +80,16 @@ class Report:
     overall: RuleScore
     false_alerts: list[dict[str, str]]
     missed: list[Label]
+    behaviours: dict[str, RuleScore] = field(default_factory=dict)
+    """Recall and time to detect per injected behaviour and rule ("ring 40
+    order_concentration": rings of 40 fake orders), labels only: alerts carry no behaviour."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "rules": {name: score.summary() for name, score in sorted(self.rules.items())},
+            "behaviours": {
+                name: score.summary() for name, score in sorted(self.behaviours.items())
+            },
             "overall": self.overall.summary(),
             "false_alerts": self.false_alerts,
             "missed": [label.model_dump(mode="json") for label in self.missed],
@@ -121,26 +127,28 @@ def evaluate(truth: Truth, alerts: list[Alert], rules: tuple[str, ...]) -> Repor
                 {"alert_id": alert.alert_id, "rule": alert.rule.value, "anchor_id": alert.anchor_id}
             )
     missed = []
+    behaviours: dict[str, RuleScore] = {}
     for label in expected:
         assert label.rule is not None
         score = scores.setdefault(label.rule, RuleScore(label.rule))
         score.labels += 1
         overall.labels += 1
+        size = f" {label.size}" if label.size is not None else ""
+        name = f"{label.scenario}{size} {label.rule}"
+        group = behaviours.setdefault(name, RuleScore(name))
+        group.labels += 1
         hits = [a for a in firing.values() if _matches(a, label)]
         if not hits:
             missed.append(label)
             continue
-        score.detected += 1
-        overall.detected += 1
         first = min(a.window_end for a in hits)
         ttd = max(0.0, (first - label.start).total_seconds())
-        score.ttd_s.append(ttd)
-        overall.ttd_s.append(ttd)
-        if label.orders_start is not None:
-            from_orders = max(0.0, (first - label.orders_start).total_seconds())
-            score.ttd_orders_s.append(from_orders)
-            overall.ttd_orders_s.append(from_orders)
-    return Report(scores, overall, false_alerts, missed)
+        for tally in (score, overall, group):
+            tally.detected += 1
+            tally.ttd_s.append(ttd)
+            if label.orders_start is not None:
+                tally.ttd_orders_s.append(max(0.0, (first - label.orders_start).total_seconds()))
+    return Report(scores, overall, false_alerts, missed, behaviours)
 
 
 def pool(reports: Iterable[Report], rules: tuple[str, ...]) -> Report:
@@ -150,6 +158,8 @@ def pool(reports: Iterable[Report], rules: tuple[str, ...]) -> Report:
         for name, score in report.rules.items():
             pooled.rules.setdefault(name, RuleScore(name)).add(score)
         pooled.overall.add(report.overall)
+        for name, score in report.behaviours.items():
+            pooled.behaviours.setdefault(name, RuleScore(name)).add(score)
         pooled.false_alerts.extend(report.false_alerts)
         pooled.missed.extend(report.missed)
     return pooled

@@ -30,9 +30,32 @@ SCENARIOS = (
     "high_refund_category",
     "late",
     "duplicates",
+    "ring",
+    "fresh_attack",
+    "flash_sale",
+    "impulse_cancel",
+    "regulars",
     "mix",
 )
 MIX = ("brushing", "complaint_storm", "attack", "high_refund_category", "late", "duplicates")
+SALES_DAY = ("flash_sale", "impulse_cancel", "regulars")
+"""What a sales day does to normal traffic: flash sales, buyers who cancel at once, regulars
+who buy carts. Controls that must stay quiet."""
+SHAPES: dict[str, tuple[str, ...]] = {
+    "mix": ("mix",),
+    "rings": ("ring", *SALES_DAY, "late", "duplicates"),
+    "fresh": ("fresh_attack", *SALES_DAY, "late", "duplicates"),
+}
+"""Traffic shapes `livewatch quality` pools: the original mix; small brushing rings on busy
+anchors; attacks by fresh buyers. Both of the latter on a sales day."""
+NORMAL_DAYS: dict[str, tuple[str, ...]] = {
+    "mix": ("normal",),
+    "rings": ("normal", *SALES_DAY),
+    "fresh": ("normal", *SALES_DAY),
+}
+"""The normal days each shape's runs are paired with."""
+RING_SIZES = (40, 60, 100, 150)
+"""Fake orders of the small rings, in turn: a handful of buyers, about ten orders each."""
 QUALITY = ("quality", "not_as_described", "counterfeit", "false_advertising")
 DEFAULT_START = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)
 
@@ -106,6 +129,9 @@ class Simulation:
         self.labels: list[Label] = []
         self._seq = 0
         self._orders: dict[str, list[dict[str, Any]]] = {}
+        self._flash: dict[str, tuple[float, float]] = {}
+        self._impulse = "impulse_cancel" in config.active()
+        """Anchor -> its flash sale (begin, end), in seconds since the start."""
         self._build()
 
     # -- helpers --------------------------------------------------------------------------------
@@ -198,11 +224,22 @@ class Simulation:
         pool = [a for a in self.anchors if a.sessions]
         rng.shuffle(pool)
         picks: dict[str, list[Anchor]] = {}
-        shares = {"brushing": 0.02, "attack": 0.01, "complaint_storm": 0.02}
-        for scenario in ("brushing", "attack", "complaint_storm"):
+        shares = {
+            "brushing": 0.02, "attack": 0.01, "complaint_storm": 0.02, "ring": 0.03,
+            "fresh_attack": 0.03, "flash_sale": 0.08,
+        }  # fmt: skip
+        for scenario in ("brushing", "attack", "complaint_storm", "ring", "fresh_attack"):
             if scenario in active:
                 count = max(1, round(len(self.anchors) * shares[scenario]))
                 picks[scenario], pool = pool[:count], pool[count:]
+        for anchor in picks.get("ring", []):  # busy anchors: hundreds of orders an hour
+            anchor.orders_per_hour = max(anchor.orders_per_hour, rng.uniform(300, 900))
+        for anchor in picks.get("fresh_attack", []):
+            anchor.orders_per_hour = max(anchor.orders_per_hour, rng.uniform(150, 600))
+        if "flash_sale" in active:
+            count = max(1, round(len(self.anchors) * shares["flash_sale"]))
+            for anchor in pool[:count]:
+                self._add_flash_sale(anchor)
         if "high_refund_category" in active:
             self._add_high_refund_controls(max(2, round(len(self.anchors) * 0.03)))
         for anchor in self.anchors:
@@ -211,9 +248,23 @@ class Simulation:
             self._burst(anchor, "brushing")
         for anchor in picks.get("attack", []):
             self._burst(anchor, "attack")
+        for i, anchor in enumerate(picks.get("ring", [])):
+            self._ring(anchor, RING_SIZES[i % len(RING_SIZES)])
+        for anchor in picks.get("fresh_attack", []):
+            self._fresh_attack(anchor)
         for anchor in picks.get("complaint_storm", []):
             self._storm(anchor)
         self._deliver(late="late" in active, duplicates="duplicates" in active)
+
+    def _add_flash_sale(self, anchor: Anchor) -> None:
+        """Ten minutes of one session at eight times its order rate: a control."""
+        session = self.rng.choice(anchor.sessions)
+        begin = self.rng.uniform(session.start, max(session.start, session.end - 10 * MINUTE))
+        self._flash[anchor.anchor_id] = (begin, begin + 10 * MINUTE)
+        self.labels.append(Label(
+            anchor_id=anchor.anchor_id, scenario="flash_sale", rule=None,
+            start=self._when(begin), end=self._when(begin + 10 * MINUTE), expect_alert=False,
+        ))  # fmt: skip
 
     def _add_high_refund_controls(self, count: int) -> None:
         rng = self.rng
@@ -253,45 +304,91 @@ class Simulation:
 
     def _normal(self, anchor: Anchor) -> None:
         rng = self.rng
+        active = self.config.active()
         profile = self._profile()
         buyers: list[str] = []
-        later = LATER_REFUND_RATE[anchor.category]
+        flash = self._flash.get(anchor.anchor_id)
+        regulars = []
+        if "regulars" in active and rng.random() < 0.3:
+            regulars = [f"{anchor.anchor_id}-regular-{i}" for i in range(rng.randint(2, 6))]
         for session in anchor.sessions:
             t = session.start
             while t < session.end:
                 lam = anchor.orders_per_hour / 60 * session_intensity(session, t)
+                if flash is not None and flash[0] <= t < flash[1]:
+                    lam *= 8
                 for _ in range(self._poisson(lam)):
                     if buyers and rng.random() < 0.1:
                         buyer = rng.choice(buyers)
                     else:
                         buyer = f"{anchor.anchor_id}-buyer-{self._next()}"
                         buyers.append(buyer)
-                    at = t + rng.uniform(0, MINUTE)
-                    order = self._order(anchor, at, session, buyer)
-                    roll = rng.random()
-                    if roll < anchor.refund_rate:
-                        delay = self._normal_delay(profile)
-                        reason = rng.choice(("changed_mind", "changed_mind", "other", "damaged"))
-                        self._refund(order, at + delay, reason, rng.random() < 0.2)
-                    elif roll < anchor.refund_rate + later:
-                        delay = rng.uniform(2, 8) * 3600
-                        reason = rng.choice(("not_as_described", "quality", "damaged", "other"))
-                        self._refund(order, at + delay, reason, True)
-                    if rng.random() < 0.004:
-                        category = rng.choice((*QUALITY, "after_sales_refusal", "other"))
-                        self._complaint(anchor, at + rng.uniform(0.5, 12) * 3600, category, order)
+                    self._normal_order(anchor, t + rng.uniform(0, MINUTE), session, buyer, profile)
                 t += MINUTE
+            for buyer in regulars:
+                self._carts(anchor, session, buyer, profile, flash)
+
+    def _carts(
+        self,
+        anchor: Anchor,
+        session: Session,
+        buyer: str,
+        profile: str,
+        flash: tuple[float, float] | None,
+    ) -> None:
+        """A regular's carts in one session: two to four orders placed within a minute, about
+        once an hour, and one more in a flash sale half the time."""
+        rng = self.rng
+        times = [
+            rng.uniform(session.start, session.end)
+            for _ in range(self._poisson((session.end - session.start) / 3600))
+        ]
+        if flash is not None and session.start <= flash[0] < session.end and rng.random() < 0.5:
+            times.append(rng.uniform(*flash))
+        for at in times:
+            for _ in range(rng.randint(2, 4)):
+                self._normal_order(anchor, at + rng.uniform(0, MINUTE), session, buyer, profile)
+
+    def _normal_order(
+        self, anchor: Anchor, at: float, session: Session, buyer: str, profile: str
+    ) -> None:
+        """One normal order, refunded at the anchor's rates (within the hour or after
+        delivery) and complained of now and then."""
+        rng = self.rng
+        order = self._order(anchor, at, session, buyer)
+        roll = rng.random()
+        if roll < anchor.refund_rate:
+            delay = self._normal_delay(profile)
+            if self._impulse and rng.random() < 1 / 3:
+                delay = rng.uniform(0.5, 5) * MINUTE  # cancelled on impulse
+            reason = rng.choice(("changed_mind", "changed_mind", "other", "damaged"))
+            self._refund(order, at + delay, reason, rng.random() < 0.2)
+        elif roll < anchor.refund_rate + LATER_REFUND_RATE[anchor.category]:
+            delay = rng.uniform(2, 8) * 3600
+            reason = rng.choice(("not_as_described", "quality", "damaged", "other"))
+            self._refund(order, at + delay, reason, True)
+        if rng.random() < 0.004:
+            category = rng.choice((*QUALITY, "after_sales_refusal", "other"))
+            self._complaint(anchor, at + rng.uniform(0.5, 12) * 3600, category, order)
+
+    def _burst_start(self, anchor: Anchor) -> tuple[Session, float] | None:
+        """A session of the anchor's with an hour left in the run, and a time in it for fake
+        orders to begin; None when no session has."""
+        fitting = [s for s in anchor.sessions if s.start + 60 * MINUTE < self.span]
+        if not fitting:
+            return None
+        session = self.rng.choice(fitting)
+        latest = min(session.end - 15 * MINUTE, self.span - 60 * MINUTE)
+        return session, self.rng.uniform(session.start, max(session.start, latest))
 
     def _burst(self, anchor: Anchor, scenario: str) -> None:
         """Brushing: many orders from few buyers, most refunded within minutes, unshipped.
         An attack: the same from fresh buyers (a rival's accounts)."""
         rng = self.rng
-        fitting = [s for s in anchor.sessions if s.start + 60 * MINUTE < self.span]
-        if not fitting:
+        found = self._burst_start(anchor)
+        if found is None:
             return
-        session = rng.choice(fitting)
-        latest = min(session.end - 15 * MINUTE, self.span - 60 * MINUTE)
-        begin = rng.uniform(session.start, max(session.start, latest))
+        session, begin = found
         usual = min(1500, max(80, rng.uniform(0.8, 1.6) * anchor.orders_per_hour))
         size = max(1, int(usual * self.config.burst_scale))
         length = rng.uniform(5, 12) * MINUTE
@@ -319,6 +416,63 @@ class Simulation:
                 anchor_id=anchor.anchor_id, scenario=scenario, rule="order_concentration",
                 start=self._when(begin), end=self._when(begin + length),
                 orders_start=self._when(begin),
+            ))  # fmt: skip
+
+    def _ring(self, anchor: Anchor, size: int) -> None:
+        """A small brushing ring on a busy anchor: a handful of buyers placing `size` orders
+        (about ten each) in ten-odd minutes, amid hundreds of normal orders an hour."""
+        rng = self.rng
+        size = max(1, int(size * self.config.burst_scale))
+        buyers = [f"{anchor.anchor_id}-ring-{i}" for i in range(max(3, round(size / 10)))]
+        self._fake_orders(anchor, "ring", size, rng.uniform(8, 15) * MINUTE, buyers, size)
+
+    def _fresh_attack(self, anchor: Anchor) -> None:
+        """A rival's attack from fresh accounts: one order each, refunded within minutes as
+        bad quality."""
+        size = max(1, int(self.rng.uniform(40, 200) * self.config.burst_scale))
+        self._fake_orders(anchor, "fresh_attack", size, self.rng.uniform(5, 12) * MINUTE, [])
+
+    def _fake_orders(
+        self,
+        anchor: Anchor,
+        scenario: str,
+        size: int,
+        length: float,
+        buyers: list[str],
+        label_size: int | None = None,
+    ) -> None:
+        """`size` orders over `length` from `buyers` (each a fresh one when empty), most
+        refunded unshipped; labelled for the refund rule, and for `order_concentration` when
+        few buyers placed them."""
+        rng = self.rng
+        found = self._burst_start(anchor)
+        if found is None:
+            return
+        session, begin = found
+        profile = self._profile()
+        reasons = ("quality", "not_as_described") if not buyers else ("changed_mind", "other")
+        share = rng.uniform(0.8, 0.95)
+        refund_times = []
+        for i in range(size):
+            at = begin + length * i / size
+            buyer = rng.choice(buyers) if buyers else f"fresh-{self._next()}"
+            order = self._order(anchor, at, session, buyer)
+            if rng.random() < share:
+                delay = self._fake_delay(profile)
+                self._refund(order, at + delay, rng.choice(reasons), False)
+                refund_times.append(at + delay)
+        shown = [t for t in refund_times if t < self.span]
+        if shown:
+            self.labels.append(Label(
+                anchor_id=anchor.anchor_id, scenario=scenario, rule="refund_after_order_spike",
+                start=self._when(min(shown)), end=self._when(max(shown)),
+                orders_start=self._when(begin), size=label_size,
+            ))  # fmt: skip
+        if buyers:
+            self.labels.append(Label(
+                anchor_id=anchor.anchor_id, scenario=scenario, rule="order_concentration",
+                start=self._when(begin), end=self._when(begin + length),
+                orders_start=self._when(begin), size=label_size,
             ))  # fmt: skip
 
     def _storm(self, anchor: Anchor) -> None:

@@ -23,6 +23,8 @@ class Label(BaseModel):
     orders_start: datetime | None = None
     """Brushing and attacks: when the fake orders began (before any refund), for the time to
     detect counted from the orders."""
+    size: int | None = None
+    """Small rings: how many fake orders (their time to detect is told apart by size)."""
 
 
 class Truth(BaseModel):

@@ -14,7 +14,7 @@ from typing import Any
 from schemas import Alert, RuleName
 from streams.core.rules import Rules
 from streams.devtools.sim.evaluation import Report, evaluate, pool
-from streams.devtools.sim.generator import SimConfig, Simulation
+from streams.devtools.sim.generator import NORMAL_DAYS, SHAPES, SimConfig, Simulation
 from streams.placement import Placement, RefundKey
 from streams.replay import replay_records
 from streams.settings import Settings
@@ -42,11 +42,26 @@ class SuiteConfig:
     normal days too, all pooled into one report."""
     burst_scale: float = 1.0
     """`SimConfig.burst_scale` of the mix runs."""
+    shapes: tuple[str, ...] = ("mix",)
+    """Traffic shapes (`generator.SHAPES`): every seed runs under each, and the normal days
+    under each shape's own normal traffic (a sales day for the new shapes), all pooled."""
+
+    def __post_init__(self) -> None:
+        unknown = [s for s in self.shapes if s not in SHAPES]
+        if unknown or not self.shapes:
+            raise ValueError(f"shapes are {', '.join(SHAPES)}, got {', '.join(unknown)}")
+
+    def runs(self) -> int:
+        """Simulations the suite replays: mix runs, then normal days of each kind."""
+        days = len({NORMAL_DAYS[s] for s in self.shapes}) * len(self.normal_days)
+        return (len(self.seeds) * len(self.shapes) + days) * len(self.refund_delays)
 
 
 @dataclass
 class SuiteResult:
     report: Report
+    shapes: dict[str, Report] = field(default_factory=dict)
+    """Each shape's runs pooled on their own."""
     normal_day_alerts: dict[int | str, int] = field(default_factory=dict)
     """Seed of a normal day (with its refund-delay profile when there are several) -> firing
     alerts it raised (any is a false alert)."""
@@ -54,6 +69,7 @@ class SuiteResult:
     def to_json(self) -> dict[str, Any]:
         return {
             **self.report.to_json(),
+            "shapes": {name: r.to_json() for name, r in self.shapes.items()},
             "normal_day_alerts": {str(k): v for k, v in self.normal_day_alerts.items()},
         }
 
@@ -69,44 +85,62 @@ def run_suite(
     settings = settings or Settings()
     placement = config.placement or Placement.of(refunds=config.refunds_by)
 
-    def scored() -> Iterable[Report]:
+    def scored() -> Iterable[tuple[str, Report]]:
+        for shape in config.shapes:
+            for delay in config.refund_delays:
+                for seed in config.seeds:
+                    sim = Simulation(
+                        SimConfig(
+                            seed=seed,
+                            anchors=config.anchors,
+                            hours=config.hours,
+                            scenarios=SHAPES[shape],
+                            refund_anchor=config.refund_anchor,
+                            refund_delay=delay,
+                            burst_scale=config.burst_scale,
+                        )
+                    )
+                    alerts = _alerts(sim, settings, rules, placement)
+                    report = evaluate(sim.truth(), alerts, RULES)
+                    for alert in report.false_alerts:
+                        alert["seed"] = str(seed)
+                        alert["refund_delay"] = delay
+                        alert["shape"] = shape
+                    if progress:
+                        progress(f"{shape} seed {seed} ({delay})")
+                    yield shape, report
+
+    reports = list(scored())
+    result = SuiteResult(pool((r for _, r in reports), RULES))
+    for shape in config.shapes:
+        result.shapes[shape] = pool((r for s, r in reports if s == shape), RULES)
+    days = dict.fromkeys(NORMAL_DAYS[s] for s in config.shapes)
+    for scenarios in days:
         for delay in config.refund_delays:
-            for seed in config.seeds:
+            for seed in config.normal_days:
                 sim = Simulation(
                     SimConfig(
-                        seed=seed,
-                        anchors=config.anchors,
-                        hours=config.hours,
-                        refund_anchor=config.refund_anchor,
+                        seed=seed, anchors=config.normal_anchors, hours=24, scenarios=scenarios,
                         refund_delay=delay,
-                        burst_scale=config.burst_scale,
                     )
-                )
-                alerts = _alerts(sim, settings, rules, placement)
-                report = evaluate(sim.truth(), alerts, RULES)
-                for alert in report.false_alerts:
-                    alert["seed"] = str(seed)
-                    alert["refund_delay"] = delay
+                )  # fmt: skip
+                found = _alerts(sim, settings, rules, config.placement or Placement())
+                firing = [a for a in found if a.status.value == "firing"]
+                key = _day_key(seed, delay, scenarios, config, len(days) > 1)
+                result.normal_day_alerts[key] = len(firing)
                 if progress:
-                    progress(f"mix seed {seed} ({delay})")
-                yield report
-
-    result = SuiteResult(pool(scored(), RULES))
-    for delay in config.refund_delays:
-        for seed in config.normal_days:
-            sim = Simulation(
-                SimConfig(
-                    seed=seed, anchors=config.normal_anchors, hours=24, scenarios=("normal",),
-                    refund_delay=delay,
-                )
-            )  # fmt: skip
-            found = _alerts(sim, settings, rules, config.placement or Placement())
-            firing = [a for a in found if a.status.value == "firing"]
-            key = seed if len(config.refund_delays) == 1 else f"{seed} ({delay})"
-            result.normal_day_alerts[key] = len(firing)
-            if progress:
-                progress(f"normal day {seed} ({delay})")
+                    progress(f"normal day {seed} ({delay})")
     return result
+
+
+def _day_key(
+    seed: int, delay: str, scenarios: tuple[str, ...], config: SuiteConfig, several: bool
+) -> int | str:
+    """A normal day's name in the result: its seed, with what tells it from the others."""
+    parts = [delay] if len(config.refund_delays) > 1 else []
+    if several:
+        parts.append("sales day" if len(scenarios) > 1 else "plain")
+    return f"{seed} ({', '.join(parts)})" if parts else seed
 
 
 def _alerts(

@@ -8,7 +8,7 @@ from datetime import datetime
 import pytest
 
 from schemas import TOPIC_MODELS
-from streams.devtools.sim.generator import SimConfig, Simulation
+from streams.devtools.sim.generator import RING_SIZES, SHAPES, SimConfig, Simulation
 
 
 def test_same_seed_same_events_and_labels() -> None:
@@ -128,3 +128,62 @@ def test_burst_scale_shrinks_the_rings_and_attacks() -> None:
     assert 0.35 < _fake_orders(half) / _fake_orders(usual) < 0.65
     with pytest.raises(ValueError, match="burst_scale must be above 0"):
         SimConfig(burst_scale=0)
+
+
+def test_the_sales_day_shapes_label_rings_by_size_and_keep_flash_sales_as_controls() -> None:
+    rings = Simulation(SimConfig(seed=2, anchors=200, hours=8, scenarios=SHAPES["rings"]))
+    labels = rings.truth().labels
+    sizes = Counter(lab.size for lab in labels if lab.scenario == "ring")
+    assert set(sizes) == set(RING_SIZES)  # each size, for both rules
+    assert all(n % 2 == 0 for n in sizes.values())
+    flash = [lab for lab in labels if lab.scenario == "flash_sale"]
+    assert flash and not any(lab.expect_alert for lab in flash)
+    busy = {lab.anchor_id for lab in labels if lab.scenario == "ring"}
+    assert all(a.orders_per_hour >= 300 for a in rings.anchors if a.anchor_id in busy)
+    buyers = Counter(
+        v["buyer_id"]
+        for kind, v in rings.events()
+        if kind == "orders" and "-ring-" in v["buyer_id"]
+    )
+    assert buyers and 8 <= sum(buyers.values()) / len(buyers) <= 12  # about ten orders each
+    assert any("-regular-" in v["buyer_id"] for kind, v in rings.events() if kind == "orders")
+
+
+def test_fresh_attacks_claim_bad_quality_from_one_order_a_buyer() -> None:
+    sim = Simulation(SimConfig(seed=3, anchors=200, hours=8, scenarios=("fresh_attack",)))
+    attacked = {lab.anchor_id for lab in sim.truth().labels}
+    assert attacked and {lab.scenario for lab in sim.truth().labels} == {"fresh_attack"}
+    fresh = [v for k, v in sim.events() if k == "orders" and v["buyer_id"].startswith("fresh-")]
+    assert len({v["buyer_id"] for v in fresh}) == len(fresh)
+    ids = {v["order_id"] for v in fresh}
+    reasons = Counter(
+        v["reason"] for k, v in sim.events() if k == "refunds" and v["order_id"] in ids
+    )
+    assert set(reasons) == {"quality", "not_as_described"}
+
+
+def test_impulse_cancellations_put_a_third_of_normal_refunds_within_minutes() -> None:
+    def within_five_minutes(scenarios: tuple[str, ...]) -> float:
+        sim = Simulation(SimConfig(seed=4, anchors=150, hours=8, scenarios=scenarios))
+        placed = {v["order_id"]: v["placed_at"] for k, v in sim.events() if k == "orders"}
+        delays = [
+            (
+                datetime.fromisoformat(v["requested_at"])
+                - datetime.fromisoformat(placed[v["order_id"]])
+            ).total_seconds()
+            for k, v in sim.events()
+            if k == "refunds" and v["order_id"] in placed
+        ]
+        in_hour = [d for d in delays if d < 3600]
+        return sum(d <= 300 for d in in_hour) / len(in_hour)
+
+    assert within_five_minutes(("normal",)) < 0.05
+    assert 0.25 < within_five_minutes(("impulse_cancel",)) < 0.45
+
+
+def test_the_mix_draws_nothing_for_the_new_shapes() -> None:
+    """Adding shapes must not move the mix the docs' figures were measured on."""
+    sim = Simulation(SimConfig(seed=1, anchors=60, hours=4))
+    kinds = {lab.scenario for lab in sim.truth().labels}
+    assert not kinds & {"ring", "fresh_attack", "flash_sale"}
+    assert not any("-regular-" in v["buyer_id"] for k, v in sim.events() if k == "orders")
