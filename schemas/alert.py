@@ -47,8 +47,12 @@ class Evidence(BaseModel):
     kind: Literal["anomaly"] = "anomaly"
     window: str = Field(
         description="Which windows crossed: 'short+long', 'burst+long', 'early' (refund "
-        "spikes: early refunds in the last minutes) or 'early+concentration' (the same, fewer "
-        "of them, after order_concentration fired on the anchor), 'long' (quality complaints)."
+        "spikes: early refunds in the last minutes), 'early+concentration' (the same, fewer "
+        "of them, after order_concentration fired on the anchor), 'early+repeat_buyers' "
+        "(the early refunds of repeat buyers' orders alone) or 'early+quality_claims' (the "
+        "early refunds calling the product bad before it shipped), 'long' (quality complaints); "
+        "order_concentration: 'short+long' (orders per buyer) or 'repeat_buyers' (buyers "
+        "ordering in several minutes of the window; `repeat_buyer_hashes` names them by hash)."
     )
     category: str | None = None
     orders: int = 0

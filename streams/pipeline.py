@@ -22,6 +22,7 @@ def detector_config(settings: Settings) -> DetectorConfig:
             short_ms=settings.short_window_s * 1000,
             long_ms=settings.long_window_s * 1000,
             step_ms=settings.step_s * 1000,
+            grace_ms=settings.grace_s * 1000,
         ),
         grace_ms=settings.grace_s * 1000,
         order_horizon_ms=settings.order_horizon_s * 1000,

@@ -39,22 +39,29 @@ class Scenario:
         count: int,
         *,
         buyers: int | None = None,
+        buyer: str | None = None,
         category: str = "electronics",
         session: str | None = None,
     ) -> list[dict[str, Any]]:
-        """`count` orders spread evenly over [start, start + minutes); `buyers` distinct buyers."""
+        """`count` orders spread evenly over [start, start + minutes); `buyers` distinct buyers
+        (or the one `buyer`)."""
         made = []
         for i in range(count):
             minute = start + minutes * i / count
-            buyer = (
-                f"{anchor}-b{self.rng.randrange(buyers)}" if buyers else self._id(f"{anchor}-buyer")
-            )
+            if buyer is None:
+                name = (
+                    f"{anchor}-b{self.rng.randrange(buyers)}"
+                    if buyers
+                    else self._id(f"{anchor}-buyer")
+                )
+            else:
+                name = buyer
             value = {
                 "schema_version": 1, "event_id": self._id("eo"),
                 "order_id": self._id(f"{anchor}-o"),
                 "session_id": session or f"{anchor}-s1", "anchor_id": anchor,
                 "merchant_id": f"{anchor}-m", "sku_id": f"{anchor}-sku", "category": category,
-                "buyer_id": buyer, "quantity": 1, "amount": "19.90", "currency": "CNY",
+                "buyer_id": name, "quantity": 1, "amount": "19.90", "currency": "CNY",
                 "placed_at": at(minute),
             }  # fmt: skip
             self.events.append((minute, ("orders", value)))

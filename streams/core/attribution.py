@@ -19,21 +19,31 @@ class OrderRef:
     refund_event: str | None = None
     """Event id of the refund that counted against this order: an order counts as refunded
     once however many refunds it gets, and a redelivery of that refund is recognised."""
+    buyer: int | None = None
+    """The buyer id's hash, so a refund can say whose order it undid (None: remembered
+    before buyers were kept)."""
 
     def to_dict(self) -> dict[str, Any]:
-        d = {"a": self.anchor_id, "s": self.session_id, "t": self.placed_ms, "c": self.category}
+        d: dict[str, Any] = {
+            "a": self.anchor_id, "s": self.session_id, "t": self.placed_ms, "c": self.category,
+        }  # fmt: skip
         if self.refund_event is not None:
             d["r"] = self.refund_event
+        if self.buyer is not None:
+            d["b"] = self.buyer
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> OrderRef:
         refund = d.get("r")
         placed = d["t"]
+        buyer = d.get("b")
         if isinstance(placed, bool) or not isinstance(placed, int):
             raise ValueError(f"an order's placement time is whole ms, got {placed!r}")
+        if buyer is not None and (isinstance(buyer, bool) or not isinstance(buyer, int)):
+            raise ValueError(f"an order's buyer hash is a whole number, got {buyer!r}")
         return cls(str(d["a"]), str(d["s"]), placed, str(d["c"]),
-                   None if refund is None else str(refund))  # fmt: skip
+                   None if refund is None else str(refund), buyer)  # fmt: skip
 
 
 class OrderMemory(Protocol):

@@ -22,8 +22,9 @@ from streams.core.evaluate import (
 )
 from streams.core.facts import ComplaintFact, Fact, OrderFact, RefundFact, fact_of, parked_fact
 from streams.core.lifecycle import advance
-from streams.core.pace import RefundPace
+from streams.core.pace import RefundPace, read_horizon, taught_by
 from streams.core.registry import REGISTRY
+from streams.core.repeat_buyers import count_repeat_buyers
 from streams.core.rules import Rules
 from streams.core.state import AnchorState, PendingRefund, RefundTally
 
@@ -229,7 +230,7 @@ class Detector:
         b.categories[fact.category] = b.categories.get(fact.category, 0) + 1
         if len(b.sample_orders) < SAMPLE_ORDERS_PER_BUCKET:
             b.sample_orders.append(fact.order_id)
-        ref = OrderRef(state.anchor_id, fact.session_id, fact.t, fact.category)
+        ref = OrderRef(state.anchor_id, fact.session_id, fact.t, fact.category, buyer=fact.buyer)
         self.orders.put(fact.order_id, ref)
         pending = self.orders.waiting(fact.order_id)
         if pending is not None:
@@ -310,7 +311,7 @@ class Detector:
         tally = b.refunds.get(step)
         if tally is None:
             tally = b.refunds[step] = RefundTally()
-        tally.add(order_id, refund.shipped, refund.amount, refund.reason)
+        tally.add(order_id, refund.shipped, refund.amount, refund.reason, ref.buyer)
 
     def _complaint(self, fact: ComplaintFact, seen_ms: int | None, judged: bool) -> str | None:
         state = self._load(fact.anchor_id, fact.t)
@@ -389,7 +390,8 @@ class Detector:
         early = self.rules.refund_after_order_spike.early
         if early is not None:
             w = self.config.windows
-            pace.forget_unread(last, w.long_ms, w.step_ms, early.pace_hours)
+            horizon = read_horizon(last, early.within_s * 1000, w.step_ms, self.config.grace_ms)
+            pace.forget_unread(horizon, early.pace_hours)
         return alerts
 
     def _next_boundary(self, state: AnchorState, boundary: int, last: int) -> int:
@@ -433,6 +435,7 @@ class Detector:
             self.stats.attribution["fallback"] += n
         oldest = boundary_ms - self.config.windows.long_ms
         self._forget_ids(state, oldest)
+        self._teach_pace(state, boundary_ms, pace)
         stale = sorted(start for start in state.buckets if start < oldest)
         if stale:
             self._fold(state, stale, boundary_ms, pace)
@@ -455,13 +458,12 @@ class Detector:
             state.hist_orders *= decay
             state.hist_refunds *= decay
             state.hist_early *= decay
+            state.hist_repeat_orders *= decay
+            state.hist_repeat_buyers *= decay
         state.hist_ms = now_ms if state.hist_ms is None else max(state.hist_ms, now_ms)
+        self._learn_repeat_buying(state, starts)
         anomalous = state.firing(RuleName.REFUND_AFTER_ORDER_SPIKE)
-        # The platform's pace leaves out brushing seen before its refunds as well.
-        suspect = anomalous or state.firing(RuleName.ORDER_CONCENTRATION)
         early = self.rules.refund_after_order_spike.early
-        rates = self._normal_early
-        other = rates["default"]
         for start in starts:
             b = state.drop_bucket(start)
             hour = bucket_start(start, HOUR_MS)
@@ -472,10 +474,67 @@ class Detector:
                 if early is not None:
                     observed = b.refunded_within(start, early.within_s * 1000, now_ms)
                     state.hist_early += observed
-                    if not suspect:
-                        normal = sum(n * rates.get(c, other) for c, n in b.categories.items())
-                        pace.add(start, observed, normal)
         state.order_hours = {h: n for h, n in state.order_hours.items() if h >= now_ms - DAY_MS}
+
+    def _teach_pace(self, state: AnchorState, boundary_ms: int, pace: RefundPace) -> None:
+        """Add the buckets whose early refunds are all in (late ones included) to the
+        partition's pace, once each; anchors with an open refund or `order_concentration`
+        episode teach it nothing (brushing seen before its refunds is left out as well)."""
+        early = self.rules.refund_after_order_spike.early
+        if early is None:
+            return
+        step = self._step
+        within = early.within_s * 1000
+        # At the latest as the bucket folds, whatever the settings.
+        upto = max(
+            taught_by(boundary_ms, within, step, self.config.grace_ms),
+            boundary_ms - self.config.windows.long_ms,
+        )
+        since = state.paced_to_ms
+        due = [s for s in state.buckets if s < upto and (since is None or s >= since)]
+        if not due:
+            return
+        state.paced_to_ms = upto if since is None else max(since, upto)
+        if state.firing(RuleName.REFUND_AFTER_ORDER_SPIKE) or state.firing(
+            RuleName.ORDER_CONCENTRATION
+        ):
+            return
+        rates = self._normal_early
+        other = rates["default"]
+        for start in sorted(due):
+            b = state.buckets[start]
+            pace.add(
+                start,
+                b.refunded_within(start, within, boundary_ms),
+                sum(n * rates.get(c, other) for c, n in b.categories.items()),
+                b.refunded_within(start, early.window_s * 1000, boundary_ms),
+                b.claimed_within(start, within, boundary_ms),
+            )
+
+    def _learn_repeat_buying(self, state: AnchorState, starts: list[int]) -> None:
+        """Add the windows that begin at the buckets about to fold to the anchor's normal
+        repeat buying (the later buckets of each are still held), leaving out the windows an
+        `order_concentration` episode overlapped, so a ring does not teach its anchor that
+        rings are normal."""
+        rule = self.rules.order_concentration
+        if rule is None or not rule.enabled or rule.repeat_buyers is None:
+            return
+        step = self.config.windows.step_ms
+        size = min(self.config.windows.long_ms, -(-rule.window_s * 1000 // step) * step)
+        episode = state.episodes.get(RuleName.ORDER_CONCENTRATION)
+        for start in starts:
+            end = start + size
+            if (
+                episode is not None
+                and end > episode.started_ms - size
+                and (episode.ended_ms is None or start < episode.ended_ms)
+            ):
+                continue
+            orders = sum(b.orders for s, b in state.buckets.items() if start <= s < end)
+            if orders >= rule.min_orders:
+                count = count_repeat_buyers(state, end, size, step, rule.repeat_buyers.min_minutes)
+                state.hist_repeat_orders += count.orders
+                state.hist_repeat_buyers += count.buyers
 
     # -- rules ----------------------------------------------------------------------------------
 

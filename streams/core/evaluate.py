@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from schemas import RuleName, Severity
 from streams.core.clock import DAY_MS
 from streams.core.lifecycle import Signal
-from streams.core.pace import RefundPace
+from streams.core.pace import RefundPace, read_horizon
 from streams.core.rates import (
     poisson_lower_bound,
     poisson_tail,
     smoothed_rate,
     wilson_lower_bound,
 )
+from streams.core.repeat_buyers import (
+    count_repeat_buyers,
+    judge_repeat,
+    normal_rate,
+    window_chance,
+)
 from streams.core.rules import (
     AfterConcentration,
     EarlyRefunds,
     OrderConcentrationRule,
+    QualityClaims,
     QualityComplaintsRule,
     RefundBurst,
     RefundSpikeRule,
+    RepeatRefunds,
 )
 from streams.core.state import AnchorState
 from streams.core.windows import (
@@ -41,6 +49,9 @@ class Windows:
     short_ms: int
     long_ms: int
     step_ms: int
+    grace_ms: int = 0
+    """How late an event is still counted: the pace reads a bucket once its late refunds are
+    in."""
 
 
 @dataclass(slots=True)
@@ -157,6 +168,21 @@ class Early:
     placed: tuple[int, int] | None = None
     pace: float = 1.0
     """The anchor's learned early refunds per order against the normal ones (below 1: slower)."""
+    needed: int = 0
+    """The fewest early refunds that would have crossed at this expected count."""
+
+
+def fewest_confirming(
+    needed: int, bar: float, factor: float, z: float, chance: float | None, most: int = 1000
+) -> int:
+    """The smallest count, at least `needed`, whose lower bound reaches `factor` x `bar` and
+    which chance gives at most `chance` of the time (`most` when none up to it does)."""
+    for k in range(max(needed, 1), most):
+        if poisson_lower_bound(k, z) >= factor * bar and (
+            chance is None or poisson_tail(k, bar) <= chance
+        ):
+            return k
+    return most
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,9 +192,23 @@ class EarlyCount:
     spent in the window)."""
 
     refunds: int
-    exposed_orders: float
+    front: float
+    """Orders weighted by the part of their first `window_s` (of `within_s`) spent in the
+    window ..."""
+    back: float
+    """... and by the part of the rest of `within_s` spent in it."""
     placed: tuple[int, int] | None = None
     """First and last bucket start of the orders the early refunds refunded."""
+    buyers: int = 0
+    """Different buyers whose orders were refunded early (counted for repeat buyers only)."""
+    share: float = 1.0
+    """The share of the anchor's early refunds this count can hold (quality claims: the
+    platform's share of them; all of them: 1)."""
+
+    def exposed(self, front_share: float) -> float:
+        """Orders exposed to early refunds, when `front_share` of those come within
+        `window_s` of the order (evenly: window_s / within_s)."""
+        return front_share * self.front + (1 - front_share) * self.back
 
     def judge(
         self,
@@ -178,6 +218,8 @@ class EarlyCount:
         end_ms: int,
         platform: float = 1.0,
         after: AfterConcentration | None = None,
+        front_share: float | None = None,
+        narrow: RepeatRefunds | QualityClaims | None = None,
     ) -> Early:
         """Against what the same orders would give at the anchor's pace: its own early refunds
         per order (its folded history and the orders of the long window old enough to have
@@ -186,7 +228,12 @@ class EarlyCount:
         expected count comes down with it: on a platform whose normal refunds trail by an
         hour, a burst of early ones stands out sooner; an anchor that refunds faster than
         the platform shows it within the hour. `after`: the anchor's orders were found
-        concentrated lately, and its count and chance hold instead of the path's own."""
+        concentrated lately, and its count and chance hold instead of the path's own.
+        `front_share`: the platform's share of early refunds that come within `window_s` of
+        the order (None: spread evenly), so buyers who cancel at once do not make a flash
+        sale look like an attack. `narrow`: the count is of repeat buyers' orders or of
+        quality claims alone, held to its count, buyers and floor, at the chance of the path
+        (or after concentration)."""
         normal = rate * early.normal_share
         orders, refunds = _matured(state, end_ms, early)
         learned = smoothed_rate(
@@ -196,19 +243,26 @@ class EarlyCount:
             early.pace_prior_orders,
         )
         pace = learned / normal if normal > 0 else 1.0
-        expected = self.exposed_orders * learned
+        share = front_share if front_share is not None else even_front_share(early)
+        expected = self.exposed(share) * learned * self.share
         floor = early.min_expected * min(1.0, pace)
         bound = poisson_lower_bound(self.refunds, early.z)
-        bar = max(expected, floor)
         needed, chance = (
-            (after.min_refunds, after.chance) if after else (early.min_refunds, early.chance)
+            (after.min_refunds, after.window_chance(early.window_s))
+            if after
+            else (early.min_refunds, early.window_chance())
         )
+        if narrow is not None:
+            needed, floor = max(needed, narrow.min_refunds), narrow.min_expected
+        bar = max(expected, floor)
         crossing = (
             self.refunds >= needed
+            and (not isinstance(narrow, RepeatRefunds) or self.buyers >= narrow.min_buyers)
             and bound >= early.factor * bar
             and (chance is None or poisson_tail(self.refunds, bar) <= chance)
         )
-        return Early(self.refunds, expected, bound, crossing, self.placed, pace)
+        fewest = fewest_confirming(needed, bar, early.factor, early.z, chance) if crossing else 0
+        return Early(self.refunds, expected, bound, crossing, self.placed, pace, fewest)
 
 
 def _matured(state: AnchorState, end_ms: int, early: EarlyRefunds) -> tuple[int, int]:
@@ -238,28 +292,70 @@ def _after_concentration(
     return after if ended is None or end_ms - ended <= after.since_s * 1000 else None
 
 
-def _early_count(state: AnchorState, end_ms: int, early: EarlyRefunds) -> EarlyCount:
+def even_front_share(early: EarlyRefunds) -> float:
+    """The share of early refunds within `window_s` of the order, were they spread evenly."""
+    return min(1.0, early.window_s / early.within_s)
+
+
+def _early_count(
+    state: AnchorState,
+    end_ms: int,
+    early: EarlyRefunds,
+    only: set[int] | None = None,
+    claims: bool = False,
+) -> EarlyCount:
     """Refunds requested in the last `window_s` within `within_s` of their order, and the
     orders exposed: an order too young to have had its whole `within_s` counts for the part
-    it had, as the normal refunds are spread evenly over `within_s`."""
+    it had, its first `window_s` and the rest apart (normal refunds are spread evenly over
+    each, the first holding the platform's front share). `only`: of these buyers' orders;
+    `claims`: only the refunds that called the product bad before it shipped."""
     within, window = early.within_s * 1000, early.window_s * 1000
+    edge = min(window, within)
     since = end_ms - window
     observed = 0
-    exposed = 0.0
+    front = back = 0.0
     first = last = None
+    refunding: set[int] = set()
     for start, b in state.buckets.items():
         if not since - within <= start < end_ms:
             continue
+        orders = b.orders if only is None else sum(b.buyers.counts.get(h, 0) for h in only)
         lo, hi = max(0, since - start), min(within, end_ms - start)
-        if hi > lo:
-            exposed += b.orders * (hi - lo) / within
+        if hi > lo and orders:
+            if lo < edge:
+                front += orders * (min(hi, edge) - lo) / edge
+            if hi > edge and within > edge:
+                back += orders * (hi - max(lo, edge)) / (within - edge)
         for step, t in b.refunds.items():
             if since <= step < end_ms and step - start <= within and t.refunds:
-                observed += t.refunds
-                first = start if first is None else min(first, start)
-                last = start if last is None else max(last, start)
+                if claims:
+                    n = t.claims
+                elif only is None:
+                    n = t.refunds
+                else:
+                    n = sum(c for h, c in t.buyers.items() if h in only)
+                    refunding.update(h for h in t.buyers if h in only)
+                if n:
+                    observed += n
+                    first = start if first is None else min(first, start)
+                    last = start if last is None else max(last, start)
     placed = (first, last) if first is not None and last is not None else None
-    return EarlyCount(observed, exposed, placed)
+    return EarlyCount(observed, front, back, placed, len(refunding))
+
+
+def _repeat_buyers_of(state: AnchorState, end_ms: int, early: EarlyRefunds) -> set[int]:
+    """Buyers whose orders of the last `within_s` + `window_s` (those the early count reads)
+    fall in `repeat_buyers.min_minutes` different minutes or more."""
+    spec = early.repeat_buyers
+    if spec is None:
+        return set()
+    begin = end_ms - (early.within_s + early.window_s) * 1000
+    minutes: dict[int, int] = {}
+    for start, b in state.buckets.items():
+        if begin <= start < end_ms:
+            for h in b.buyers.counts:
+                minutes[h] = minutes.get(h, 0) + 1
+    return {h for h, m in minutes.items() if m >= spec.min_minutes}
 
 
 def _early_bar(
@@ -274,9 +370,87 @@ def _early_bar(
         "early_min_refunds": judged.min_refunds,
         "early_within_s": early.within_s,
     }
-    if judged.chance is not None:
-        bar["early_chance"] = judged.chance
+    chance = after.window_chance(early.window_s) if after else early.window_chance()
+    if chance is not None:
+        bar["early_chance"] = chance
     return bar
+
+
+@dataclass(frozen=True, slots=True)
+class _EarlyCounts:
+    """The early path's counts at one boundary: all early refunds, those of repeat buyers'
+    orders, and the quality claims before shipment; None where too few to cross."""
+
+    count: EarlyCount | None = None
+    ring: EarlyCount | None = None
+    claimed: EarlyCount | None = None
+    after: AfterConcentration | None = None
+
+    def none(self) -> bool:
+        return self.count is None and self.ring is None and self.claimed is None
+
+    @classmethod
+    def read(cls, state: AnchorState, end_ms: int, early: EarlyRefunds | None) -> _EarlyCounts:
+        if early is None:
+            return cls()
+        whole = _early_count(state, end_ms, early)
+        after = _after_concentration(state, end_ms, early)
+        ring = claimed = None
+        claims = early.quality_claims
+        if claims is not None and whole.refunds >= claims.min_refunds:
+            claimed = _early_count(state, end_ms, early, claims=True)
+            claimed = claimed if claimed.refunds >= claims.min_refunds else None
+        spec = early.repeat_buyers
+        if spec is not None and whole.refunds >= spec.min_refunds:
+            repeat = _repeat_buyers_of(state, end_ms, early)
+            if repeat:
+                ring = _early_count(state, end_ms, early, repeat)
+                ring = ring if ring.refunds >= spec.min_refunds else None
+        # Fewer cannot cross: the pace and the anchor's matured orders are not worth reading.
+        enough = whole.refunds >= (after or early).min_refunds
+        return cls(whole if enough else None, ring, claimed, after)
+
+    def judge(
+        self,
+        state: AnchorState,
+        end_ms: int,
+        w: Windows,
+        early: EarlyRefunds | None,
+        baseline: float,
+        pace: RefundPace | None,
+    ) -> tuple[Early | None, str]:
+        """The whole count's verdict, or the first narrowed count's that crosses (with its
+        name: `quality_claims`, `repeat_buyers`)."""
+        if early is None or self.none():
+            return None, ""
+        platform, front = 1.0, None
+        horizon = read_horizon(end_ms, early.within_s * 1000, w.step_ms, w.grace_ms)
+        prior = early.pace_prior_refunds
+        if pace is not None:
+            platform = pace.at(horizon, early.pace_hours, prior)
+            front = pace.front_share(horizon, early.pace_hours, prior, even_front_share(early))
+        found = None
+        if self.count is not None:
+            found = self.count.judge(early, baseline, state, end_ms, platform, self.after, front)
+        claimed, claims = self.claimed, early.quality_claims
+        if claimed is not None and claims is not None:
+            share = claims.normal_share
+            if pace is not None:
+                share = pace.claim_share(horizon, early.pace_hours, prior, claims.normal_share)
+            claimed = replace(claimed, share=share)
+        narrowed: tuple[tuple[str, EarlyCount | None, RepeatRefunds | QualityClaims | None], ...]
+        narrowed = (
+            ("quality_claims", claimed, claims),
+            ("repeat_buyers", self.ring, early.repeat_buyers),
+        )
+        for name, count, spec in narrowed:
+            if count is not None and not (found and found.crossing):
+                judged = count.judge(
+                    early, baseline, state, end_ms, platform, self.after, front, spec
+                )
+                if judged.crossing:
+                    return judged, name
+        return found, ""
 
 
 def _lowest_threshold(rule: RefundSpikeRule) -> float:
@@ -362,30 +536,15 @@ def refund_spike(
     floor = (
         rule.resolve_ratio if rule.burst is None else min(rule.resolve_ratio, rule.burst.long_ratio)
     )
-    rule_early = rule.early
-    count = after = None
-    if rule_early is not None:
-        count = _early_count(state, end_ms, rule_early)
-        after = _after_concentration(state, end_ms, rule_early)
-        if count.refunds < (after or rule_early).min_refunds:
-            # Fewer cannot cross: the pace and the anchor's matured orders are not worth reading.
-            count = None
-    if not watching and lb_long < _lowest_threshold(rule) * floor and count is None:
+    counts = _EarlyCounts.read(state, end_ms, rule.early)
+    after = counts.after
+    if not watching and lb_long < _lowest_threshold(rule) * floor and counts.none():
         # Neither path can cross whatever the threshold: skip its walk over the categories
         # (most anchors at most boundaries; the verdict is the same).
         return Verdict(name, QUIET, start_ms, end_ms)
     bar = refund_threshold(state, end_ms, w, rule)
     threshold, baseline = bar.rate, bar.baseline
-    early = None
-    if count is not None and rule_early is not None:
-        platform = (
-            pace.at(
-                end_ms, w.long_ms, w.step_ms, rule_early.pace_hours, rule_early.pace_prior_refunds
-            )
-            if pace is not None
-            else 1.0
-        )
-        early = count.judge(rule_early, baseline, state, end_ms, platform, after)
+    early, narrowed = counts.judge(state, end_ms, w, rule.early, baseline, pace)
     if lb_long < threshold * floor and not watching and not (early and early.crossing):
         return Verdict(name, QUIET, start_ms, end_ms)
     short = best_short_window(
@@ -411,6 +570,8 @@ def refund_spike(
     session = session or fig.top_session
     if burst:
         path = "burst+long"
+    elif early_path and narrowed:
+        path = f"early+{narrowed}"
     elif early_path:
         path = "early" if after is None else "early+concentration"
     else:
@@ -466,6 +627,7 @@ def _spike_observed(
                 "early_refunds_lower_bound": round(early.lower_bound, 2),
                 "early_refunds_expected": round(early.expected, 2),
                 "early_refund_pace": round(early.pace, 3),
+                "early_refunds_needed": early.needed,
             }
             if early is not None
             else {}
@@ -557,8 +719,9 @@ def order_concentration(
 ) -> Verdict:
     """`order_concentration`: in the last `window_s`, at least `min_orders` orders at
     `min_orders_per_buyer` or more per distinct buyer, and the long window at
-    `min_long_orders_per_buyer`. Buyers are counted exactly up to 64 per bucket, then estimated
-    (the evidence says so)."""
+    `min_long_orders_per_buyer`; or (`repeat_buyers`) more buyers ordering again and again in
+    it than the anchor's normal repeat buying gives by chance. Buyers are counted exactly up
+    to 64 per bucket, then estimated (the evidence says so)."""
     name = RuleName.ORDER_CONCENTRATION
     size_ms = _whole_steps(rule.window_s, w)
     since = end_ms - size_ms
@@ -567,42 +730,76 @@ def order_concentration(
     orders = sum(b.orders for start, b in state.buckets.items() if since <= start < end_ms)
     if orders < rule.min_orders and not watching:
         return Verdict(name, QUIET, since, end_ms)
+    wanted = rule.repeat_buyers
+    count = count_repeat_buyers(
+        state, end_ms, size_ms, w.step_ms, wanted.min_minutes if wanted else 3
+    )
+    ring = wanted is not None and count.buyers >= wanted.min_buyers
     short = figures(state, end_ms, size_ms, w.step_ms)
     per_buyer = short.orders / max(short.distinct_buyers, 1)
-    if per_buyer < rule.min_orders_per_buyer and not watching:
+    if per_buyer < rule.min_orders_per_buyer and not watching and not ring:
         return Verdict(name, QUIET, since, end_ms)
+    repeat = None
+    if wanted is not None and (ring or watching):
+        rate = normal_rate(state, short.top_category, wanted)
+        repeat = judge_repeat(count, rate, wanted, size_ms // 1000, rule.resolve_ratio)
     long = figures(state, end_ms, w.long_ms, w.step_ms)
     long_per_buyer = long.orders / max(long.distinct_buyers, 1)
-    crossing = (
+    # Carts are not a ring: regulars who each buy a cart or two in a flash sale on a small
+    # anchor make several orders a buyer in one or two minutes. A ring's buyers come back
+    # minute after minute, so two of them at least must have ordered in several minutes, and
+    # the buyers but the heaviest must be as concentrated (one regular is not a ring).
+    rest = (short.orders - short.buyers.heaviest) / max(short.distinct_buyers - 1, 1)
+    average = (
         short.orders >= rule.min_orders
         and per_buyer >= rule.min_orders_per_buyer
+        and rest >= rule.min_orders_per_buyer
+        and count.buyers >= 2
         and long_per_buyer >= rule.min_long_orders_per_buyer
     )
+    crossing = average or (repeat is not None and repeat.crossing)
     holding = (
         short.orders >= rule.min_orders * rule.resolve_ratio
         and per_buyer >= rule.min_orders_per_buyer * rule.resolve_ratio
-    )
+    ) or (repeat is not None and repeat.holding)
     severity = Severity.CRITICAL if per_buyer >= rule.critical_orders_per_buyer else rule.severity
-    evidence = _evidence(short, "short+long")
+    evidence = _evidence(short, "short+long" if average or repeat is None else "repeat_buyers")
     evidence["long_orders_per_buyer"] = round(long_per_buyer, 3)
+    observed = {
+        "orders": short.orders,
+        "distinct_buyers": short.distinct_buyers,
+        "orders_per_buyer": round(per_buyer, 3),
+        "orders_per_buyer_but_heaviest": round(rest, 3),
+        "repeat_buyers": count.buyers,
+        "max_orders_by_one_buyer": short.buyers.heaviest,
+        "long_orders_per_buyer": round(long_per_buyer, 3),
+    }
+    threshold: dict[str, float] = {
+        "min_orders": rule.min_orders,
+        "orders_per_buyer": rule.min_orders_per_buyer,
+        "long_orders_per_buyer": rule.min_long_orders_per_buyer,
+        "resolve_ratio": rule.resolve_ratio,
+    }
+    if repeat is not None and wanted is not None:
+        observed |= {
+            "repeat_buyers": repeat.count.buyers,
+            "repeat_buyer_orders": repeat.count.buyer_orders,
+            "repeat_buyers_expected": round(repeat.expected, 4),
+        }
+        threshold |= {
+            "repeat_min_buyers": wanted.min_buyers,
+            "repeat_min_orders": wanted.min_orders,
+            "repeat_chance": window_chance(wanted, size_ms // 1000),
+        }
+        evidence["repeat_buyer_share"] = round(repeat.count.share, 4)
+        evidence["repeat_buyer_hashes"] = list(repeat.count.sample)
     return Verdict(
         name,
         Signal(crossing, holding, severity),
         since,
         end_ms,
-        observed={
-            "orders": short.orders,
-            "distinct_buyers": short.distinct_buyers,
-            "orders_per_buyer": round(per_buyer, 3),
-            "max_orders_by_one_buyer": short.buyers.heaviest,
-            "long_orders_per_buyer": round(long_per_buyer, 3),
-        },
-        threshold={
-            "min_orders": rule.min_orders,
-            "orders_per_buyer": rule.min_orders_per_buyer,
-            "long_orders_per_buyer": rule.min_long_orders_per_buyer,
-            "resolve_ratio": rule.resolve_ratio,
-        },
+        observed=observed,
+        threshold=threshold,
         session_id=short.top_session,
         evidence=evidence,
     )

@@ -61,8 +61,55 @@ class AfterConcentration(_Strict):
     """An `order_concentration` episode firing, or ended at most this long ago."""
     min_refunds: int = Field(default=3, ge=1)
     """Early refunds needed (in place of `min_refunds`)."""
-    chance: Annotated[float, Field(gt=0, le=1)] = 1.0e-3
+    chance: Annotated[float, Field(gt=0, le=1)] | None = 1.0e-3
     """In place of `chance`; the factor and the floor under the expected count still hold."""
+    false_alarms_per_flag: Annotated[float, Field(gt=0, le=1)] | None = None
+    """In place of `chance`: the chance that one flag on an anchor whose refunds are normal
+    turns into a refund alert within `since_s`; each of the `since_s / window_s` windows gets
+    that share of it."""
+
+    @model_validator(mode="after")
+    def _one_chance(self) -> AfterConcentration:
+        if {"chance", "false_alarms_per_flag"} <= self.model_fields_set:
+            raise ValueError("give chance or false_alarms_per_flag, not both")
+        return self
+
+    def window_chance(self, window_s: int) -> float | None:
+        """The chance one window is held to."""
+        if self.false_alarms_per_flag is not None:
+            return self.false_alarms_per_flag * window_s / self.since_s
+        return self.chance
+
+
+class RepeatRefunds(_Strict):
+    """The early path on the orders of repeat buyers alone: a small ring's refunds on a busy
+    anchor are drowned in the anchor's normal ones, but not among its own buyers' orders.
+    Refunds remember whose order they undid (the order memory keeps the buyer's hash)."""
+
+    min_minutes: int = Field(default=3, ge=2)
+    """A buyer whose orders of the last `within_s` + `window_s` fall in this many different
+    minutes is a repeat buyer."""
+    min_refunds: int = Field(default=4, ge=1)
+    """Early refunds of repeat buyers' orders needed."""
+    min_buyers: int = Field(default=2, ge=1)
+    """... from this many different buyers: one regular returning a cart is not a ring."""
+    min_expected: float = Field(default=0.05, gt=0)
+    """Floor under the expected count (the path's own `min_expected` is for a whole anchor's
+    orders)."""
+
+
+class QualityClaims(_Strict):
+    """The early path on refunds that call the product bad before it shipped (quality, not as
+    described, counterfeit): a buyer who has not received it cannot know, while an attack from
+    fresh accounts says so to hurt the anchor. Normal early refunds are changed minds."""
+
+    normal_share: Rate = 0.02
+    """Share of a normal anchor's early refunds that are such claims, until the partition's
+    traffic says (it is learned with the pace, `pace_prior_refunds` of prior)."""
+    min_refunds: int = Field(default=4, ge=1)
+    """Such refunds needed."""
+    min_expected: float = Field(default=0.05, gt=0)
+    """Floor under the expected count."""
 
 
 class EarlyRefunds(_Strict):
@@ -92,6 +139,9 @@ class EarlyRefunds(_Strict):
     window at the expected count (a Poisson tail); None: the factor alone decides. Once the
     expected count is learned rather than assumed, it is close to the truth, and a busy
     anchor's windows are many: the factor alone lets chance through."""
+    false_alarms_per_anchor_day: Annotated[float, Field(gt=0, le=1)] | None = None
+    """In place of `chance`: the chance of a false alarm a day on one normal anchor; each of
+    the 86400 / `window_s` windows of a day that share no refund gets that share of it."""
     min_expected: float = Field(default=1.0, gt=0)
     """The expected count is taken as at least this, scaled by the anchor's learned pace when
     that is slower than normal: a handful of refunds can clump (one buyer's cart), so a tiny
@@ -108,6 +158,23 @@ class EarlyRefunds(_Strict):
     weight of this many orders."""
     after_concentration: AfterConcentration | None = None
     """Fewer early refunds suffice after concentrated orders; off when absent."""
+    repeat_buyers: RepeatRefunds | None = None
+    """Also count the early refunds of repeat buyers' orders on their own; off when absent."""
+    quality_claims: QualityClaims | None = None
+    """Also count the early refunds that call the product bad before it shipped on their
+    own; off when absent."""
+
+    @model_validator(mode="after")
+    def _one_chance(self) -> EarlyRefunds:
+        if {"chance", "false_alarms_per_anchor_day"} <= self.model_fields_set:
+            raise ValueError("give chance or false_alarms_per_anchor_day, not both")
+        return self
+
+    def window_chance(self) -> float | None:
+        """The chance one window is held to (None: the factor alone decides)."""
+        if self.false_alarms_per_anchor_day is not None:
+            return self.false_alarms_per_anchor_day * self.window_s / 86400
+        return self.chance
 
 
 class RefundSpikeRule(_Strict):
@@ -171,6 +238,33 @@ class QualityComplaintsRule(_Strict):
         return count, rate
 
 
+class RepeatBuyers(_Strict):
+    """The ring's buyers, not the anchor's average: buyers who order again and again within
+    minutes (see `repeat_buyers`). A small ring on a busy anchor barely moves the anchor's
+    orders per buyer; its buyers each order about ten times in minutes."""
+
+    min_minutes: int = Field(default=3, ge=2)
+    """A buyer who ordered in this many different minutes of the window is a repeat buyer (a
+    cart placed at once is one minute)."""
+    min_buyers: int = Field(default=3, ge=1)
+    """Repeat buyers needed to fire."""
+    min_orders: int = Field(default=10, ge=1)
+    """... holding this many of the window's orders."""
+    normal_rate: float = Field(default=0.001, ge=0, le=1)
+    """Repeat buyers per order of a window on a normal anchor: the prior for an anchor with
+    little history (the simulator's sales days show 0.0007, regulars' carts and flash sales
+    included)."""
+    categories: dict[CategoryKey, Annotated[float, Field(ge=0, le=1)]] = Field(default_factory=dict)
+    """`normal_rate` per category, where one differs."""
+    prior_orders: float = Field(default=2000.0, gt=0)
+    """Window orders of the anchor's own history that weigh as much as the prior."""
+    min_expected: float = Field(default=0.02, gt=0)
+    """Floor under the expected count: a quiet anchor's expectation is not taken as nought."""
+    false_alarms_per_anchor_day: Annotated[float, Field(gt=0, le=1)] = 1.0e-3
+    """The chance of a false alarm a day on one normal anchor: each window, of which a day
+    holds 86400 / `window_s` that share no order, gets that share of it."""
+
+
 class OrderConcentrationRule(_Strict):
     """`order_concentration`: many orders from few buyers in minutes, the shape of brushing's
     fake sales, seen before any of them is refunded. An attack on the anchor comes from fresh
@@ -189,6 +283,9 @@ class OrderConcentrationRule(_Strict):
     critical_orders_per_buyer: float = Field(default=10.0, ge=1)
     resolve_ratio: Annotated[float, Field(gt=0, lt=1)] = 0.5
     """Holds while the short window keeps ratio x both minimums."""
+    repeat_buyers: RepeatBuyers | None = None
+    """Fire on the ring's repeat buyers however much normal traffic surrounds them; off when
+    absent."""
 
 
 class Lifecycle(_Strict):

@@ -49,6 +49,10 @@ REFUND_SAMPLE = 5
 the order in which the refunds were read)."""
 
 
+CLAIM_REASONS = frozenset({"quality", "not_as_described", "counterfeit"})
+"""Refund reasons that judge the product itself."""
+
+
 @dataclass(slots=True)
 class RefundTally:
     """The refunds of one bucket's orders that were requested in one step: counts, not ids.
@@ -61,23 +65,41 @@ class RefundTally:
     amount: float = 0.0
     reasons: dict[str, int] = field(default_factory=dict)
     sample: list[str] = field(default_factory=list)
+    buyers: dict[int, int] = field(default_factory=dict)
+    """Refunded orders per buyer hash, where the order memory knew the buyer: whose orders
+    are being refunded (a ring's, say)."""
+    claims: int = 0
+    """Refunds claiming the product itself was bad (`CLAIM_REASONS`) before it was shipped:
+    a buyer who has not received it cannot know, an attack says so anyway."""
 
-    def add(self, order_id: str, shipped: bool, amount: float, reason: str) -> None:
+    def add(
+        self, order_id: str, shipped: bool, amount: float, reason: str, buyer: int | None = None
+    ) -> None:
         self.refunds += 1
         self.unshipped += not shipped
         self.amount += amount
         self.reasons[reason] = self.reasons.get(reason, 0) + 1
+        self.claims += not shipped and reason in CLAIM_REASONS
+        if buyer is not None:
+            self.buyers[buyer] = self.buyers.get(buyer, 0) + 1
         if len(self.sample) < REFUND_SAMPLE or order_id < self.sample[-1]:
             self.sample = sorted([*self.sample, order_id])[:REFUND_SAMPLE]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"n": self.refunds, "u": self.unshipped, "a": self.amount, "r": self.reasons,
-                "s": self.sample}  # fmt: skip
+        d = {"n": self.refunds, "u": self.unshipped, "a": self.amount, "r": self.reasons,
+             "s": self.sample}  # fmt: skip
+        if self.buyers:
+            d["b"] = list(self.buyers.items())
+        if self.claims:
+            d["q"] = self.claims
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RefundTally:
+        # A tally stored before buyers were kept has none.
+        buyers = {_int(h): _int(n) for h, n in d.get("b", ())}
         return cls(_int(d["n"]), _int(d["u"]), _num(d["a"]), _counts(d["r"]),
-                   [str(x) for x in d["s"]])  # fmt: skip
+                   [str(x) for x in d["s"]], buyers, _int(d.get("q", 0)))  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -115,6 +137,15 @@ class Bucket:
     def refunded_before(self, end_ms: int) -> int:
         """How many of the bucket's orders had been refunded before `end_ms` (a boundary)."""
         return sum(t.refunds for step, t in self.refunds.items() if step < end_ms)
+
+    def claimed_within(self, start_ms: int, within_ms: int, end_ms: int) -> int:
+        """Of `refunded_within`, the refunds that claimed the product was bad before it
+        shipped."""
+        return sum(
+            t.claims
+            for step, t in self.refunds.items()
+            if step < end_ms and step - start_ms <= within_ms
+        )
 
     def refunded_within(self, start_ms: int, within_ms: int, end_ms: int) -> int:
         """How many of the bucket's orders (it starts at `start_ms`) were refunded within
@@ -243,8 +274,15 @@ class AnchorState:
     hist_early: float = 0.0
     """Of those buckets' refunds, the ones requested soon after their order (the refund rule's
     early `within_s`): the anchor's own refund pace."""
+    hist_repeat_orders: float = 0.0
+    """Decayed orders of the windows `order_concentration` judged for repeat buyers, counted
+    as those windows folded ..."""
+    hist_repeat_buyers: float = 0.0
+    """... and their repeat buyers: the anchor's own normal repeat buying."""
     hist_ms: int | None = None
     """Event time the history was last decayed to."""
+    paced_to_ms: int | None = None
+    """The buckets that started before this have taught the partition's refund pace."""
     order_hours: dict[int, int] = field(default_factory=dict)
     """Orders per hour of buckets folded in the last day: the complaint-rate denominator."""
     recent_ids: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -281,7 +319,10 @@ class AnchorState:
             "ho": self.hist_orders,
             "hr": self.hist_refunds,
             "he": self.hist_early,
+            "hro": self.hist_repeat_orders,
+            "hrb": self.hist_repeat_buyers,
             "ht": self.hist_ms,
+            "pt": self.paced_to_ms,
             "oh": {str(k): v for k, v in self.order_hours.items()},
             "ids": self.recent_ids,
             "w": {str(k): v for k, v in self.waiting.items()},
@@ -314,7 +355,10 @@ class AnchorState:
             hist_refunds=_num(d["hr"]),
             # A state written before the pace was kept starts learning it now.
             hist_early=_num(d.get("he", 0.0)),
+            hist_repeat_orders=_num(d.get("hro", 0.0)),
+            hist_repeat_buyers=_num(d.get("hrb", 0.0)),
             hist_ms=_opt_int(d["ht"]),
+            paced_to_ms=_opt_int(d.get("pt")),
             order_hours={int(k): _int(v) for k, v in d["oh"].items()},
             recent_ids={str(k): _counts(v) for k, v in d["ids"].items()},
             waiting={int(k): _int(v) for k, v in d["w"].items()},

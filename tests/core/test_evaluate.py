@@ -20,10 +20,16 @@ from tests.scenarios import Record, Scenario, at
 
 
 def _with(burst: RefundBurst | None = None, early: EarlyRefunds | None = None) -> Rules:
-    """The default rules with only these fast paths."""
+    """The default rules with only these fast paths, and `order_concentration` by the
+    anchor's average alone (its repeat buyers would flag the rings here, and lower the early
+    path's bar: `test_repeat_buyers` judges that)."""
     rules = load_rules()
     spike = rules.refund_after_order_spike.model_copy(update={"burst": burst, "early": early})
-    return rules.model_copy(update={"refund_after_order_spike": spike})
+    assert rules.order_concentration is not None
+    average = rules.order_concentration.model_copy(update={"repeat_buyers": None})
+    return rules.model_copy(
+        update={"refund_after_order_spike": spike, "order_concentration": average}
+    )
 
 
 def _with_burst(burst: RefundBurst | None) -> Rules:
@@ -119,8 +125,12 @@ def test_early_path_sees_a_delayed_burst_before_the_hour_does() -> None:
     assert early.threshold["early_min_refunds"] == default.early.min_refunds
     bound, expected = (early.observed[f"early_refunds_{k}"] for k in ("lower_bound", "expected"))
     assert bound >= default.early.factor * expected
-    assert default.early.chance is not None
-    assert poisson_tail(int(count), expected) <= default.early.chance
+    chance = default.early.window_chance()
+    assert chance is not None and chance == pytest.approx(1e-6)
+    assert poisson_tail(int(count), expected) <= chance
+    # The fewest that would have confirmed it, at that expected count and chance.
+    needed = early.observed["early_refunds_needed"]
+    assert default.early.min_refunds <= needed <= count
 
 
 @pytest.mark.parametrize(
@@ -163,8 +173,12 @@ def test_order_concentration_sees_brushing_before_any_refund() -> None:
     (fired,) = _firing(_ring(buyers=6), load_rules())
     assert fired.rule.value == "order_concentration"
     assert fired.session_id == "shop-s2"
-    assert fired.observed["orders_per_buyer"] >= 3.0
-    assert fired.evidence.max_orders_by_one_buyer >= 10  # type: ignore[attr-defined]
+    # Its six buyers each ordered in three minutes before they averaged three orders.
+    assert fired.evidence.window == "repeat_buyers"
+    assert fired.observed["repeat_buyers"] >= 3
+    (average,) = _firing(_ring(buyers=6), _with())
+    assert average.observed["orders_per_buyer"] >= 3.0
+    assert average.window_end > fired.window_end
     assert fired.window_end <= datetime.fromisoformat(at(68))  # before the ring's last order
 
 
@@ -243,12 +257,14 @@ def _slow_refunded_ring(buyers: int | None, seed: int = 13) -> list[Record]:
 
 
 def _without_after_concentration() -> Rules:
-    return _default_early_but(after_concentration=None)
+    return _default_early_but(after_concentration=None, repeat_buyers=None)
 
 
 def test_after_concentrated_orders_fewer_early_refunds_confirm_the_ring() -> None:
+    """Judged without the repeat buyers' own count, which finds this ring's refunds as well
+    (`test_repeat_buyers`)."""
     records = _slow_refunded_ring(buyers=6)
-    rules = load_rules()
+    rules = _default_early_but(repeat_buyers=None)
     concentrated, confirmed = _firing(records, rules)
     assert concentrated.rule.value == "order_concentration"
     assert confirmed.rule.value == "refund_after_order_spike"
@@ -257,7 +273,8 @@ def test_after_concentrated_orders_fewer_early_refunds_confirm_the_ring() -> Non
     assert after is not None
     assert after.min_refunds <= confirmed.observed["early_refunds"]
     assert confirmed.threshold["early_min_refunds"] == after.min_refunds  # the bar it met
-    assert confirmed.threshold["early_chance"] == after.chance
+    assert confirmed.threshold["early_chance"] == after.window_chance(300)
+    assert after.window_chance(300) == pytest.approx(1e-4)
     (alone,) = [
         a
         for a in _firing(records, _without_after_concentration())
@@ -289,3 +306,30 @@ def test_the_lower_bar_lasts_while_concentration_fires_and_since_s_after() -> No
     assert _after_concentration(state, 60_001 + since_ms, early) is None
     off = early.model_copy(update={"after_concentration": None})
     assert _after_concentration(state, 60_000, off) is None
+
+
+def _fresh_quality_attack(seed: int = 8) -> list[Record]:
+    """Forty anchors whose buyers cancel on impulse (150 orders an hour, 12% refunded, a third
+    of those within five minutes) for four hours, then on a busy one 60 orders from fresh
+    accounts in eight minutes, 90% refunded unshipped within minutes as bad quality."""
+    s = Scenario(seed=seed)
+    for i in range(40):
+        orders = s.orders(f"steady-{i}", 0, 240, 600, category="beauty")
+        s.refunds(orders[::3], 0.12, delay=(0.5, 5))
+        s.refunds([o for n, o in enumerate(orders) if n % 3], 0.12, delay=(3, 55))
+    busy = s.orders("busy", 0, 240, 1600, category="beauty")
+    s.refunds(busy[::3], 0.12, delay=(0.5, 5))
+    s.refunds([o for n, o in enumerate(busy) if n % 3], 0.12, delay=(3, 55))
+    attack = s.orders("busy", 200, 8, 60, category="beauty", session="busy-s2")
+    s.refunds(attack, 0.9, delay=(1, 6), reason="quality")
+    return s.records()
+
+
+def test_quality_claims_before_shipment_confirm_a_fresh_buyer_attack_sooner() -> None:
+    records = _fresh_quality_attack()
+    (fired,) = _firing(records, load_rules())  # and none on the anchors that cancel on impulse
+    assert fired.anchor_id == "busy"
+    assert fired.evidence.window == "early+quality_claims"
+    without = _default_early_but(quality_claims=None)
+    (later,) = [a for a in _firing(records, without) if a.anchor_id == "busy"]
+    assert later.window_end > fired.window_end

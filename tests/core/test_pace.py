@@ -1,36 +1,38 @@
-"""The partition's refund pace: early refunds observed against expected, over whole past hours."""
+"""The partition's refund pace: early refunds observed against expected, over whole past slots."""
 
 from __future__ import annotations
 
 import json
 
 from streams.core.clock import HOUR_MS, MINUTE_MS
-from streams.core.pace import RefundPace
+from streams.core.pace import SLOT_MS, RefundPace, taught_by
 
 
 def test_without_traffic_the_pace_is_the_rules_own() -> None:
-    assert RefundPace().ratio(10 * HOUR_MS, 6, 30.0) == 1.0
+    assert RefundPace().at(10 * HOUR_MS, 6, 30.0) == 1.0
 
 
-def test_the_pace_reads_the_whole_hours_before_the_time_given() -> None:
+def test_the_pace_reads_the_whole_slots_before_the_horizon() -> None:
     pace = RefundPace()
-    pace.add(3 * HOUR_MS + 5 * MINUTE_MS, 10, 100.0)  # hour 3
-    pace.add(4 * HOUR_MS + 59 * MINUTE_MS, 20, 100.0)  # hour 4
-    pace.add(5 * HOUR_MS, 1000, 100.0)  # hour 5: not over by 5:30
-    before = 5 * HOUR_MS + 30 * MINUTE_MS
-    assert pace.ratio(before, 6, 30.0) == (30 + 30) / (200 + 30)
-    assert pace.ratio(before, 1, 30.0) == (20 + 30) / (100 + 30)  # hour 4 alone
-    assert pace.ratio(6 * HOUR_MS, 1, 30.0) == (1000 + 30) / (100 + 30)
+    pace.add(3 * HOUR_MS + 5 * MINUTE_MS, 10, 100.0)  # slot 3:00
+    pace.add(3 * HOUR_MS + 19 * MINUTE_MS, 20, 100.0)  # slot 3:10
+    pace.add(3 * HOUR_MS + 20 * MINUTE_MS, 1000, 100.0)  # slot 3:20: not whole by 3:25
+    horizon = 3 * HOUR_MS + 25 * MINUTE_MS
+    assert pace.at(horizon, 6, 30.0) == (30 + 30) / (200 + 30)
+    assert pace.at(3 * HOUR_MS + 30 * MINUTE_MS, 6, 30.0) == (1030 + 30) / (300 + 30)
+    # The last hour only: slots 2:30 to 3:20 at 3:30.
+    pace.add(2 * HOUR_MS, 500, 10.0)
+    assert pace.at(3 * HOUR_MS + 30 * MINUTE_MS, 1, 30.0) == (1030 + 30) / (300 + 30)
 
 
 def test_a_slow_platform_pulls_the_pace_down_as_its_traffic_grows() -> None:
     small, large = RefundPace(), RefundPace()
     small.add(0, 2, 10.0)
     large.add(0, 20, 100.0)
-    assert 1.0 > small.ratio(HOUR_MS, 6, 30.0) > large.ratio(HOUR_MS, 6, 30.0) > 0.2
+    assert 1.0 > small.at(HOUR_MS, 6, 30.0) > large.at(HOUR_MS, 6, 30.0) > 0.2
 
 
-def test_old_hours_are_forgotten_and_the_rest_round_trips() -> None:
+def test_old_slots_are_forgotten_and_the_rest_round_trips() -> None:
     pace = RefundPace()
     for hour in range(10):
         pace.add(hour * HOUR_MS, hour, 10.0)
@@ -39,26 +41,43 @@ def test_old_hours_are_forgotten_and_the_rest_round_trips() -> None:
     assert RefundPace.from_dict(json.loads(json.dumps(pace.to_dict()))) == pace
 
 
-def test_an_evaluation_reads_only_hours_every_anchor_has_folded() -> None:
+def test_a_bucket_teaches_the_pace_once_its_late_early_refunds_are_in() -> None:
+    """Thirty minutes of `within_s`, a step and five minutes of grace: 36 minutes after its
+    orders, not the hour and more of the long window and whole hours."""
+    within, step, grace = 30 * MINUTE_MS, MINUTE_MS, 5 * MINUTE_MS
+    assert taught_by(2 * HOUR_MS, within, step, grace) == HOUR_MS + 24 * MINUTE_MS
     pace = RefundPace()
-    pace.add(0, 10, 100.0)  # hour 0
-    pace.add(HOUR_MS, 1000, 100.0)  # hour 1
-    long_ms, step_ms = HOUR_MS, MINUTE_MS
-    # At 2:30 the buckets of hour 1 after 1:29 are not all folded: hour 0 alone is read.
-    assert pace.at(2 * HOUR_MS + 30 * MINUTE_MS, long_ms, step_ms, 6, 30.0) == 40 / 130
-    # At 3:01 everything placed before 2:00 is folded: hour 1 is read too.
-    assert pace.at(3 * HOUR_MS + MINUTE_MS, long_ms, step_ms, 6, 30.0) == 1040 / 230
+    pace.add(HOUR_MS + 5 * MINUTE_MS, 40, 100.0)  # slot 1:00
+    assert pace.at(taught_by(HOUR_MS + 45 * MINUTE_MS, within, step, grace), 6, 10.0) == 1.0
+    assert pace.at(taught_by(HOUR_MS + 46 * MINUTE_MS, within, step, grace), 6, 10.0) == 50 / 110
 
 
 def test_what_is_forgotten_is_older_than_any_evaluation_reads() -> None:
-    long_ms, step_ms, hours = HOUR_MS, MINUTE_MS, 2
-    end = 20 * HOUR_MS
+    hours = 2
+    horizon = 20 * HOUR_MS
     pace = RefundPace()
     for hour in range(20):
         pace.add(hour * HOUR_MS, hour, 10.0)
-    before = pace.at(end, long_ms, step_ms, hours, 30.0)
-    pace.forget_unread(end, long_ms, step_ms, hours)
-    assert pace.at(end, long_ms, step_ms, hours, 30.0) == before
-    # Two hours older than the oldest read stay, for an anchor evaluated at an older boundary.
-    assert min(pace.hours) == 14 * HOUR_MS
-    assert pace.at(end - 2 * HOUR_MS, long_ms, step_ms, hours, 30.0) == (14 + 15 + 30) / 50
+    before = pace.at(horizon, hours, 30.0)
+    pace.forget_unread(horizon, hours)
+    assert pace.at(horizon, hours, 30.0) == before
+    # An hour older than the oldest read stays, for an anchor evaluated at an older boundary.
+    assert min(pace.hours) == 17 * HOUR_MS
+    assert pace.at(horizon - HOUR_MS, hours, 30.0) == (17 + 18 + 30) / 50
+
+
+def test_the_front_share_says_how_many_early_refunds_come_at_once() -> None:
+    """Buyers who cancel on impulse put their refunds in the first minutes after the order;
+    without refunds the share is the even one assumed."""
+    pace = RefundPace()
+    horizon = 2 * HOUR_MS
+    assert pace.front_share(horizon, 6, 10.0, 1 / 6) == 1 / 6
+    pace.add(HOUR_MS, 90, 100.0, 60, 9)  # two thirds of 90 came at once, a tenth claimed
+    assert pace.front_share(horizon, 6, 10.0, 1 / 6) == (60 + 10 / 6) / 100
+    assert pace.claim_share(horizon, 6, 10.0, 0.02) == (9 + 10 * 0.02) / 100
+
+
+def test_a_pace_stored_by_the_hour_without_shares_reads_as_one_slot_of_none() -> None:
+    old = {str(HOUR_MS): [4.0, 5.0]}
+    assert RefundPace.from_dict(old).hours == {HOUR_MS: [4.0, 5.0, 0.0, 0.0]}
+    assert HOUR_MS % SLOT_MS == 0

@@ -30,9 +30,9 @@ def test_default_rules_load() -> None:
 
 BROKEN = [
     # (replace this, with that, field named in the error, text on the reported line)
-    ("min_orders_long: 50", "min_orders_long: -3", "refund_after_order_spike.min_orders_long",
+    ("min_orders_long: 60", "min_orders_long: -3", "refund_after_order_spike.min_orders_long",
      "min_orders_long"),
-    ("min_orders_long: 50", "min_orders_long: lots", "refund_after_order_spike.min_orders_long",
+    ("min_orders_long: 60", "min_orders_long: lots", "refund_after_order_spike.min_orders_long",
      "min_orders_long"),
     ("apparel:     {baseline_rate: 0.25", "apparel:     {baseline_rat: 0.25",
      "categories.apparel.baseline_rat", "apparel:"),
@@ -77,3 +77,16 @@ def test_unreadable_file_is_named(tmp_path: Path) -> None:
 def test_not_a_mapping() -> None:
     with pytest.raises(RulesError, match=r"rules\.yaml:1: the rules file must be a mapping"):
         parse_rules("- just\n- a list\n", "rules.yaml")
+
+
+def test_a_chance_is_given_per_window_or_per_day_not_both() -> None:
+    both = DEFAULT_TEXT.replace(
+        "    false_alarms_per_anchor_day: 2.88e-4",
+        "    false_alarms_per_anchor_day: 2.88e-4\n    chance: 1.0e-6",
+    )
+    with pytest.raises(RulesError, match="early: Value error, give chance or false_alarms"):
+        parse_rules(both, "r.yaml")
+    early = load_rules().refund_after_order_spike.early
+    assert early is not None and early.after_concentration is not None
+    assert early.window_chance() == pytest.approx(1e-6)  # 2.88e-4 a day over 288 windows
+    assert early.after_concentration.window_chance(early.window_s) == pytest.approx(1e-4)

@@ -73,3 +73,20 @@ def test_firing_asks_one_rule_whether_its_episode_is_open() -> None:
     assert not state.firing("refund_after_order_spike")
     state.episodes["order_concentration"] = Episode("x", 0, status="resolved", ended_ms=1)
     assert not state.firing("order_concentration")
+
+
+def test_refunds_remember_whose_order_and_claims_round_trip() -> None:
+    from streams.core.attribution import OrderRef
+    from streams.core.state import RefundTally
+
+    tally = RefundTally()
+    tally.add("o-1", False, 9.9, "quality", buyer=7)
+    tally.add("o-2", True, 9.9, "quality", buyer=7)
+    tally.add("o-3", False, 9.9, "changed_mind")
+    assert (tally.buyers, tally.claims) == ({7: 2}, 1)  # a shipped claim is not one
+    assert RefundTally.from_dict(json.loads(json.dumps(tally.to_dict()))) == tally
+    old = {k: v for k, v in tally.to_dict().items() if k not in ("b", "q")}
+    assert (RefundTally.from_dict(old).buyers, RefundTally.from_dict(old).claims) == ({}, 0)
+    ref = OrderRef("a", "s", 0, "food", buyer=2**63 + 5)
+    assert OrderRef.from_dict(json.loads(json.dumps(ref.to_dict()))) == ref
+    assert OrderRef.from_dict({"a": "a", "s": "s", "t": 0, "c": "food"}).buyer is None

@@ -86,3 +86,45 @@ def test_delayed_refund_spikes_time_to_detect_does_not_regress(delayed: SuiteRes
     early path's old 10-minute window at 3 x; 14.7 and 10.1 without it), see
     docs/simulator.md: a guard against slipping back."""
     assert statistics.median(delayed.report.rules["refund_after_order_spike"].ttd_s) <= 4.0 * 60
+
+
+SALES_SEEDS = (1, 2, 3)
+
+
+@pytest.fixture(scope="module")
+def sales_day() -> SuiteResult:
+    """Small rings on busy anchors and fresh-buyer attacks, on sales days (flash sales,
+    impulse cancellations, regulars' carts), and a sales day of 1,000 anchors."""
+    return run_suite(SuiteConfig(seeds=SALES_SEEDS, normal_days=(1,), shapes=("rings", "fresh")))
+
+
+@pytest.mark.parametrize("rule", ["refund_after_order_spike", "order_concentration"])
+def test_sales_day_shapes_keep_precision_and_recall(sales_day: SuiteResult, rule: str) -> None:
+    score = sales_day.report.rules[rule]
+    assert score.labels >= 2 * len(SALES_SEEDS)
+    assert score.precision is not None and score.precision >= 0.95, score.summary()
+    assert score.recall is not None and score.recall >= 0.9, score.summary()
+
+
+def test_small_rings_are_flagged_within_minutes_of_their_first_orders(
+    sales_day: SuiteResult,
+) -> None:
+    """Rings of 60 fake orders and more within five minutes of their first (median), those of
+    40 within seven (see docs/simulator.md, Sales-day shapes)."""
+    behaviours = sales_day.report.behaviours
+    for size, minutes in ((40, 7), (60, 5), (100, 5), (150, 5)):
+        score = behaviours[f"ring {size} order_concentration"]
+        assert score.ttd_s and statistics.median(score.ttd_s) <= minutes * 60, (
+            size,
+            score.summary(),
+        )
+
+
+def test_fresh_buyer_attacks_are_confirmed_within_three_minutes(sales_day: SuiteResult) -> None:
+    score = sales_day.shapes["fresh"].rules["refund_after_order_spike"]
+    assert score.recall == 1.0, score.summary()
+    assert statistics.median(score.ttd_s) <= 3 * 60, score.summary()
+
+
+def test_sales_days_of_1000_anchors_raise_no_alert(sales_day: SuiteResult) -> None:
+    assert sales_day.normal_day_alerts == {1: 0}

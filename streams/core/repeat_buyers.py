@@ -1,0 +1,118 @@
+"""Repeat buyers: the ring's buyers, not the anchor's average.
+
+A brushing ring of a handful of buyers placing some tens of orders on an anchor that takes
+hundreds an hour barely moves the anchor's orders per buyer; each ring buyer, though, orders
+again and again within minutes, which normal buyers almost never do. A buyer who ordered in at
+least `min_minutes` different minutes of the window is a repeat buyer (a cart of several
+orders placed at once is one minute, so a regular's cart is not). The count of repeat buyers
+is judged against what the anchor's own history, smoothed toward its category's normal rate,
+expects of that many orders: a Poisson tail, at a stated chance of a false alarm per
+anchor-day.
+
+Buyers are read from the buckets' tallies (exact up to `BUYERS_EXACT` distinct buyers a
+minute, then the heaviest kept by Misra-Gries: a buyer with one order in a minute that busy
+may not be seen there), and named in the evidence by their hash, never their id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from streams.core.clock import window_buckets
+from streams.core.rates import poisson_tail, smoothed_rate
+from streams.core.rules import RepeatBuyers
+from streams.core.state import AnchorState
+
+DAY_S = 86400
+
+
+@dataclass(frozen=True, slots=True)
+class RepeatCount:
+    """One window's orders and the repeat buyers among its buyers."""
+
+    orders: int
+    buyers: int
+    """Repeat buyers: ordered in at least `min_minutes` different minutes of the window."""
+    buyer_orders: int
+    """Their orders in the window."""
+    sample: tuple[str, ...] = ()
+    """The heaviest repeat buyers' hashes (hex), for the evidence."""
+
+    @property
+    def share(self) -> float:
+        """The repeat buyers' share of the window's orders."""
+        return self.buyer_orders / self.orders if self.orders else 0.0
+
+
+def count_repeat_buyers(
+    state: AnchorState, end_ms: int, size_ms: int, step_ms: int, min_minutes: int
+) -> RepeatCount:
+    """Repeat buyers in [end - size, end), from the buckets' buyer tallies."""
+    minutes: dict[object, int] = {}
+    counts: dict[object, int] = {}
+    orders = 0
+    for start in window_buckets(end_ms, size_ms, step_ms):
+        b = state.buckets.get(start)
+        if b is None:
+            continue
+        orders += b.orders
+        for key, n in b.buyers.counts.items():
+            minutes[key] = minutes.get(key, 0) + 1
+            counts[key] = counts.get(key, 0) + n
+    repeat = [k for k, m in minutes.items() if m >= min_minutes]
+    heaviest = sorted(repeat, key=lambda k: (-counts[k], str(k)))[:5]
+    sample = tuple(f"{k:016x}" if isinstance(k, int) else str(k) for k in heaviest)
+    return RepeatCount(orders, len(repeat), sum(counts[k] for k in repeat), sample)
+
+
+@dataclass(frozen=True, slots=True)
+class RepeatVerdict:
+    """The repeat-buyer path's judgement of one window."""
+
+    count: RepeatCount
+    expected: float
+    """Repeat buyers that many orders give at the anchor's normal rate (the floor under it
+    included)."""
+    chance: float
+    """How often that many or more come by chance in one window at `expected`."""
+    crossing: bool
+    holding: bool
+
+
+def window_chance(repeat: RepeatBuyers, window_s: int) -> float:
+    """The chance per window that keeps false alarms at `false_alarms_per_anchor_day`: a day
+    holds DAY_S / window_s windows that share no order."""
+    return repeat.false_alarms_per_anchor_day * window_s / DAY_S
+
+
+def normal_rate(state: AnchorState, category: str | None, repeat: RepeatBuyers) -> float:
+    """Repeat buyers per window order on this anchor: its history smoothed toward its
+    category's rate."""
+    prior = repeat.categories.get(category or "default", repeat.normal_rate)  # type: ignore[call-overload]
+    return smoothed_rate(
+        state.hist_repeat_buyers, state.hist_repeat_orders, prior, repeat.prior_orders
+    )
+
+
+def judge_repeat(
+    count: RepeatCount,
+    rate: float,
+    repeat: RepeatBuyers,
+    window_s: int,
+    resolve_ratio: float,
+) -> RepeatVerdict:
+    """Crossing: at least `min_buyers` repeat buyers holding `min_orders` orders, a count that
+    chance gives at most `window_chance` of the time. Holding: half as much (by
+    `resolve_ratio`), so an episode lasts while the ring keeps ordering."""
+    expected = max(repeat.min_expected, rate * count.orders)
+    chance = poisson_tail(count.buyers, expected)
+    crossing = (
+        count.buyers >= repeat.min_buyers
+        and count.buyer_orders >= repeat.min_orders
+        and chance <= window_chance(repeat, window_s)
+    )
+    holding = (
+        count.buyers >= max(2, round(repeat.min_buyers * resolve_ratio))
+        and count.buyer_orders >= repeat.min_orders * resolve_ratio
+    )
+    return RepeatVerdict(count, expected, chance, crossing, holding)
