@@ -16,10 +16,7 @@ from typing import Protocol
 from schemas import Alert, AlertStatus, InputEvent, RuleName, Severity
 from streams.core.attribution import OrderMemory, OrderRef
 from streams.core.clock import DAY_MS, HOUR_MS, bucket_start, from_ms, is_late
-from streams.core.evaluate import (
-    Verdict,
-    Windows,
-)
+from streams.core.evaluate import Verdict, Windows, whole_steps
 from streams.core.facts import ComplaintFact, Fact, OrderFact, RefundFact, fact_of, parked_fact
 from streams.core.lifecycle import advance
 from streams.core.pace import RefundPace, read_horizon, taught_by
@@ -520,7 +517,7 @@ class Detector:
         if rule is None or not rule.enabled or rule.repeat_buyers is None:
             return
         step = self.config.windows.step_ms
-        size = min(self.config.windows.long_ms, -(-rule.window_s * 1000 // step) * step)
+        size = whole_steps(rule.window_s, self.config.windows)
         episode = state.episodes.get(RuleName.ORDER_CONCENTRATION)
         for start in starts:
             end = start + size

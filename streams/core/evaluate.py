@@ -19,6 +19,7 @@ from streams.core.repeat_buyers import (
     count_repeat_buyers,
     judge_repeat,
     normal_rate,
+    repeat_buyers_in,
     window_chance,
 )
 from streams.core.rules import (
@@ -132,7 +133,7 @@ def _long_categories(state: AnchorState, end_ms: int, w: Windows) -> dict[str, i
     return categories
 
 
-def _whole_steps(window_s: int, w: Windows) -> int:
+def whole_steps(window_s: int, w: Windows) -> int:
     """A rule's window length in milliseconds, rounded up to whole steps, at most the long
     window."""
     return min(w.long_ms, -(-window_s * 1000 // w.step_ms) * w.step_ms)
@@ -150,7 +151,7 @@ def _burst_window(
     threshold while the long window holds. Its length is rounded up to whole steps."""
     if lb_long < threshold * burst.long_ratio:
         return None
-    size_ms = _whole_steps(burst.window_s, w)
+    size_ms = whole_steps(burst.window_s, w)
     found = best_short_window(
         state, end_ms, w.long_ms, size_ms, w.step_ms, burst.min_orders, burst.z
     )
@@ -343,21 +344,6 @@ def _early_count(
     return EarlyCount(observed, front, back, placed, len(refunding))
 
 
-def _repeat_buyers_of(state: AnchorState, end_ms: int, early: EarlyRefunds) -> set[int]:
-    """Buyers whose orders of the last `within_s` + `window_s` (those the early count reads)
-    fall in `repeat_buyers.min_minutes` different minutes or more."""
-    spec = early.repeat_buyers
-    if spec is None:
-        return set()
-    begin = end_ms - (early.within_s + early.window_s) * 1000
-    minutes: dict[int, int] = {}
-    for start, b in state.buckets.items():
-        if begin <= start < end_ms:
-            for h in b.buyers.counts:
-                minutes[h] = minutes.get(h, 0) + 1
-    return {h for h, m in minutes.items() if m >= spec.min_minutes}
-
-
 def _early_bar(
     early: EarlyRefunds | None, after: AfterConcentration | None, fired: bool
 ) -> dict[str, float]:
@@ -390,7 +376,9 @@ class _EarlyCounts:
         return self.count is None and self.ring is None and self.claimed is None
 
     @classmethod
-    def read(cls, state: AnchorState, end_ms: int, early: EarlyRefunds | None) -> _EarlyCounts:
+    def read(
+        cls, state: AnchorState, end_ms: int, step_ms: int, early: EarlyRefunds | None
+    ) -> _EarlyCounts:
         if early is None:
             return cls()
         whole = _early_count(state, end_ms, early)
@@ -402,7 +390,10 @@ class _EarlyCounts:
             claimed = claimed if claimed.refunds >= claims.min_refunds else None
         spec = early.repeat_buyers
         if spec is not None and whole.refunds >= spec.min_refunds:
-            repeat = _repeat_buyers_of(state, end_ms, early)
+            # Buyers whose orders the early count reads (the last within_s + window_s) fall
+            # in `min_minutes` different minutes or more.
+            size_ms = (early.within_s + early.window_s) * 1000
+            repeat = repeat_buyers_in(state, end_ms, size_ms, step_ms, spec.min_minutes)
             if repeat:
                 ring = _early_count(state, end_ms, early, repeat)
                 ring = ring if ring.refunds >= spec.min_refunds else None
@@ -536,7 +527,7 @@ def refund_spike(
     floor = (
         rule.resolve_ratio if rule.burst is None else min(rule.resolve_ratio, rule.burst.long_ratio)
     )
-    counts = _EarlyCounts.read(state, end_ms, rule.early)
+    counts = _EarlyCounts.read(state, end_ms, w.step_ms, rule.early)
     after = counts.after
     if not watching and lb_long < _lowest_threshold(rule) * floor and counts.none():
         # Neither path can cross whatever the threshold: skip its walk over the categories
@@ -723,7 +714,7 @@ def order_concentration(
     it than the anchor's normal repeat buying gives by chance. Buyers are counted exactly up
     to 64 per bucket, then estimated (the evidence says so)."""
     name = RuleName.ORDER_CONCENTRATION
-    size_ms = _whole_steps(rule.window_s, w)
+    size_ms = whole_steps(rule.window_s, w)
     since = end_ms - size_ms
     # Without an open episode only crossing matters: skip what cannot cross, cheapest first
     # (an integer sum, then the short window's buyers, the hour's last).

@@ -17,6 +17,7 @@ may not be seen there), and named in the evidence by their hash, never their id.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from streams.core.clock import window_buckets
 from streams.core.rates import poisson_tail, smoothed_rate
@@ -44,12 +45,13 @@ class RepeatCount:
         return self.buyer_orders / self.orders if self.orders else 0.0
 
 
-def count_repeat_buyers(
-    state: AnchorState, end_ms: int, size_ms: int, step_ms: int, min_minutes: int
-) -> RepeatCount:
-    """Repeat buyers in [end - size, end), from the buckets' buyer tallies."""
-    minutes: dict[object, int] = {}
-    counts: dict[object, int] = {}
+def _presence(
+    state: AnchorState, end_ms: int, size_ms: int, step_ms: int
+) -> tuple[int, dict[Any, int], dict[Any, int]]:
+    """Orders in [end - size, end), and per buyer the minutes they ordered in and their
+    orders, from the buckets' buyer tallies."""
+    minutes: dict[Any, int] = {}
+    counts: dict[Any, int] = {}
     orders = 0
     for start in window_buckets(end_ms, size_ms, step_ms):
         b = state.buckets.get(start)
@@ -59,6 +61,22 @@ def count_repeat_buyers(
         for key, n in b.buyers.counts.items():
             minutes[key] = minutes.get(key, 0) + 1
             counts[key] = counts.get(key, 0) + n
+    return orders, minutes, counts
+
+
+def repeat_buyers_in(
+    state: AnchorState, end_ms: int, size_ms: int, step_ms: int, min_minutes: int
+) -> set[Any]:
+    """The repeat buyers (their hashes) of [end - size, end)."""
+    _, minutes, _ = _presence(state, end_ms, size_ms, step_ms)
+    return {k for k, m in minutes.items() if m >= min_minutes}
+
+
+def count_repeat_buyers(
+    state: AnchorState, end_ms: int, size_ms: int, step_ms: int, min_minutes: int
+) -> RepeatCount:
+    """Repeat buyers in [end - size, end), from the buckets' buyer tallies."""
+    orders, minutes, counts = _presence(state, end_ms, size_ms, step_ms)
     repeat = [k for k, m in minutes.items() if m >= min_minutes]
     heaviest = sorted(repeat, key=lambda k: (-counts[k], str(k)))[:5]
     sample = tuple(f"{k:016x}" if isinstance(k, int) else str(k) for k in heaviest)
