@@ -141,19 +141,29 @@ def wait_counted(port: int, total: int, timeout_s: float = 600) -> None:
 
 def scrape(port: int, timeout_s: float = 2) -> tuple[float, float] | None:
     """Records counted (every outcome) and records still waiting on the input partitions."""
+    found = scrape_outcomes(port, timeout_s)
+    return None if found is None else (sum(found[0].values()), found[1])
+
+
+def scrape_outcomes(port: int, timeout_s: float = 2) -> tuple[dict[str, float], float] | None:
+    """Records counted by outcome (ok, late, duplicate, or a dead letter's reason), and records
+    still waiting on the input partitions. A run whose records were dead-lettered reads fast
+    and measures nothing: the result says how each record ended."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout_s) as resp:
             body = resp.read().decode()
     except OSError:
         return None
-    counted = lag = 0.0
+    outcomes: dict[str, float] = {}
+    lag = 0.0
     for family in text_string_to_metric_families(body):
         for s in family.samples:
             if s.name == "livewatch_events_consumed_total":
-                counted += s.value
+                outcome = s.labels.get("outcome", "")
+                outcomes[outcome] = outcomes.get(outcome, 0.0) + s.value
             elif s.name == "livewatch_consumer_lag_messages":
                 lag += s.value
-    return counted, lag
+    return outcomes, lag
 
 
 async def changelogs_settled(settings: Settings, timeout_s: float = 60) -> None:
@@ -187,11 +197,11 @@ counted once it met its order in the index, or gave up waiting a grace period la
 end of a backlog, one whose order never came waits for time that no longer moves."""
 
 
-def worker_run(settings: Settings, total: int, log: Path) -> tuple[float, float]:
+def worker_run(settings: Settings, total: int, log: Path) -> tuple[float, float, dict[str, int]]:
     """Events per second of a worker, from its last scrape before it consumed anything to the
     first that counted every event, or the last change of the count once its inputs are read
-    (a second's resolution: small runs read low), and its peak RSS in MB. The worker is
-    stopped once its changelog writes have settled."""
+    (a second's resolution: small runs read low), its peak RSS in MB, and its records by
+    outcome. The worker is stopped once its changelog writes have settled."""
     worker = start_worker(settings, log)
     try:
         idle_until = time.perf_counter()
@@ -212,7 +222,9 @@ def worker_run(settings: Settings, total: int, log: Path) -> tuple[float, float]
                 end = now if count >= total else changed
                 rate = count / (end - idle_until)
                 asyncio.run(changelogs_settled(settings))
-                return rate, peak_rss_mb(worker.pid)
+                final = scrape_outcomes(settings.web_port)
+                outcomes = {k: int(v) for k, v in (final[0] if final else {}).items() if v}
+                return rate, peak_rss_mb(worker.pid), outcomes
     finally:
         stop(worker, timeout_s=60)
 
@@ -279,9 +291,10 @@ def run_shape(shape: str, base: Settings, args: argparse.Namespace, tmp: Path) -
             [str(args.quix_python), str(HERE / "quix_count.py")],
             env, tmp / f"{tag}.quix", total, tmp / f"{tag}-quix.log",
         )  # fmt: skip
-    rate, rss = worker_run(settings, total, tmp / f"{tag}-worker.log")
+    rate, rss, outcomes = worker_run(settings, total, tmp / f"{tag}-worker.log")
     result["livewatch"] = rate
     result["livewatch_peak_rss_mb"] = round(rss, 1)
+    result["livewatch_outcomes"] = outcomes
     result["largest_changelog_record_bytes"] = asyncio.run(largest_records(settings))
     for peer in ("faust", "quix"):
         if peer in result:
