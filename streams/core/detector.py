@@ -455,8 +455,9 @@ class Detector:
             state.hist_orders *= decay
             state.hist_refunds *= decay
             state.hist_early *= decay
-            state.hist_repeat_orders *= decay
-            state.hist_repeat_buyers *= decay
+            for learned in state.hist_repeat.values():
+                learned[0] *= decay
+                learned[1] *= decay
         state.hist_ms = now_ms if state.hist_ms is None else max(state.hist_ms, now_ms)
         self._learn_repeat_buying(state, starts)
         anomalous = state.firing(RuleName.REFUND_AFTER_ORDER_SPIKE)
@@ -510,28 +511,34 @@ class Detector:
 
     def _learn_repeat_buying(self, state: AnchorState, starts: list[int]) -> None:
         """Add the windows that begin at the buckets about to fold to the anchor's normal
-        repeat buying (the later buckets of each are still held), leaving out the windows an
-        `order_concentration` episode overlapped, so a ring does not teach its anchor that
-        rings are normal."""
+        repeat buying, per window length (each window of a length ends where the longest
+        that begins at the bucket does; the later buckets are still held), leaving out the
+        windows an `order_concentration` episode overlapped, so a ring does not teach its
+        anchor that rings are normal."""
         rule = self.rules.order_concentration
         if rule is None or not rule.enabled or rule.repeat_buyers is None:
             return
-        step = self.config.windows.step_ms
-        size = whole_steps(rule.window_s, self.config.windows)
+        w = self.config.windows
+        sizes = sorted({whole_steps(s, w) for s in rule.repeat_buyers.windows_s})
+        longest, judged = sizes[-1], whole_steps(rule.window_s, w)
         episode = state.episodes.get(RuleName.ORDER_CONCENTRATION)
         for start in starts:
-            end = start + size
+            end = start + longest
             if (
                 episode is not None
-                and end > episode.started_ms - size
+                and end > episode.started_ms - max(judged, longest)
                 and (episode.ended_ms is None or start < episode.ended_ms)
             ):
                 continue
-            orders = sum(b.orders for s, b in state.buckets.items() if start <= s < end)
-            if orders >= rule.min_orders:
-                count = count_repeat_buyers(state, end, size, step, rule.repeat_buyers.min_minutes)
-                state.hist_repeat_orders += count.orders
-                state.hist_repeat_buyers += count.buyers
+            counts = count_repeat_buyers(
+                state, end, sizes, w.step_ms, rule.repeat_buyers.min_minutes
+            )
+            for size, count in counts.items():
+                # Windows the rule would have judged: as many orders, pro rata.
+                if count.orders >= rule.min_orders * size / judged:
+                    learned = state.hist_repeat.setdefault(size // 1000, [0.0, 0.0])
+                    learned[0] += count.orders
+                    learned[1] += count.buyers
 
     # -- rules ----------------------------------------------------------------------------------
 

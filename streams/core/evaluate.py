@@ -17,8 +17,7 @@ from streams.core.rates import (
 )
 from streams.core.repeat_buyers import (
     count_repeat_buyers,
-    judge_repeat,
-    normal_rate,
+    judge_windows,
     repeat_buyers_in,
     window_chance,
 )
@@ -722,18 +721,20 @@ def order_concentration(
     if orders < rule.min_orders and not watching:
         return Verdict(name, QUIET, since, end_ms)
     wanted = rule.repeat_buyers
-    count = count_repeat_buyers(
-        state, end_ms, size_ms, w.step_ms, wanted.min_minutes if wanted else 3
+    sizes = [whole_steps(s, w) for s in wanted.windows_s] if wanted else []
+    counts = count_repeat_buyers(
+        state, end_ms, [*sizes, size_ms], w.step_ms, wanted.min_minutes if wanted else 3
     )
-    ring = wanted is not None and count.buyers >= wanted.min_buyers
+    count = counts[size_ms]
+    judged = {s: counts[s] for s in sizes}
+    ring = wanted is not None and any(c.buyers >= wanted.min_buyers for c in judged.values())
     short = figures(state, end_ms, size_ms, w.step_ms)
     per_buyer = short.orders / max(short.distinct_buyers, 1)
     if per_buyer < rule.min_orders_per_buyer and not watching and not ring:
         return Verdict(name, QUIET, since, end_ms)
     repeat = None
     if wanted is not None and (ring or watching):
-        rate = normal_rate(state, short.top_category, wanted)
-        repeat = judge_repeat(count, rate, wanted, size_ms // 1000, rule.resolve_ratio)
+        repeat = judge_windows(judged, state, short.top_category, wanted, rule.resolve_ratio)
     long = figures(state, end_ms, w.long_ms, w.step_ms)
     long_per_buyer = long.orders / max(long.distinct_buyers, 1)
     # Carts are not a ring: regulars who each buy a cart or two in a flash sale on a small
@@ -780,7 +781,8 @@ def order_concentration(
         threshold |= {
             "repeat_min_buyers": wanted.min_buyers,
             "repeat_min_orders": wanted.min_orders,
-            "repeat_chance": window_chance(wanted, size_ms // 1000),
+            "repeat_chance": window_chance(wanted, repeat.window_s),
+            "repeat_window_s": repeat.window_s,
         }
         evidence["repeat_buyer_share"] = round(repeat.count.share, 4)
         evidence["repeat_buyer_hashes"] = list(repeat.count.sample)

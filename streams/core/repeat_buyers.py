@@ -16,10 +16,10 @@ may not be seen there), and named in the evidence by their hash, never their id.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
-from streams.core.clock import window_buckets
 from streams.core.rates import poisson_tail, smoothed_rate
 from streams.core.rules import RepeatBuyers
 from streams.core.state import AnchorState
@@ -46,41 +46,52 @@ class RepeatCount:
 
 
 def _presence(
-    state: AnchorState, end_ms: int, size_ms: int, step_ms: int
-) -> tuple[int, dict[Any, int], dict[Any, int]]:
-    """Orders in [end - size, end), and per buyer the minutes they ordered in and their
-    orders, from the buckets' buyer tallies."""
+    state: AnchorState, end_ms: int, sizes_ms: Sequence[int], step_ms: int
+) -> Iterator[tuple[int, dict[Any, int], dict[Any, int]]]:
+    """For each window [end - size, end) of `sizes_ms` (ascending, whole steps), in one pass
+    over the buckets from the newest: its orders, and per buyer the minutes they ordered in
+    and their orders, from the buckets' buyer tallies. The dicts grow as the pass goes on:
+    read each before the next."""
     minutes: dict[Any, int] = {}
     counts: dict[Any, int] = {}
     orders = 0
-    for start in window_buckets(end_ms, size_ms, step_ms):
-        b = state.buckets.get(start)
-        if b is None:
-            continue
-        orders += b.orders
-        for key, n in b.buyers.counts.items():
-            minutes[key] = minutes.get(key, 0) + 1
-            counts[key] = counts.get(key, 0) + n
-    return orders, minutes, counts
+    start = end_ms
+    for size in sizes_ms:
+        while start > end_ms - size:
+            start -= step_ms
+            b = state.buckets.get(start)
+            if b is None:
+                continue
+            orders += b.orders
+            for key, n in b.buyers.counts.items():
+                minutes[key] = minutes.get(key, 0) + 1
+                counts[key] = counts.get(key, 0) + n
+        yield orders, minutes, counts
 
 
 def repeat_buyers_in(
     state: AnchorState, end_ms: int, size_ms: int, step_ms: int, min_minutes: int
 ) -> set[Any]:
     """The repeat buyers (their hashes) of [end - size, end)."""
-    _, minutes, _ = _presence(state, end_ms, size_ms, step_ms)
+    _, minutes, _ = next(_presence(state, end_ms, (size_ms,), step_ms))
     return {k for k, m in minutes.items() if m >= min_minutes}
 
 
 def count_repeat_buyers(
-    state: AnchorState, end_ms: int, size_ms: int, step_ms: int, min_minutes: int
-) -> RepeatCount:
-    """Repeat buyers in [end - size, end), from the buckets' buyer tallies."""
-    orders, minutes, counts = _presence(state, end_ms, size_ms, step_ms)
-    repeat = [k for k, m in minutes.items() if m >= min_minutes]
-    heaviest = sorted(repeat, key=lambda k: (-counts[k], str(k)))[:5]
-    sample = tuple(f"{k:016x}" if isinstance(k, int) else str(k) for k in heaviest)
-    return RepeatCount(orders, len(repeat), sum(counts[k] for k in repeat), sample)
+    state: AnchorState, end_ms: int, sizes_ms: Sequence[int], step_ms: int, min_minutes: int
+) -> dict[int, RepeatCount]:
+    """Repeat buyers in [end - size, end) for each size of `sizes_ms` (whole steps), by size,
+    from the buckets' buyer tallies in one pass."""
+    found: dict[int, RepeatCount] = {}
+    sizes = sorted(set(sizes_ms))
+    for size, (orders, minutes, counts) in zip(
+        sizes, _presence(state, end_ms, sizes, step_ms), strict=True
+    ):
+        repeat = [k for k, m in minutes.items() if m >= min_minutes]
+        heaviest = sorted(repeat, key=lambda k: (-counts[k], str(k)))[:5]
+        sample = tuple(f"{k:016x}" if isinstance(k, int) else str(k) for k in heaviest)
+        found[size] = RepeatCount(orders, len(repeat), sum(counts[k] for k in repeat), sample)
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,21 +106,31 @@ class RepeatVerdict:
     """How often that many or more come by chance in one window at `expected`."""
     crossing: bool
     holding: bool
+    window_s: int
 
 
 def window_chance(repeat: RepeatBuyers, window_s: int) -> float:
     """The chance per window that keeps false alarms at `false_alarms_per_anchor_day`: a day
-    holds DAY_S / window_s windows that share no order."""
-    return repeat.false_alarms_per_anchor_day * window_s / DAY_S
+    holds DAY_S / window_s windows that share no order, and each window length counted
+    (`windows_s`) takes an equal share."""
+    share = repeat.false_alarms_per_anchor_day / len(repeat.windows_s)
+    return share * window_s / DAY_S
 
 
-def normal_rate(state: AnchorState, category: str | None, repeat: RepeatBuyers) -> float:
-    """Repeat buyers per window order on this anchor: its history smoothed toward its
-    category's rate."""
+PRIOR_WINDOW_S = 600
+"""The window length `normal_rate` is stated for."""
+
+
+def normal_rate(
+    state: AnchorState, category: str | None, repeat: RepeatBuyers, window_s: int
+) -> float:
+    """Repeat buyers per order of a `window_s` window on this anchor: its history of such
+    windows smoothed toward its category's rate, scaled from 10 minutes as the window's
+    length squared (see `RepeatBuyers.normal_rate`)."""
     prior = repeat.categories.get(category or "default", repeat.normal_rate)  # type: ignore[call-overload]
-    return smoothed_rate(
-        state.hist_repeat_buyers, state.hist_repeat_orders, prior, repeat.prior_orders
-    )
+    prior *= (window_s / PRIOR_WINDOW_S) ** 2
+    orders, buyers = state.hist_repeat.get(window_s, (0.0, 0.0))
+    return smoothed_rate(buyers, orders, prior, repeat.prior_orders)
 
 
 def judge_repeat(
@@ -133,4 +154,23 @@ def judge_repeat(
         count.buyers >= max(2, round(repeat.min_buyers * resolve_ratio))
         and count.buyer_orders >= repeat.min_orders * resolve_ratio
     )
-    return RepeatVerdict(count, expected, chance, crossing, holding)
+    return RepeatVerdict(count, expected, chance, crossing, holding, window_s)
+
+
+def judge_windows(
+    counts: dict[int, RepeatCount],
+    state: AnchorState,
+    category: str | None,
+    repeat: RepeatBuyers,
+    resolve_ratio: float,
+) -> RepeatVerdict:
+    """Every window length's verdict in `counts` (by length in ms), and the one that speaks
+    for them: the first crossing, else the least likely by chance. Holding while any holds."""
+    verdicts = []
+    for size_ms, count in counts.items():
+        rate = normal_rate(state, category, repeat, size_ms // 1000)
+        verdicts.append(judge_repeat(count, rate, repeat, size_ms // 1000, resolve_ratio))
+    best = next((v for v in verdicts if v.crossing), min(verdicts, key=lambda v: v.chance))
+    if not best.holding and any(v.holding for v in verdicts):
+        best = replace(best, holding=True)
+    return best

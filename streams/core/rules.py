@@ -6,7 +6,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, cast
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from schemas import Severity
 
@@ -243,26 +250,42 @@ class RepeatBuyers(_Strict):
     minutes (see `repeat_buyers`). A small ring on a busy anchor barely moves the anchor's
     orders per buyer; its buyers each order about ten times in minutes."""
 
+    windows_s: list[Annotated[int, Field(gt=0)]] = Field(default=[300, 600], min_length=1)
+    """The windows repeat buyers are counted in, each rounded up to whole steps and judged at
+    an equal share of the chance. A ring whose buyers order about once a minute shows in 5
+    minutes first, while they hold half the normal orders of 10 and normal buyers come back
+    in 3 of 5 minutes far more rarely; a ring whose buyers come back unevenly shows in 10."""
     min_minutes: int = Field(default=3, ge=2)
     """A buyer who ordered in this many different minutes of the window is a repeat buyer (a
     cart placed at once is one minute)."""
     min_buyers: int = Field(default=3, ge=1)
     """Repeat buyers needed to fire."""
-    min_orders: int = Field(default=10, ge=1)
+    min_orders: int = Field(default=9, ge=1)
     """... holding this many of the window's orders."""
     normal_rate: float = Field(default=0.001, ge=0, le=1)
-    """Repeat buyers per order of a window on a normal anchor: the prior for an anchor with
-    little history (the simulator's sales days show 0.0007, regulars' carts and flash sales
-    included)."""
+    """Repeat buyers per order of a 10-minute window on a normal anchor: the prior for an
+    anchor with little history (the simulator's sales days show 0.0005 to 0.0008, regulars'
+    carts and flash sales included). A window of w minutes expects (w / 10)² of it: a normal
+    buyer's chance to come back in 3 of w minutes grows about as w³, their orders as w (the
+    simulator's 5-minute windows show a quarter)."""
     categories: dict[CategoryKey, Annotated[float, Field(ge=0, le=1)]] = Field(default_factory=dict)
     """`normal_rate` per category, where one differs."""
+
+    @field_validator("windows_s")
+    @classmethod
+    def _distinct(cls, windows: list[int]) -> list[int]:
+        if len(set(windows)) != len(windows):
+            raise ValueError("windows_s must not repeat a window")
+        return sorted(windows)
+
     prior_orders: float = Field(default=2000.0, gt=0)
     """Window orders of the anchor's own history that weigh as much as the prior."""
     min_expected: float = Field(default=0.02, gt=0)
     """Floor under the expected count: a quiet anchor's expectation is not taken as nought."""
-    false_alarms_per_anchor_day: Annotated[float, Field(gt=0, le=1)] = 1.0e-3
-    """The chance of a false alarm a day on one normal anchor: each window, of which a day
-    holds 86400 / `window_s` that share no order, gets that share of it."""
+    false_alarms_per_anchor_day: Annotated[float, Field(gt=0, le=1)] = 2.0e-3
+    """The chance of a false alarm a day on one normal anchor, shared evenly by the window
+    lengths: each window, of which a day holds 86400 / its length that share no order, gets
+    that share of its length's part."""
 
 
 class OrderConcentrationRule(_Strict):

@@ -16,6 +16,16 @@ from streams.core.facts import parked_id
 from streams.core.sketches import Tally, key_hash
 
 
+def _hist_repeat(d: dict[str, Any]) -> dict[int, list[float]]:
+    """The learned repeat buying per window; a head written when one 10-minute window was
+    counted ("hro", "hrb") reads as that window's."""
+    if "hrw" in d:
+        return {int(k): [_num(o), _num(b)] for k, (o, b) in d["hrw"].items()}
+    if "hro" in d:
+        return {600: [_num(d["hro"]), _num(d["hrb"])]}
+    return {}
+
+
 def _num(value: Any) -> float:
     """A stored number, refused unless finite (orjson writes infinity as null)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -274,11 +284,10 @@ class AnchorState:
     hist_early: float = 0.0
     """Of those buckets' refunds, the ones requested soon after their order (the refund rule's
     early `within_s`): the anchor's own refund pace."""
-    hist_repeat_orders: float = 0.0
-    """Decayed orders of the windows `order_concentration` judged for repeat buyers, counted
-    as those windows folded ..."""
-    hist_repeat_buyers: float = 0.0
-    """... and their repeat buyers: the anchor's own normal repeat buying."""
+    hist_repeat: dict[int, list[float]] = field(default_factory=dict)
+    """Per window length (seconds) `order_concentration` counts repeat buyers in: decayed
+    [orders, repeat buyers] of those windows, counted as they folded. The anchor's own
+    normal repeat buying."""
     hist_ms: int | None = None
     """Event time the history was last decayed to."""
     paced_to_ms: int | None = None
@@ -319,8 +328,7 @@ class AnchorState:
             "ho": self.hist_orders,
             "hr": self.hist_refunds,
             "he": self.hist_early,
-            "hro": self.hist_repeat_orders,
-            "hrb": self.hist_repeat_buyers,
+            "hrw": {str(k): v for k, v in self.hist_repeat.items()},
             "ht": self.hist_ms,
             "pt": self.paced_to_ms,
             "oh": {str(k): v for k, v in self.order_hours.items()},
@@ -355,8 +363,7 @@ class AnchorState:
             hist_refunds=_num(d["hr"]),
             # A state written before the pace was kept starts learning it now.
             hist_early=_num(d.get("he", 0.0)),
-            hist_repeat_orders=_num(d.get("hro", 0.0)),
-            hist_repeat_buyers=_num(d.get("hrb", 0.0)),
+            hist_repeat=_hist_repeat(d),
             hist_ms=_opt_int(d["ht"]),
             paced_to_ms=_opt_int(d.get("pt")),
             order_hours={int(k): _int(v) for k, v in d["oh"].items()},

@@ -13,6 +13,7 @@ from streams.core.repeat_buyers import (
     RepeatCount,
     count_repeat_buyers,
     judge_repeat,
+    judge_windows,
     normal_rate,
     window_chance,
 )
@@ -88,19 +89,50 @@ def _state_with(orders_by_minute: dict[int, dict[int, int]]) -> AnchorState:
 
 def test_a_cart_is_one_minute_and_a_ring_buyer_many() -> None:
     state = _state_with({0: {1: 4, 2: 1}, 3: {2: 1}, 6: {2: 2}, 9: {3: 1}})
-    count = count_repeat_buyers(state, 10 * MINUTE_MS, 10 * MINUTE_MS, MINUTE_MS, 3)
+    counts = count_repeat_buyers(state, 10 * MINUTE_MS, [10 * MINUTE_MS], MINUTE_MS, 3)
+    count = counts[10 * MINUTE_MS]
     assert (count.orders, count.buyers, count.buyer_orders) == (9, 1, 4)
     assert count.sample == (f"{2:016x}",)
+
+
+def test_each_window_length_is_counted_in_one_pass() -> None:
+    """The last 5 minutes of 10 hold buyer 2's orders of minutes 5 to 7 only: a repeat buyer
+    of the 5 needs three of its minutes."""
+    state = _state_with({0: {1: 1}, 5: {2: 1}, 6: {2: 1}, 7: {2: 1}, 8: {1: 1}, 9: {1: 1}})
+    five, ten = 5 * MINUTE_MS, 10 * MINUTE_MS
+    counts = count_repeat_buyers(state, ten, [ten, five, five], MINUTE_MS, 3)
+    assert list(counts) == [five, ten]
+    assert (counts[five].orders, counts[five].buyers) == (5, 1)
+    assert (counts[ten].orders, counts[ten].buyers, counts[ten].buyer_orders) == (6, 2, 6)
 
 
 def test_an_anchor_whose_buyers_repeat_expects_them() -> None:
     repeat = RepeatBuyers()
     quiet, loyal = AnchorState("q"), AnchorState("l")
-    loyal.hist_repeat_orders, loyal.hist_repeat_buyers = 20_000.0, 800.0  # 0.04 per order
-    count = RepeatCount(orders=100, buyers=4, buyer_orders=20)
-    assert judge_repeat(count, normal_rate(quiet, "apparel", repeat), repeat, 600, 0.5).crossing
-    assert not judge_repeat(count, normal_rate(loyal, "apparel", repeat), repeat, 600, 0.5).crossing
-    assert window_chance(repeat, 600) == pytest.approx(repeat.false_alarms_per_anchor_day / 144)
+    loyal.hist_repeat[600] = [20_000.0, 800.0]  # 0.04 per order
+    count = RepeatCount(orders=100, buyers=5, buyer_orders=20)
+    rate = normal_rate(quiet, "apparel", repeat, 600)
+    assert judge_repeat(count, rate, repeat, 600, 0.5).crossing
+    rate = normal_rate(loyal, "apparel", repeat, 600)
+    assert not judge_repeat(count, rate, repeat, 600, 0.5).crossing
+    # Two window lengths share the day's chance.
+    day = repeat.false_alarms_per_anchor_day
+    assert window_chance(repeat, 600) == pytest.approx(day / 144 / 2)
+    # The 10-minute prior, scaled as the window's length squared.
+    assert normal_rate(quiet, None, repeat, 300) == pytest.approx(repeat.normal_rate / 4)
+
+
+def test_the_first_crossing_window_speaks_and_any_holding_holds() -> None:
+    repeat, state = RepeatBuyers(), AnchorState("a")
+    five, ten = 300_000, 600_000
+    ring = RepeatCount(orders=60, buyers=3, buyer_orders=12)
+    spread = RepeatCount(orders=120, buyers=3, buyer_orders=12)
+    state.hist_repeat[600] = [100_000.0, 100.0]  # a thousandth: 0.12 expected of 120 orders
+    verdict = judge_windows({five: ring, ten: spread}, state, None, repeat, 0.5)
+    assert verdict.crossing and verdict.window_s == 300
+    fading = RepeatCount(orders=60, buyers=1, buyer_orders=3)
+    verdict = judge_windows({five: fading, ten: spread}, state, None, repeat, 0.5)
+    assert not verdict.crossing and verdict.holding and verdict.window_s == 600
 
 
 def test_the_learned_repeat_rate_leaves_out_a_ring() -> None:
@@ -112,8 +144,9 @@ def test_the_learned_repeat_rate_leaves_out_a_ring() -> None:
     records = _small_ring()
     list(replay_records(records, settings, detector=detector, flush=True))
     state = states.get("busy")
-    assert state is not None and state.hist_repeat_orders > 0
-    assert state.hist_repeat_buyers / state.hist_repeat_orders < 0.001
+    assert state is not None and set(state.hist_repeat) == {300, 600}
+    for orders, buyers in state.hist_repeat.values():
+        assert orders > 0 and buyers / orders < 0.001
 
 
 def test_times_in_the_scenarios_are_minutes_apart() -> None:

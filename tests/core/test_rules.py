@@ -42,6 +42,8 @@ BROKEN = [
      "resolve_ratio: 1.5"),
     ("  min_count: 6 ", "  min_cout: 6 ", "quality_complaints.min_cout", "min_cout"),
     ("version: 1", "version: 2", "version", "version: 2"),
+    ("windows_s: [300, 600]", "windows_s: [300, 300]",
+     "order_concentration.repeat_buyers.windows_s", "windows_s: [300, 300]"),
 ]  # fmt: skip
 
 

@@ -27,6 +27,7 @@ def test_state_round_trips_through_json() -> None:
     bucket.refunds[60_000].add("o1", False, 1.5, "other")
     state.hist_orders, state.hist_refunds, state.hist_ms = 10.5, 1.25, 60_000
     state.hist_early = 0.5
+    state.hist_repeat = {300: [120.0, 0.5], 600: [240.0, 2.0]}
     state.order_hours[0] = 2
     state.recent_ids["complaints"] = {"e1": 60_000}
     state.waiting[60_000] = 2
@@ -39,6 +40,15 @@ def test_a_state_from_before_the_early_history_learns_it_from_now() -> None:
     head = AnchorState("a-1", hist_early=3.0).head_dict()
     del head["he"]
     assert AnchorState.from_head(head, {}).hist_early == 0.0
+
+
+def test_repeat_buying_learned_in_one_window_reads_as_the_ten_minutes() -> None:
+    head = AnchorState("a-1").head_dict()
+    del head["hrw"]
+    head |= {"hro": 500.0, "hrb": 1.5}  # before several window lengths were counted
+    assert AnchorState.from_head(head, {}).hist_repeat == {600: [500.0, 1.5]}
+    del head["hro"], head["hrb"]
+    assert AnchorState.from_head(head, {}).hist_repeat == {}
 
 
 def test_a_state_of_another_format_is_refused_with_what_to_do() -> None:
