@@ -300,6 +300,7 @@ def even_front_share(early: EarlyRefunds) -> float:
 def _early_count(
     state: AnchorState,
     end_ms: int,
+    step_ms: int,
     early: EarlyRefunds,
     only: set[int] | None = None,
     claims: bool = False,
@@ -316,8 +317,11 @@ def _early_count(
     front = back = 0.0
     first = last = None
     refunding: set[int] = set()
-    for start, b in state.buckets.items():
-        if not since - within <= start < end_ms:
+    buckets = state.buckets
+    oldest = since - within
+    for start in range(oldest + (-oldest) % step_ms, end_ms, step_ms):
+        b = buckets.get(start)
+        if b is None:
             continue
         orders = b.orders if only is None else sum(b.buyers.counts.get(h, 0) for h in only)
         lo, hi = max(0, since - start), min(within, end_ms - start)
@@ -380,12 +384,12 @@ class _EarlyCounts:
     ) -> _EarlyCounts:
         if early is None:
             return cls()
-        whole = _early_count(state, end_ms, early)
+        whole = _early_count(state, end_ms, step_ms, early)
         after = _after_concentration(state, end_ms, early)
         ring = claimed = None
         claims = early.quality_claims
         if claims is not None and whole.refunds >= claims.min_refunds:
-            claimed = _early_count(state, end_ms, early, claims=True)
+            claimed = _early_count(state, end_ms, step_ms, early, claims=True)
             claimed = claimed if claimed.refunds >= claims.min_refunds else None
         spec = early.repeat_buyers
         if spec is not None and whole.refunds >= spec.min_refunds:
@@ -394,7 +398,7 @@ class _EarlyCounts:
             size_ms = (early.within_s + early.window_s) * 1000
             repeat = repeat_buyers_in(state, end_ms, size_ms, step_ms, spec.min_minutes)
             if repeat:
-                ring = _early_count(state, end_ms, early, repeat)
+                ring = _early_count(state, end_ms, step_ms, early, repeat)
                 ring = ring if ring.refunds >= spec.min_refunds else None
         # Fewer cannot cross: the pace and the anchor's matured orders are not worth reading.
         enough = whole.refunds >= (after or early).min_refunds

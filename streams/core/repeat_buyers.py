@@ -16,13 +16,14 @@ may not be seen there), and named in the evidence by their hash, never their id.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from streams.core.rates import poisson_tail, smoothed_rate
 from streams.core.rules import RepeatBuyers
-from streams.core.state import AnchorState
+from streams.core.state import AnchorState, Bucket
 
 DAY_S = 86400
 
@@ -47,13 +48,13 @@ class RepeatCount:
 
 def _presence(
     state: AnchorState, end_ms: int, sizes_ms: Sequence[int], step_ms: int
-) -> Iterator[tuple[int, dict[Any, int], dict[Any, int]]]:
+) -> Iterator[tuple[int, Counter[Any], list[Bucket]]]:
     """For each window [end - size, end) of `sizes_ms` (ascending, whole steps), in one pass
-    over the buckets from the newest: its orders, and per buyer the minutes they ordered in
-    and their orders, from the buckets' buyer tallies. The dicts grow as the pass goes on:
-    read each before the next."""
-    minutes: dict[Any, int] = {}
-    counts: dict[Any, int] = {}
+    over the buckets from the newest: its orders, per buyer the minutes they ordered in
+    (counted in C: most buyers order once), and its buckets. The counter and the list grow
+    as the pass goes on: read each before the next."""
+    minutes: Counter[Any] = Counter()
+    held: list[Bucket] = []
     orders = 0
     start = end_ms
     for size in sizes_ms:
@@ -63,10 +64,9 @@ def _presence(
             if b is None:
                 continue
             orders += b.orders
-            for key, n in b.buyers.counts.items():
-                minutes[key] = minutes.get(key, 0) + 1
-                counts[key] = counts.get(key, 0) + n
-        yield orders, minutes, counts
+            minutes.update(b.buyers.counts.keys())
+            held.append(b)
+        yield orders, minutes, held
 
 
 def repeat_buyers_in(
@@ -84,13 +84,17 @@ def count_repeat_buyers(
     from the buckets' buyer tallies in one pass."""
     found: dict[int, RepeatCount] = {}
     sizes = sorted(set(sizes_ms))
-    for size, (orders, minutes, counts) in zip(
+    for size, (orders, minutes, held) in zip(
         sizes, _presence(state, end_ms, sizes, step_ms), strict=True
     ):
         repeat = [k for k, m in minutes.items() if m >= min_minutes]
+        if not repeat:
+            found[size] = RepeatCount(orders, 0, 0)
+            continue
+        counts = {k: sum(b.buyers.counts.get(k, 0) for b in held) for k in repeat}
         heaviest = sorted(repeat, key=lambda k: (-counts[k], str(k)))[:5]
         sample = tuple(f"{k:016x}" if isinstance(k, int) else str(k) for k in heaviest)
-        found[size] = RepeatCount(orders, len(repeat), sum(counts[k] for k in repeat), sample)
+        found[size] = RepeatCount(orders, len(repeat), sum(counts.values()), sample)
     return found
 
 

@@ -157,6 +157,22 @@ class Bucket:
             if step < end_ms and step - start_ms <= within_ms
         )
 
+    def paced(
+        self, start_ms: int, within_ms: int, front_ms: int, end_ms: int
+    ) -> tuple[int, int, int]:
+        """`refunded_within` at `within_ms` and at `front_ms`, and `claimed_within` at
+        `within_ms`, in one pass: what the bucket teaches the pace."""
+        early = front = claims = 0
+        for step, t in self.refunds.items():
+            if step < end_ms:
+                after = step - start_ms
+                if after <= within_ms:
+                    early += t.refunds
+                    claims += t.claims
+                if after <= front_ms:
+                    front += t.refunds
+        return early, front, claims
+
     def refunded_within(self, start_ms: int, within_ms: int, end_ms: int) -> int:
         """How many of the bucket's orders (it starts at `start_ms`) were refunded within
         `within_ms` of that start, before `end_ms`: its early refunds, as the early path counts
