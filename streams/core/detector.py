@@ -507,7 +507,7 @@ class Detector:
             due = [s for s in range(first, upto, step) if s in buckets]
         if not due:
             return
-        state.paced_to_ms = upto if since is None else max(since, upto)
+        state.paced_to_ms = upto  # past `since`: an earlier one returned above
         if state.firing(RuleName.REFUND_AFTER_ORDER_SPIKE) or state.firing(
             RuleName.ORDER_CONCENTRATION
         ):

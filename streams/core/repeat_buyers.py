@@ -21,11 +21,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from streams.core.clock import DAY_MS
 from streams.core.rates import poisson_tail, smoothed_rate
 from streams.core.rules import RepeatBuyers
 from streams.core.state import AnchorState, Bucket
 
-DAY_S = 86400
+DAY_S = DAY_MS // 1000
 
 
 @dataclass(frozen=True, slots=True)

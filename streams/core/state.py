@@ -148,20 +148,12 @@ class Bucket:
         """How many of the bucket's orders had been refunded before `end_ms` (a boundary)."""
         return sum(t.refunds for step, t in self.refunds.items() if step < end_ms)
 
-    def claimed_within(self, start_ms: int, within_ms: int, end_ms: int) -> int:
-        """Of `refunded_within`, the refunds that claimed the product was bad before it
-        shipped."""
-        return sum(
-            t.claims
-            for step, t in self.refunds.items()
-            if step < end_ms and step - start_ms <= within_ms
-        )
-
     def paced(
         self, start_ms: int, within_ms: int, front_ms: int, end_ms: int
     ) -> tuple[int, int, int]:
-        """`refunded_within` at `within_ms` and at `front_ms`, and `claimed_within` at
-        `within_ms`, in one pass: what the bucket teaches the pace."""
+        """`refunded_within` at `within_ms` and at `front_ms`, and of the first the refunds
+        that claimed the product was bad before it shipped, in one pass: what the bucket
+        teaches the pace."""
         early = front = claims = 0
         for step, t in self.refunds.items():
             if step < end_ms:
