@@ -52,7 +52,8 @@ class Evidence(BaseModel):
         "(the early refunds of repeat buyers' orders alone) or 'early+quality_claims' (the "
         "early refunds calling the product bad before it shipped), 'long' (quality complaints); "
         "order_concentration: 'short+long' (orders per buyer) or 'repeat_buyers' (buyers "
-        "ordering in several minutes of the window; `repeat_buyer_hashes` names them by hash)."
+        "ordering in several minutes of the window; `repeat_buyer_hashes` names them by hash); "
+        "'rule_disabled' on the resolution of an episode whose rule a new rule set turned off."
     )
     category: str | None = None
     orders: int = 0
@@ -93,3 +94,14 @@ class Alert(Event):
     threshold: dict[str, float]
     evidence: Evidence
     emitted_at: Timestamp
+    rules_version: int = Field(
+        default=0,
+        ge=0,
+        description="The rule set the episode was judged under: 0 is the worker's rules file, "
+        "N the version published to the rules topic (`livewatch rules show`).",
+    )
+    shadow: bool = Field(
+        default=False,
+        description="True on the shadow alerts topic only: judged under a shadow rule set, "
+        "which pages no one. Its alert ids differ from the live episode's.",
+    )

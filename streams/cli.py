@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import typer
 from pydantic import ValidationError
 
+from streams.cli_rules import backtest_command, rules_cli
 from streams.settings import Settings
 
 if TYPE_CHECKING:
@@ -26,6 +27,8 @@ schemas_cli = typer.Typer(help="JSON Schema files of the wire contracts.")
 cli.add_typer(kafka_cli, name="kafka")
 cli.add_typer(topics_cli, name="topics")
 cli.add_typer(schemas_cli, name="schemas")
+cli.add_typer(rules_cli, name="rules")
+cli.command("backtest")(backtest_command)
 
 StateDir = Annotated[
     Path | None, typer.Option(help="State directory of the local broker (config, data, pid).")
@@ -431,6 +434,13 @@ def _stderr_console() -> Console:
 def replay(
     file: Annotated[str, typer.Argument(help="JSONL lines {topic, value}; '-' for stdin.")],
     rules: Annotated[Path | None, typer.Option(help="Rules file (default: packaged).")] = None,
+    rules_history: Annotated[
+        Path | None,
+        typer.Option(
+            help="The rules topic's records (`livewatch rules export`): each boundary is "
+            "judged under the set the workers used there."
+        ),
+    ] = None,
     flush: Annotated[
         bool, typer.Option(help="Run time on past the last event so open episodes resolve.")
     ] = False,
@@ -450,6 +460,14 @@ def replay(
 
     settings = load_settings()
     loaded = load_rules_or_exit(rules or settings.rules_path)
+    book = None
+    if rules_history is not None:
+        from streams.cli_rules import read_history
+        from streams.core.rulebook import book_from_records
+
+        book, refused = book_from_records(loaded, read_history(rules_history))
+        for reason in refused:
+            typer.echo(f"rules record refused (as the workers refuse it): {reason}", err=True)
     placement = _placement(orders_by, refunds_by, complaints_by, partitioner)
     problems = 0
 
@@ -462,7 +480,9 @@ def replay(
     count = 0
     try:
         records = read_jsonl(handle, report)
-        alerts = replay_records(records, settings, loaded, report, flush=flush, placement=placement)
+        alerts = replay_records(
+            records, settings, loaded, report, flush=flush, placement=placement, book=book
+        )
         for alert in alerts:
             sys.stdout.write(encode(alert).decode() + "\n")
             count += 1

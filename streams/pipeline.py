@@ -11,6 +11,7 @@ from streams.core.detector import Detector, DetectorConfig, StateStore
 from streams.core.evaluate import Windows
 from streams.core.order_index import IndexStore, OrderIndex
 from streams.core.partition import PartitionTask
+from streams.core.rulebook import RuleBook
 from streams.core.rules import Rules, load_rules
 from streams.placement import Owners
 from streams.settings import Settings
@@ -34,16 +35,16 @@ def wall_clock_ms() -> int:
 
 
 def build_detector(
-    settings: Settings, orders: OrderMemory, states: StateStore, rules: Rules | None = None
+    settings: Settings,
+    orders: OrderMemory,
+    states: StateStore,
+    rules: Rules | None = None,
+    book: RuleBook | None = None,
 ) -> Detector:
-    """A detector on the configured rules file (refused with line and field if it is wrong)."""
-    return Detector(
-        rules or load_rules(settings.rules_path),
-        detector_config(settings),
-        orders,
-        states,
-        wall_clock_ms,
-    )
+    """A detector on the configured rules file (refused with line and field if it is wrong),
+    or on a rule book's (the rules file and the rule sets published since)."""
+    base = book.base if book is not None else rules or load_rules(settings.rules_path)
+    return Detector(base, detector_config(settings), orders, states, wall_clock_ms, book)
 
 
 def build_task(

@@ -35,6 +35,7 @@ from streams.core.detector import Detector
 from streams.core.dict_stores import DictOrders, DictStates
 from streams.core.order_index import DictIndex
 from streams.core.partition import REFUSED, PartitionTask, Positions, refusal
+from streams.core.rulebook import RuleBook
 from streams.core.rules import Rules
 from streams.pipeline import build_detector, build_task
 from streams.placement import Owners, Placement, RefundKey
@@ -82,6 +83,7 @@ def replay_records(
     refunds_by: RefundKey = "anchor",
     chunk: int = CHUNK,
     placement: Placement | None = None,
+    book: RuleBook | None = None,
 ) -> Iterator[Alert]:
     """Alerts the worker would publish for `(topic kind, JSON value[, partition])` records.
 
@@ -90,9 +92,10 @@ def replay_records(
     partition goes where `placement` puts it (default: the contract, with refunds keyed as
     `refunds_by` says). With `flush`, time then runs on past the last event until open
     episodes can resolve; without it, the replay stops where the input stops, as a worker
-    would.
+    would. `book`: the rule sets published to the rules topic, to judge each boundary under
+    the one the worker used there (see `rulebook`).
     """
-    detector = detector or build_detector(settings, DictOrders(), DictStates(), rules)
+    detector = detector or build_detector(settings, DictOrders(), DictStates(), rules, book)
     n = settings.partitions
     placement = placement or Placement.of(refunds=refunds_by)
     rng = random.Random(placement.seed)

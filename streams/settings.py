@@ -26,12 +26,13 @@ SECRETS = (
 SECTIONS: dict[str, tuple[str, ...]] = {
     "Kafka and topics (every program)": (
         "kafka_bootstrap", "app_id", "topic_orders", "topic_refunds", "topic_complaints",
-        "topic_alerts", "topic_deadletter", "deadletter_retention_s", "partitions",
+        "topic_alerts", "topic_alerts_shadow", "topic_rules", "topic_deadletter",
+        "deadletter_retention_s", "partitions",
         "replication_factor", "security_protocol", "sasl_mechanism", "sasl_username",
         "sasl_password", "ssl_cafile", "ssl_certfile", "ssl_keyfile", "ssl_key_password",
     ),
     "Detection (the worker and the replay)": (
-        "rules_path", "short_window_s", "long_window_s", "step_s", "grace_s",
+        "rules_path", "rules_lead_s", "short_window_s", "long_window_s", "step_s", "grace_s",
         "order_horizon_s", "future_tolerance_s", "max_event_age_s", "max_record_bytes",
         "routing",
     ),
@@ -80,6 +81,11 @@ class Settings(BaseSettings):
     """Input topic of complaints."""
     topic_alerts: str = "alerts"
     """Where alerts are published (keyed by anchor, with CloudEvents headers)."""
+    topic_alerts_shadow: str = "alerts-shadow"
+    """Where the alerts of a shadow rule set go (`shadow: true`), never to the notifier."""
+    topic_rules: str | None = None
+    """Compacted, one partition: the rule sets published with `livewatch rules publish`
+    (default `<app_id>-rules`; `off`: none are followed, the rules file alone holds)."""
     topic_deadletter: str = "livewatch-deadletter"
     """Where malformed input goes, with its source topic, partition, offset and error in headers."""
     deadletter_retention_s: int = Field(default=7 * 24 * 3600, gt=0)
@@ -162,7 +168,13 @@ class Settings(BaseSettings):
     interval, however many requests come (0: every request)."""
 
     rules_path: Path | None = None
-    """Rules YAML overriding the packaged defaults (`streams/rules/default.yaml`)."""
+    """Rules YAML overriding the packaged defaults (`streams/rules/default.yaml`): version 0,
+    in force until a rule set published to `topic_rules` takes over at its boundary."""
+    rules_lead_s: int = Field(default=60, ge=0)
+    """How far past the publisher's clock a published rule set's boundary lies (rounded up to
+    a step): workers must have read it before they evaluate that boundary, and hold
+    evaluation past the last time they knew the rules topic caught up plus this lead. Keep it
+    above the clock skew between the publisher's host and the workers'."""
     short_window_s: int = Field(default=600, gt=0)
     """The short window; a whole number of steps."""
     long_window_s: int = Field(default=3600, gt=0)
@@ -340,11 +352,20 @@ class Settings(BaseSettings):
         return {kind: f"{self.app_id}-{kind}" for kind in INTERNAL}
 
     @property
+    def rules_topic(self) -> str | None:
+        """The rules topic's name, None when it is off."""
+        if self.topic_rules == "off":
+            return None
+        return self.topic_rules or f"{self.app_id}-rules"
+
+    @property
     def all_topics(self) -> list[str]:
         return [
             *self.input_topics,
             *self.internal_topics.values(),
             self.topic_alerts,
+            self.topic_alerts_shadow,
+            *([self.rules_topic] if self.rules_topic else []),
             self.topic_deadletter,
         ]
 

@@ -75,6 +75,9 @@ async def create_topics(settings: Settings) -> list[TopicReport]:
             "cleanup.policy": "delete",
             "retention.ms": str(settings.deadletter_retention_s * 1000),
         }
+        # Every version of every rule set, kept: a key per version, compacted.
+        if settings.rules_topic:
+            configs[settings.rules_topic] = {"cleanup.policy": "compact"}
         wanted = [
             *settings.all_topics,
             *(name for name in configs if name not in settings.all_topics),
@@ -85,7 +88,8 @@ async def create_topics(settings: Settings) -> list[TopicReport]:
         isr = {"min.insync.replicas": str(min(2, rf))} if rf > 1 else {}
         missing = [
             NewTopic(
-                name, settings.partitions, rf, topic_configs={**configs.get(name, {}), **isr},
+                name, 1 if name == settings.rules_topic else settings.partitions, rf,
+                topic_configs={**configs.get(name, {}), **isr},
             )
             for name in wanted
             if name not in existing

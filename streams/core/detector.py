@@ -16,14 +16,15 @@ from typing import Protocol
 from schemas import Alert, AlertStatus, InputEvent, RuleName, Severity
 from streams.core.attribution import OrderMemory, OrderRef
 from streams.core.clock import DAY_MS, HOUR_MS, bucket_start, from_ms, is_late
-from streams.core.evaluate import Verdict, Windows, whole_steps
+from streams.core.evaluate import QUIET, Verdict, Windows, whole_steps
 from streams.core.facts import ComplaintFact, Fact, OrderFact, RefundFact, fact_of, parked_fact
 from streams.core.lifecycle import advance
 from streams.core.pace import RefundPace, read_horizon, taught_by
 from streams.core.registry import REGISTRY
 from streams.core.repeat_buyers import count_repeat_buyers
+from streams.core.rulebook import RuleBook
 from streams.core.rules import Rules
-from streams.core.state import AnchorState, PendingRefund, RefundTally
+from streams.core.state import AnchorState, Episode, PendingRefund, RefundTally
 
 SAMPLE_ORDERS_PER_BUCKET = 3
 MAX_DEFERRED = 1_000
@@ -79,19 +80,22 @@ class Detector:
         orders: OrderMemory,
         states: StateStore,
         clock: Callable[[], int],
+        book: RuleBook | None = None,
     ) -> None:
         self.rules = rules
+        """The live rules of the boundary being evaluated (see `_use_rules_at`)."""
+        self.rules_version = 0
+        self.book = book if book is not None else RuleBook(rules)
+        """The rules file and the rule sets published since (see `rulebook`)."""
+        self._shadow: tuple[int, Rules] | None = None
+        """The shadow rule set of the boundary being evaluated, if any."""
         self.config = config
         self.orders = orders
         self.states = states
         self.clock = clock
         """Wall clock in ms, only for `emitted_at`: detection itself runs on event time."""
         self.stats = Stats()
-        spike = rules.refund_after_order_spike
-        share = spike.early.normal_share if spike.early is not None else 0.0
-        self._normal_early: dict[str, float] = {
-            c: v.baseline_rate * share for c, v in spike.categories.items()
-        }
+        self._normal_early = _normal_early(rules)
         """Early refunds per order the rules expect of a normal anchor, per category."""
         self.pace = RefundPace()
         """The refund pace of a detector driven directly, as one partition (a `PartitionTask`
@@ -372,6 +376,7 @@ class Detector:
                 due.setdefault(nxt, []).append(anchor_id)
         while due:
             boundary = min(due)
+            self._use_rules_at(boundary)
             ids = due.pop(boundary)
             ids.sort()  # nearly sorted already: they come from the boundary before, in order
             for anchor_id in ids:
@@ -391,6 +396,17 @@ class Detector:
             pace.forget_unread(horizon, early.pace_hours)
         return alerts
 
+    def _use_rules_at(self, boundary_ms: int) -> None:
+        """Judge, fold and learn at this boundary under the rule sets in force there."""
+        book = self.book
+        if not book.published:
+            return
+        version, rules = book.live_at(boundary_ms)
+        if rules is not self.rules:
+            self.rules, self.rules_version = rules, version
+            self._normal_early = _normal_early(rules)
+        self._shadow = book.shadow_at(boundary_ms)
+
     def _next_boundary(self, state: AnchorState, boundary: int, last: int) -> int:
         """The next boundary where something can change, so no stretch of empty minutes is
         walked one by one (an order dated long before the rest of its anchor's would cost a
@@ -402,7 +418,7 @@ class Detector:
         nxt = boundary + step
         if state.buckets and min(state.buckets) < nxt:
             return nxt
-        if any(e.status == AlertStatus.FIRING for e in state.episodes.values()):
+        if state.any_firing():
             return nxt
         candidates = [last]
         if state.buckets:
@@ -561,24 +577,73 @@ class Detector:
 
     def _evaluate(self, state: AnchorState, end_ms: int, pace: RefundPace) -> list[Alert]:
         self.stats.evaluations += 1
+        alerts = self._judge(state, end_ms, pace, self.rules, self.rules_version, False)
+        if self._shadow is not None:
+            version, rules = self._shadow
+            alerts.extend(self._judge(state, end_ms, pace, rules, version, True))
+        elif state.shadow_episodes:
+            alerts.extend(self._judge(state, end_ms, pace, None, 0, True))
+        return alerts
+
+    def _judge(
+        self,
+        state: AnchorState,
+        end_ms: int,
+        pace: RefundPace,
+        rules: Rules | None,
+        version: int,
+        shadow: bool,
+    ) -> list[Alert]:
+        """Every rule of `rules` on the anchor, with the live or the shadow episodes. A rule
+        turned off (or a shadow set withdrawn: `rules` None) resolves its open episode."""
         w = self.config.windows
-        rules = self.rules
+        episodes = state.shadow_episodes if shadow else state.episodes
         alerts: list[Alert] = []
         for spec in REGISTRY:
-            settings = spec.enabled(rules)
-            if settings is None:
-                continue
             name = spec.name
-            episode = state.episodes.get(name)
-            verdict = spec.judge(state, end_ms, w, settings, state.firing(name), pace)
+            episode = episodes.get(name)
+            settings = spec.enabled(rules) if rules is not None else None
+            if settings is None:
+                if episode is not None and episode.status == AlertStatus.FIRING:
+                    alerts.append(self._disabled(state, episode, name, end_ms, version, shadow))
+                continue
+            assert rules is not None
+            firing = episode is not None and episode.status == AlertStatus.FIRING
+            verdict = spec.judge(state, end_ms, w, settings, firing, pace)
             new, transition = advance(
-                episode, verdict.signal, name, state.anchor_id, end_ms, w.step_ms, rules.lifecycle
-            )
+                episode, verdict.signal, name, state.anchor_id, end_ms, w.step_ms,
+                rules.lifecycle, shadow,
+            )  # fmt: skip
             if new is not None:
-                state.episodes[name] = new
+                episodes[name] = new
             if transition is not None and new is not None:
-                alerts.append(self._alert(state, verdict, new.alert_id, new.status, new.severity))
+                alerts.append(
+                    self._alert(state, verdict, new.alert_id, new.status, new.severity,
+                                version, shadow)
+                )  # fmt: skip
         return alerts
+
+    def _disabled(
+        self,
+        state: AnchorState,
+        episode: Episode,
+        name: RuleName,
+        end_ms: int,
+        version: int,
+        shadow: bool,
+    ) -> Alert:
+        """Resolve an open episode whose rule the rule set in force turned off: its
+        subscribers would otherwise wait for a resolution that never comes."""
+        episode.status = AlertStatus.RESOLVED
+        episode.ended_ms = end_ms
+        episode.calm_since_ms = None
+        verdict = Verdict(
+            name, QUIET, end_ms - self.config.windows.long_ms, end_ms,
+            evidence={"window": "rule_disabled"},
+        )  # fmt: skip
+        return self._alert(
+            state, verdict, episode.alert_id, episode.status, episode.severity, version, shadow
+        )
 
     def _alert(
         self,
@@ -587,6 +652,8 @@ class Detector:
         alert_id: str,
         status: AlertStatus,
         severity: Severity,
+        version: int = 0,
+        shadow: bool = False,
     ) -> Alert:
         return Alert.model_validate(
             {
@@ -602,5 +669,14 @@ class Detector:
                 "threshold": verdict.threshold,
                 "evidence": verdict.evidence,
                 "emitted_at": from_ms(self.clock()),
+                "rules_version": version,
+                "shadow": shadow,
             }
         )
+
+
+def _normal_early(rules: Rules) -> dict[str, float]:
+    """Early refunds per order the rules expect of a normal anchor, per category."""
+    spike = rules.refund_after_order_spike
+    share = spike.early.normal_share if spike.early is not None else 0.0
+    return {c: v.baseline_rate * share for c, v in spike.categories.items()}

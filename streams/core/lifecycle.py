@@ -17,9 +17,11 @@ SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 Transition = Literal["fired", "escalated", "resolved"]
 
 
-def alert_id(rule: RuleName, anchor_id: str, started_ms: int) -> str:
-    """Deterministic episode id: a restart or a replay of the same events gives the same id."""
-    return str(uuid.uuid5(ALERT_NAMESPACE, f"{rule}\x1f{anchor_id}\x1f{started_ms}"))
+def alert_id(rule: RuleName, anchor_id: str, started_ms: int, shadow: bool = False) -> str:
+    """Deterministic episode id: a restart or a replay of the same events gives the same id.
+    A shadow episode's differs from a live one's of the same start (they are not one)."""
+    name = f"shadow\x1f{rule}" if shadow else str(rule)
+    return str(uuid.uuid5(ALERT_NAMESPACE, f"{name}\x1f{anchor_id}\x1f{started_ms}"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,7 @@ def advance(
     now_ms: int,
     step_ms: int,
     policy: Lifecycle,
+    shadow: bool = False,
 ) -> tuple[Episode | None, Transition | None]:
     """Next episode state and the transition to publish, if any.
 
@@ -54,7 +57,7 @@ def advance(
             return episode, None
         started = bucket_start(now_ms, step_ms)
         return Episode(
-            alert_id(rule, anchor_id, started), started, severity=signal.severity
+            alert_id(rule, anchor_id, started, shadow), started, severity=signal.severity
         ), "fired"
     if signal.holding:
         episode.calm_since_ms = None

@@ -359,6 +359,12 @@ class PartitionTask:
         """The refund pace of this partition's anchors (see `RefundPace`)."""
         self.limits = limits
         """How far event times may stray before a record is refused (None: never)."""
+        self.horizon: Callable[[], int | None] | None = None
+        """How far the rule sets are known (see `rules_topic.RulesFollower`; None: a file's,
+        known in full): no boundary past it is evaluated, so none is judged under a set
+        that a later record of the rules topic would have replaced."""
+        self.held_by_rules = False
+        """The last evaluation stopped at `horizon`: the worker tries again between fetches."""
         self.judged: tuple[Mark, bool] | None = None
         """The last input progress judged (see `step`), and whether it vouched for the
         partitions upstream."""
@@ -503,7 +509,7 @@ class PartitionTask:
         `held_by_poll`, so it is judged again at the next call)."""
         progress = self._progress(positions, now_s)
         judged = (progress, self.clock.vouches_upstream)
-        if progress == HOLD or judged == self.judged:
+        if progress == HOLD or (judged == self.judged and not self.held_by_rules):
             return None
         self.judged = judged
         return self._step(progress, read_inputs=True)
@@ -547,6 +553,12 @@ class PartitionTask:
     def evaluate_to(self, safe: int | None) -> tuple[list[Alert], set[str], int | None]:
         """Evaluate the active anchors' boundaries up to `safe`; the alerts, the anchors that
         went quiet (no longer active), and `safe`."""
+        if safe is not None and self.horizon is not None:
+            known = self.horizon()
+            self.held_by_rules = known is None or known < safe
+            if known is None:
+                return [], set(), None
+            safe = min(safe, known)
         if safe is None or not self.clock.active:
             return [], set(), safe
         emitted = self.detector.advance_to(safe, self.clock.active, self.pace)

@@ -314,6 +314,8 @@ class AnchorState:
     """Out-of-order events (visible from, topic, compact form: `facts`), counted at the
     boundary after they became visible. No buyer id: the compact form holds its hash."""
     episodes: dict[str, Episode] = field(default_factory=dict)
+    shadow_episodes: dict[str, Episode] = field(default_factory=dict)
+    """Episodes of the shadow rule set, judged on the same state (see `rulebook`)."""
 
     touched: set[int] = field(default_factory=set, compare=False, repr=False)
     """Buckets changed since the store last wrote them (not stored): a batch writes only
@@ -344,7 +346,9 @@ class AnchorState:
             "w": {str(k): v for k, v in self.waiting.items()},
             "d": [list(d) for d in self.deferred],
             "e": {k: v.to_dict() for k, v in self.episodes.items()},
-        }
+            **({"se": {k: v.to_dict() for k, v in self.shadow_episodes.items()}}
+               if self.shadow_episodes else {}),
+        }  # fmt: skip
 
     @staticmethod
     def check_version(d: dict[str, Any]) -> None:
@@ -379,6 +383,7 @@ class AnchorState:
             waiting={int(k): _int(v) for k, v in d["w"].items()},
             deferred=[(int(v), str(k), e) for v, k, e in d["d"]],
             episodes={k: Episode.from_dict(v) for k, v in d["e"].items()},
+            shadow_episodes={k: Episode.from_dict(v) for k, v in d.get("se", {}).items()},
             deferred_ids={(str(k), parked_id(e)) for _, k, e in d["d"]},
         )
 
@@ -393,11 +398,12 @@ class AnchorState:
     def is_active(self) -> bool:
         """Whether boundaries still need evaluating: counts in windows, refunds waiting for
         their order, or an episode that has not resolved."""
-        return bool(
-            self.buckets
-            or self.waiting
-            or self.deferred
-            or any(e.status == AlertStatus.FIRING for e in self.episodes.values())
+        return bool(self.buckets or self.waiting or self.deferred or self.any_firing())
+
+    def any_firing(self) -> bool:
+        """Whether an episode, live or shadow, is open."""
+        return any(e.status == AlertStatus.FIRING for e in self.episodes.values()) or any(
+            e.status == AlertStatus.FIRING for e in self.shadow_episodes.values()
         )
 
     def firing(self, rule: RuleName) -> bool:

@@ -19,16 +19,18 @@ from aiokafka.errors import KafkaError
 from faust.exceptions import PartitionsMismatch
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from streams.core.rules import Rules
+from streams.core.rulebook import RuleBook
+from streams.core.rules import Rules, load_rules
 from streams.core.state import AnchorState, StateVersionError
 from streams.kafka_config import client_options, ssl_context
 from streams.pipeline import build_detector
+from streams.rules_topic import RulesFollower
 from streams.settings import Settings
 from streams.worker import web
 from streams.worker.broker_health import BrokerProbe
 from streams.worker.faust_batches import BatchApp, BatchConsumer
 from streams.worker.faust_io import FaustConsumer, FaustOutputs
-from streams.worker.metrics import Metrics, Sources
+from streams.worker.metrics import Metrics, RulesStatus, Sources
 from streams.worker.snapshot import Snapshot
 from streams.worker.stores import StorageError, TableIndex, TableOrders, TableStates, TableStorage
 from streams.worker.table_writes import MAX_BATCH_BYTES, TableWriter
@@ -118,13 +120,20 @@ def create_app(
     states = TableStates(tables[ANCHOR_STATE], tables[ANCHOR_BUCKETS], writer, resets)
     orders = TableOrders(tables[ORDERS_BY_ID], tables[REFUNDS_WAITING], writer, resets)
     index = TableIndex(tables[INDEX_ENTRIES], tables[INDEX_WAITING], writer, resets)
-    detector = build_detector(settings, orders, states, rules)
+    book = RuleBook(rules or load_rules(settings.rules_path))
+    detector = build_detector(settings, orders, states, book=book)
     clocks = tables[PARTITION_CLOCK]
     storage = TableStorage(states, orders, index, clocks, writer, resets, detector.config)
     alerts = _raw_topic(app, settings.topic_alerts)
-    outputs = FaustOutputs(app, alerts, _raw_topic(app, settings.topic_deadletter), settings.app_id)
+    outputs = FaustOutputs(
+        app, alerts, _raw_topic(app, settings.topic_deadletter), settings.app_id,
+        _raw_topic(app, settings.topic_alerts_shadow),
+    )  # fmt: skip
     consumer = FaustConsumer(app)
     worker = Worker(settings, detector, index, storage, outputs, consumer, INFRASTRUCTURE)
+    follower = _follow_rules(app, settings, book)
+    if settings.rules_topic:
+        worker.rules_horizon = follower.horizon
 
     def active_states() -> list[AnchorState]:
         found = (states.get(a) for a in worker.active_anchors())
@@ -137,7 +146,7 @@ def create_app(
         Sources(
             stats=lambda: detector.stats, counts=worker.counts, forwarding=worker.off_partition,
             resets=resets, summary=summary, consumer_lag=worker.consumer_lag, windows=windows,
-            remembered=orders.remembered,
+            remembered=orders.remembered, rules=lambda: _rules_status(follower),
         ),
     )  # fmt: skip
     worker.evaluation = metrics.evaluation.time
@@ -146,7 +155,8 @@ def create_app(
     token = settings.api_token.get_secret_value() if settings.api_token else None
     web.register(
         app, metrics.registry, tables[ANCHOR_STATE], states.get, summary, windows, readiness,
-        detector.rules.refund_after_order_spike, token, worker.owners,
+        book.base.refund_after_order_spike, token, worker.owners,
+        lambda: _rules_detail(follower),
     )  # fmt: skip
 
     async def forget_partitions(sender: Any, *args: Any, **kwargs: Any) -> None:
@@ -165,6 +175,44 @@ def create_app(
 
     app.deliver_batches(inputs, detect, between=retick)
     return app
+
+
+def _follow_rules(app: BatchApp, settings: Settings, book: RuleBook) -> RulesFollower:
+    """Read the rules topic into `book` from the start, and follow it, beside the batches."""
+    follower = RulesFollower(settings, book)
+    if not settings.rules_topic:
+        return follower  # the rules file alone
+
+    async def follow() -> None:
+        await follower.run()
+
+    cast(Any, app).task(follow)
+
+    async def stop(sender: Any, *args: Any, **kwargs: Any) -> None:
+        await follower.stop()
+
+    cast(Any, app.on_before_shutdown).connect(stop)
+    return follower
+
+
+def _rules_status(follower: RulesFollower) -> RulesStatus:
+    live, shadow = follower.book.latest("live"), follower.book.latest("shadow")
+    return RulesStatus(
+        live=live.version if live else 0,
+        shadow=shadow.version if shadow is not None and shadow.rules is not None else None,
+        refused=len(follower.refused),
+    )
+
+
+def _rules_detail(follower: RulesFollower) -> dict[str, Any]:
+    """What `/readyz` says of the rules: the versions known, the last refusal, and whether
+    the topic has been read to its end yet (until then no boundary is evaluated)."""
+    detail: dict[str, Any] = {"rules": follower.describe()}
+    if follower.caught_up_ms is None:
+        detail["rules"] += "; the rules topic not read to its end yet"
+    if follower.refused:
+        detail["rules_refused"] = follower.refused[-1]
+    return detail
 
 
 def _raw_topic(app: BatchApp, *names: str) -> Any:

@@ -46,8 +46,11 @@ class FaustOutputs:
     """Alerts (keyed by anchor, with CloudEvents headers), dead letters, and the internal
     records (`RecordSender`: a few produce batches per partition)."""
 
-    def __init__(self, app: Any, alerts: Any, deadletter: Any, source: str) -> None:
+    def __init__(
+        self, app: Any, alerts: Any, deadletter: Any, source: str, shadow: Any = None
+    ) -> None:
         self.alerts = alerts
+        self.shadow = shadow
         self.deadletter = deadletter
         self.source = source
         self.sender = RecordSender(app)
@@ -58,6 +61,12 @@ class FaustOutputs:
     async def alert(self, alert: Alert) -> Awaitable[Any]:
         headers = cloudevent_headers(alert, self.source)
         return await self.alerts.send(  # type: ignore[no-any-return]
+            key=alert.anchor_id.encode(), value=encode(alert), headers=headers
+        )
+
+    async def shadow_alert(self, alert: Alert) -> Awaitable[Any]:
+        headers = cloudevent_headers(alert, self.source)
+        return await self.shadow.send(  # type: ignore[no-any-return]
             key=alert.anchor_id.encode(), value=encode(alert), headers=headers
         )
 

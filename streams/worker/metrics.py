@@ -65,6 +65,18 @@ class ShellCounts:
     """(topic kind, reason) of records sent to the dead-letter topic."""
     alerts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     """(rule, severity, status) of alerts published."""
+    shadow_alerts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """(rule, status) of a shadow rule set's alerts, sent to the shadow alerts topic."""
+
+
+@dataclass(frozen=True)
+class RulesStatus:
+    """The rule sets a worker knows: the latest version of each kind (0: the rules file;
+    None: no shadow set), and the records of the rules topic it refused."""
+
+    live: int = 0
+    shadow: int | None = None
+    refused: int = 0
 
 
 @dataclass
@@ -83,6 +95,7 @@ class Sources:
     """Records read away from their anchor's partition."""
     resets: Counter[str] = field(default_factory=Counter)
     """Stored records that could not be read back and were started over, by table."""
+    rules: Callable[[], RulesStatus] = RulesStatus
 
 
 class LivewatchCollector(Collector):
@@ -154,6 +167,14 @@ class LivewatchCollector(Collector):
             {"rule": RULES, "severity": SEVERITIES, "status": STATUSES},
             counts.alerts,
         )
+        yield _counter(
+            "livewatch_shadow_alerts_emitted",
+            "Alerts of the shadow rule set, sent to the shadow alerts topic only, by rule and "
+            "status.",
+            {"rule": RULES, "status": STATUSES},
+            counts.shadow_alerts,
+        )
+        yield from self._rules_series()
         evaluations = CounterMetricFamily(
             "livewatch_rule_evaluations", "Anchor evaluations at step boundaries."
         )
@@ -174,6 +195,25 @@ class LivewatchCollector(Collector):
         )
         remembered.add_metric([], self.sources.remembered())
         yield remembered
+
+    def _rules_series(self) -> Iterator[Metric]:
+        status = self.sources.rules()
+        version = GaugeMetricFamily(
+            "livewatch_rules_version",
+            "The latest rule set this worker accepted, by kind (live: 0 is the rules file; "
+            "shadow: -1 when there is none). It is in force from its boundary on.",
+            labels=["kind"],
+        )
+        version.add_metric(["live"], status.live)
+        version.add_metric(["shadow"], -1 if status.shadow is None else status.shadow)
+        yield version
+        refused = CounterMetricFamily(
+            "livewatch_rules_refused",
+            "Records of the rules topic that did not validate: the sets known before stay in "
+            "force (`/readyz` says why).",
+        )
+        refused.add_metric([], status.refused)
+        yield refused
 
     def _state_gauges(self) -> Iterator[Metric]:
         summary = self.sources.summary()

@@ -217,11 +217,12 @@ def register(
     refund_rule: RefundSpikeRule,
     token: str | None = None,
     owners: Callable[[str], int] | None = None,
+    details: Callable[[], dict[str, Any]] = dict,
 ) -> None:
     """Add `/metrics`, `/livez`, `/readyz`, `/anchors`, `/anchors/{anchor_id}`,
     `/anchors/{anchor_id}/minutes` and `/alerts/active`; with a `token`, all but the probes
     need it. `owners`: the partition of an anchor (default: `placement.owner` over the app's
-    partitions)."""
+    partitions). `details`: more for `/readyz` to say (the rule sets in force)."""
     guarded = guard(token)
     partitions = int(app.conf.topic_partitions)
     routed = owner_route(
@@ -242,7 +243,8 @@ def register(
     @app.page("/readyz")
     async def readyz(web: Any, request: Any) -> Any:
         is_ready, reason = ready()
-        return web.json({"ready": is_ready, "reason": reason}, status=200 if is_ready else 503)
+        body = {"ready": is_ready, "reason": reason, **details()}
+        return web.json(body, status=200 if is_ready else 503)
 
     @app.page("/anchors/{anchor_id}")
     @guarded

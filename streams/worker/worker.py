@@ -77,6 +77,9 @@ class Outputs(Protocol):
     async def alert(self, alert: Alert) -> Awaitable[Any]:
         """Send an alert; the returned future is done once the broker has it."""
 
+    async def shadow_alert(self, alert: Alert) -> Awaitable[Any]:
+        """Send an alert of a shadow rule set to the shadow alerts topic."""
+
     async def dead_letter(self, record: DeadLetter) -> Awaitable[Any]: ...
     async def flush(self) -> None:
         """Send the queued internal records and wait until the broker has them."""
@@ -137,6 +140,9 @@ class Worker:
         """Times each step (the metrics' histogram, once the app has its metrics)."""
         self.observe_lag: Callable[[float], None] = _ignore
         """Observes how far behind the wall clock an input record was applied (seconds)."""
+        self.rules_horizon: Callable[[], int | None] | None = None
+        """How far the rules topic vouches for (see `PartitionTask.horizon`); None: the rules
+        file alone (tests that drive the loop)."""
         self.between_batches = asyncio.Lock()
         """Held by `retick`. A rebalance waits for the batch in hand (its records are tracked),
         not for an evaluation between batches: a revoked partition's state, marks and alerts
@@ -162,7 +168,9 @@ class Worker:
         return task
 
     def _new_task(self, partition: int) -> PartitionTask:
-        return build_task(partition, self.settings, self.detector, self.index, self.owners)
+        task = build_task(partition, self.settings, self.detector, self.index, self.owners)
+        task.horizon = self.rules_horizon
+        return task
 
     async def forget_partitions(self) -> None:
         """On a rebalance: tasks and cached state are reloaded from storage by the next owner,
@@ -239,10 +247,10 @@ class Worker:
         come after its records were committed: the state is written only once they are sent,
         so a worker that could not send them derives them again after a restart, at the
         partition's next record."""
-        if not any(task.clock.held_by_poll for task in self.tasks.values()):
+        if not any(_held(task) for task in self.tasks.values()):
             return
         async with self.between_batches:
-            held = [task for task in self.tasks.values() if task.clock.held_by_poll]
+            held = [task for task in self.tasks.values() if _held(task)]
             sends: list[Awaitable[Any]] = []
             generation = self.consumer.generation()
             for task in held:
@@ -346,6 +354,10 @@ class Worker:
         return max((p for p in polls if p is not None), default=int(time.time() * 1000))
 
     async def _send_alert(self, alert: Alert) -> Awaitable[Any]:
+        if alert.shadow:
+            # Never to the alerts topic, so never to the notifier or the pager.
+            self.counts.shadow_alerts[(alert.rule.value, alert.status.value)] += 1
+            return await self.outputs.shadow_alert(alert)
         self.counts.alerts[(alert.rule.value, alert.severity.value, alert.status.value)] += 1
         log.info(
             "alert", alert_id=alert.alert_id, rule=alert.rule.value, status=alert.status.value,
@@ -392,3 +404,9 @@ def headers_of(headers: Any) -> list[tuple[str, bytes]]:
 
 def _ignore(_: float) -> None:
     return None
+
+
+def _held(task: PartitionTask) -> bool:
+    """Whether a partition waits for something that may change between fetches: an end
+    offset polled anew, or the rules topic read further."""
+    return task.clock.held_by_poll or task.held_by_rules
