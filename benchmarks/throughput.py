@@ -36,12 +36,15 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
+from streams.core.rulebook import decode_rule_set
+from streams.core.rules import DEFAULT_RULES_PATH
 from streams.devtools.children import start_worker, stop
 from streams.devtools.kafka_local import KafkaLocal, free_port
 from streams.devtools.sim.generator import DEFAULT_START, SimConfig, Simulation
 from streams.devtools.sim.hot import hot_session
 from streams.devtools.sim.kafka import send_events
 from streams.placement import Placement
+from streams.rules_topic import publish
 from streams.settings import Settings
 from streams.topics import create_topics
 from streams.worker.tables import TABLES, changelog_topic
@@ -300,7 +303,27 @@ def run_shape(shape: str, base: Settings, args: argparse.Namespace, tmp: Path) -
         if peer in result:
             result[f"livewatch_vs_{peer}"] = round(rate / result[peer], 3)
     result["livewatch_vs_raw"] = round(rate / result["raw"], 3)
+    if args.shadow:
+        result.update(shadow_run(settings, total, tmp / f"{tag}-shadow.log"))
+        result["shadow_vs_live"] = round(result["livewatch_shadow"] / rate, 3)
     return result
+
+
+def shadow_run(settings: Settings, total: int, log: Path) -> dict[str, Any]:
+    """A second worker over the same backlog (an app id of its own) with a shadow copy of its
+    live rules: every rule judged twice at every boundary."""
+    shadowed = settings.model_copy(update={
+        "app_id": f"{settings.app_id}-shadow", "topic_alerts_shadow": f"{settings.app_id}-sa",
+        "web_port": free_port(),
+    })  # fmt: skip
+    asyncio.run(create_topics(shadowed))
+    text = (shadowed.rules_path or DEFAULT_RULES_PATH).read_text(encoding="utf-8")
+    record = {"version": 1, "kind": "shadow", "effective_ms": 0, "rules": text,
+              "published_by": "benchmark", "source": "shadow copy of the live rules"}  # fmt: skip
+    asyncio.run(publish(shadowed, decode_rule_set(record)))
+    rate, rss, outcomes = worker_run(shadowed, total, log)
+    return {"livewatch_shadow": rate, "livewatch_shadow_peak_rss_mb": round(rss, 1),
+            "livewatch_shadow_outcomes": outcomes}  # fmt: skip
 
 
 def main() -> None:
@@ -314,6 +337,11 @@ def main() -> None:
     parser.add_argument("--quix-python", type=Path, default=HERE / ".venv-quix/bin/python",
                         help="a Python with quixstreams installed (see quix_count.py)")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    parser.add_argument(
+        "--shadow",
+        action="store_true",
+        help="also a worker with a shadow copy of the rules (its cost)",
+    )
     args = parser.parse_args()
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="livewatch-bench-") as tmp:

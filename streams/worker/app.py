@@ -155,7 +155,7 @@ def create_app(
     token = settings.api_token.get_secret_value() if settings.api_token else None
     web.register(
         app, metrics.registry, tables[ANCHOR_STATE], states.get, summary, windows, readiness,
-        book.base.refund_after_order_spike, token, worker.owners,
+        lambda: detector.rules.refund_after_order_spike, token, worker.owners,
         lambda: _rules_detail(follower),
     )  # fmt: skip
 

@@ -214,7 +214,7 @@ def register(
     summary: Snapshot,
     windows: Windows,
     ready: Callable[[], tuple[bool, str]],
-    refund_rule: RefundSpikeRule,
+    refund_rule: Callable[[], RefundSpikeRule],
     token: str | None = None,
     owners: Callable[[str], int] | None = None,
     details: Callable[[], dict[str, Any]] = dict,
@@ -262,7 +262,7 @@ def register(
         state = load_state(anchor_id)
         if state is None:
             return web.json({"error": f"no state for anchor {anchor_id!r}"}, status=404)
-        return web.json(anchor_minutes(state, windows, refund_rule))
+        return web.json(anchor_minutes(state, windows, refund_rule()))
 
     @app.page("/anchors")
     @guarded

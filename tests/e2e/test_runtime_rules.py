@@ -174,3 +174,35 @@ async def test_a_backtest_reads_the_input_topics_back(settings: Settings, tmp_pa
     assert (complaints["candidate"], complaints["only_baseline"]) == (0, complaints["baseline"])
     spikes = found["rules"][RuleName.REFUND_AFTER_ORDER_SPIKE.value]
     assert spikes["baseline"] == spikes["candidate"] == spikes["both"] >= 1
+
+
+async def test_publish_show_and_rollback_keep_every_version(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Two sets published, then a rollback: a third version with the first one's text, from
+    its own boundary; `rules show` names who published each and what the rollback undid; a
+    shadow set withdrawn shows as such."""
+    first, second = tmp_path / "first.yaml", tmp_path / "second.yaml"
+    first.write_text(DEFAULT_RULES_PATH.read_text(encoding="utf-8"), encoding="utf-8")
+    second.write_text(without_complaints(), encoding="utf-8")
+    livewatch(settings, "rules", "publish", str(first), "--by", "alice")
+    livewatch(settings, "rules", "publish", str(second), "--by", "bob")
+    said = livewatch(settings, "rules", "rollback", "--by", "carol")
+    assert "live rules v3 published by carol" in said
+    livewatch(settings, "rules", "publish", str(second), "--shadow", "--by", "dan")
+    livewatch(settings, "rules", "withdraw-shadow", "--by", "dan")
+    records = history(settings)
+    assert [(r["version"], r["kind"], r["published_by"]) for r in records] == [
+        (1, "live", "alice"), (2, "live", "bob"), (3, "live", "carol"),
+        (4, "shadow", "dan"), (5, "shadow", "dan"),
+    ]  # fmt: skip
+    assert records[2]["rules"] == records[0]["rules"] != records[1]["rules"]
+    assert records[4]["rules"] is None
+    assert all(r["effective_ms"] % (settings.step_s * 1000) == 0 for r in records)
+    shown = json.loads(livewatch(settings, "rules", "show", "--json"))
+    assert shown["live"]["version"] == 3
+    assert shown["live"]["source"] == "rollback of v2 to v1"
+    assert shown["shadow"]["withdrawn"] is True
+    text = livewatch(settings, "rules", "show")
+    assert "live: v3 " in text and "published by carol" in text
+    assert "shadow: v5 (withdrawn)" in text
