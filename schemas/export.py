@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from schemas.alert import Alert
 from schemas.events import Complaint, Order, Refund
+from schemas.verdict import Verdict
 
 JSON_DIR = Path(__file__).parent / "json"
 
@@ -17,6 +18,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "refund": Refund,
     "complaint": Complaint,
     "alert": Alert,
+    "verdict": Verdict,
 }
 
 

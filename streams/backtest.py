@@ -13,12 +13,13 @@ from __future__ import annotations
 import re
 import statistics
 import time
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from schemas import Alert, AlertStatus, RuleName
+from schemas.verdict import Judgement
 from streams.core.clock import to_ms
 from streams.core.rulebook import RuleBook
 from streams.replay import ErrorSink, Line, replay_records
@@ -69,6 +70,11 @@ class RuleComparison:
     only_candidate: int = 0
     detect_change_s: list[float] = field(default_factory=list)
     """Per matched pair: the candidate's first firing minus the baseline's, in seconds."""
+    judged: Counter[str] = field(default_factory=Counter)
+    """Episodes with an analyst's verdict, by what the candidate does to them and the
+    verdict: `confirmed_lost` (abuse it would miss), `false_alarm_saved`, `confirmed_kept`,
+    `false_alarm_kept`, `confirmed_gained` and `false_alarm_gained` (judged episodes only
+    the candidate raises: judged under other rules than the baseline)."""
 
     def summary(self) -> dict[str, Any]:
         changes = self.detect_change_s
@@ -81,12 +87,29 @@ class RuleComparison:
             "median_detect_change_s": statistics.median(changes) if changes else None,
             "detected_earlier": sum(1 for c in changes if c < 0),
             "detected_later": sum(1 for c in changes if c > 0),
+            **{key: self.judged[key] for key in JUDGED},
         }
 
 
-def compare(baseline: Sequence[Episode], candidate: Sequence[Episode]) -> dict[str, RuleComparison]:
+JUDGED = tuple(
+    f"{verdict}_{fate}"
+    for fate in ("lost", "saved", "kept", "gained")
+    for verdict in ("confirmed", "false_alarm")
+    if (verdict, fate) not in {("confirmed", "saved"), ("false_alarm", "lost")}
+)
+"""What a candidate does to judged episodes: abuse lost, false alarms saved, both kept, both
+gained."""
+
+
+def compare(
+    baseline: Sequence[Episode],
+    candidate: Sequence[Episode],
+    verdicts: Mapping[str, Judgement] | None = None,
+) -> dict[str, RuleComparison]:
     """Per rule: episodes of each run, matched one to one by anchor and overlap, earliest
-    first."""
+    first; with `verdicts` (by alert id), what becomes of the judged ones (`unsure` is not
+    scored)."""
+    verdicts = verdicts or {}
     rules: dict[str, RuleComparison] = defaultdict(RuleComparison)
     for name in RuleName:  # every rule, also one neither run raised
         rules[name.value] = RuleComparison()
@@ -99,15 +122,32 @@ def compare(baseline: Sequence[Episode], candidate: Sequence[Episode]) -> dict[s
         row.baseline += 1
         pool = waiting[(episode.rule, episode.anchor_id)]
         match = next((c for c in pool if c.overlaps(episode)), None)
+        judged = _scored(verdicts.get(episode.alert_id))
         if match is None:
             row.only_baseline += 1
+            if judged:
+                row.judged[f"{judged}_{'lost' if judged == 'confirmed' else 'saved'}"] += 1
             continue
+        if judged:
+            row.judged[f"{judged}_kept"] += 1
         pool.remove(match)
         row.both += 1
         row.detect_change_s.append((match.start_ms - episode.start_ms) / 1000)
     for (rule, _), pool in waiting.items():
         rules[rule].only_candidate += len(pool)
+        for episode in pool:
+            judged = _scored(verdicts.get(episode.alert_id))
+            if judged:
+                rules[rule].judged[f"{judged}_gained"] += 1
     return dict(sorted(rules.items()))
+
+
+def _scored(verdict: Judgement | None) -> str | None:
+    if verdict is Judgement.CONFIRMED:
+        return "confirmed"
+    if verdict is Judgement.FALSE_ALARM:
+        return "false_alarm"
+    return None
 
 
 @dataclass
@@ -136,8 +176,10 @@ def backtest(
     baseline: RuleBook,
     candidate: RuleBook,
     on_error: ErrorSink | None = None,
+    verdicts: Mapping[str, Judgement] | None = None,
 ) -> Backtest:
-    """Replay `lines` under each book (skipped lines reported once, from the first run)."""
+    """Replay `lines` under each book (skipped lines reported once, from the first run);
+    `verdicts` by alert id score the judged episodes (the replay's ids are the worker's)."""
     began = time.monotonic()
     skipped = 0
 
@@ -150,7 +192,7 @@ def backtest(
     ours = episodes_of(replay_records(lines, settings, on_error=report, flush=True, book=baseline))
     theirs = episodes_of(replay_records(lines, settings, flush=True, book=candidate))
     return Backtest(
-        compare(ours, theirs), ours, theirs, len(lines) - skipped, skipped,
+        compare(ours, theirs, verdicts), ours, theirs, len(lines) - skipped, skipped,
         time.monotonic() - began,
     )  # fmt: skip
 

@@ -11,6 +11,7 @@ import typer
 from pydantic import ValidationError
 
 from streams.cli_rules import backtest_command, rules_cli
+from streams.cli_verdicts import verdicts_cli
 from streams.settings import Settings
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ cli.add_typer(topics_cli, name="topics")
 cli.add_typer(schemas_cli, name="schemas")
 cli.add_typer(rules_cli, name="rules")
 cli.command("backtest")(backtest_command)
+cli.add_typer(verdicts_cli, name="verdicts")
 
 StateDir = Annotated[
     Path | None, typer.Option(help="State directory of the local broker (config, data, pid).")

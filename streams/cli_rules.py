@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
+    from schemas.verdict import Judgement
     from streams.core.rulebook import Kind, RuleBook, RuleSet
     from streams.settings import Settings
 
@@ -255,10 +256,18 @@ def backtest_command(
         bool, typer.Option(help="Read the events back from the input topics.")
     ] = False,
     since: Annotated[str, typer.Option(help="With --from-topics: how far back (6h, 2d).")] = "1h",
+    verdicts: Annotated[
+        Path | None,
+        typer.Option(
+            help="Analysts' verdicts (JSON lines of verdict records) to score the judged "
+            "episodes by; with --from-topics, the verdicts topic's."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
 ) -> None:
     """Replay recorded events under the candidate and the baseline rules; per rule, the
-    episodes of each, those only in one, and the change in time to detect."""
+    episodes of each, those only in one, the change in time to detect, and what becomes of
+    the episodes analysts judged (confirmed abuse lost, false alarms saved)."""
     from streams.backtest import backtest, parse_duration
     from streams.cli import load_rules_or_exit
     from streams.core.rulebook import RuleBook, book_from_records
@@ -303,16 +312,40 @@ def backtest_command(
         finally:
             if handle is not sys.stdin:
                 handle.close()
-    result = backtest(lines, settings, book, candidate)
+    judged = _verdicts(settings, verdicts, from_topics)
+    result = backtest(lines, settings, book, candidate, verdicts=judged)
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
         return
     _print_backtest(result.to_json())
 
 
+def _verdicts(settings: Settings, path: Path | None, from_topics: bool) -> dict[str, Judgement]:
+    """The latest verdict per alert id: from a file, or the verdicts topic."""
+    from schemas.verdict import Verdict
+    from streams.verdicts.book import VerdictBook
+    from streams.verdicts.topic import parse_all, read_verdicts
+
+    if path is not None:
+        lines = [line.encode() for line in path.read_text(encoding="utf-8").splitlines()]
+        found, bad = parse_all([line for line in lines if line.strip()], Verdict)
+        if bad:
+            typer.echo(f"{path}: {bad} lines are not verdict records; skipped", err=True)
+    elif from_topics:
+        found, _ = asyncio.run(read_verdicts(settings))
+    else:
+        return {}
+    book = VerdictBook()
+    for verdict in found:
+        book.add(verdict)
+    return {alert_id: v.verdict for alert_id, v in book.latest.items()}
+
+
 def _print_backtest(found: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
+
+    from streams.backtest import JUDGED
 
     table = Table(title=f"backtest: {found['events']} events ({found['skipped']} skipped)")
     # Short headings: the table fits 80 columns.
@@ -329,6 +362,11 @@ def _print_backtest(found: dict[str, Any]) -> None:
     console = Console()
     console.width = max(console.width, 104)  # the table whole, not squeezed into 80
     console.print(table)
+    judged = {rule: {k: row[k] for k in JUDGED if row[k]} for rule, row in found["rules"].items()}
+    for rule, counts in judged.items():
+        if counts:
+            said = ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in counts.items())
+            console.print(f"judged {rule}: {said}")
     console.print(
         "base/cand: episodes under each; -base: only the baseline's (gone with the candidate); "
         "+cand: only the candidate's (new); TTD Δ: median change in time to detect of the "

@@ -26,7 +26,7 @@ SECRETS = (
 SECTIONS: dict[str, tuple[str, ...]] = {
     "Kafka and topics (every program)": (
         "kafka_bootstrap", "app_id", "topic_orders", "topic_refunds", "topic_complaints",
-        "topic_alerts", "topic_alerts_shadow", "topic_rules", "topic_deadletter",
+        "topic_alerts", "topic_alerts_shadow", "topic_rules", "topic_verdicts", "topic_deadletter",
         "deadletter_retention_s", "partitions",
         "replication_factor", "security_protocol", "sasl_mechanism", "sasl_username",
         "sasl_password", "ssl_cafile", "ssl_certfile", "ssl_keyfile", "ssl_key_password",
@@ -45,10 +45,11 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "Notifier (`livewatch notify`)": (
         "alertmanager_urls", "alertmanager_username", "alertmanager_password",
         "alertmanager_bearer_token", "alertmanager_cafile", "notify_port", "notify_resend_s",
-        "runbook_url", "api_url",
+        "runbook_url", "api_url", "board_url",
     ),
     "Board (`livewatch board`)": (
         "board_host", "board_port", "board_workers", "board_token", "board_refresh_s",
+        "board_user_header",
     ),
     "Every program": ("insecure_http", "log_format", "log_level"),
 }  # fmt: skip
@@ -86,6 +87,9 @@ class Settings(BaseSettings):
     topic_rules: str | None = None
     """Compacted, one partition: the rule sets published with `livewatch rules publish`
     (default `<app_id>-rules`; `off`: none are followed, the rules file alone holds)."""
+    topic_verdicts: str = "livewatch-verdicts"
+    """Compacted, keyed by `alert_id`: analysts' verdicts on episodes (the board, `livewatch
+    verdicts add`); the latest of an episode stands and carries the earlier ones."""
     topic_deadletter: str = "livewatch-deadletter"
     """Where malformed input goes, with its source topic, partition, offset and error in headers."""
     deadletter_retention_s: int = Field(default=7 * 24 * 3600, gt=0)
@@ -250,6 +254,14 @@ class Settings(BaseSettings):
     network you trust to keep everyone else out. Without it they refuse to start so."""
     board_refresh_s: float = Field(default=2.0, gt=0)
     """`livewatch board`: how often an open page refreshes its lists and charts."""
+    board_user_header: str | None = None
+    """`livewatch board`: a header naming the signed-in user, set by a trusted proxy in
+    front of the board (`X-Forwarded-User`, say), recorded as who gave a verdict. Set it only
+    behind a proxy that sets it and drops it from clients' requests; unset, the basic-auth
+    user name is recorded."""
+    board_url: str | None = None
+    """The board's address as on-call reaches it (`https://board.example/`): the notifier's
+    alerts link to the episode's page there, where a verdict is recorded."""
 
     log_format: Literal["json", "console"] = "json"
     """`json` lines (for a log pipeline) or `console` (for a person)."""
@@ -366,6 +378,7 @@ class Settings(BaseSettings):
             self.topic_alerts,
             self.topic_alerts_shadow,
             *([self.rules_topic] if self.rules_topic else []),
+            self.topic_verdicts,
             self.topic_deadletter,
         ]
 

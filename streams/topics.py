@@ -76,6 +76,7 @@ async def create_topics(settings: Settings) -> list[TopicReport]:
             "retention.ms": str(settings.deadletter_retention_s * 1000),
         }
         # Every version of every rule set, kept: a key per version, compacted.
+        configs[settings.topic_verdicts] = {"cleanup.policy": "compact"}
         if settings.rules_topic:
             configs[settings.rules_topic] = {"cleanup.policy": "compact"}
         wanted = [

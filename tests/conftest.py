@@ -42,6 +42,7 @@ def settings(kafka_bootstrap: str, tmp_path: Path) -> Settings:
         topic_complaints=f"complaints-{tag}",
         topic_alerts=f"alerts-{tag}",
         topic_alerts_shadow=f"alerts-shadow-{tag}",
+        topic_verdicts=f"verdicts-{tag}",
         topic_deadletter=f"deadletter-{tag}",
         partitions=4,
         store="memory://",

@@ -34,6 +34,8 @@ class Episode:
     observed: dict[str, float]
     threshold: dict[str, float]
     evidence: Evidence
+    rules_version: int = 0
+    """The rule set that judged it (0: the workers' rules file)."""
     updates: int = 1
 
     @property
@@ -65,7 +67,7 @@ class Ledger:
                 alert.alert_id, alert.rule.value, alert.anchor_id, alert.session_id,
                 alert.severity.value, alert.status.value, alert.window_end, alert.window_end,
                 None if firing else alert.window_end, alert.observed, alert.threshold,
-                alert.evidence,
+                alert.evidence, alert.rules_version,
             )  # fmt: skip
             self.episodes[alert.alert_id] = e
             self.by_anchor.setdefault(alert.anchor_id, []).append(alert.alert_id)
@@ -74,6 +76,7 @@ class Ledger:
         e.updates += 1
         e.updated = max(e.updated, alert.window_end)
         e.status = alert.status.value
+        e.rules_version = alert.rules_version
         if firing:  # a resolution carries the figures that calmed down: keep the crossing ones
             e.severity = alert.severity.value
             e.session_id = alert.session_id or e.session_id

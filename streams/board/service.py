@@ -1,8 +1,9 @@
-"""The board's shell: a reader of the alerts topic, a client of the workers, an aiohttp server.
+"""The board's shell: a reader of the alerts and verdicts topics, a client of the workers, an
+aiohttp server.
 
-Read-only in every way: it reads the alerts topic without a consumer group (nothing
-committed, nothing written) from its beginning on each start, so it needs no state of its own;
-it only GETs from the workers.
+It reads its topics without a consumer group (nothing committed) from their beginning on each
+start, so it needs no state of its own; it only GETs from the workers. The one thing it writes
+is analysts' verdicts, to the verdicts topic (where it reads them back after a restart).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -23,9 +24,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from schemas.alert import RuleName, Severity
+from schemas.verdict import Judgement, Verdict
 from streams.board.charts import counts_svg, rates_svg
 from streams.board.filters import Filter, FilterError
-from streams.board.ledger import Ledger
+from streams.board.judging import Csrf, judge_of, same_origin
+from streams.board.ledger import Episode, Ledger
 from streams.board.pages import Pages
 from streams.board.workers import Workers
 from streams.codecs import read_alert_record
@@ -33,10 +36,14 @@ from streams.http_common import OPEN_PATHS, add_probes, authorized
 from streams.kafka_config import client_options
 from streams.settings import Settings
 from streams.topics import describe_partitions
+from streams.verdicts.book import VerdictBook
+from streams.verdicts.topic import VerdictWriter
 
 log = structlog.get_logger("livewatch.board")
 
 RANKED = 20
+REVIEW_WINDOW = timedelta(days=1)
+"""How long after its end an unjudged episode stays in the review queue."""
 TOPIC_RETRY_S = 2.0
 SECURITY_HEADERS = {
     # Scripts only from the board itself: an id that slipped past escaping still could not run.
@@ -78,6 +85,33 @@ class BoardMetrics:
             "livewatch_board_worker_unreachable",
             "Times a worker's API did not answer the board.", registry=r,
         )  # fmt: skip
+        self.verdicts = Gauge(
+            "livewatch_board_verdicts",
+            "Episodes by rule and their latest verdict (confirmed, false_alarm, unsure).",
+            ["rule", "verdict"], registry=r,
+        )  # fmt: skip
+        self.precision = Gauge(
+            "livewatch_board_precision",
+            "Per rule, confirmed / (confirmed + false alarms) over every verdict recorded; "
+            "absent until a rule has one.",
+            ["rule"], registry=r,
+        )  # fmt: skip
+        for rule in RuleName:
+            for verdict in Judgement:
+                self.verdicts.labels(rule.value, verdict.value)
+
+    def count_verdicts(self, book: VerdictBook) -> None:
+        """Set the verdict gauges from the latest verdict of every episode."""
+        counts: dict[tuple[str, str], int] = {}
+        for v in book.latest.values():
+            rule = v.rule.value if v.rule is not None else "unknown"
+            counts[(rule, v.verdict.value)] = counts.get((rule, v.verdict.value), 0) + 1
+        for rule in {r for r, _ in counts} | {r.value for r in RuleName}:
+            for verdict in Judgement:
+                self.verdicts.labels(rule, verdict.value).set(counts.get((rule, verdict.value), 0))
+            decided = counts.get((rule, "confirmed"), 0) + counts.get((rule, "false_alarm"), 0)
+            if decided:
+                self.precision.labels(rule).set(counts.get((rule, "confirmed"), 0) / decided)
 
 
 class Board:
@@ -86,14 +120,21 @@ class Board:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.ledger = Ledger()
+        self.shadow = Ledger()
+        """A shadow rule set's episodes (its own topic): shown apart, never as active alerts."""
+        self.verdicts = VerdictBook()
+        self.writer = VerdictWriter(settings)
         self.metrics = BoardMetrics()
         self.ready = False
         self.reason = "reading the alerts topic"
 
     async def read_alerts(self) -> None:
-        """Read every partition of the alerts topic from its beginning, forever."""
+        """Read every partition of the alerts topic (and of the shadow alerts topic, when it
+        exists) from its beginning, forever."""
         s = self.settings
         count = await self._partitions()
+        shadow = await self._optional_partitions(s.topic_alerts_shadow)
+        verdicts = await self._optional_partitions(s.topic_verdicts)
         consumer = AIOKafkaConsumer(
             group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
             **client_options(s),
@@ -101,6 +142,8 @@ class Board:
         await consumer.start()
         try:
             tps = [TopicPartition(s.topic_alerts, p) for p in range(count)]
+            tps += [TopicPartition(s.topic_alerts_shadow, p) for p in range(shadow)]
+            tps += [TopicPartition(s.topic_verdicts, p) for p in range(verdicts)]
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
             ends = await consumer.end_offsets(tps)
@@ -136,15 +179,48 @@ class Board:
         finally:
             await admin.close()
 
+    async def _optional_partitions(self, topic: str) -> int:
+        """A topic's partition count; 0 when it does not exist (a deployment older than it:
+        `livewatch topics create` makes it)."""
+        admin = AIOKafkaAdminClient(**client_options(self.settings))
+        await admin.start()
+        try:
+            return (await describe_partitions(admin, [topic], settle_s=2.0)).get(topic, 0)
+        finally:
+            await admin.close()
+
     @staticmethod
     async def _reached(consumer: AIOKafkaConsumer, tp: TopicPartition, end: int) -> bool:
         return bool(await consumer.position(tp) >= end)
 
     def _apply(self, record: Any) -> None:
+        if record.topic == self.settings.topic_verdicts:
+            self._verdict(record.value)
+            return
         alert = read_alert_record(record, self.metrics.bad, log)
-        if alert is not None:
-            self.metrics.received.labels(alert.status.value).inc()
-            self.ledger.apply(alert)
+        if alert is None:
+            return
+        if alert.shadow or record.topic == self.settings.topic_alerts_shadow:
+            self.shadow.apply(alert)
+            return
+        self.metrics.received.labels(alert.status.value).inc()
+        self.ledger.apply(alert)
+
+    def _verdict(self, value: bytes | None) -> None:
+        try:
+            verdict = Verdict.model_validate_json(value or b"")
+        except ValueError:
+            self.metrics.bad.labels("verdict").inc()
+            return
+        if self.verdicts.add(verdict):
+            self.metrics.count_verdicts(self.verdicts)
+
+    async def record(self, verdict: Verdict) -> None:
+        """Write a verdict to the topic; once the broker has it, it is the board's too (read
+        back later, it changes nothing)."""
+        await self.writer.send(verdict)
+        self.verdicts.add(verdict)
+        self.metrics.count_verdicts(self.verdicts)
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -159,6 +235,7 @@ class Views:
         self.pages = pages
         settings = board.settings
         self.token = settings.board_token.get_secret_value() if settings.board_token else None
+        self.csrf = Csrf(self.token)
 
     async def guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if (
@@ -254,6 +331,8 @@ class Views:
             "anchor_id": anchor_id,
             "answer": answer,
             "history": self.board.ledger.history(anchor_id),
+            "shadow_history": self.board.shadow.history(anchor_id),
+            "verdicts": self.board.verdicts.latest,
             "stamp": int(time.time()),
         }
 
@@ -268,6 +347,74 @@ class Views:
 
     async def anchor_fragment(self, request: web.Request) -> web.Response:
         return self.html(self.pages.render("_anchor.html", **await self.anchor_context(request)))
+
+    # -- verdicts --------------------------------------------------------------------------
+
+    def episode_of(self, request: web.Request) -> Episode:
+        alert_id = request.query.get("id", "")
+        found = self.board.ledger.episodes.get(alert_id)
+        if found is None:
+            raise web.HTTPNotFound(text=f"no episode {alert_id[:128]!r} on the alerts topic")
+        return found
+
+    async def episode(self, request: web.Request) -> web.Response:
+        """An episode, its verdicts and the form to record one."""
+        try:
+            e = self.episode_of(request)
+        except web.HTTPNotFound as exc:
+            return self.error(404, exc.text or "not found")
+        judge = judge_of(request.headers, self.board.settings.board_user_header)
+        verdict = self.board.verdicts.get(e.alert_id)
+        return self.html(self.pages.render(
+            "episode.html", **self.common(), filter=None, e=e, verdict=verdict, judge=judge,
+            csrf=self.csrf.token(judge), choices=[j.value for j in Judgement],
+            saved=request.query.get("saved") == "1",
+        ))  # fmt: skip
+
+    async def judge(self, request: web.Request) -> web.StreamResponse:
+        """POST a verdict: the board's own form (CSRF token, same origin), once; then back to
+        the episode's page (303: a reload does not post again)."""
+        form = await request.post()
+        judge = judge_of(request.headers, self.board.settings.board_user_header)
+        if not same_origin(request.headers) or not self.csrf.check(
+            judge, str(form.get("csrf", ""))
+        ):
+            return self.error(403, "this form is not the board's own, or is stale: reload the page")
+        alert_id = str(form.get("alert_id", ""))
+        e = self.board.ledger.episodes.get(alert_id)
+        if e is None:
+            return self.error(404, f"no episode {alert_id[:128]!r} on the alerts topic")
+        try:
+            choice = Judgement(str(form.get("verdict", "")))
+        except ValueError:
+            return self.error(400, "verdict: give confirmed, false_alarm or unsure")
+        note = str(form.get("note", "")).strip()
+        if len(note) > 500:
+            return self.error(400, "note: 500 characters at most")
+        verdict = self.board.verdicts.judge(
+            alert_id, choice, judge, datetime.now(UTC), note, rule=e.rule,
+            severity=e.severity, anchor_id=e.anchor_id, episode_started=e.started,
+        )  # fmt: skip
+        await self.board.record(verdict)
+        log.info("verdict", alert_id=alert_id, verdict=choice.value, by=judge)
+        url = request.app.router["episode"].url_for().with_query(id=alert_id, saved="1")
+        raise web.HTTPSeeOther(url)
+
+    async def review(self, request: web.Request) -> web.Response:
+        """Episodes firing or resolved in the last day (the stream's time) that no one has
+        judged yet, newest first."""
+        now = self.now()
+        verdicts = self.board.verdicts.latest
+        waiting = [
+            e for e in self.board.ledger.episodes.values()
+            if e.alert_id not in verdicts
+            and (e.firing or (e.ended is not None and now - e.ended <= REVIEW_WINDOW))
+        ]  # fmt: skip
+        waiting.sort(key=lambda e: (e.started, e.alert_id), reverse=True)
+        return self.html(self.pages.render(
+            "review.html", **self.common(), filter=None, waiting=waiting,
+            judged=len(verdicts),
+        ))  # fmt: skip
 
     def chart(self, draw: Callable[[dict[str, Any]], bytes]) -> Handler:
         async def handler(request: web.Request) -> web.Response:
@@ -321,6 +468,9 @@ def web_app(board: Board, workers: Workers, pages: Pages) -> web.Application:
     app.router.add_get("/fragments/anchor", views.anchor_fragment)
     app.router.add_get("/anchor/counts.svg", views.chart(counts_svg))
     app.router.add_get("/anchor/rates.svg", views.chart(rates_svg))
+    app.router.add_get("/episode", views.episode, name="episode")
+    app.router.add_post("/episode/verdict", views.judge)
+    app.router.add_get("/review", views.review)
     app.router.add_get("/api/episodes", views.api_episodes)
     app.router.add_get("/api/anchors", views.api_anchors)
     add_probes(app, board.metrics.registry, lambda: (board.ready, board.reason))
@@ -358,3 +508,4 @@ async def serve(settings: Settings) -> None:
             log.info("board_stopped")
         finally:
             await runner.cleanup()
+            await board.writer.close()

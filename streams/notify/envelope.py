@@ -91,7 +91,9 @@ def _figures(values: dict[str, float]) -> str:
     return ", ".join(f"{k}={v:g}" for k, v in sorted(values.items())) or "none"
 
 
-def annotations_for(alert: Alert, runbook_url: str, api_url: str | None) -> dict[str, str]:
+def annotations_for(
+    alert: Alert, runbook_url: str, api_url: str | None, board_url: str | None = None
+) -> dict[str, str]:
     found = {
         "summary": summary(alert),
         "description": description(alert),
@@ -99,6 +101,9 @@ def annotations_for(alert: Alert, runbook_url: str, api_url: str | None) -> dict
     }
     if api_url:
         found["anchor_url"] = f"{api_url.rstrip('/')}/anchors/{quote(alert.anchor_id, safe='')}"
+    if board_url:
+        # The episode's page on the board, where on-call records a verdict.
+        found["episode_url"] = f"{board_url.rstrip('/')}/episode?id={quote(alert.alert_id)}"
     return found
 
 
@@ -109,16 +114,19 @@ def postable(
     runbook_url: str,
     api_url: str | None,
     labelled: Alert | None = None,
+    board_url: str | None = None,
 ) -> dict[str, Any]:
     """An alert as Alertmanager's `POST /api/v2/alerts` takes it (`postableAlert`), labelled
     as `labelled` (default: itself)."""
     found: dict[str, Any] = {
         "labels": labels(labelled or alert),
-        "annotations": annotations_for(alert, runbook_url, api_url),
+        "annotations": annotations_for(alert, runbook_url, api_url, board_url),
         "startsAt": _rfc3339(starts_at),
         "endsAt": _rfc3339(ends_at),
     }
-    if api_url:
+    if board_url:
+        found["generatorURL"] = found["annotations"]["episode_url"]
+    elif api_url:
         found["generatorURL"] = found["annotations"]["anchor_url"]
     return found
 

@@ -87,7 +87,15 @@ class Notifier:
         s = self.settings
         until = firing_until(datetime.now(UTC), s.notify_resend_s)
         return [
-            postable(p.alert, p.starts_at, p.ends_at or until, s.runbook_url, s.api_url, p.labelled)
+            postable(
+                p.alert,
+                p.starts_at,
+                p.ends_at or until,
+                s.runbook_url,
+                s.api_url,
+                p.labelled,
+                s.board_url,
+            )
             for p in posts
         ]
 

@@ -31,6 +31,8 @@ async def board_url() -> AsyncIterator[str]:
     quality = {"quality_complaints": 12}
     board.ledger.apply(alert(5, alert_id="other", anchor_id="calm", rule="quality_complaints",
                              observed=quality, threshold={"quality_complaints": 8}))  # fmt: skip
+    board.shadow.apply(alert(5, alert_id="shadow-1", anchor_id="calm", shadow=True,
+                             rules_version=2))  # fmt: skip
     async with aiohttp.ClientSession() as session:
         runner = web.AppRunner(web_app(board, Workers([nobody], session, 1.0), Pages()))
         await runner.setup()
@@ -43,6 +45,11 @@ async def board_url() -> AsyncIterator[str]:
 
 
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def basic(user: str) -> dict[str, str]:
+    """What a browser sends for the board's login (any user name, the token as password)."""
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{TOKEN}".encode()).decode()}
 
 
 async def test_every_page_but_the_probes_needs_the_token(board_url: str) -> None:
@@ -108,3 +115,57 @@ async def test_filters_narrow_the_episodes_and_bad_ones_are_refused(board_url: s
     assert [(e["anchor_id"], e["observed"]) for e in episodes] == [
         ("calm", {"quality_complaints": 12})
     ]
+
+
+async def test_a_shadow_episode_is_shown_apart_and_never_as_active(board_url: str) -> None:
+    """A shadow rule set's episode is on its anchor's page under its own heading, marked with
+    its rule set, and not among the active alerts of the overview."""
+    async with aiohttp.ClientSession(headers=BEARER) as http:
+        async with http.get(board_url + "/anchor?id=calm") as resp:
+            page = await resp.text()
+        async with http.get(board_url + "/") as resp:
+            overview = await resp.text()
+    shadow = page[page.index("Shadow episodes") :]
+    assert 'data-alert-id="shadow-1"' in shadow and "rules v2" in shadow
+    assert 'data-alert-id="shadow-1"' not in page[: page.index("Shadow episodes")]
+    assert "shadow-1" not in overview and "other" in overview
+
+
+async def test_an_episode_page_offers_the_verdict_form(board_url: str) -> None:
+    """The episode's page shows it unjudged with the three choices, a CSRF token and the
+    judge's name (the basic-auth user); the review queue lists it."""
+    async with aiohttp.ClientSession(headers=basic("alice")) as http:
+        async with http.get(board_url + "/episode?id=other") as resp:
+            assert resp.status == 200
+            page = await resp.text()
+        async with http.get(board_url + "/review") as resp:
+            review = await resp.text()
+        async with http.get(board_url + "/episode?id=nope") as resp:
+            assert resp.status == 404
+    assert 'data-verdict=""' in page and 'name="csrf"' in page and "Record as alice" in page
+    for choice in ("confirmed", "false_alarm", "unsure"):
+        assert f'value="{choice}"' in page
+    assert 'data-alert-id="other"' in review
+
+
+async def test_a_post_without_the_boards_token_or_from_elsewhere_is_refused(
+    board_url: str,
+) -> None:
+    """A form posted with a wrong CSRF token, or from another origin, records nothing (403,
+    before anything is sent)."""
+    async with aiohttp.ClientSession(headers=basic("alice")) as http:
+        async with http.get(board_url + "/episode?id=other") as resp:
+            page = await resp.text()
+        csrf = page.split('name="csrf" value="')[1].split('"')[0]
+        form = {"alert_id": "other", "verdict": "confirmed", "csrf": "0" * 64}
+        async with http.post(board_url + "/episode/verdict", data=form) as resp:
+            assert resp.status == 403
+        elsewhere = {"Origin": "https://evil.example"}
+        async with http.post(board_url + "/episode/verdict", data={**form, "csrf": csrf},
+                             headers=elsewhere) as resp:  # fmt: skip
+            assert resp.status == 403
+    async with (
+        aiohttp.ClientSession(headers=basic("mallory")) as http,
+        http.post(board_url + "/episode/verdict", data={**form, "csrf": csrf}) as resp,
+    ):
+        assert resp.status == 403  # alice's token is not mallory's

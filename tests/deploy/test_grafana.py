@@ -8,6 +8,7 @@ import re
 import yaml
 from prometheus_client import CollectorRegistry
 
+from streams.board.service import BoardMetrics
 from streams.core.detector import Stats
 from streams.core.evaluate import Windows
 from streams.worker.metrics import Metrics, ShellCounts, Sources
@@ -15,21 +16,24 @@ from streams.worker.snapshot import summarize
 from tests.deploy.conftest import DEPLOY
 
 DASHBOARD = DEPLOY / "grafana/dashboards/livewatch.json"
-PROMQL_WORDS = {"sum", "by", "rate", "increase", "histogram_quantile", "clamp_min", "le", "without"}
+PROMQL_WORDS = {
+    "sum", "max", "by", "rate", "increase", "histogram_quantile", "clamp_min", "le", "without",
+}  # fmt: skip
 
 
 WINDOWS = Windows(600_000, 3_600_000, 60_000)
 
 
 def exported_names() -> set[str]:
-    """Every sample name a worker's /metrics can contain."""
+    """Every sample name a worker's or the board's /metrics can contain."""
     registry = CollectorRegistry()
     Metrics(
         registry,
         Sources(lambda: Stats(), ShellCounts(), lambda: summarize([], WINDOWS), dict, WINDOWS),
     )
     names = set()
-    for family in registry.collect():
+    families = [*registry.collect(), *BoardMetrics().registry.collect()]
+    for family in families:
         names.add(family.name)
         names.update(s.name for s in family.samples)
         if family.type == "counter":

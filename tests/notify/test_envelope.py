@@ -79,3 +79,13 @@ def test_every_rule_has_an_alertname_and_a_summary_of_its_own() -> None:
         assert rule.value.split("_")[0] in summary(other) or "orders" in summary(other)
     concentrated = alert.model_copy(update={"rule": RuleName.ORDER_CONCENTRATION})
     assert "per buyer" in summary(concentrated)
+
+
+def test_the_episode_links_to_the_board_for_a_verdict() -> None:
+    """With the board's address set, on-call's alert links to the episode's page there (and
+    that is its generator URL)."""
+    alert = brushing_alerts()[0]
+    body = postable(alert, datetime.now(UTC), datetime.now(UTC), "rb", "http://api", None,
+                    "https://board.example/")  # fmt: skip
+    url = f"https://board.example/episode?id={alert.alert_id}"
+    assert body["annotations"]["episode_url"] == url == body["generatorURL"]

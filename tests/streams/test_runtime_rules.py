@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from schemas import Alert, AlertStatus, RuleName
+from schemas.verdict import Judgement
 from streams.backtest import backtest, parse_duration
 from streams.codecs import encode
 from streams.core.clock import to_ms
@@ -124,3 +125,17 @@ def test_durations() -> None:
     for bad in ("", "6", "6 hours", "h"):
         with pytest.raises(ValueError, match="not a duration"):
             parse_duration(bad)
+
+
+def test_a_backtest_scores_judged_episodes() -> None:
+    """Verdicts on baseline episodes (by their alert ids, which the replay shares with the
+    worker): a complaint storm judged a false alarm is saved by a candidate without
+    complaints; a refund spike judged confirmed is kept."""
+    storm = next(a for a in baseline() if a.rule.value == QC)
+    spike = next(a for a in baseline() if a.rule == RuleName.REFUND_AFTER_ORDER_SPIKE)
+    verdicts = {storm.alert_id: Judgement.FALSE_ALARM, spike.alert_id: Judgement.CONFIRMED}
+    lines = [Line(kind, value) for kind, value in records()]
+    found = backtest(lines, SETTINGS, RuleBook(BASE), book(), verdicts=verdicts).to_json()
+    assert found["rules"][QC]["false_alarm_saved"] == 1
+    assert found["rules"][RuleName.REFUND_AFTER_ORDER_SPIKE.value]["confirmed_kept"] == 1
+    assert sum(row["confirmed_lost"] for row in found["rules"].values()) == 0
