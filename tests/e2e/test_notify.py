@@ -87,7 +87,7 @@ class Notifier:
         self.env = {
             **os.environ, **settings.as_env(), "LIVEWATCH_NOTIFY_PORT": str(self.port),
             "LIVEWATCH_NOTIFY_RESEND_S": str(RESEND_S), "LIVEWATCH_API_URL": "http://lw:6066",
-            "LIVEWATCH_LOG_LEVEL": "DEBUG",
+            "LIVEWATCH_LOG_LEVEL": "DEBUG", "LIVEWATCH_BOARD_URL": "http://board:6068/",
         }  # fmt: skip
         self.cmd = [sys.executable, "-m", "streams", "notify", "--alertmanager", am_url]
         self.log = log
@@ -159,7 +159,13 @@ async def test_episodes_page_once_through_restarts(settings: Settings, tmp_path:
         assert page["labels"]["source"] == "livewatch"
         assert a_fire.anchor_id in page["annotations"]["summary"]
         assert page["annotations"]["runbook_url"].endswith("#refund_after_order_spike")
-        assert page["generatorURL"] == f"http://lw:6066/anchors/{a_fire.anchor_id}"
+        assert page["annotations"]["anchor_url"] == f"http://lw:6066/anchors/{a_fire.anchor_id}"
+        # On-call's way to the episode's page, where the verdict is recorded.
+        assert (
+            page["generatorURL"]
+            == page["annotations"]["episode_url"]
+            == (f"http://board:6068/episode?id={a}")
+        )
 
         # SIGKILLed mid-stream, restarted: it re-sends what is firing, and pages nothing twice.
         notifier.kill()
