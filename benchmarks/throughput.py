@@ -305,7 +305,7 @@ def run_shape(shape: str, base: Settings, args: argparse.Namespace, tmp: Path) -
     result["livewatch_vs_raw"] = round(rate / result["raw"], 3)
     if args.shadow:
         result.update(shadow_run(settings, total, tmp / f"{tag}-shadow.log"))
-        result["shadow_vs_live"] = round(result["livewatch_shadow"] / rate, 3)
+        result["livewatch_shadow_vs_live"] = round(result["livewatch_shadow"] / rate, 3)
     return result
 
 
