@@ -205,17 +205,26 @@ def worker_run(settings: Settings, total: int, log: Path) -> tuple[float, float,
     first that counted every event, or the last change of the count once its inputs are read
     (a second's resolution: small runs read low), its peak RSS in MB, and its records by
     outcome. The worker is stopped once its changelog writes have settled."""
-    worker = start_worker(settings, log)
+    return group_run([settings], total, log)
+
+
+def group_run(group: list[Settings], total: int, log: Path) -> tuple[float, float, dict[str, int]]:
+    """`worker_run` for workers of one consumer group (one app id, a web port and data
+    directory each): their counts summed, their largest peak RSS."""
+    workers = [
+        start_worker(s, log.with_name(f"{log.stem}-{i}{log.suffix}")) for i, s in enumerate(group)
+    ]
     try:
         idle_until = time.perf_counter()
         last, changed = 0.0, time.perf_counter()
         while True:
             time.sleep(0.5)  # about a Prometheus scrape cadence: a scrape costs the worker time
-            if worker.poll() is not None:
-                raise RuntimeError(f"worker exited; see {log}")
+            if any(w.poll() is not None for w in workers):
+                raise RuntimeError(f"a worker exited; see {log}")
             now = time.perf_counter()
-            found = scrape(settings.web_port)
-            count, lag = found if found is not None else (0.0, 1.0)
+            found = [scrape(s.web_port) for s in group]
+            count = sum(f[0] for f in found if f is not None)
+            lag = sum(f[1] for f in found if f is not None) if all(found) else 1.0
             if not count:
                 idle_until = now
             if count != last:
@@ -224,12 +233,30 @@ def worker_run(settings: Settings, total: int, log: Path) -> tuple[float, float,
             if count >= total or (count and settled):
                 end = now if count >= total else changed
                 rate = count / (end - idle_until)
-                asyncio.run(changelogs_settled(settings))
-                final = scrape_outcomes(settings.web_port)
-                outcomes = {k: int(v) for k, v in (final[0] if final else {}).items() if v}
-                return rate, peak_rss_mb(worker.pid), outcomes
+                asyncio.run(changelogs_settled(group[0]))
+                outcomes: dict[str, int] = {}
+                for s in group:
+                    final = scrape_outcomes(s.web_port)
+                    for k, v in (final[0] if final else {}).items():
+                        outcomes[k] = outcomes.get(k, 0) + int(v)
+                rss = max(peak_rss_mb(w.pid) for w in workers)
+                return rate, rss, {k: v for k, v in outcomes.items() if v}
     finally:
-        stop(worker, timeout_s=60)
+        for worker in workers:
+            stop(worker, timeout_s=60)
+
+
+def scale_run(settings: Settings, total: int, n: int, tmp: Path) -> dict[str, Any]:
+    """`n` workers in a group of their own over the same backlog: how the work spreads."""
+    base = settings.model_copy(update={"app_id": f"{settings.app_id}-x{n}"})
+    asyncio.run(create_topics(base))
+    group = [
+        base.model_copy(update={"web_port": free_port(), "data_dir": tmp / f"{base.app_id}-{i}"})
+        for i in range(n)
+    ]
+    rate, rss, outcomes = group_run(group, total, tmp / f"{base.app_id}.log")
+    return {f"livewatch_x{n}": rate, f"livewatch_x{n}_peak_rss_mb": round(rss, 1),
+            f"livewatch_x{n}_outcomes": outcomes}  # fmt: skip
 
 
 async def largest_records(settings: Settings) -> dict[str, int]:
@@ -303,6 +330,11 @@ def run_shape(shape: str, base: Settings, args: argparse.Namespace, tmp: Path) -
         if peer in result:
             result[f"livewatch_vs_{peer}"] = round(rate / result[peer], 3)
     result["livewatch_vs_raw"] = round(rate / result["raw"], 3)
+    if args.workers > 1:
+        result.update(scale_run(settings, total, args.workers, tmp))
+        result[f"livewatch_x{args.workers}_vs_one"] = round(
+            result[f"livewatch_x{args.workers}"] / rate, 3
+        )
     if args.shadow:
         result.update(shadow_run(settings, total, tmp / f"{tag}-shadow.log"))
         result["livewatch_shadow_vs_live"] = round(result["livewatch_shadow"] / rate, 3)
@@ -338,6 +370,13 @@ def main() -> None:
                         help="a Python with quixstreams installed (see quix_count.py)")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="also N workers in one group on the same backlog (scale-out)",
+    )
+    parser.add_argument("--partitions", type=int, default=8, help="partitions of every topic")
+    parser.add_argument(
         "--shadow",
         action="store_true",
         help="also a worker with a shadow copy of the rules (its cost)",
@@ -349,7 +388,7 @@ def main() -> None:
         try:
             bootstrap = args.bootstrap or broker.up()  # type: ignore[union-attr]
             base = Settings(kafka_bootstrap=bootstrap, store="memory://",
-                            data_dir=Path(tmp) / "data")  # fmt: skip
+                            data_dir=Path(tmp) / "data", partitions=args.partitions)  # fmt: skip
             for shape in args.shapes.split(","):
                 results[shape] = run_shape(shape, base, args, Path(tmp))
         finally:

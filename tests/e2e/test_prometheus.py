@@ -118,5 +118,5 @@ async def test_prometheus_scrapes_the_worker_and_evaluates_rules(
         async with http.get(f"{prometheus}/api/v1/rules") as resp:
             groups = (await resp.json())["data"]["groups"]
         rules = [r for g in groups for r in g["rules"]]
-        assert len(rules) == 10
+        assert len(rules) == 11
         assert all(r["health"] == "ok" for r in rules), [r for r in rules if r["health"] != "ok"]

@@ -126,7 +126,10 @@ async def test_hostile_records_live_are_dead_lettered_and_change_no_alert(
     worker.start()
     await asyncio.to_thread(produce_librdkafka, settings, clean[half:], OWN_IDS)
     alerts = await alerts_settled(settings, expected)
-    assert_same(alerts, expected, worker)
+    # Killed mid-stream: an update sent just before the kill, whose state was not yet written,
+    # is sent again (at least once, as docs/reliability.md says): every one of the replay's
+    # updates, and no other, however often.
+    assert_same(alerts, expected, worker, at_least_once=True)
 
     letters = await dead_letters(settings, len(bad))
     by_origin = {

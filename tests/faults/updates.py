@@ -33,4 +33,5 @@ def assert_same_updates(alerts: list[Alert], expected: list[Alert], context: obj
     missing, extra = sorted(wanted - set(first)), sorted(set(first) - wanted)
     assert not (missing or extra), f"missing {missing}\nextra {extra}\n{context}"
     for alert in expected:
-        assert first[update(alert)] == without_emitted_at(alert)
+        got, want = first[update(alert)], without_emitted_at(alert)
+        assert got == want, {k: (got.get(k), want.get(k)) for k in want if got.get(k) != want[k]}
