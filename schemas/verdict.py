@@ -6,13 +6,23 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, TypeAdapter, ValidationError
 
 from schemas.alert import RuleName, Severity
 from schemas.types import Event, Id, Timestamp
 
 Note = Annotated[str, StringConstraints(max_length=500)]
 Who = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+_NOTE = TypeAdapter(Note)
+
+
+def checked_note(text: str) -> str:
+    """A note as a verdict takes it; raises ValueError saying why not (before anything is
+    read or sent)."""
+    try:
+        return _NOTE.validate_python(text)
+    except ValidationError as exc:
+        raise ValueError(f"note: {exc.errors(include_url=False)[0]['msg']}") from exc
 
 
 class Judgement(StrEnum):

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TextIO
 
 import typer
 from pydantic import ValidationError
@@ -82,6 +85,16 @@ def load_rules_or_exit(path: Path | None) -> Rules:
     except RulesError as exc:
         typer.echo(f"error: rules file refused:\n{exc}", err=True)
         raise typer.Exit(2) from exc
+
+
+@contextmanager
+def open_input(name: str) -> Iterator[TextIO]:
+    """A file to read, or standard input for `-` (left open)."""
+    if name == "-":
+        yield sys.stdin
+        return
+    with open(name, encoding="utf-8") as handle:
+        yield handle
 
 
 def _local(state_dir: Path | None, port: int | None = None, brokers: int = 1):  # type: ignore[no-untyped-def]
@@ -363,7 +376,6 @@ def simulate(
     """Realistic live-commerce traffic, with ground-truth labels, to Kafka or to a file."""
     import itertools
     import json
-    import sys
     from datetime import datetime
 
     from rich.progress import Progress
@@ -455,8 +467,6 @@ def replay(
 
     Lines that carry a "partition" are read there; the others are placed as the producers the
     --*-by and --partitioner options describe would place them (default: the contract)."""
-    import sys
-
     from streams.codecs import encode
     from streams.replay import read_jsonl, replay_records
 
@@ -478,9 +488,8 @@ def replay(
         problems += 1
         typer.echo(f"line {line}: skipped: {reason}", err=True)
 
-    handle = sys.stdin if file == "-" else open(file, encoding="utf-8")  # noqa: SIM115
     count = 0
-    try:
+    with open_input(file) as handle:
         records = read_jsonl(handle, report)
         alerts = replay_records(
             records, settings, loaded, report, flush=flush, placement=placement, book=book
@@ -488,9 +497,6 @@ def replay(
         for alert in alerts:
             sys.stdout.write(encode(alert).decode() + "\n")
             count += 1
-    finally:
-        if handle is not sys.stdin:
-            handle.close()
     typer.echo(f"{count} alerts, {problems} lines skipped", err=True)
 
 
@@ -532,19 +538,14 @@ def evaluate_alerts(
 ) -> None:
     """Precision, recall and time-to-detect per rule and overall."""
     import json
-    import sys
 
     from schemas import Alert, RuleName
     from streams.devtools.sim.evaluation import evaluate
     from streams.devtools.sim.labels import Truth
 
     truth = Truth.model_validate_json(labels.read_text())
-    handle = sys.stdin if alerts == "-" else open(alerts, encoding="utf-8")  # noqa: SIM115
-    try:
+    with open_input(alerts) as handle:
         parsed = [Alert.model_validate_json(line) for line in handle if line.strip()]
-    finally:
-        if handle is not sys.stdin:
-            handle.close()
     report = evaluate(truth, parsed, tuple(r.value for r in RuleName))
     if format is ReportFormat.json:
         typer.echo(json.dumps(report.to_json(), indent=2))

@@ -44,17 +44,19 @@ def _settings() -> Settings:
 def _book(settings: Settings) -> tuple[RuleBook, list[str]]:
     from streams.cli import load_rules_or_exit
     from streams.core.rulebook import book_from_records
-    from streams.core.rules import RulesError
-    from streams.rules_topic import ensure_topic, read_records
-
-    async def read() -> list[dict[str, Any]]:
-        await ensure_topic(settings)
-        return await read_records(settings)
 
     base = load_rules_or_exit(settings.rules_path)
+    return book_from_records(base, _records(settings))
+
+
+def _records(settings: Settings) -> list[dict[str, Any]]:
+    """The rules topic's records (none before anything was published)."""
+    from streams.core.rules import RulesError
+    from streams.rules_topic import read_records
+
     try:
-        return book_from_records(base, asyncio.run(read()))
-    except RulesError as exc:
+        return asyncio.run(read_records(settings))
+    except RulesError as exc:  # the topic is off
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
 
@@ -215,15 +217,7 @@ def rules_show(
 def rules_export() -> None:
     """Print the rules topic's records as JSON lines: the history `livewatch replay
     --rules-history` judges each boundary by, as the workers did."""
-    from streams.rules_topic import ensure_topic, read_records
-
-    settings = _settings()
-
-    async def read() -> list[dict[str, Any]]:
-        await ensure_topic(settings)
-        return await read_records(settings)
-
-    for record in asyncio.run(read()):
+    for record in _records(_settings()):
         sys.stdout.write(json.dumps(record) + "\n")
 
 
@@ -269,8 +263,8 @@ def backtest_command(
     episodes of each, those only in one, the change in time to detect, and what becomes of
     the episodes analysts judged (confirmed abuse lost, false alarms saved)."""
     from streams.backtest import backtest, parse_duration
-    from streams.cli import load_rules_or_exit
-    from streams.core.rulebook import RuleBook, book_from_records
+    from streams.cli import load_rules_or_exit, open_input
+    from streams.core.rulebook import RuleBook
     from streams.replay import Line, read_jsonl
 
     settings = _settings()
@@ -283,7 +277,6 @@ def backtest_command(
     candidate = RuleBook(load_rules_or_exit(rules))
     lines: list[Line]
     if from_topics:
-        from streams.rules_topic import read_records
         from streams.topic_history import read_since
 
         try:
@@ -299,19 +292,14 @@ def backtest_command(
             f"({len(lines) / max(took, 1e-9):,.0f}/s)", err=True,
         )  # fmt: skip
         if baseline is None:
-            base = load_rules_or_exit(settings.rules_path)
-            book, _ = book_from_records(base, asyncio.run(read_records(settings)))
+            book, _ = _book(settings)
         else:
             book = RuleBook(load_rules_or_exit(baseline))
     else:
         book = RuleBook(load_rules_or_exit(baseline or settings.rules_path))
         assert events is not None
-        handle = sys.stdin if events == "-" else open(events, encoding="utf-8")  # noqa: SIM115
-        try:
+        with open_input(events) as handle:
             lines = list(read_jsonl(handle, lambda n, r: typer.echo(f"line {n}: {r}", err=True)))
-        finally:
-            if handle is not sys.stdin:
-                handle.close()
     judged = _verdicts(settings, verdicts, from_topics)
     result = backtest(lines, settings, book, candidate, verdicts=judged)
     if as_json:

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from schemas.verdict import Judgement
+from schemas.verdict import Judgement, checked_note
 
 verdicts_cli = typer.Typer(
     help="Analysts' verdicts on alert episodes: record one, report precision."
@@ -32,9 +32,11 @@ def verdicts_add(
     from streams.verdicts.topic import VerdictWriter, read_alerts, read_verdicts
 
     settings = load_settings()
-    if len(note) > 500:
-        typer.echo("error: --note: 500 characters at most", err=True)
-        raise typer.Exit(2)
+    try:
+        checked_note(note)
+    except ValueError as exc:
+        typer.echo(f"error: --{exc}", err=True)
+        raise typer.Exit(2) from exc
 
     async def record() -> Any:
         alerts, _ = await read_alerts(settings)

@@ -4,22 +4,17 @@ them in a running worker (see `core.rulebook` for what the records mean)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import time
-from collections.abc import Callable
 from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
 
+from streams import topics
 from streams.core.rulebook import RuleBook, RuleSet, decode_rule_set
 from streams.core.rules import RulesError
 from streams.kafka_config import client_options
 from streams.settings import Settings
-from streams.topics import describe_partitions
 
 log = structlog.get_logger("livewatch.rules")
 
@@ -36,44 +31,14 @@ def topic_of(settings: Settings) -> str:
 
 
 async def ensure_topic(settings: Settings) -> None:
-    """Create the rules topic if it is missing (one partition, compacted), as the worker
-    declares its own topics; `livewatch topics create` makes it too."""
-    admin = AIOKafkaAdminClient(**client_options(settings))
-    await admin.start()
-    try:
-        if await describe_partitions(admin, [topic_of(settings)], settle_s=2.0):
-            return
-        rf = settings.replication_factor
-        configs = {"cleanup.policy": "compact"}
-        if rf > 1:
-            configs["min.insync.replicas"] = str(min(2, rf))
-        with contextlib.suppress(TopicAlreadyExistsError):
-            await admin.create_topics([NewTopic(topic_of(settings), 1, rf, topic_configs=configs)])
-        await describe_partitions(admin, [topic_of(settings)], expect_all=True)
-    finally:
-        await admin.close()
+    """Create the rules topic if it is missing, as the worker declares its own topics."""
+    await topics.ensure_topic(settings, topic_of(settings))
 
 
-async def read_records(settings: Settings, timeout_s: float = 30.0) -> list[dict[str, Any]]:
+async def read_records(settings: Settings) -> list[dict[str, Any]]:
     """Every record of the rules topic, in order (its values as JSON objects; a value that is
     not one is given as `{"unreadable": text}`, which the book refuses)."""
-    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
-    await consumer.start()
-    try:
-        tp = TopicPartition(topic_of(settings), 0)
-        consumer.assign([tp])
-        await consumer.seek_to_beginning(tp)
-        end = (await consumer.end_offsets([tp]))[tp]
-        records: list[dict[str, Any]] = []
-        deadline = time.monotonic() + timeout_s
-        while await consumer.position(tp) < end:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{topic_of(settings)} not read to its end in {timeout_s} s")
-            batch = await consumer.getmany(tp, timeout_ms=1000)
-            records.extend(_value(message.value) for message in batch.get(tp, []))
-        return records
-    finally:
-        await consumer.stop()
+    return [_value(v) for v in await topics.read_values(settings, topic_of(settings))]
 
 
 def _value(raw: bytes | None) -> dict[str, Any]:
@@ -111,7 +76,6 @@ class RulesFollower:
         self.refused: list[str] = []
         """Why each refused record was refused (latest last)."""
         self.caught_up_ms: int | None = None
-        self.on_change: Callable[[], None] = _nothing
         self._consumer: AIOKafkaConsumer | None = None
 
     def horizon(self) -> int | None:
@@ -132,7 +96,6 @@ class RulesFollower:
                 "rules_published", version=rule_set.version, kind=rule_set.kind,
                 effective_ms=rule_set.effective_ms, published_by=rule_set.published_by,
             )  # fmt: skip
-            self.on_change()
 
     def describe(self) -> str:
         """The versions known, as `/readyz` and the logs say them."""
@@ -176,7 +139,3 @@ class RulesFollower:
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             await consumer.stop()
-
-
-def _nothing() -> None:
-    return None

@@ -1,11 +1,14 @@
-"""Creates livewatch's topics idempotently and checks that input topics are co-partitioned."""
+"""Creates livewatch's topics idempotently, checks that input topics are co-partitioned, and
+reads a topic back to its end (the rules and verdicts topics, the alerts for a report)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -53,42 +56,40 @@ async def describe_partitions(
         await asyncio.sleep(0.2)
 
 
-async def create_topics(settings: Settings) -> list[TopicReport]:
-    """Create the input, internal, alerts, dead-letter and table changelog topics that are
-    missing; existing ones are kept.
+def topic_configs(settings: Settings) -> dict[str, dict[str, str]]:
+    """The configs of the topics livewatch creates, where they differ from the broker's."""
+    configs = {
+        changelog_topic(settings, table): config
+        for table, config in changelog_configs(settings).items()
+    }
+    configs.update(internal_configs(settings))
+    # Dead letters keep the original bytes (buyer ids too): they expire, unlike the inputs'
+    # broker default, after the retention chosen for them.
+    configs[settings.topic_deadletter] = {
+        "cleanup.policy": "delete",
+        "retention.ms": str(settings.deadletter_retention_s * 1000),
+    }
+    # The latest verdict of each episode, and every version of every rule set (a key each).
+    configs[settings.topic_verdicts] = {"cleanup.policy": "compact"}
+    if settings.rules_topic:
+        configs[settings.rules_topic] = {"cleanup.policy": "compact"}
+    return configs
 
-    Raises TopicLayoutError when an existing input or internal topic has a partition count
-    other than `settings.partitions`: a partition task reads the same partition number of
-    each, and the routing between them assumes one partition count.
-    """
+
+async def _create_missing(
+    settings: Settings, wanted: list[str], configs: dict[str, dict[str, str]]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Create those of `wanted` that do not exist; their partition counts before and after."""
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
-        configs = {
-            changelog_topic(settings, table): config
-            for table, config in changelog_configs(settings).items()
-        }
-        configs.update(internal_configs(settings))
-        # Dead letters keep the original bytes (buyer ids too): they expire, unlike the inputs'
-        # broker default, after the retention chosen for them.
-        configs[settings.topic_deadletter] = {
-            "cleanup.policy": "delete",
-            "retention.ms": str(settings.deadletter_retention_s * 1000),
-        }
-        # Every version of every rule set, kept: a key per version, compacted.
-        configs[settings.topic_verdicts] = {"cleanup.policy": "compact"}
-        if settings.rules_topic:
-            configs[settings.rules_topic] = {"cleanup.policy": "compact"}
-        wanted = [
-            *settings.all_topics,
-            *(name for name in configs if name not in settings.all_topics),
-        ]
         existing = await describe_partitions(admin, wanted, settle_s=2.0)
         # Replicated topics accept a write once two replicas have it: one broker may be down.
         rf = settings.replication_factor
         isr = {"min.insync.replicas": str(min(2, rf))} if rf > 1 else {}
         missing = [
             NewTopic(
+                # The rules topic is one ordered log.
                 name, 1 if name == settings.rules_topic else settings.partitions, rf,
                 topic_configs={**configs.get(name, {}), **isr},
             )
@@ -102,9 +103,68 @@ async def create_topics(settings: Settings) -> list[TopicReport]:
                 for topic, code, message in getattr(response, "topic_errors", []):
                     if code not in (0, TOPIC_ALREADY_EXISTS):
                         raise TopicLayoutError(f"creating topic {topic} failed: {code} {message}")
-        final = await describe_partitions(admin, wanted, expect_all=True)
+        return existing, await describe_partitions(admin, wanted, expect_all=True)
     finally:
         await admin.close()
+
+
+async def ensure_topic(settings: Settings, name: str) -> None:
+    """Create one of livewatch's topics if it is missing, as `create_topics` would (a program
+    that needs it before `livewatch topics create` ran: the worker's rules topic)."""
+    await _create_missing(settings, [name], topic_configs(settings))
+
+
+async def partition_count(settings: Settings, topic: str) -> int:
+    """A topic's partition count; 0 when it does not exist."""
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        return (await describe_partitions(admin, [topic], settle_s=2.0)).get(topic, 0)
+    finally:
+        await admin.close()
+
+
+async def read_values(settings: Settings, topic: str, timeout_s: float = 120.0) -> list[bytes]:
+    """Every value of a topic (none when it does not exist), partition by partition in offset
+    order, read to the end offsets found when reading began."""
+    count = await partition_count(settings, topic)
+    if not count:
+        return []
+    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(count)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        values: list[bytes] = []
+        deadline = time.monotonic() + timeout_s
+        while any([await consumer.position(tp) < ends[tp] for tp in tps]):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic} not read to its end in {timeout_s:g} s")
+            batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            for tp, records in batches.items():
+                values.extend(r.value or b"" for r in records if r.offset < ends[tp])
+        return values
+    finally:
+        await consumer.stop()
+
+
+async def create_topics(settings: Settings) -> list[TopicReport]:
+    """Create the input, internal, alerts, dead-letter and table changelog topics that are
+    missing; existing ones are kept.
+
+    Raises TopicLayoutError when an existing input or internal topic has a partition count
+    other than `settings.partitions`: a partition task reads the same partition number of
+    each, and the routing between them assumes one partition count.
+    """
+    configs = topic_configs(settings)
+    wanted = [
+        *settings.all_topics,
+        *(name for name in configs if name not in settings.all_topics),
+    ]
+    existing, final = await _create_missing(settings, wanted, configs)
+
     mismatched = {
         name: final[name]
         for name in [*settings.input_topics, *settings.internal_topics.values()]

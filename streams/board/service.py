@@ -24,18 +24,18 @@ from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from schemas.alert import RuleName, Severity
-from schemas.verdict import Judgement, Verdict
+from schemas.verdict import Judgement, Verdict, checked_note
 from streams.board.charts import counts_svg, rates_svg
 from streams.board.filters import Filter, FilterError
 from streams.board.judging import Csrf, judge_of, same_origin
-from streams.board.ledger import Episode, Ledger
+from streams.board.ledger import Ledger
 from streams.board.pages import Pages
 from streams.board.workers import Workers
 from streams.codecs import read_alert_record
 from streams.http_common import OPEN_PATHS, add_probes, authorized
 from streams.kafka_config import client_options
 from streams.settings import Settings
-from streams.topics import describe_partitions
+from streams.topics import describe_partitions, partition_count
 from streams.verdicts.book import VerdictBook
 from streams.verdicts.topic import VerdictWriter
 
@@ -133,8 +133,9 @@ class Board:
         exists) from its beginning, forever."""
         s = self.settings
         count = await self._partitions()
-        shadow = await self._optional_partitions(s.topic_alerts_shadow)
-        verdicts = await self._optional_partitions(s.topic_verdicts)
+        # Absent on a deployment older than them (`livewatch topics create` makes them).
+        shadow = await partition_count(s, s.topic_alerts_shadow)
+        verdicts = await partition_count(s, s.topic_verdicts)
         consumer = AIOKafkaConsumer(
             group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
             **client_options(s),
@@ -176,16 +177,6 @@ class Board:
                 self.reason = f"topic {s.topic_alerts!r} not found; run `livewatch topics create`"
                 log.warning("alerts_topic_missing", topic=s.topic_alerts)
                 await asyncio.sleep(TOPIC_RETRY_S)
-        finally:
-            await admin.close()
-
-    async def _optional_partitions(self, topic: str) -> int:
-        """A topic's partition count; 0 when it does not exist (a deployment older than it:
-        `livewatch topics create` makes it)."""
-        admin = AIOKafkaAdminClient(**client_options(self.settings))
-        await admin.start()
-        try:
-            return (await describe_partitions(admin, [topic], settle_s=2.0)).get(topic, 0)
         finally:
             await admin.close()
 
@@ -350,19 +341,15 @@ class Views:
 
     # -- verdicts --------------------------------------------------------------------------
 
-    def episode_of(self, request: web.Request) -> Episode:
-        alert_id = request.query.get("id", "")
-        found = self.board.ledger.episodes.get(alert_id)
-        if found is None:
-            raise web.HTTPNotFound(text=f"no episode {alert_id[:128]!r} on the alerts topic")
-        return found
+    def no_episode(self, alert_id: str) -> web.Response:
+        return self.error(404, f"no episode {alert_id[:128]!r} on the alerts topic")
 
     async def episode(self, request: web.Request) -> web.Response:
         """An episode, its verdicts and the form to record one."""
-        try:
-            e = self.episode_of(request)
-        except web.HTTPNotFound as exc:
-            return self.error(404, exc.text or "not found")
+        alert_id = request.query.get("id", "")
+        e = self.board.ledger.episodes.get(alert_id)
+        if e is None:
+            return self.no_episode(alert_id)
         judge = judge_of(request.headers, self.board.settings.board_user_header)
         verdict = self.board.verdicts.get(e.alert_id)
         return self.html(self.pages.render(
@@ -383,14 +370,15 @@ class Views:
         alert_id = str(form.get("alert_id", ""))
         e = self.board.ledger.episodes.get(alert_id)
         if e is None:
-            return self.error(404, f"no episode {alert_id[:128]!r} on the alerts topic")
+            return self.no_episode(alert_id)
         try:
             choice = Judgement(str(form.get("verdict", "")))
         except ValueError:
             return self.error(400, "verdict: give confirmed, false_alarm or unsure")
-        note = str(form.get("note", "")).strip()
-        if len(note) > 500:
-            return self.error(400, "note: 500 characters at most")
+        try:
+            note = checked_note(str(form.get("note", "")).strip())
+        except ValueError as exc:
+            return self.error(400, str(exc))
         verdict = self.board.verdicts.judge(
             alert_id, choice, judge, datetime.now(UTC), note, rule=e.rule,
             severity=e.severity, anchor_id=e.anchor_id, episode_started=e.started,

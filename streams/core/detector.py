@@ -18,7 +18,7 @@ from streams.core.attribution import OrderMemory, OrderRef
 from streams.core.clock import DAY_MS, HOUR_MS, bucket_start, from_ms, is_late
 from streams.core.evaluate import QUIET, Verdict, Windows, whole_steps
 from streams.core.facts import ComplaintFact, Fact, OrderFact, RefundFact, fact_of, parked_fact
-from streams.core.lifecycle import advance
+from streams.core.lifecycle import advance, close
 from streams.core.pace import RefundPace, read_horizon, taught_by
 from streams.core.registry import REGISTRY
 from streams.core.repeat_buyers import count_repeat_buyers
@@ -634,9 +634,8 @@ class Detector:
     ) -> Alert:
         """Resolve an open episode whose rule the rule set in force turned off: its
         subscribers would otherwise wait for a resolution that never comes."""
-        episode.status = AlertStatus.RESOLVED
-        episode.ended_ms = end_ms
-        episode.calm_since_ms = None
+        close(episode, end_ms)
+        episode.calm_since_ms = None  # not calm: turned off
         verdict = Verdict(
             name, QUIET, end_ms - self.config.windows.long_ms, end_ms,
             evidence={"window": "rule_disabled"},

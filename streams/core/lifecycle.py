@@ -68,7 +68,12 @@ def advance(
     if episode.calm_since_ms is None:
         episode.calm_since_ms = now_ms
     if now_ms - episode.calm_since_ms >= policy.resolve_after_s * 1000:
-        episode.status = AlertStatus.RESOLVED
-        episode.ended_ms = now_ms
-        return episode, "resolved"
+        return close(episode, now_ms), "resolved"
     return episode, None
+
+
+def close(episode: Episode, now_ms: int) -> Episode:
+    """Resolve an episode at `now_ms`: calm long enough (`advance`), or its rule turned off."""
+    episode.status = AlertStatus.RESOLVED
+    episode.ended_ms = now_ms
+    return episode

@@ -59,14 +59,14 @@ class FaustOutputs:
         self.sender.queue(topic, partition, value)
 
     async def alert(self, alert: Alert) -> Awaitable[Any]:
-        headers = cloudevent_headers(alert, self.source)
-        return await self.alerts.send(  # type: ignore[no-any-return]
-            key=alert.anchor_id.encode(), value=encode(alert), headers=headers
-        )
+        return await self._send_alert(self.alerts, alert)
 
     async def shadow_alert(self, alert: Alert) -> Awaitable[Any]:
+        return await self._send_alert(self.shadow, alert)
+
+    async def _send_alert(self, topic: Any, alert: Alert) -> Awaitable[Any]:
         headers = cloudevent_headers(alert, self.source)
-        return await self.shadow.send(  # type: ignore[no-any-return]
+        return await topic.send(  # type: ignore[no-any-return]
             key=alert.anchor_id.encode(), value=encode(alert), headers=headers
         )
 

@@ -21,8 +21,7 @@ from schemas.verdict import Verdict
 from streams.devtools.children import start_board, stop, wait_ready
 from streams.devtools.kafka_local import free_port
 from streams.settings import Settings
-from streams.topics import create_topics
-from streams.verdicts.topic import read_topic
+from streams.topics import create_topics, read_values
 from tests.e2e.test_board import browser, feed, texts
 from tests.e2e.test_runtime_rules import livewatch
 from tests.streams.test_runtime_rules import without_complaints
@@ -119,7 +118,7 @@ async def test_verdicts_from_the_browser_and_the_command(
                          "--by", "bob", "--note", "a bad batch, not abuse")  # fmt: skip
         assert f"{storm.alert_id}: false_alarm by bob" in said
         # Once each on the topic.
-        values = await read_topic(settings, settings.topic_verdicts)
+        values = await read_values(settings, settings.topic_verdicts)
         recorded = [Verdict.model_validate_json(v) for v in values]
         assert Counter(v.alert_id for v in recorded) == {brushing.alert_id: 1, storm.alert_id: 1}
         # A restarted board reads them back.
