@@ -16,7 +16,7 @@ from typing import Protocol
 from schemas import Alert, AlertStatus, InputEvent, RuleName, Severity
 from streams.core.attribution import OrderMemory, OrderRef
 from streams.core.clock import DAY_MS, HOUR_MS, bucket_start, from_ms, is_late
-from streams.core.evaluate import QUIET, Verdict, Windows, whole_steps
+from streams.core.evaluate import QUIET, Held, Verdict, Windows, held, whole_steps
 from streams.core.facts import ComplaintFact, Fact, OrderFact, RefundFact, fact_of, parked_fact
 from streams.core.lifecycle import advance, close
 from streams.core.pace import RefundPace, read_horizon, taught_by
@@ -577,12 +577,13 @@ class Detector:
 
     def _evaluate(self, state: AnchorState, end_ms: int, pace: RefundPace) -> list[Alert]:
         self.stats.evaluations += 1
-        alerts = self._judge(state, end_ms, pace, self.rules, self.rules_version, False)
+        bound = held(state)
+        alerts = self._judge(state, end_ms, pace, self.rules, self.rules_version, False, bound)
         if self._shadow is not None:
             version, rules = self._shadow
-            alerts.extend(self._judge(state, end_ms, pace, rules, version, True))
+            alerts.extend(self._judge(state, end_ms, pace, rules, version, True, bound))
         elif state.shadow_episodes:
-            alerts.extend(self._judge(state, end_ms, pace, None, 0, True))
+            alerts.extend(self._judge(state, end_ms, pace, None, 0, True, bound))
         return alerts
 
     def _judge(
@@ -593,9 +594,12 @@ class Detector:
         rules: Rules | None,
         version: int,
         shadow: bool,
+        bound: Held,
     ) -> list[Alert]:
         """Every rule of `rules` on the anchor, with the live or the shadow episodes. A rule
-        turned off (or a shadow set withdrawn: `rules` None) resolves its open episode."""
+        turned off (or a shadow set withdrawn: `rules` None) resolves its open episode. A rule
+        with no open episode that cannot cross with what the anchor holds (`bound`) is not
+        judged: its verdict would be quiet, which changes nothing."""
         w = self.config.windows
         episodes = state.shadow_episodes if shadow else state.episodes
         alerts: list[Alert] = []
@@ -609,6 +613,8 @@ class Detector:
                 continue
             assert rules is not None
             firing = episode is not None and episode.status == AlertStatus.FIRING
+            if not firing and not spec.can_cross(settings, bound):
+                continue
             verdict = spec.judge(state, end_ms, w, settings, firing, pace)
             new, transition = advance(
                 episode, verdict.signal, name, state.anchor_id, end_ms, w.step_ms,

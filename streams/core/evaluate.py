@@ -106,6 +106,30 @@ def _evidence(fig: Figures, window: str) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Held:
+    """What an anchor's held buckets add up to: an upper bound on every window a rule reads at
+    this boundary and after, until new events come (buckets only slide out). A rule that
+    cannot cross with these cannot cross at all, so without an open episode it is not judged.
+    """
+
+    orders: int
+    quality_complaints: int
+
+
+def held(state: AnchorState) -> Held:
+    """`Held` in one pass over the buckets: the gate before the rules (most anchors at most
+    boundaries hold too few orders for any rule to cross)."""
+    orders = quality = 0
+    for b in state.buckets.values():
+        orders += b.orders
+        if b.complaints:
+            for c, n in b.complaints.items():
+                if c in QUALITY_COMPLAINTS:
+                    quality += n
+    return Held(orders, quality)
+
+
 def _long_counts(state: AnchorState, end_ms: int, w: Windows) -> tuple[int, int]:
     """Orders and refunded orders of the long window: the cheap pre-check, run for every anchor
     at every boundary. It visits the buckets the anchor holds, not every step of the window

@@ -10,6 +10,7 @@ from typing import Any
 
 from schemas import RuleName
 from streams.core.evaluate import (
+    Held,
     Verdict,
     Windows,
     order_concentration,
@@ -30,6 +31,10 @@ class RuleSpec:
     settings: Callable[[Rules], Any | None]
     """The rule's settings in a rules file (None: the file leaves the rule out)."""
     judge: Judge
+    can_cross: Callable[[Any, Held], bool]
+    """False when the rule's settings cannot cross with what the anchor holds: its verdict is
+    quiet here and at every later boundary until new events come (see `evaluate.Held`). Each
+    is the first check its judge makes, on a bound of the same sum."""
 
     def enabled(self, rules: Rules) -> Any | None:
         """The rule's settings when it is on, else None."""
@@ -42,6 +47,7 @@ REGISTRY: tuple[RuleSpec, ...] = (
         RuleName.REFUND_AFTER_ORDER_SPIKE,
         lambda rules: rules.refund_after_order_spike,
         refund_spike,
+        lambda rule, held: held.orders >= rule.min_orders_long,
     ),
     RuleSpec(
         RuleName.QUALITY_COMPLAINTS,
@@ -49,6 +55,7 @@ REGISTRY: tuple[RuleSpec, ...] = (
         lambda state, end_ms, w, rule, watching, _: quality_complaints(
             state, end_ms, w, rule, watching
         ),
+        lambda rule, held: held.quality_complaints > 0,
     ),
     RuleSpec(
         RuleName.ORDER_CONCENTRATION,
@@ -56,6 +63,7 @@ REGISTRY: tuple[RuleSpec, ...] = (
         lambda state, end_ms, w, rule, watching, _: order_concentration(
             state, end_ms, w, rule, watching
         ),
+        lambda rule, held: held.orders >= rule.min_orders,
     ),
 )
 """Every rule, in the order a boundary evaluates them (so the order of its alerts)."""

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from typing import Any
+
+import pytest
+
 from schemas import RuleName
-from streams.core.registry import REGISTRY
+from streams.core import detector
+from streams.core.evaluate import Verdict, held
+from streams.core.registry import REGISTRY, RuleSpec
 from streams.core.rules import load_rules
+from streams.core.state import AnchorState
+from streams.devtools.sim.generator import SimConfig, Simulation
+from streams.replay import replay_records
+from streams.settings import Settings
 
 
 def test_every_rule_name_has_one_entry_in_schema_order() -> None:
@@ -24,3 +35,38 @@ def test_a_rule_switched_off_or_left_out_is_not_evaluated() -> None:
     assert [spec.name for spec in REGISTRY if spec.enabled(off) is not None] == [
         RuleName.REFUND_AFTER_ORDER_SPIKE
     ]
+
+
+@pytest.mark.parametrize("seed", [3, 8])
+def test_a_rule_that_cannot_cross_with_what_the_anchor_holds_is_quiet(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gate before the rules (`RuleSpec.can_cross` on `evaluate.held`) only skips verdicts
+    that would have been quiet: judged anyway on the simulator's traffic, every gated rule's
+    verdict is quiet, and the alerts are those of the detector with the gate."""
+    records = list(Simulation(SimConfig(seed=seed, anchors=200, hours=8.0)).events())
+    gated = _alerts(records)
+    seen: Counter[str] = Counter()
+
+    def ungated(spec: RuleSpec) -> RuleSpec:
+        def judge(state: AnchorState, end_ms: int, w: Any, rule: Any, watching: bool,
+                  pace: Any) -> Verdict:  # fmt: skip
+            verdict = spec.judge(state, end_ms, w, rule, watching, pace)
+            if watching or spec.can_cross(rule, held(state)):
+                seen["judged"] += 1
+            else:
+                seen["gated"] += 1
+                assert not verdict.signal.crossing, (spec.name, state.anchor_id, end_ms)
+            return verdict
+
+        return RuleSpec(spec.name, spec.settings, judge, lambda rule, bound: True)
+
+    monkeypatch.setattr(detector, "REGISTRY", tuple(ungated(spec) for spec in REGISTRY))
+    assert _alerts(records) == gated
+    assert seen["gated"] > seen["judged"] > 0
+    assert any(alert["status"] == "firing" for alert in gated)
+
+
+def _alerts(records: list[Any]) -> list[dict[str, Any]]:
+    """The replay's alerts but their wall-clock stamp."""
+    return [a.model_dump(exclude={"emitted_at"}) for a in replay_records(records, Settings())]
