@@ -3,7 +3,7 @@
     python benchmarks/memory.py [--anchors 100000] [--orders 1000000] [--json]
 
 Measured with tracemalloc, in this process, as a worker with the memory store holds them: an
-anchor is its head record and its bucket records (decoded JSON values, as the table keeps them)
+anchor is its head record and its bucket records (their changelog bytes, as the table keeps them)
 plus, while it is active, the live `AnchorState` the shell caches; a remembered order is its
 record in the order memory. The anchors are copies of the anchors active half-way through the
 simulator's mix (1,000 anchors, 16 hours, seed 1), so they hold what ordinary anchors hold in
@@ -21,6 +21,8 @@ import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from streams.core.attribution import OrderRef
 from streams.core.dict_stores import DictOrders, DictStates
 from streams.core.state import AnchorState, Bucket, bucket_key
@@ -28,6 +30,7 @@ from streams.devtools.sim.generator import SimConfig, Simulation
 from streams.pipeline import build_detector
 from streams.replay import replay_records
 from streams.settings import Settings
+from streams.worker.table_writes import encode
 
 
 def allocated(build: Callable[[], Any]) -> tuple[int, Any]:
@@ -54,11 +57,12 @@ def typical_anchors() -> list[AnchorState]:
 
 
 def records_of(state: AnchorState, anchor_id: str) -> dict[str, Any]:
-    """The anchor's table records as the store holds them (decoded JSON)."""
+    """The anchor's table records as the memory store holds them (the changelog's bytes, see
+    `TableWriter`)."""
     head = {**state.head_dict(), "a": anchor_id}
-    out = {anchor_id: json.loads(json.dumps(head))}
+    out = {anchor_id: encode(head)}
     for start, bucket in state.buckets.items():
-        out[bucket_key(anchor_id, start)] = json.loads(json.dumps(bucket.to_dict()))
+        out[bucket_key(anchor_id, start)] = encode(bucket.to_dict())
     return out
 
 
@@ -82,9 +86,9 @@ def main() -> None:
     def cache() -> dict[str, AnchorState]:
         live = {}
         for i in range(args.anchors):
-            head = store[f"anchor-{i:07d}"]
+            head = orjson.loads(store[f"anchor-{i:07d}"])
             found = {
-                int(start): Bucket.from_dict(store[bucket_key(head["a"], start)])
+                int(start): Bucket.from_dict(orjson.loads(store[bucket_key(head["a"], start)]))
                 for start in head["bs"]
             }
             live[head["a"]] = AnchorState.from_head(head, found)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from typing import Any, Protocol, TypeVar
 
+import orjson
 import structlog
 
 from streams.core.attribution import OrderRef
@@ -61,7 +62,10 @@ def stored(table: Any, key: str) -> Any | None:
         if serialized(store):  # RocksDB: bytes under the encoded key
             raw = store_get(store, key)
         elif store is not None and hasattr(store, "data"):  # memory store: a dict inside
-            return store.data.get(key)
+            value = store.data.get(key)
+            # Bytes as `TableWriter` writes them; a value Faust recovered from the changelog
+            # (a restart) is decoded already.
+            return orjson.loads(value) if isinstance(value, bytes) else value
         else:
             return table.get(key)
     except Exception as exc:

@@ -58,7 +58,7 @@ class TableWriter:
     def __init__(self, app: Any) -> None:
         self.app = app
         self.pending: dict[tuple[Any, int], list[tuple[bytes, bytes | None]]] = defaultdict(list)
-        self.staged: dict[int, list[tuple[Any, str, Any, bytes, bytes | None]]] = defaultdict(list)
+        self.staged: dict[int, list[tuple[Any, str, bytes, bytes | None]]] = defaultdict(list)
         """Per partition, the local writes to make once the changelog has them."""
         self.routes: dict[int, Any] = {}
         self.partition: int | None = None
@@ -76,14 +76,14 @@ class TableWriter:
         `route`), as Faust's tables do, and its local write (see `flush`)."""
         partition = self._routed()
         key_bytes, raw = encode(key), encode(value)
-        self.staged[partition].append((table, key, value, key_bytes, raw))
+        self.staged[partition].append((table, key, key_bytes, raw))
         self.pending[(table, partition)].append((key_bytes, raw))
 
     def delete(self, table: Any, key: str) -> None:
         """Queue the removal of `key` (if present) and its tombstone."""
         partition = self._routed()
         key_bytes = encode(key)
-        self.staged[partition].append((table, key, None, key_bytes, None))
+        self.staged[partition].append((table, key, key_bytes, None))
         self.pending[(table, partition)].append((key_bytes, None))
 
     def _routed(self) -> int:
@@ -97,7 +97,7 @@ class TableWriter:
         die = self._failpoint
         for partition, staged in self.staged.items():
             route_tables_by(self.routes[partition])
-            for table, key, value, key_bytes, raw in staged:
+            for table, key, key_bytes, raw in staged:
                 if die is not None:
                     die()
                 store = table.data
@@ -108,7 +108,10 @@ class TableWriter:
                     with suppress(KeyError):
                         del store[key]
                 else:
-                    store[key] = value
+                    # The memory store keeps the changelog's bytes, as RocksDB does: a
+                    # decoded bucket (nested dicts and lists) took ten times the memory.
+                    # `stores.stored` decodes them on read.
+                    store[key] = raw
         self.staged.clear()
         if self.partition is not None:
             route_tables_by(self.routes[self.partition])
