@@ -471,6 +471,16 @@ class _EarlyCounts:
         return found, ""
 
 
+def _too_few_early(early: EarlyRefunds | None, refunds: int, w: Windows) -> bool:
+    """Whether the early path has too few refunds to keep any count (`_EarlyCounts.read`
+    would find none), known from the long window's refunded orders: every early refund is
+    one of them while the early path reads inside the long window."""
+    if early is None:
+        return True
+    inside = (early.within_s + early.window_s) * 1000 <= w.long_ms
+    return inside and refunds < early.lowest_refunds()
+
+
 def _lowest_threshold(rule: RefundSpikeRule) -> float:
     """No anchor's threshold is below this (`refund_threshold`'s min and max at their lowest)."""
     return min(rule.min_rate, min(c.ceiling for c in rule.categories.values()))
@@ -554,9 +564,12 @@ def refund_spike(
     floor = (
         rule.resolve_ratio if rule.burst is None else min(rule.resolve_ratio, rule.burst.long_ratio)
     )
+    low = not watching and lb_long < _lowest_threshold(rule) * floor
+    if low and _too_few_early(rule.early, refunds, w):
+        return Verdict(name, QUIET, start_ms, end_ms)
     counts = _EarlyCounts.read(state, end_ms, w.step_ms, rule.early)
     after = counts.after
-    if not watching and lb_long < _lowest_threshold(rule) * floor and counts.none():
+    if low and counts.none():
         # Neither path can cross whatever the threshold: skip its walk over the categories
         # (most anchors at most boundaries; the verdict is the same).
         return Verdict(name, QUIET, start_ms, end_ms)
@@ -700,7 +713,9 @@ def quality_complaints(
     for start, b in state.buckets.items():
         if b.complaints and start_ms <= start < end_ms:
             count += sum(n for c, n in b.complaints.items() if c in QUALITY_COMPLAINTS)
-    if count == 0 and not watching:
+    if count < rule.lowest_count() and not watching:
+        # Below every category's count: quiet whatever the window's top category (the
+        # figures that name it cost more than everything else here).
         return Verdict(name, QUIET, start_ms, end_ms)
     fig = figures(state, end_ms, w.long_ms, w.step_ms)
     category = fig.top_category
@@ -745,7 +760,12 @@ def order_concentration(
     since = end_ms - size_ms
     # Without an open episode only crossing matters: skip what cannot cross, cheapest first
     # (an integer sum, then the short window's buyers, the hour's last).
-    orders = sum(b.orders for start, b in state.buckets.items() if since <= start < end_ms)
+    buckets = state.buckets
+    orders = 0
+    for start in range(since, end_ms, w.step_ms):  # the window's steps, not every bucket held
+        b = buckets.get(start)
+        if b is not None:
+            orders += b.orders
     if orders < rule.min_orders and not watching:
         return Verdict(name, QUIET, since, end_ms)
     wanted = rule.repeat_buyers

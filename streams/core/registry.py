@@ -55,7 +55,7 @@ REGISTRY: tuple[RuleSpec, ...] = (
         lambda state, end_ms, w, rule, watching, _: quality_complaints(
             state, end_ms, w, rule, watching
         ),
-        lambda rule, held: held.quality_complaints > 0,
+        lambda rule, held: held.quality_complaints >= rule.lowest_count(),
     ),
     RuleSpec(
         RuleName.ORDER_CONCENTRATION,

@@ -183,6 +183,12 @@ class EarlyRefunds(_Strict):
             return self.false_alarms_per_anchor_day * self.window_s / 86400
         return self.chance
 
+    def lowest_refunds(self) -> int:
+        """No count of the early path (whole, after concentration, quality claims, repeat
+        buyers) is kept with fewer early refunds than this."""
+        parts = (self.after_concentration, self.quality_claims, self.repeat_buyers)
+        return min([self.min_refunds, *(p.min_refunds for p in parts if p is not None)])
+
 
 class RefundSpikeRule(_Strict):
     enabled: bool = True
@@ -243,6 +249,11 @@ class QualityComplaintsRule(_Strict):
             else self.min_rate_per_order
         )
         return count, rate
+
+    def lowest_count(self) -> int:
+        """No category's count threshold is below this (`thresholds` at its lowest)."""
+        overrides = [c.min_count for c in self.categories.values() if c.min_count]
+        return min([self.min_count, *overrides])
 
 
 class RepeatBuyers(_Strict):

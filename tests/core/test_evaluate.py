@@ -9,7 +9,7 @@ import pytest
 
 from schemas import Alert
 from streams.core.dict_stores import DictOrders, DictStates
-from streams.core.evaluate import _after_concentration
+from streams.core.evaluate import _after_concentration, _too_few_early
 from streams.core.rates import poisson_tail
 from streams.core.rules import EarlyRefunds, RefundBurst, Rules, load_rules
 from streams.core.state import AnchorState, Episode
@@ -333,3 +333,18 @@ def test_quality_claims_before_shipment_confirm_a_fresh_buyer_attack_sooner() ->
     without = _default_early_but(quality_claims=None)
     (later,) = [a for a in _firing(records, without) if a.anchor_id == "busy"]
     assert later.window_end > fired.window_end
+
+
+def test_the_early_path_is_skipped_on_the_long_windows_refunds_only_while_it_reads_inside() -> None:
+    """Every early refund is one of the long window's refunded orders only while the early
+    path reads inside the long window (its orders of the last `within_s` + `window_s`); past
+    that, the long window's refunds say nothing and the early counts are read."""
+    early = load_rules(None).refund_after_order_spike.early
+    assert early is not None
+    w = build_detector(Settings(), DictOrders(), DictStates()).config.windows
+    assert (early.within_s + early.window_s) * 1000 <= w.long_ms
+    assert _too_few_early(early, early.lowest_refunds() - 1, w)
+    assert not _too_few_early(early, early.lowest_refunds(), w)
+    beyond = early.model_copy(update={"within_s": w.long_ms // 1000})
+    assert not _too_few_early(beyond, 0, w)
+    assert _too_few_early(None, 100, w)

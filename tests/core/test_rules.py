@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from streams.core.rules import DEFAULT_RULES_PATH, RulesError, load_rules, parse_rules
+from streams.core.rules import (
+    DEFAULT_RULES_PATH,
+    ComplaintCategory,
+    RulesError,
+    load_rules,
+    parse_rules,
+)
 
 DEFAULT_TEXT = DEFAULT_RULES_PATH.read_text()
 
@@ -92,3 +98,25 @@ def test_a_chance_is_given_per_window_or_per_day_not_both() -> None:
     assert early is not None and early.after_concentration is not None
     assert early.window_chance() == pytest.approx(1e-6)  # 2.88e-4 a day over 288 windows
     assert early.after_concentration.window_chance(early.window_s) == pytest.approx(1e-4)
+
+
+def test_the_lowest_bars_the_rules_shortcuts_read() -> None:
+    """`lowest_count` is the smallest count any category is held to, and `lowest_refunds` the
+    fewest early refunds any count of the early path keeps: a verdict below them is quiet
+    without the figures that name the category or the early counts."""
+    rules = load_rules(None)
+    quality = rules.quality_complaints
+    assert quality is not None
+    assert quality.lowest_count() == quality.min_count == 6
+    stricter = quality.model_copy(
+        update={"categories": {**quality.categories, "food": ComplaintCategory(min_count=2)}}
+    )
+    assert stricter.lowest_count() == 2
+    assert {stricter.thresholds(c)[0] for c in ("food", "beauty", "toys", None)} == {2, 6}
+    early = rules.refund_after_order_spike.early
+    assert early is not None
+    assert early.min_refunds == 6 and early.lowest_refunds() == 4
+    alone = early.model_copy(
+        update={"after_concentration": None, "repeat_buyers": None, "quality_claims": None}
+    )
+    assert alone.lowest_refunds() == 6
