@@ -150,7 +150,7 @@ def create_app(
         ),
     )  # fmt: skip
     worker.evaluation = metrics.evaluation.time
-    worker.observe_lag = metrics.processing_lag.observe
+    worker.observe_lags = metrics.processing_lag.observe_many
     readiness = _watch_brokers(app, settings)
     token = settings.api_token.get_secret_value() if settings.api_token else None
     web.register(

@@ -7,14 +7,21 @@ detail belongs on the alerts topic and in the HTTP API, never in series.
 from __future__ import annotations
 
 import platform
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram, Info
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from schemas import AlertStatus, RuleName, Severity
 from streams import __version__
@@ -242,16 +249,47 @@ class LivewatchCollector(Collector):
         yield tracked
 
 
+class BatchHistogram(Collector):
+    """A Prometheus histogram observed a batch of values at a time: a per-record `observe`
+    (a lock, a bucket search and two increments) cost the worker 4% of its time for the
+    processing lag. Observed and scraped on the event loop's thread, so no lock."""
+
+    def __init__(
+        self, name: str, documentation: str, buckets: tuple[float, ...], registry: Any
+    ) -> None:
+        self.name, self.documentation = name, documentation
+        self.bounds = list(buckets)
+        self.counts = [0] * (len(buckets) + 1)
+        self.sum = 0.0
+        registry.register(self)
+
+    def observe_many(self, values: list[float]) -> None:
+        """Count each value in the first bucket whose bound is at or above it (`le`)."""
+        counts, bounds = self.counts, self.bounds
+        for value in values:
+            counts[bisect_left(bounds, value)] += 1
+        self.sum += sum(values)
+
+    def collect(self) -> Iterator[Metric]:
+        cumulative, running = [], 0
+        for bound, n in zip([*self.bounds, float("inf")], self.counts, strict=True):
+            running += n
+            cumulative.append((floatToGoString(bound), running))  # type: ignore[no-untyped-call]
+        family = HistogramMetricFamily(self.name, self.documentation)
+        family.add_metric([], cumulative, self.sum)
+        yield family
+
+
 class Metrics:
     """The registry of one worker; tests give each worker its own registry."""
 
     def __init__(self, registry: CollectorRegistry, sources: Sources) -> None:
         self.registry = registry
-        self.processing_lag = Histogram(
+        self.processing_lag = BatchHistogram(
             "livewatch_processing_lag_seconds",
             "Wall-clock time from an event's own timestamp to its processing.",
-            buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 21600, 86400),
-            registry=registry,
+            (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 21600, 86400),
+            registry,
         )
         self.evaluation = Histogram(
             "livewatch_rule_evaluation_seconds",

@@ -138,8 +138,10 @@ class Worker:
         self.off_partition = ForwardingReport(log)
         self.evaluation: Callable[[], AbstractContextManager[Any]] = nullcontext
         """Times each step (the metrics' histogram, once the app has its metrics)."""
-        self.observe_lag: Callable[[float], None] = _ignore
-        """Observes how far behind the wall clock an input record was applied (seconds)."""
+        self.observe_lags: Callable[[list[float]], None] = _ignore
+        """Observes how far behind the wall clock the input records of a batch were applied
+        (seconds, one value per record)."""
+        self.lags: list[float] = []
         self.rules_horizon: Callable[[], int | None] | None = None
         """How far the rules topic vouches for (see `PartitionTask.horizon`); None: the rules
         file alone (tests that drive the loop)."""
@@ -236,6 +238,8 @@ class Worker:
             with self.evaluation():
                 step = task.step(self.positions(partition), time.monotonic(), read_inputs)
             await self._publish(task, step, sends)
+        self.observe_lags(self.lags)
+        self.lags.clear()
         for future in dead_letters:
             await future
         await self.deliver(sends)
@@ -334,7 +338,7 @@ class Worker:
             return kind, route.value, refusal(task, kind, value, stamp)
         if route is not Route.LOCAL and route is not Route.LATE:
             self.off_partition.note(kind, route, record.key, value.anchor_id)
-        self.observe_lag(max(0.0, time.time() - to_ms(value.event_time) / 1000))
+        self.lags.append(max(0.0, time.time() - to_ms(value.event_time) / 1000))
         return None
 
     def _reject(
@@ -402,7 +406,7 @@ def headers_of(headers: Any) -> list[tuple[str, bytes]]:
     return [(str(k), bytes(v) if v is not None else b"") for k, v in items]
 
 
-def _ignore(_: float) -> None:
+def _ignore(_: list[float]) -> None:
     return None
 
 
