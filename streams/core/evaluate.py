@@ -37,6 +37,7 @@ from streams.core.windows import (
     Figures,
     ShortWindow,
     best_short_window,
+    buyers_of,
     figures,
     ranked,
 )
@@ -130,18 +131,25 @@ def held(state: AnchorState) -> Held:
     return Held(orders, quality)
 
 
-def _long_counts(state: AnchorState, end_ms: int, w: Windows) -> tuple[int, int]:
-    """Orders and refunded orders of the long window: the cheap pre-check, run for every anchor
-    at every boundary. It visits the buckets the anchor holds, not every step of the window
-    (most anchors hold a few): integer sums, so the order of the visit does not matter."""
-    orders = refunds = 0
+def _long_counts(
+    state: AnchorState, end_ms: int, w: Windows, recent_ms: int
+) -> tuple[int, int, int]:
+    """Orders and refunded orders of the long window, and of those refunds the ones requested
+    since `recent_ms`: the cheap pre-check, run for every anchor at every boundary. It visits
+    the buckets the anchor holds, not every step of the window (most anchors hold a few):
+    integer sums, so the order of the visit does not matter."""
+    orders = refunds = recent = 0
     begin = end_ms - w.long_ms
     for start, b in state.buckets.items():
         if begin <= start < end_ms:
             orders += b.orders
             if b.refunds:
-                refunds += b.refunded_before(end_ms)
-    return orders, refunds
+                for step, t in b.refunds.items():
+                    if step < end_ms:
+                        refunds += t.refunds
+                        if step >= recent_ms:
+                            recent += t.refunds
+    return orders, refunds, recent
 
 
 def _long_categories(state: AnchorState, end_ms: int, w: Windows) -> dict[str, int]:
@@ -471,14 +479,15 @@ class _EarlyCounts:
         return found, ""
 
 
-def _too_few_early(early: EarlyRefunds | None, refunds: int, w: Windows) -> bool:
+def _too_few_early(early: EarlyRefunds | None, recent: int, w: Windows) -> bool:
     """Whether the early path has too few refunds to keep any count (`_EarlyCounts.read`
-    would find none), known from the long window's refunded orders: every early refund is
-    one of them while the early path reads inside the long window."""
+    would find none), known from the long window's orders refunded in the last `window_s`
+    (`recent`): every early refund is one of them while the early path reads inside the long
+    window (its orders of the last `within_s` + `window_s`)."""
     if early is None:
         return True
     inside = (early.within_s + early.window_s) * 1000 <= w.long_ms
-    return inside and refunds < early.lowest_refunds()
+    return inside and recent < early.lowest_refunds()
 
 
 def _lowest_threshold(rule: RefundSpikeRule) -> float:
@@ -556,7 +565,8 @@ def refund_spike(
     the platform's refund pace for the early path (None: `normal_share` as it is).
     """
     name = RuleName.REFUND_AFTER_ORDER_SPIKE
-    orders, refunds = _long_counts(state, end_ms, w)
+    early_since = end_ms - rule.early.window_s * 1000 if rule.early is not None else end_ms
+    orders, refunds, recent = _long_counts(state, end_ms, w, early_since)
     start_ms = end_ms - w.long_ms
     if not watching and (orders < rule.min_orders_long or refunds == 0):
         return Verdict(name, QUIET, start_ms, end_ms)
@@ -565,7 +575,7 @@ def refund_spike(
         rule.resolve_ratio if rule.burst is None else min(rule.resolve_ratio, rule.burst.long_ratio)
     )
     low = not watching and lb_long < _lowest_threshold(rule) * floor
-    if low and _too_few_early(rule.early, refunds, w):
+    if low and _too_few_early(rule.early, recent, w):
         return Verdict(name, QUIET, start_ms, end_ms)
     counts = _EarlyCounts.read(state, end_ms, w.step_ms, rule.early)
     after = counts.after
@@ -776,10 +786,11 @@ def order_concentration(
     count = counts[size_ms]
     judged = {s: counts[s] for s in sizes}
     ring = wanted is not None and any(c.buyers >= wanted.min_buyers for c in judged.values())
-    short = figures(state, end_ms, size_ms, w.step_ms)
-    per_buyer = short.orders / max(short.distinct_buyers, 1)
+    in_window, buyers = buyers_of(state, end_ms, size_ms, w.step_ms)
+    per_buyer = in_window / max(buyers.distinct, 1)
     if per_buyer < rule.min_orders_per_buyer and not watching and not ring:
         return Verdict(name, QUIET, since, end_ms)
+    short = figures(state, end_ms, size_ms, w.step_ms)
     repeat = None
     if wanted is not None and (ring or watching):
         repeat = judge_windows(judged, state, short.top_category, wanted, rule.resolve_ratio)
