@@ -15,11 +15,10 @@ topics.
 from __future__ import annotations
 
 import random
+import struct
 import zlib
 from dataclasses import dataclass
 from typing import Literal, get_args
-
-from aiokafka.partitioner import murmur2
 
 from schemas import Complaint, InputEvent, Order, Refund
 
@@ -45,6 +44,39 @@ KEYS_OF: dict[str, tuple[KeyField, ...]] = {
 RefundKey = Literal["anchor", "order_id", "refund_id"]
 """How a producer keys refunds (the simulator's and the replay's `--refunds-by`)."""
 REFUND_KEYS: tuple[RefundKey, ...] = get_args(RefundKey)
+
+
+_M = 0x5BD1E995
+_MASK = 0xFFFFFFFF
+_WORDS: dict[int, struct.Struct] = {}
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 (the Java client's `Utils.murmur2`), as aiokafka's pure-Python one
+    computes it, in half the time: the key's 32-bit words unpacked at once and no mask on a
+    value already within 32 bits. Asked for every order the worker counts (its index
+    partition), so it is a few percent of the worker."""
+    length = len(data)
+    h = 0x9747B28C ^ length
+    n = length >> 2
+    if n:
+        words = _WORDS.get(n)
+        if words is None:
+            words = _WORDS[n] = struct.Struct(f"<{n}I")
+        for k in words.unpack_from(data):
+            k = (k * _M) & _MASK
+            k = ((k ^ (k >> 24)) * _M) & _MASK
+            h = ((h * _M) & _MASK) ^ k
+    tail, base = length & 3, length & ~3
+    if tail >= 3:
+        h ^= data[base + 2] << 16
+    if tail >= 2:
+        h ^= data[base + 1] << 8
+    if tail >= 1:
+        h = ((h ^ data[base]) * _M) & _MASK
+    h ^= h >> 13
+    h = (h * _M) & _MASK
+    return h ^ (h >> 15)
 
 
 def murmur2_partition(key: bytes, partitions: int) -> int:
