@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from schemas import RuleName, Severity
-from streams.core.clock import DAY_MS
+from streams.core.clock import DAY_MS, window_buckets
 from streams.core.lifecycle import Signal
 from streams.core.pace import RefundPace, read_horizon
 from streams.core.rates import (
@@ -770,10 +770,9 @@ def order_concentration(
     since = end_ms - size_ms
     # Without an open episode only crossing matters: skip what cannot cross, cheapest first
     # (an integer sum, then the short window's buyers, the hour's last).
-    buckets = state.buckets
     orders = 0
-    for start in range(since, end_ms, w.step_ms):  # the window's steps, not every bucket held
-        b = buckets.get(start)
+    for start in window_buckets(end_ms, size_ms, w.step_ms):  # not every bucket held
+        b = state.buckets.get(start)
         if b is not None:
             orders += b.orders
     if orders < rule.min_orders and not watching:
@@ -786,8 +785,7 @@ def order_concentration(
     count = counts[size_ms]
     judged = {s: counts[s] for s in sizes}
     ring = wanted is not None and any(c.buyers >= wanted.min_buyers for c in judged.values())
-    in_window, buyers = buyers_of(state, end_ms, size_ms, w.step_ms)
-    per_buyer = in_window / max(buyers.distinct, 1)
+    per_buyer = orders / max(buyers_of(state, end_ms, size_ms, w.step_ms).distinct, 1)
     if per_buyer < rule.min_orders_per_buyer and not watching and not ring:
         return Verdict(name, QUIET, since, end_ms)
     short = figures(state, end_ms, size_ms, w.step_ms)

@@ -100,17 +100,11 @@ def figures(
     return fig
 
 
-def buyers_of(state: AnchorState, end_ms: int, size_ms: int, step_ms: int) -> tuple[int, Merged]:
-    """The orders and `Figures.buyers` of the window [end - size, end), alone: what a rule
-    reads first, before it needs the rest of `figures`."""
-    orders = 0
-    buyers: list[Tally] = []
-    for start in window_buckets(end_ms, size_ms, step_ms):
-        b = state.buckets.get(start)
-        if b is not None:
-            orders += b.orders
-            buyers.append(b.buyers)
-    return orders, merge(buyers, BUYERS_KEEP, distinct=True)
+def buyers_of(state: AnchorState, end_ms: int, size_ms: int, step_ms: int) -> Merged:
+    """`Figures.buyers` of the window [end - size, end), alone: what a rule reads first,
+    before it needs the rest of `figures`."""
+    found = (state.buckets.get(start) for start in window_buckets(end_ms, size_ms, step_ms))
+    return merge([b.buyers for b in found if b is not None], BUYERS_KEEP, distinct=True)
 
 
 def totals(state: AnchorState, end_ms: int, size_ms: int, step_ms: int) -> tuple[int, int, int]:
