@@ -16,7 +16,7 @@ from typing import Protocol
 from schemas import Alert, AlertStatus, InputEvent, RuleName, Severity
 from streams.core.attribution import OrderMemory, OrderRef
 from streams.core.clock import DAY_MS, HOUR_MS, bucket_start, from_ms, is_late
-from streams.core.evaluate import QUIET, Held, Verdict, Windows, held, whole_steps
+from streams.core.evaluate import QUIET, Held, Verdict, Windows, held, held_in, whole_steps
 from streams.core.facts import ComplaintFact, Fact, OrderFact, RefundFact, fact_of, parked_fact
 from streams.core.lifecycle import advance, close
 from streams.core.pace import RefundPace, read_horizon, taught_by
@@ -373,7 +373,8 @@ class Detector:
             held[anchor_id] = state
             if state.is_active():
                 nxt = self._next_boundary(state, state.evaluated_to_ms, last)
-                due.setdefault(nxt, []).append(anchor_id)
+                if nxt is not None:
+                    due.setdefault(nxt, []).append(anchor_id)
         while due:
             boundary = min(due)
             self._use_rules_at(boundary)
@@ -381,11 +382,16 @@ class Detector:
             ids.sort()  # nearly sorted already: they come from the boundary before, in order
             for anchor_id in ids:
                 state = held[anchor_id]
-                alerts.extend(self._boundary(state, boundary, pace))
+                found, bound = self._boundary(state, boundary, pace)
+                alerts.extend(found)
                 if boundary < last and state.is_active():
-                    nxt = self._next_boundary(state, boundary, last)
-                    due.setdefault(nxt, []).append(anchor_id)
+                    nxt = self._next_boundary(state, boundary, last, bound)
+                    if nxt is not None:
+                        due.setdefault(nxt, []).append(anchor_id)
+        oldest = last - self.config.windows.long_ms
         for state in held.values():
+            # as at `last`, whether or not it was walked (see `_next_boundary`)
+            self._forget_ids(state, oldest)
             state.evaluated_to_ms = last
             state.evaluated = True
             self.states.put(state)
@@ -407,37 +413,100 @@ class Detector:
             self._normal_early = _normal_early(rules)
         self._shadow = book.shadow_at(boundary_ms)
 
-    def _next_boundary(self, state: AnchorState, boundary: int, last: int) -> int:
-        """The next boundary where something can change, so no stretch of empty minutes is
-        walked one by one (an order dated long before the rest of its anchor's would cost a
-        step per minute in between): every boundary while an episode is open or a bucket is
-        in a window or due to fold; else the first that releases a deferred event, settles a
-        waiting refund or sees the next bucket. The boundaries skipped would see empty windows
-        and change nothing."""
+    def _next_boundary(
+        self, state: AnchorState, boundary: int, last: int, bound: Held | None = None
+    ) -> int | None:
+        """The next boundary up to `last` where something can change (None: none), so no
+        stretch of quiet minutes is walked one by one (an order dated long before the rest of
+        its anchor's would cost a step per minute in between, and most anchors hold too few
+        orders for any rule most of the time): every boundary while an episode is open or
+        some rule could cross with what the anchor holds; else the first where a rule could
+        cross once a bucket ahead is seen, or that teaches the pace a bucket, folds one,
+        releases a deferred event or settles a waiting refund. The boundaries skipped would
+        change nothing: the gate before the rules (`evaluate.held`) finds every rule quiet at
+        each of them, since without new events the anchor only loses buckets, by folds.
+        Each candidate is the same however far the reading got past `boundary` (a bucket
+        not read yet is seen after `last`), so the boundaries walked do not depend on how
+        the records were batched either. `bound`: what the next boundary sees, if known."""
         step = self._step
         nxt = boundary + step
-        if state.buckets and min(state.buckets) < nxt:
-            return nxt
         if state.any_firing():
             return nxt
-        candidates = [last]
+        candidates = []
         if state.buckets:
-            candidates.append(min(state.buckets) + step)
+            oldest = min(state.buckets)
+            if self.book.published:
+                # Rule sets change at boundaries: walk each once a bucket is seen.
+                if oldest < nxt:
+                    return nxt
+                candidates.append(oldest + step)
+            else:
+                crossing = self._first_crossing(state, nxt, bound)
+                if crossing == nxt:
+                    return nxt
+                if crossing is not None:
+                    candidates.append(crossing)
+                candidates.append(bucket_start(oldest + self.config.windows.long_ms, step) + step)
+                teach = self._next_teaching(state)
+                if teach is not None:
+                    candidates.append(teach)
         if state.deferred:
             # released at the first boundary after the time it became visible
             candidates.append(bucket_start(min(d[0] for d in state.deferred), step) + step)
         if state.waiting:
             settle = min(state.waiting) + step + self.config.grace_ms
             candidates.append(-(-settle // step) * step)  # the first boundary at or after
-        return max(nxt, min(candidates))
+        found = max(nxt, min(candidates, default=last + step))
+        return found if found <= last else None
+
+    def _first_crossing(self, state: AnchorState, nxt: int, bound: Held | None) -> int | None:
+        """The first boundary from `nxt` at which some rule of the rules in force could cross
+        with the buckets it sees (None: none, until new events come)."""
+        if bound is None:
+            bound = held(state, nxt)
+        if self._could_cross(bound):
+            return nxt
+        for start in sorted(s for s in state.buckets if s >= nxt):
+            bound += held_in(state.buckets[start])
+            if self._could_cross(bound):
+                return start + self._step
+        return None
+
+    def _could_cross(self, bound: Held) -> bool:
+        rules = self.rules
+        for spec in REGISTRY:
+            settings = spec.enabled(rules)
+            if settings is not None and spec.can_cross(settings, bound):
+                return True
+        return False
+
+    def _next_teaching(self, state: AnchorState) -> int | None:
+        """The first boundary at which `_teach_pace` would teach one of the anchor's buckets
+        (None: the early path is off, so nothing is taught)."""
+        early = self.rules.refund_after_order_spike.early
+        if early is None:
+            return None
+        step = self._step
+        since = state.paced_to_ms
+        first = None if since is None else since + (-since) % step
+        due = [s for s in state.buckets if first is None or s >= first]
+        if not due:
+            return None
+        # taught once `_teach_pace`'s `upto` passes the bucket's start
+        lag = min(early.within_s * 1000 + step + self.config.grace_ms, self.config.windows.long_ms)
+        return bucket_start(min(due) + lag, step) + step
 
     def is_active(self, anchor_id: str) -> bool:
         state = self.states.get(anchor_id)
         return state is not None and state.is_active()
 
-    def _boundary(self, state: AnchorState, boundary_ms: int, pace: RefundPace) -> list[Alert]:
+    def _boundary(
+        self, state: AnchorState, boundary_ms: int, pace: RefundPace
+    ) -> tuple[list[Alert], Held]:
         """Count deferred events now visible, settle refunds whose order never came, fold
-        matured buckets, evaluate the rules."""
+        matured buckets, evaluate the rules. Returns the alerts, and what the anchor holds
+        for the next boundary: the buckets it sees bound what this one's rules read, so one
+        pass serves the gate here and the choice of the next boundary."""
         self._release_deferred(state, boundary_ms)
         grace = self.config.grace_ms
         # Refunds whose order did not come within the grace period count against their own
@@ -453,7 +522,8 @@ class Detector:
         if state.buckets and min(state.buckets) < oldest:
             stale = sorted(start for start in state.buckets if start < oldest)
             self._fold(state, stale, boundary_ms, pace)
-        return self._evaluate(state, boundary_ms, pace)
+        bound = held(state, boundary_ms + self._step)
+        return self._evaluate(state, boundary_ms, pace, bound), bound
 
     def _forget_ids(self, state: AnchorState, oldest_ms: int) -> None:
         """Forget the ids of complaints older than any window still to be evaluated, once a
@@ -575,9 +645,10 @@ class Detector:
 
     # -- rules ----------------------------------------------------------------------------------
 
-    def _evaluate(self, state: AnchorState, end_ms: int, pace: RefundPace) -> list[Alert]:
+    def _evaluate(
+        self, state: AnchorState, end_ms: int, pace: RefundPace, bound: Held
+    ) -> list[Alert]:
         self.stats.evaluations += 1
-        bound = held(state)
         alerts = self._judge(state, end_ms, pace, self.rules, self.rules_version, False, bound)
         if self._shadow is not None:
             version, rules = self._shadow

@@ -31,7 +31,7 @@ from streams.core.rules import (
     RefundSpikeRule,
     RepeatRefunds,
 )
-from streams.core.state import AnchorState
+from streams.core.state import AnchorState, Bucket
 from streams.core.windows import (
     QUALITY_COMPLAINTS,
     Figures,
@@ -109,26 +109,40 @@ def _evidence(fig: Figures, window: str) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class Held:
-    """What an anchor's held buckets add up to: an upper bound on every window a rule reads at
-    this boundary and after, until new events come (buckets only slide out). A rule that
-    cannot cross with these cannot cross at all, so without an open episode it is not judged.
-    """
+    """What an anchor's held buckets add up to (those a boundary sees): an upper bound on every
+    window a rule reads there and after, until new events come or a bucket ahead is seen
+    (buckets only slide out). A rule that cannot cross with these cannot cross at all, so
+    without an open episode it is not judged, and while none can the detector skips the
+    anchor's boundaries (see `Detector._next_boundary`)."""
 
     orders: int
     quality_complaints: int
 
+    def __add__(self, other: Held) -> Held:
+        return Held(self.orders + other.orders, self.quality_complaints + other.quality_complaints)
 
-def held(state: AnchorState) -> Held:
-    """`Held` in one pass over the buckets: the gate before the rules (most anchors at most
-    boundaries hold too few orders for any rule to cross)."""
+
+def held(state: AnchorState, before_ms: int | None = None) -> Held:
+    """`Held` in one pass over the buckets (those that start before `before_ms`, if given):
+    the gate before the rules (most anchors at most boundaries hold too few orders for any
+    rule to cross)."""
     orders = quality = 0
-    for b in state.buckets.values():
+    for start, b in state.buckets.items():
+        if before_ms is not None and start >= before_ms:
+            continue
         orders += b.orders
         if b.complaints:
-            for c, n in b.complaints.items():
-                if c in QUALITY_COMPLAINTS:
-                    quality += n
+            quality += _quality(b)
     return Held(orders, quality)
+
+
+def held_in(bucket: Bucket) -> Held:
+    """What one bucket adds to `Held`."""
+    return Held(bucket.orders, _quality(bucket) if bucket.complaints else 0)
+
+
+def _quality(bucket: Bucket) -> int:
+    return sum(n for c, n in bucket.complaints.items() if c in QUALITY_COMPLAINTS)
 
 
 def _long_counts(

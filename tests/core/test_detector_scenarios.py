@@ -397,3 +397,42 @@ def test_complaint_ids_kept_for_deduplication_are_capped() -> None:
     state = detector.states.get("a")
     assert state is not None and len(state.recent_ids["complaints"]) == MAX_COMPLAINT_IDS
     assert detector.stats.dropped["complaint_ids"] == 50
+
+
+def _walk(calls: list[int], orders: list[list[Record]]) -> tuple[Detector, AnchorState]:
+    detector = build_detector(Settings(), DictOrders(), DictStates())
+    for records in orders:
+        for _, value in records:
+            detector.apply(Order.model_validate(value), _ms(value))
+    for safe in calls:
+        detector.advance_to(safe, {"a"})
+    state = detector.states.get("a")
+    assert state is not None
+    return detector, state
+
+
+def test_an_anchor_no_rule_can_cross_for_is_walked_only_where_something_changes() -> None:
+    """Five orders hold too few for any rule: the anchor is judged where the pace learns a
+    bucket and where a bucket folds, not at each of the 120 minutes, and the same boundaries
+    whether the time comes in one call or a minute at a time. Its orders still fold into its
+    history on time."""
+    orders = [_order_records(1, m) for m in (1, 2, 3, 5, 8)]
+    t0 = _ms(orders[0][0][1])
+    end = t0 + 2 * 3_600_000
+    once, state = _walk([end], orders)
+    minutes, state_by_minute = _walk(list(range(t0 + 60_000, end + 1, 60_000)), orders)
+    assert 0 < once.stats.evaluations < 20
+    assert minutes.stats.evaluations == once.stats.evaluations
+    assert state.buckets == {} and state.hist_orders == state_by_minute.hist_orders > 0
+    assert state.paced_to_ms == state_by_minute.paced_to_ms
+
+
+def test_an_anchor_some_rule_could_cross_for_is_walked_every_minute() -> None:
+    """Two orders a minute: from the boundary that sees 25 orders (order concentration's
+    least, at minute 13), every boundary of the hour is judged; none before it."""
+    orders = [_order_records(2, m) for m in range(40)]
+    t0 = _ms(orders[0][0][1])
+    detector, _ = _walk([t0 + 60 * 60_000], orders)
+    concentration = load_rules().order_concentration
+    assert concentration is not None and concentration.min_orders == 25
+    assert detector.stats.evaluations == 60 - 13 + 1
