@@ -20,7 +20,7 @@ from streams.core.evaluate import QUIET, Held, Verdict, Windows, held, held_in, 
 from streams.core.facts import ComplaintFact, Fact, OrderFact, RefundFact, fact_of, parked_fact
 from streams.core.lifecycle import advance, close
 from streams.core.pace import RefundPace, read_horizon, taught_by
-from streams.core.registry import REGISTRY
+from streams.core.registry import Gate, gates, reaches
 from streams.core.repeat_buyers import count_repeat_buyers
 from streams.core.rulebook import RuleBook
 from streams.core.rules import Rules
@@ -97,6 +97,7 @@ class Detector:
         self.stats = Stats()
         self._normal_early = _normal_early(rules)
         """Early refunds per order the rules expect of a normal anchor, per category."""
+        self._known_gates: dict[int, tuple[Rules | None, tuple[Gate, ...]]] = {}
         self.pace = RefundPace()
         """The refund pace of a detector driven directly, as one partition (a `PartitionTask`
         passes its own)."""
@@ -473,12 +474,15 @@ class Detector:
         return None
 
     def _could_cross(self, bound: Held) -> bool:
-        rules = self.rules
-        for spec in REGISTRY:
-            settings = spec.enabled(rules)
-            if settings is not None and spec.can_cross(settings, bound):
-                return True
-        return False
+        return any(g.floor is not None and reaches(bound, g.floor) for g in self._gates(self.rules))
+
+    def _gates(self, rules: Rules | None) -> tuple[Gate, ...]:
+        """`registry.gates` of a rule set, kept while it is in use (few sets are)."""
+        known = self._known_gates.get(id(rules))
+        if known is None or known[0] is not rules:
+            known = (rules, gates(rules))
+            self._known_gates[id(rules)] = known
+        return known[1]
 
     def _next_teaching(self, state: AnchorState) -> int | None:
         """The first boundary at which `_teach_pace` would teach one of the anchor's buckets
@@ -674,17 +678,17 @@ class Detector:
         w = self.config.windows
         episodes = state.shadow_episodes if shadow else state.episodes
         alerts: list[Alert] = []
-        for spec in REGISTRY:
+        for gate in self._gates(rules):
+            spec, settings, floor = gate.spec, gate.settings, gate.floor
             name = spec.name
             episode = episodes.get(name)
-            settings = spec.enabled(rules) if rules is not None else None
-            if settings is None:
+            if settings is None or floor is None:
                 if episode is not None and episode.status == AlertStatus.FIRING:
                     alerts.append(self._disabled(state, episode, name, end_ms, version, shadow))
                 continue
             assert rules is not None
             firing = episode is not None and episode.status == AlertStatus.FIRING
-            if not firing and not spec.can_cross(settings, bound):
+            if not firing and not reaches(bound, floor):
                 continue
             verdict = spec.judge(state, end_ms, w, settings, firing, pace)
             new, transition = advance(

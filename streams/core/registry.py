@@ -31,15 +31,42 @@ class RuleSpec:
     settings: Callable[[Rules], Any | None]
     """The rule's settings in a rules file (None: the file leaves the rule out)."""
     judge: Judge
-    can_cross: Callable[[Any, Held], bool]
-    """False when the rule's settings cannot cross with what the anchor holds: its verdict is
-    quiet here and at every later boundary until new events come (see `evaluate.Held`). Each
-    is the first check its judge makes, on a bound of the same sum."""
+    floor: Callable[[Any], Held]
+    """The least an anchor must hold for the rule's settings to cross: with less its verdict
+    is quiet here and at every later boundary until new events come (see `evaluate.Held`).
+    Each is the first check its judge makes, on a bound of the same sum."""
 
     def enabled(self, rules: Rules) -> Any | None:
         """The rule's settings when it is on, else None."""
         found = self.settings(rules)
         return found if found is not None and found.enabled else None
+
+    def can_cross(self, settings: Any, held: Held) -> bool:
+        return reaches(held, self.floor(settings))
+
+
+def reaches(held: Held, floor: Held) -> bool:
+    """Whether `held` is at or over `floor` in every count."""
+    return held.orders >= floor.orders and held.quality_complaints >= floor.quality_complaints
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """A rule as one rule set has it: its settings (None: off) and its floor."""
+
+    spec: RuleSpec
+    settings: Any | None
+    floor: Held | None
+
+
+def gates(rules: Rules | None) -> tuple[Gate, ...]:
+    """Every rule of `REGISTRY` under `rules` (None: a shadow set withdrawn, every rule off),
+    worked out once per rule set rather than at every boundary."""
+    found = []
+    for spec in REGISTRY:
+        settings = spec.enabled(rules) if rules is not None else None
+        found.append(Gate(spec, settings, spec.floor(settings) if settings is not None else None))
+    return tuple(found)
 
 
 REGISTRY: tuple[RuleSpec, ...] = (
@@ -47,7 +74,7 @@ REGISTRY: tuple[RuleSpec, ...] = (
         RuleName.REFUND_AFTER_ORDER_SPIKE,
         lambda rules: rules.refund_after_order_spike,
         refund_spike,
-        lambda rule, held: held.orders >= rule.min_orders_long,
+        lambda rule: Held(orders=rule.min_orders_long, quality_complaints=0),
     ),
     RuleSpec(
         RuleName.QUALITY_COMPLAINTS,
@@ -55,7 +82,7 @@ REGISTRY: tuple[RuleSpec, ...] = (
         lambda state, end_ms, w, rule, watching, _: quality_complaints(
             state, end_ms, w, rule, watching
         ),
-        lambda rule, held: held.quality_complaints >= rule.lowest_count(),
+        lambda rule: Held(orders=0, quality_complaints=rule.lowest_count()),
     ),
     RuleSpec(
         RuleName.ORDER_CONCENTRATION,
@@ -63,7 +90,7 @@ REGISTRY: tuple[RuleSpec, ...] = (
         lambda state, end_ms, w, rule, watching, _: order_concentration(
             state, end_ms, w, rule, watching
         ),
-        lambda rule, held: held.orders >= rule.min_orders,
+        lambda rule: Held(orders=rule.min_orders, quality_complaints=0),
     ),
 )
 """Every rule, in the order a boundary evaluates them (so the order of its alerts)."""

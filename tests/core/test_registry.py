@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from schemas import RuleName
-from streams.core import detector
-from streams.core.evaluate import Verdict, held
+from streams.core import detector, registry
+from streams.core.evaluate import Held, Verdict, held
 from streams.core.registry import REGISTRY, RuleSpec
 from streams.core.rules import load_rules
 from streams.core.state import AnchorState
@@ -41,9 +41,11 @@ def test_a_rule_switched_off_or_left_out_is_not_evaluated() -> None:
 def test_a_rule_that_cannot_cross_with_what_the_anchor_holds_is_quiet(
     seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The gate before the rules (`RuleSpec.can_cross` on `evaluate.held`) only skips verdicts
-    that would have been quiet: judged anyway on the simulator's traffic, every gated rule's
-    verdict is quiet, and the alerts are those of the detector with the gate."""
+    """The gate before the rules (`RuleSpec.floor` against `evaluate.held`) only skips
+    verdicts that would have been quiet: with every floor at zero and every boundary of every
+    anchor walked, every rule is judged; on the simulator's traffic every verdict the gate
+    skips is quiet, and the alerts are those of the detector with the gate (which also skips
+    the boundaries where no rule could cross)."""
     records = list(Simulation(SimConfig(seed=seed, anchors=200, hours=8.0)).events())
     gated = _alerts(records)
     seen: Counter[str] = Counter()
@@ -52,16 +54,18 @@ def test_a_rule_that_cannot_cross_with_what_the_anchor_holds_is_quiet(
         def judge(state: AnchorState, end_ms: int, w: Any, rule: Any, watching: bool,
                   pace: Any) -> Verdict:  # fmt: skip
             verdict = spec.judge(state, end_ms, w, rule, watching, pace)
-            if watching or spec.can_cross(rule, held(state)):
+            if watching or spec.can_cross(rule, held(state, end_ms + w.step_ms)):
                 seen["judged"] += 1
             else:
                 seen["gated"] += 1
                 assert not verdict.signal.crossing, (spec.name, state.anchor_id, end_ms)
             return verdict
 
-        return RuleSpec(spec.name, spec.settings, judge, lambda rule, bound: True)
+        return RuleSpec(spec.name, spec.settings, judge, lambda rule: Held(0, 0))
 
-    monkeypatch.setattr(detector, "REGISTRY", tuple(ungated(spec) for spec in REGISTRY))
+    monkeypatch.setattr(registry, "REGISTRY", tuple(ungated(spec) for spec in REGISTRY))
+    # and every boundary walked while the anchor holds a bucket, whatever the gate says
+    monkeypatch.setattr(detector.Detector, "_first_crossing", lambda self, state, nxt, bound: nxt)
     assert _alerts(records) == gated
     assert seen["gated"] > seen["judged"] > 0
     assert any(alert["status"] == "firing" for alert in gated)
