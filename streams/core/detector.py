@@ -435,22 +435,20 @@ class Detector:
             return nxt
         candidates = []
         if state.buckets:
+            crossing = self._first_crossing(state, nxt, bound)
+            if crossing == nxt:
+                return nxt
+            if crossing is not None:
+                candidates.append(crossing)
             oldest = min(state.buckets)
-            if self.book.published:
-                # Rule sets change at boundaries: walk each once a bucket is seen.
-                if oldest < nxt:
-                    return nxt
-                candidates.append(oldest + step)
-            else:
-                crossing = self._first_crossing(state, nxt, bound)
-                if crossing == nxt:
-                    return nxt
-                if crossing is not None:
-                    candidates.append(crossing)
-                candidates.append(bucket_start(oldest + self.config.windows.long_ms, step) + step)
-                teach = self._next_teaching(state)
-                if teach is not None:
-                    candidates.append(teach)
+            candidates.append(bucket_start(oldest + self.config.windows.long_ms, step) + step)
+            teach = self._next_teaching(state, nxt)
+            if teach is not None:
+                candidates.append(teach)
+            change = self.book.next_change(nxt)
+            if change is not None:
+                # other rules from there, maybe with other floors
+                candidates.append(-(-change // step) * step)
         if state.deferred:
             # released at the first boundary after the time it became visible
             candidates.append(bucket_start(min(d[0] for d in state.deferred), step) + step)
@@ -461,20 +459,29 @@ class Detector:
         return found if found <= last else None
 
     def _first_crossing(self, state: AnchorState, nxt: int, bound: Held | None) -> int | None:
-        """The first boundary from `nxt` at which some rule of the rules in force could cross
-        with the buckets it sees (None: none, until new events come)."""
+        """The first boundary from `nxt` at which some rule of the rule sets in force at `nxt`
+        (live and shadow) could cross with the buckets it sees (None: none, until new events
+        come)."""
         if bound is None:
             bound = held(state, nxt)
-        if self._could_cross(bound):
+        floors = self._floors_at(nxt)
+        if _reaches_any(bound, floors):
             return nxt
         for start in sorted(s for s in state.buckets if s >= nxt):
             bound += held_in(state.buckets[start])
-            if self._could_cross(bound):
+            if _reaches_any(bound, floors):
                 return start + self._step
         return None
 
-    def _could_cross(self, bound: Held) -> bool:
-        return any(g.floor is not None and reaches(bound, g.floor) for g in self._gates(self.rules))
+    def _floors_at(self, boundary_ms: int) -> list[Held]:
+        """The floors of every rule on, live and shadow, at a boundary."""
+        book = self.book
+        if not book.published:
+            sets = [self.rules]
+        else:
+            shadow = book.shadow_at(boundary_ms)
+            sets = [book.live_at(boundary_ms)[1], *([shadow[1]] if shadow else [])]
+        return [g.floor for rules in sets for g in self._gates(rules) if g.floor is not None]
 
     def _gates(self, rules: Rules | None) -> tuple[Gate, ...]:
         """`registry.gates` of a rule set, kept while it is in use (few sets are)."""
@@ -484,10 +491,11 @@ class Detector:
             self._known_gates[id(rules)] = known
         return known[1]
 
-    def _next_teaching(self, state: AnchorState) -> int | None:
+    def _next_teaching(self, state: AnchorState, nxt: int) -> int | None:
         """The first boundary at which `_teach_pace` would teach one of the anchor's buckets
-        (None: the early path is off, so nothing is taught)."""
-        early = self.rules.refund_after_order_spike.early
+        under the live rules at `nxt` (None: their early path is off, nothing is taught)."""
+        rules = self.book.live_at(nxt)[1] if self.book.published else self.rules
+        early = rules.refund_after_order_spike.early
         if early is None:
             return None
         step = self._step
@@ -753,6 +761,10 @@ class Detector:
                 "shadow": shadow,
             }
         )
+
+
+def _reaches_any(bound: Held, floors: list[Held]) -> bool:
+    return any(reaches(bound, floor) for floor in floors)
 
 
 def _normal_early(rules: Rules) -> dict[str, float]:

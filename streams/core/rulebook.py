@@ -132,6 +132,19 @@ class RuleBook:
             return None
         return found.version, found.rules
 
+    def next_change(self, after_ms: int) -> int | None:
+        """The earliest boundary time after `after_ms` at which a known set takes effect (the
+        set in force can change there, and nowhere else)."""
+        return min(
+            (
+                s.effective_ms
+                for sets in self.sets.values()
+                for s in sets
+                if s.effective_ms > after_ms
+            ),
+            default=None,
+        )
+
     def latest(self, kind: Kind) -> RuleSet | None:
         """The last version published of a kind (in force once its boundary comes)."""
         known = self.sets[kind]

@@ -9,6 +9,7 @@ from schemas import Alert, Complaint, Order, Refund
 from streams.core.clock import to_ms
 from streams.core.detector import MAX_COMPLAINT_IDS, MAX_DEFERRED, Detector
 from streams.core.dict_stores import DictOrders, DictStates
+from streams.core.rulebook import RuleBook, RuleSet
 from streams.core.rules import load_rules
 from streams.core.state import AnchorState
 from streams.pipeline import build_detector
@@ -436,3 +437,33 @@ def test_an_anchor_some_rule_could_cross_for_is_walked_every_minute() -> None:
     concentration = load_rules().order_concentration
     assert concentration is not None and concentration.min_orders == 25
     assert detector.stats.evaluations == 60 - 13 + 1
+
+
+def test_a_rule_set_that_lowers_a_floor_is_judged_from_its_boundary() -> None:
+    """Twenty orders are below order concentration's 25 under the rules file, so the anchor is
+    skipped; a set published to take effect at minute 30 asks for 10, and from that boundary
+    every minute is judged, as the rule could now cross."""
+    orders = [_order_records(2, m) for m in range(10)]
+    t0 = _ms(orders[0][0][1])
+    base = load_rules()
+    concentration = base.order_concentration
+    assert concentration is not None
+    lower = base.model_copy(
+        update={"order_concentration": concentration.model_copy(update={"min_orders": 10})}
+    )
+    book = RuleBook(base)
+    change = t0 - t0 % 60_000 + 30 * 60_000
+    book.add(RuleSet(1, "live", change, lower, None))
+    assert book.next_change(t0) == change and book.next_change(change) is None
+    detector = build_detector(Settings(), DictOrders(), DictStates(), book=book)
+    for records in orders:
+        for _, value in records:
+            detector.apply(Order.model_validate(value), _ms(value))
+    detector.advance_to(change + 10 * 60_000, {"a"})
+    assert detector.stats.evaluations == 11  # minutes 30 to 40
+    before = build_detector(Settings(), DictOrders(), DictStates())
+    for records in orders:
+        for _, value in records:
+            before.apply(Order.model_validate(value), _ms(value))
+    before.advance_to(change + 10 * 60_000, {"a"})
+    assert before.stats.evaluations < 11  # where the pace learns and the buckets fold
