@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+import pytest
+
 from schemas import Alert, Complaint, Order, Refund
 from streams.core.clock import to_ms
 from streams.core.detector import MAX_COMPLAINT_IDS, MAX_DEFERRED, Detector
 from streams.core.dict_stores import DictOrders, DictStates
-from streams.core.rulebook import RuleBook, RuleSet
+from streams.core.rulebook import Kind, RuleBook, RuleSet
 from streams.core.rules import load_rules
 from streams.core.state import AnchorState
 from streams.pipeline import build_detector
@@ -439,10 +441,11 @@ def test_an_anchor_some_rule_could_cross_for_is_walked_every_minute() -> None:
     assert detector.stats.evaluations == 60 - 13 + 1
 
 
-def test_a_rule_set_that_lowers_a_floor_is_judged_from_its_boundary() -> None:
+@pytest.mark.parametrize("kind", ["live", "shadow"])
+def test_a_rule_set_that_lowers_a_floor_is_judged_from_its_boundary(kind: Kind) -> None:
     """Twenty orders are below order concentration's 25 under the rules file, so the anchor is
-    skipped; a set published to take effect at minute 30 asks for 10, and from that boundary
-    every minute is judged, as the rule could now cross."""
+    skipped; a set published (live, or shadow beside the file) to take effect at minute 30
+    asks for 10, and from that boundary every minute is judged, as the rule could now cross."""
     orders = [_order_records(2, m) for m in range(10)]
     t0 = _ms(orders[0][0][1])
     base = load_rules()
@@ -453,7 +456,7 @@ def test_a_rule_set_that_lowers_a_floor_is_judged_from_its_boundary() -> None:
     )
     book = RuleBook(base)
     change = t0 - t0 % 60_000 + 30 * 60_000
-    book.add(RuleSet(1, "live", change, lower, None))
+    book.add(RuleSet(1, kind, change, lower, None))
     assert book.next_change(t0) == change and book.next_change(change) is None
     detector = build_detector(Settings(), DictOrders(), DictStates(), book=book)
     for records in orders:

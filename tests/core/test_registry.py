@@ -11,10 +11,11 @@ from schemas import RuleName
 from streams.core import detector, registry
 from streams.core.evaluate import Held, Verdict, held
 from streams.core.registry import REGISTRY, RuleSpec
+from streams.core.rulebook import RuleBook, RuleSet
 from streams.core.rules import load_rules
 from streams.core.state import AnchorState
-from streams.devtools.sim.generator import SimConfig, Simulation
-from streams.replay import replay_records
+from streams.devtools.sim.generator import DEFAULT_START, SimConfig, Simulation
+from streams.replay import CHUNK, replay_records
 from streams.settings import Settings
 
 
@@ -37,17 +38,21 @@ def test_a_rule_switched_off_or_left_out_is_not_evaluated() -> None:
     ]
 
 
-@pytest.mark.parametrize("seed", [3, 8])
+@pytest.mark.parametrize(("seed", "published"), [(3, False), (8, False), (5, True)])
 def test_a_rule_that_cannot_cross_with_what_the_anchor_holds_is_quiet(
-    seed: int, monkeypatch: pytest.MonkeyPatch
+    seed: int, published: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The gate before the rules (`RuleSpec.floor` against `evaluate.held`) only skips
     verdicts that would have been quiet: with every floor at zero and every boundary of every
     anchor walked, every rule is judged; on the simulator's traffic every verdict the gate
     skips is quiet, and the alerts are those of the detector with the gate (which also skips
-    the boundaries where no rule could cross)."""
+    the boundaries where no rule could cross). `published`: with lower floors published from
+    the second hour, a shadow set with them from the third, the rules file back live from the
+    fourth and the shadow withdrawn in the sixth, read in large chunks (an hour of traffic:
+    several sets take effect inside one evaluation)."""
     records = list(Simulation(SimConfig(seed=seed, anchors=200, hours=8.0)).events())
-    gated = _alerts(records)
+    book = _history() if published else None
+    gated = _alerts(records, book)
     seen: Counter[str] = Counter()
 
     def ungated(spec: RuleSpec) -> RuleSpec:
@@ -66,11 +71,31 @@ def test_a_rule_that_cannot_cross_with_what_the_anchor_holds_is_quiet(
     monkeypatch.setattr(registry, "REGISTRY", tuple(ungated(spec) for spec in REGISTRY))
     # and every boundary walked while the anchor holds a bucket, whatever the gate says
     monkeypatch.setattr(detector.Detector, "_first_crossing", lambda self, state, nxt, bound: nxt)
-    assert _alerts(records) == gated
+    assert _alerts(records, _history() if published else None) == gated
     assert seen["gated"] > seen["judged"] > 0
     assert any(alert["status"] == "firing" for alert in gated)
 
 
-def _alerts(records: list[Any]) -> list[dict[str, Any]]:
+def _alerts(records: list[Any], book: RuleBook | None = None) -> list[dict[str, Any]]:
     """The replay's alerts but their wall-clock stamp."""
-    return [a.model_dump(exclude={"emitted_at"}) for a in replay_records(records, Settings())]
+    found = replay_records(records, Settings(), book=book, chunk=5_000 if book else CHUNK)
+    return [a.model_dump(exclude={"emitted_at"}) for a in found]
+
+
+def _history() -> RuleBook:
+    base = load_rules()
+    spike, concentration = base.refund_after_order_spike, base.order_concentration
+    assert concentration is not None
+    lower = base.model_copy(
+        update={
+            "refund_after_order_spike": spike.model_copy(update={"min_orders_long": 30}),
+            "order_concentration": concentration.model_copy(update={"min_orders": 10}),
+        }
+    )
+    hour = int(DEFAULT_START.timestamp() * 1000) + 90_000  # between boundaries
+    book = RuleBook(base)
+    for version, kind, hours, rules in [
+        (1, "live", 2, lower), (2, "shadow", 3, lower), (3, "live", 4, base), (4, "shadow", 6, None)
+    ]:  # fmt: skip
+        book.add(RuleSet(version, kind, hour + hours * 3_600_000, rules, None))
+    return book
