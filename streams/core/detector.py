@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from schemas import Alert, AlertStatus, InputEvent, RuleName, Severity
 from streams.core.attribution import OrderMemory, OrderRef
@@ -23,7 +23,7 @@ from streams.core.pace import RefundPace, read_horizon, taught_by
 from streams.core.registry import Gate, gates, reaches
 from streams.core.repeat_buyers import count_repeat_buyers
 from streams.core.rulebook import RuleBook
-from streams.core.rules import Rules
+from streams.core.rules import EarlyRefunds, Rules
 from streams.core.state import AnchorState, Episode, PendingRefund, RefundTally
 
 SAMPLE_ORDERS_PER_BUCKET = 3
@@ -97,7 +97,8 @@ class Detector:
         self.stats = Stats()
         self._normal_early = _normal_early(rules)
         """Early refunds per order the rules expect of a normal anchor, per category."""
-        self._known_gates: dict[int, tuple[Rules | None, tuple[Gate, ...]]] = {}
+        self._known_gates: dict[int, _Gates] = {}
+        """Per rule set in use (few are), by id."""
         self.pace = RefundPace()
         """The refund pace of a detector driven directly, as one partition (a `PartitionTask`
         passes its own)."""
@@ -391,7 +392,6 @@ class Detector:
                         due.setdefault(nxt, []).append(anchor_id)
         oldest = last - self.config.windows.long_ms
         for state in held.values():
-            # as at `last`, whether or not it was walked (see `_next_boundary`)
             self._forget_ids(state, oldest)
             state.evaluated_to_ms = last
             state.evaluated = True
@@ -473,23 +473,23 @@ class Detector:
                 return start + self._step
         return None
 
-    def _floors_at(self, boundary_ms: int) -> list[Held]:
+    def _floors_at(self, boundary_ms: int) -> tuple[Held, ...]:
         """The floors of every rule on, live and shadow, at a boundary."""
         book = self.book
         if not book.published:
-            sets = [self.rules]
-        else:
-            shadow = book.shadow_at(boundary_ms)
-            sets = [book.live_at(boundary_ms)[1], *([shadow[1]] if shadow else [])]
-        return [g.floor for rules in sets for g in self._gates(rules) if g.floor is not None]
+            return self._gates(self.rules).floors
+        floors = self._gates(book.live_at(boundary_ms)[1]).floors
+        shadow = book.shadow_at(boundary_ms)
+        return floors if shadow is None else floors + self._gates(shadow[1]).floors
 
-    def _gates(self, rules: Rules | None) -> tuple[Gate, ...]:
-        """`registry.gates` of a rule set, kept while it is in use (few sets are)."""
+    def _gates(self, rules: Rules | None) -> _Gates:
         known = self._known_gates.get(id(rules))
-        if known is None or known[0] is not rules:
-            known = (rules, gates(rules))
+        if known is None or known.rules is not rules:
+            found = gates(rules)
+            floors = tuple(g.floor for g in found if g.floor is not None)
+            known = _Gates(rules, found, floors)
             self._known_gates[id(rules)] = known
-        return known[1]
+        return known
 
     def _next_teaching(self, state: AnchorState, nxt: int) -> int | None:
         """The first boundary at which `_teach_pace` would teach one of the anchor's buckets
@@ -504,9 +504,17 @@ class Detector:
         due = [s for s in state.buckets if first is None or s >= first]
         if not due:
             return None
-        # taught once `_teach_pace`'s `upto` passes the bucket's start
-        lag = min(early.within_s * 1000 + step + self.config.grace_ms, self.config.windows.long_ms)
+        # taught once `_taught_upto` passes the bucket's start (it trails each boundary by lag)
+        lag = nxt - self._taught_upto(nxt, early)
         return bucket_start(min(due) + lag, step) + step
+
+    def _taught_upto(self, boundary_ms: int, early: EarlyRefunds) -> int:
+        """Buckets that start before this are taught to the pace by `boundary_ms`: their early
+        refunds are in, and at the latest as the bucket folds, whatever the settings."""
+        return max(
+            taught_by(boundary_ms, early.within_s * 1000, self._step, self.config.grace_ms),
+            boundary_ms - self.config.windows.long_ms,
+        )
 
     def is_active(self, anchor_id: str) -> bool:
         state = self.states.get(anchor_id)
@@ -528,7 +536,6 @@ class Detector:
             state.bucket(step).unmatched_refunds += n
             self.stats.attribution["fallback"] += n
         oldest = boundary_ms - self.config.windows.long_ms
-        self._forget_ids(state, oldest)
         self._teach_pace(state, boundary_ms, pace)
         # The oldest bucket found in C first: most boundaries fold nothing.
         if state.buckets and min(state.buckets) < oldest:
@@ -538,9 +545,11 @@ class Detector:
         return self._evaluate(state, boundary_ms, pace, bound), bound
 
     def _forget_ids(self, state: AnchorState, oldest_ms: int) -> None:
-        """Forget the ids of complaints older than any window still to be evaluated, once a
-        step: a redelivery that old changes no window, however late it comes (records reach an
-        anchor from every partition, each judged late against its own partition's topic)."""
+        """Forget the ids of complaints older than any window still to be evaluated, once per
+        `advance_to` as of its last boundary, whether or not the anchor was walked there (the
+        ids are only read as events arrive, between calls): a redelivery that old changes no
+        window, however late it comes (records reach an anchor from every partition, each
+        judged late against its own partition's topic)."""
         ids = state.recent_ids.get("complaints")
         if ids and min(ids.values()) < oldest_ms:
             state.recent_ids["complaints"] = {k: t for k, t in ids.items() if t >= oldest_ms}
@@ -582,11 +591,7 @@ class Detector:
             return
         step = self._step
         within = early.within_s * 1000
-        # At the latest as the bucket folds, whatever the settings.
-        upto = max(
-            taught_by(boundary_ms, within, step, self.config.grace_ms),
-            boundary_ms - self.config.windows.long_ms,
-        )
+        upto = self._taught_upto(boundary_ms, early)
         since = state.paced_to_ms
         buckets = state.buckets
         if since is None:
@@ -686,7 +691,7 @@ class Detector:
         w = self.config.windows
         episodes = state.shadow_episodes if shadow else state.episodes
         alerts: list[Alert] = []
-        for gate in self._gates(rules):
+        for gate in self._gates(rules).gates:
             spec, settings, floor = gate.spec, gate.settings, gate.floor
             name = spec.name
             episode = episodes.get(name)
@@ -763,7 +768,15 @@ class Detector:
         )
 
 
-def _reaches_any(bound: Held, floors: list[Held]) -> bool:
+class _Gates(NamedTuple):
+    """`registry.gates` of a rule set, and the floors of the rules it has on."""
+
+    rules: Rules | None
+    gates: tuple[Gate, ...]
+    floors: tuple[Held, ...]
+
+
+def _reaches_any(bound: Held, floors: tuple[Held, ...]) -> bool:
     return any(reaches(bound, floor) for floor in floors)
 
 
