@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: help venv jars tools run worker stop test lint docs fmt clean bench compose-secrets
+.PHONY: help venv compile jars tools run worker stop test lint docs fmt clean bench compose-secrets
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -14,7 +14,15 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[test,docs]'
 	touch $@
 
-venv: $(BIN)/.installed  ## create .venv with livewatch and its test tools
+# The detection core compiled with mypyc (streams/compiled.py): again whenever a source changed.
+CORE_SOURCES := $(wildcard streams/core/*.py) streams/placement.py streams/compiled.py \
+	streams/devtools/compile_core.py
+streams/compiled.json: $(BIN)/.installed $(CORE_SOURCES)
+	$(BIN)/python -m streams.devtools.compile_core
+
+venv: $(BIN)/.installed streams/compiled.json  ## create .venv with livewatch and its test tools; compile the core
+
+compile: streams/compiled.json  ## compile the detection core with mypyc (about a minute; venv does it)
 
 jars: venv  ## resolve the Apache Kafka jars from Maven Central (once)
 	$(BIN)/python -c 'from streams.devtools.kafka_local import resolve_jars; print(resolve_jars())'
@@ -69,4 +77,5 @@ fmt: venv  ## format and autofix
 
 clean:  ## remove the venv, caches and local Kafka data (not the jar cache)
 	-$(BIN)/livewatch kafka down
+	rm -f streams/compiled.json streams/core/*.so streams/*.so
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache livewatch-data site deploy/kafka-local/.cache/run

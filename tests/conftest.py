@@ -4,15 +4,38 @@ and worker processes that are always stopped by their pid."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from streams import compiled
 from streams.devtools.kafka_local import KafkaLocal, free_port
 from streams.settings import Settings
 from tests.streams.worker_process import WorkerProcess
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """A `python_core` test patches functions of the core, which compiled classes do not allow:
+    where the compiled core runs, the test runs in a pytest of its own on the sources
+    (`LIVEWATCH_COMPILED=0`), and its result there is the result here."""
+    if pyfuncitem.get_closest_marker("python_core") is None or not compiled.select().compiled:
+        return None
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", pyfuncitem.nodeid],
+        cwd=pyfuncitem.config.rootpath,
+        env={**os.environ, compiled.ENV: "0"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.fail(f"on the core's sources:\n{done.stdout[-6000:]}{done.stderr[-2000:]}")
+    return True
 
 
 @pytest.fixture(scope="session")

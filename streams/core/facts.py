@@ -10,7 +10,7 @@ stored, on a table or an internal topic.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar
+from typing import Any
 
 from schemas import TOPIC_MODELS, Complaint, InputEvent, Order, Refund
 from streams.core.clock import to_ms
@@ -19,7 +19,6 @@ from streams.core.sketches import key_hash
 
 @dataclass(frozen=True, slots=True)
 class OrderFact:
-    kind: ClassVar[str] = "orders"
     event_id: str
     order_id: str
     anchor_id: str
@@ -30,6 +29,12 @@ class OrderFact:
     """The buyer id's hash (`sketches.key_hash`), as a bucket counts it."""
     t: int
     """Placement time, ms."""
+
+    @property
+    def kind(self) -> str:
+        """The topic it was read from. A property, not a `ClassVar` with a value: mypyc, which
+        compiles the core (`streams.devtools.native`), takes that for a field."""
+        return "orders"
 
     def to_list(self) -> list[Any]:
         return [self.event_id, self.order_id, self.anchor_id, self.session_id, self.category,
@@ -43,7 +48,6 @@ class OrderFact:
 
 @dataclass(frozen=True, slots=True)
 class RefundFact:
-    kind: ClassVar[str] = "refunds"
     event_id: str
     order_id: str
     anchor_id: str | None
@@ -53,6 +57,10 @@ class RefundFact:
     shipped: bool
     t: int
     """Request time, ms."""
+
+    @property
+    def kind(self) -> str:
+        return "refunds"
 
     def to_list(self) -> list[Any]:
         return [self.event_id, self.order_id, self.anchor_id, self.session_id, self.amount,
@@ -72,12 +80,15 @@ class RefundFact:
 
 @dataclass(frozen=True, slots=True)
 class ComplaintFact:
-    kind: ClassVar[str] = "complaints"
     event_id: str
     anchor_id: str
     category: str
     t: int
     """Filing time, ms."""
+
+    @property
+    def kind(self) -> str:
+        return "complaints"
 
     def to_list(self) -> list[Any]:
         return [self.event_id, self.anchor_id, self.category, self.t]

@@ -24,7 +24,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from schemas import AlertStatus, RuleName, Severity
-from streams import __version__
+from streams import __version__, compiled
 from streams.core.detector import Stats
 from streams.core.evaluate import Windows
 from streams.worker.forwarding import REASONS, ForwardingReport
@@ -298,5 +298,7 @@ class Metrics:
             registry=registry,
         )
         build = Info("livewatch_build", "Build information.", registry=registry)
-        build.info({"version": __version__, "python": platform.python_version()})
+        # core: "compiled" or "python" (streams/compiled.py: a stale build runs the sources)
+        core = compiled.select().label
+        build.info({"version": __version__, "python": platform.python_version(), "core": core})
         registry.register(LivewatchCollector(sources))

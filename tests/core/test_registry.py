@@ -38,6 +38,7 @@ def test_a_rule_switched_off_or_left_out_is_not_evaluated() -> None:
     ]
 
 
+@pytest.mark.python_core
 @pytest.mark.parametrize(("seed", "published"), [(3, False), (8, False), (5, True)])
 def test_a_rule_that_cannot_cross_with_what_the_anchor_holds_is_quiet(
     seed: int, published: bool, monkeypatch: pytest.MonkeyPatch

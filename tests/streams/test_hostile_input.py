@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -199,6 +200,7 @@ class _Watched(DictStates):
         self.deferred += len(state.deferred)
 
 
+@pytest.mark.python_core
 def test_no_buyer_id_is_stored_or_sent_between_partitions(monkeypatch: Any) -> None:
     """Every anchor state written (events held for a boundary included), every record sent
     from one partition to another (orders keyed by their own id, refunds naming no anchor:
