@@ -8,7 +8,7 @@ from typing import Any, Protocol
 from streams.core.state import PendingRefund
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False)
 class OrderRef:
     """What a refund needs of its order: whom and when to count it against."""
 
@@ -22,6 +22,18 @@ class OrderRef:
     buyer: int | None = None
     """The buyer id's hash, so a refund can say whose order it undid (None: remembered
     before buyers were kept)."""
+
+    def __init__(
+        self, anchor_id: str, session_id: str, placed_ms: int, category: str,
+        refund_event: str | None = None, buyer: int | None = None,
+    ) -> None:  # fmt: skip
+        # Written out, not made by @dataclass: mypyc compiles this one (see `streams.compiled`).
+        self.anchor_id = anchor_id
+        self.session_id = session_id
+        self.placed_ms = placed_ms
+        self.category = category
+        self.refund_event = refund_event
+        self.buyer = buyer
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {

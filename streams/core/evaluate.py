@@ -107,7 +107,7 @@ def _evidence(fig: Figures, window: str) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False)
 class Held:
     """What an anchor's held buckets add up to (those a boundary sees): an upper bound on every
     window a rule reads there and after, until new events come or a bucket ahead is seen
@@ -117,6 +117,11 @@ class Held:
 
     orders: int
     quality_complaints: int
+
+    def __init__(self, orders: int, quality_complaints: int) -> None:
+        # Written out, not made by @dataclass: mypyc compiles this one (see `streams.compiled`).
+        self.orders = orders
+        self.quality_complaints = quality_complaints
 
     def __add__(self, other: Held) -> Held:
         return Held(self.orders + other.orders, self.quality_complaints + other.quality_complaints)

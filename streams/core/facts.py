@@ -17,7 +17,7 @@ from streams.core.clock import to_ms
 from streams.core.sketches import key_hash
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False)
 class OrderFact:
     event_id: str
     order_id: str
@@ -30,10 +30,24 @@ class OrderFact:
     t: int
     """Placement time, ms."""
 
+    def __init__(
+        self, event_id: str, order_id: str, anchor_id: str, session_id: str, category: str,
+        amount: float, buyer: int, t: int,
+    ) -> None:  # fmt: skip
+        # Written out, not made by @dataclass: mypyc compiles this one (see `streams.compiled`).
+        self.event_id = event_id
+        self.order_id = order_id
+        self.anchor_id = anchor_id
+        self.session_id = session_id
+        self.category = category
+        self.amount = amount
+        self.buyer = buyer
+        self.t = t
+
     @property
     def kind(self) -> str:
         """The topic it was read from. A property, not a `ClassVar` with a value: mypyc, which
-        compiles the core (`streams.devtools.native`), takes that for a field."""
+        compiles the core (`streams.devtools.compile_core`), takes that for a field."""
         return "orders"
 
     def to_list(self) -> list[Any]:
@@ -46,7 +60,7 @@ class OrderFact:
                    int(d[6]), int(d[7]))  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False)
 class RefundFact:
     event_id: str
     order_id: str
@@ -57,6 +71,20 @@ class RefundFact:
     shipped: bool
     t: int
     """Request time, ms."""
+
+    def __init__(
+        self, event_id: str, order_id: str, anchor_id: str | None, session_id: str | None,
+        amount: float, reason: str, shipped: bool, t: int,
+    ) -> None:  # fmt: skip
+        # Written out, not made by @dataclass: mypyc compiles this one (see `streams.compiled`).
+        self.event_id = event_id
+        self.order_id = order_id
+        self.anchor_id = anchor_id
+        self.session_id = session_id
+        self.amount = amount
+        self.reason = reason
+        self.shipped = shipped
+        self.t = t
 
     @property
     def kind(self) -> str:

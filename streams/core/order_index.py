@@ -23,11 +23,16 @@ from streams.core.detector import Stats
 from streams.core.facts import RefundFact
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False)
 class IndexEntry:
     anchor_id: str
     visible_ms: int
     """When the order's partition read it: its placement time, or later if read out of order."""
+
+    def __init__(self, anchor_id: str, visible_ms: int) -> None:
+        # Written out, not made by @dataclass: mypyc compiles this one (see `streams.compiled`).
+        self.anchor_id = anchor_id
+        self.visible_ms = visible_ms
 
 
 @dataclass(frozen=True, slots=True)

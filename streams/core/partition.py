@@ -253,7 +253,7 @@ receiver one message instead of one per order (a Faust message is most of a reco
 1,000 refunds of about 350 bytes stay well below a produce batch."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False)
 class Outgoing:
     """A record for partition `partition` of an internal topic: `{"b": [...]}`, records sent
     on in the order they were made, or `{"m": ...}`, a mark."""
@@ -261,6 +261,12 @@ class Outgoing:
     kind: str
     partition: int
     value: dict[str, Any]
+
+    def __init__(self, kind: str, partition: int, value: dict[str, Any]) -> None:
+        # Written out, not made by @dataclass: mypyc compiles this one (see `streams.compiled`).
+        self.kind = kind
+        self.partition = partition
+        self.value = value
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,6 @@ import structlog
 
 from schemas import Alert
 from streams.codecs import DecodeError, decode
-from streams.core.clock import to_ms
 from streams.core.detector import Detector
 from streams.core.order_index import IndexStore
 from streams.core.partition import REFUSED, PartitionTask, Positions, Route, Step, refusal
@@ -140,8 +139,9 @@ class Worker:
         """Times each step (the metrics' histogram, once the app has its metrics)."""
         self.observe_lags: Callable[[list[float]], None] = _ignore
         """Observes how far behind the wall clock the input records of a batch were applied
-        (seconds, one value per record)."""
+        (seconds, one value per record, taken when the batch's records have all been applied)."""
         self.lags: list[float] = []
+        """The event times (epoch seconds) of the batch's input records applied."""
         self.rules_horizon: Callable[[], int | None] | None = None
         """How far the rules topic vouches for (see `PartitionTask.horizon`); None: the rules
         file alone (tests that drive the loop)."""
@@ -238,7 +238,8 @@ class Worker:
             with self.evaluation():
                 step = task.step(self.positions(partition), time.monotonic(), read_inputs)
             await self._publish(task, step, sends)
-        self.observe_lags(self.lags)
+        now = time.time()
+        self.observe_lags([max(0.0, now - t) for t in self.lags])
         self.lags.clear()
         for future in dead_letters:
             await future
@@ -338,7 +339,7 @@ class Worker:
             return kind, route.value, refusal(task, kind, value, stamp)
         if route is not Route.LOCAL and route is not Route.LATE:
             self.off_partition.note(kind, route, record.key, value.anchor_id)
-        self.lags.append(max(0.0, time.time() - to_ms(value.event_time) / 1000))
+        self.lags.append(value.event_time.timestamp())
         return None
 
     def _reject(
