@@ -16,7 +16,8 @@ $(BIN)/.installed: pyproject.toml
 
 # The detection core compiled with mypyc (streams/compiled.py): again whenever a source changed.
 CORE_SOURCES := $(wildcard streams/core/*.py) streams/placement.py streams/compiled.py \
-	streams/devtools/compile_core.py
+	streams/devtools/compile_core.py streams/worker/stores.py \
+	streams/worker/table_writes.py streams/worker/worker.py
 streams/compiled.json: $(BIN)/.installed $(CORE_SOURCES)
 	$(BIN)/python -m streams.devtools.compile_core
 

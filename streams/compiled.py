@@ -41,6 +41,9 @@ MODULES: tuple[str, ...] = (
     "streams.core.state",
     "streams.core.windows",
     "streams.placement",
+    "streams.worker.stores",
+    "streams.worker.table_writes",
+    "streams.worker.worker",
 )
 """The per-event and per-boundary path. Not compiled: `streams.core.rules` (pydantic models,
 which mypyc cannot build on), `streams.core.sketches` (mypyc 2.4 fails on its byte loops) and
