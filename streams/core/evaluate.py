@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from schemas import RuleName, Severity
@@ -55,7 +55,7 @@ class Windows:
     in."""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Verdict:
     """One rule's judgement of one anchor at one moment, with what an alert would carry."""
 
@@ -63,10 +63,25 @@ class Verdict:
     signal: Signal
     window_start_ms: int
     window_end_ms: int
-    observed: dict[str, float] = field(default_factory=dict)
-    threshold: dict[str, float] = field(default_factory=dict)
-    session_id: str | None = None
-    evidence: dict[str, Any] = field(default_factory=dict)
+    observed: dict[str, float]
+    threshold: dict[str, float]
+    session_id: str | None
+    evidence: dict[str, Any]
+
+    def __init__(
+        self, rule: RuleName, signal: Signal, window_start_ms: int, window_end_ms: int,
+        observed: dict[str, float] | None = None, threshold: dict[str, float] | None = None,
+        session_id: str | None = None, evidence: dict[str, Any] | None = None,
+    ) -> None:  # fmt: skip
+        # Written out, not made by @dataclass: mypyc compiles this one (see `streams.compiled`).
+        self.rule = rule
+        self.signal = signal
+        self.window_start_ms = window_start_ms
+        self.window_end_ms = window_end_ms
+        self.observed = {} if observed is None else observed
+        self.threshold = {} if threshold is None else threshold
+        self.session_id = session_id
+        self.evidence = {} if evidence is None else evidence
 
 
 QUIET = Signal(crossing=False, holding=False, severity=Severity.INFO)

@@ -29,7 +29,7 @@ from streams.core.state import AnchorState, Bucket
 DAY_S = DAY_MS // 1000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False)
 class RepeatCount:
     """One window's orders and the repeat buyers among its buyers."""
 
@@ -38,8 +38,17 @@ class RepeatCount:
     """Repeat buyers: ordered in at least `min_minutes` different minutes of the window."""
     buyer_orders: int
     """Their orders in the window."""
-    sample: tuple[str, ...] = ()
+    sample: tuple[str, ...]
     """The heaviest repeat buyers' hashes (hex), for the evidence."""
+
+    def __init__(
+        self, orders: int, buyers: int, buyer_orders: int, sample: tuple[str, ...] = ()
+    ) -> None:
+        # Written out, not made by @dataclass: mypyc compiles this one (see `streams.compiled`).
+        self.orders = orders
+        self.buyers = buyers
+        self.buyer_orders = buyer_orders
+        self.sample = sample
 
     @property
     def share(self) -> float:

@@ -197,7 +197,7 @@ class Bucket:
         )  # fmt: skip
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class PendingRefund:
     """A refund that arrived before its order (topics are consumed independently). It waits in
     the order memory, keyed by its order id; the anchor it names counts it in `waiting`."""
@@ -210,6 +210,19 @@ class PendingRefund:
     shipped: bool
     anchor_id: str
     """The anchor whose state counts this refund while it waits (the one the refund names)."""
+
+    def __init__(
+        self, refund_event_id: str, session_id: str | None, requested_ms: int, amount: float,
+        reason: str, shipped: bool, anchor_id: str,
+    ) -> None:  # fmt: skip
+        # Written out, not made by @dataclass: mypyc compiles this one (see `streams.compiled`).
+        self.refund_event_id = refund_event_id
+        self.session_id = session_id
+        self.requested_ms = requested_ms
+        self.amount = amount
+        self.reason = reason
+        self.shipped = shipped
+        self.anchor_id = anchor_id
 
     def to_dict(self) -> dict[str, Any]:
         return {
