@@ -14,10 +14,11 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[test,docs]'
 	touch $@
 
-# The detection core compiled with mypyc (streams/compiled.py): again whenever a source changed.
-CORE_SOURCES := $(wildcard streams/core/*.py) streams/placement.py streams/compiled.py \
-	streams/devtools/compile_core.py streams/worker/stores.py \
-	streams/worker/table_writes.py streams/worker/worker.py
+# The detection core compiled with mypyc (streams/compiled.py): again whenever a source of its
+# set (streams.compiled.MODULES) or of the build changed.
+CORE_SOURCES := $(shell $(PYTHON) -c 'from streams.compiled import MODULES, ROOT, source_of; \
+	print(*(source_of(m).relative_to(ROOT) for m in MODULES))') \
+	streams/compiled.py streams/devtools/compile_core.py
 streams/compiled.json: $(BIN)/.installed $(CORE_SOURCES)
 	$(BIN)/python -m streams.devtools.compile_core
 
@@ -78,5 +79,5 @@ fmt: venv  ## format and autofix
 
 clean:  ## remove the venv, caches and local Kafka data (not the jar cache)
 	-$(BIN)/livewatch kafka down
-	rm -f streams/compiled.json streams/core/*.so streams/*.so
+	-$(BIN)/python -m streams.devtools.compile_core --clean
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache livewatch-data site deploy/kafka-local/.cache/run

@@ -28,7 +28,8 @@ def clean(root: Path = ROOT) -> None:
     (root / MANIFEST).unlink(missing_ok=True)
     for module in MODULES:
         extension_of(module, root).unlink(missing_ok=True)
-    for lib in root.joinpath("streams", "core").glob("_compiled__mypyc*"):
+    package, name = GROUP.rsplit(".", 1)
+    for lib in root.joinpath(*package.split(".")).glob(f"{name}__mypyc*"):
         lib.unlink()
 
 
