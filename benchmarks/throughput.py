@@ -78,7 +78,9 @@ def _when(value: dict[str, Any]) -> float:
 
 
 async def raw_consumer(settings: Settings, total: int) -> float:
-    """Events per second of a plain consumer that reads, decodes and counts every event."""
+    """Events per second of a plain consumer that reads, decodes and counts every event,
+    timed from its first fetch that returned records, as the other peers are (joining its
+    group, up to the broker's `group.initial.rebalance.delay.ms`, is not reading)."""
     consumer = AIOKafkaConsumer(
         *settings.input_topics, bootstrap_servers=settings.kafka_bootstrap,
         group_id=f"{settings.app_id}-raw", auto_offset_reset="earliest",
@@ -86,16 +88,20 @@ async def raw_consumer(settings: Settings, total: int) -> float:
     await consumer.start()
     counts: dict[str, int] = {}
     seen = 0
-    began = time.perf_counter()
+    began: float | None = None
     try:
         while seen < total:
-            for records in (await consumer.getmany(timeout_ms=1000, max_records=5000)).values():
+            batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            if began is None and batches:
+                began = time.perf_counter()
+            for records in batches.values():
                 for record in records:
                     anchor = json.loads(record.value).get("anchor_id")
                     counts[anchor] = counts.get(anchor, 0) + 1
                     seen += 1
     finally:
         await consumer.stop()
+    assert began is not None  # seen reached total
     return total / (time.perf_counter() - began)
 
 
@@ -247,7 +253,10 @@ def group_run(group: list[Settings], total: int, log: Path) -> tuple[float, floa
 
 
 def scale_run(settings: Settings, total: int, n: int, tmp: Path) -> dict[str, Any]:
-    """`n` workers in a group of their own over the same backlog: how the work spreads."""
+    """`n` workers in a group of their own over the same backlog: how the work spreads.
+    `livewatch_xN_reread`: records counted twice, read again after a partition moved between
+    the workers mid-run (0 when they shared the group's first assignment, see
+    `--group-delay-ms`)."""
     base = settings.model_copy(update={"app_id": f"{settings.app_id}-x{n}"})
     asyncio.run(create_topics(base))
     group = [
@@ -256,7 +265,8 @@ def scale_run(settings: Settings, total: int, n: int, tmp: Path) -> dict[str, An
     ]
     rate, rss, outcomes = group_run(group, total, tmp / f"{base.app_id}.log")
     return {f"livewatch_x{n}": rate, f"livewatch_x{n}_peak_rss_mb": round(rss, 1),
-            f"livewatch_x{n}_outcomes": outcomes}  # fmt: skip
+            f"livewatch_x{n}_outcomes": outcomes,
+            f"livewatch_x{n}_reread": sum(outcomes.values()) - total}  # fmt: skip
 
 
 async def largest_records(settings: Settings) -> dict[str, int]:
@@ -377,6 +387,14 @@ def main() -> None:
     )
     parser.add_argument("--partitions", type=int, default=8, help="partitions of every topic")
     parser.add_argument(
+        "--group-delay-ms",
+        type=int,
+        default=3000,
+        help="group.initial.rebalance.delay.ms of the broker it starts (Kafka's default, 3000:"
+        " workers started together share the first assignment; 0: the first to join takes"
+        " every partition and hands half over, its tables recovered, a rebalance later)",
+    )
+    parser.add_argument(
         "--shadow",
         action="store_true",
         help="also a worker with a shadow copy of the rules (its cost)",
@@ -384,7 +402,10 @@ def main() -> None:
     args = parser.parse_args()
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="livewatch-bench-") as tmp:
-        broker = None if args.bootstrap else KafkaLocal(Path(tmp) / "kafka", port=free_port())
+        delay = args.group_delay_ms
+        broker = None if args.bootstrap else KafkaLocal(
+            Path(tmp) / "kafka", port=free_port(), initial_rebalance_delay_ms=delay
+        )  # fmt: skip
         try:
             bootstrap = args.bootstrap or broker.up()  # type: ignore[union-attr]
             base = Settings(kafka_bootstrap=bootstrap, store="memory://",

@@ -131,6 +131,11 @@ class KafkaLocal:
     cluster_id: str | None = None
     replication: int = 1
     """Replication of the broker's internal topics (offsets, transactions): the cluster's size."""
+    initial_rebalance_delay_ms: int = 0
+    """`group.initial.rebalance.delay.ms`: how long a new consumer group waits for more members
+    before its first assignment. 0 here, so a test's lone worker starts at once; Kafka's own
+    default is 3,000, under which workers started together share the first assignment instead
+    of the first one taking every partition and handing half over a rebalance later."""
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -193,7 +198,7 @@ class KafkaLocal:
             "transaction.state.log.min.isr": min_isr,
             "share.coordinator.state.topic.replication.factor": rf,
             "share.coordinator.state.topic.min.isr": min_isr,
-            "group.initial.rebalance.delay.ms": "0",
+            "group.initial.rebalance.delay.ms": str(self.initial_rebalance_delay_ms),
             "auto.create.topics.enable": "false",
             "log.retention.hours": "168",
         }

@@ -23,3 +23,15 @@ def test_benchmark_runs_every_shape_and_reports_every_figure(kafka_bootstrap: st
         assert 0 < max(r["largest_changelog_record_bytes"].values()) < 64 * 1024
     assert result["hot"]["events"] > result["mix"]["events"]
     assert min(result["hot_vs_mix"], result["forwarded_vs_mix"]) > 0
+
+
+def test_scale_out_run_reports_the_group_and_what_it_read_twice(kafka_bootstrap: str) -> None:
+    result = run_json(
+        "throughput.py", "--bootstrap", kafka_bootstrap, "--anchors", "20", "--hours", "1",
+        "--shapes", "mix", "--workers", "2",
+    )  # fmt: skip
+    r = result["mix"]
+    assert r["livewatch_x2"] > 0 and r["livewatch_x2_vs_one"] > 0
+    assert r["livewatch_x2_outcomes"]["ok"] > 0
+    # every record counted at least once between the two workers
+    assert r["livewatch_x2_reread"] >= 0
