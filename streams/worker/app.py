@@ -55,10 +55,6 @@ exits with EXIT_INFRASTRUCTURE, leaving the batch unacknowledged."""
 EXIT_INFRASTRUCTURE = 70
 """EX_SOFTWARE: for the supervisor (Kubernetes) to restart the worker."""
 
-BATCH_MAX = 5_000
-"""Records per fetch, so per batch: about half a second of work on a catching-up worker, during
-which the web server and a rebalance wait (an unbounded fetch gave 28,000-record batches)."""
-
 
 def _broker_urls(bootstrap: str) -> list[str]:
     return [f"kafka://{hostport.strip()}" for hostport in bootstrap.split(",") if hostport.strip()]
@@ -240,7 +236,7 @@ def _faust_app(settings: Settings) -> BatchApp:
         canonical_url=settings.advertised_url or f"http://{settings.web_host}:{settings.web_port}",
         table_standby_replicas=0 if settings.replication_factor == 1 else 1,
         producer_max_batch_size=MAX_BATCH_BYTES,
-        broker_max_poll_records=BATCH_MAX,
+        broker_max_poll_records=settings.batch_max_records,
     )
     app.fetch_max_wait_ms = settings.fetch_max_wait_ms
     return app

@@ -79,7 +79,7 @@ class BatchConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     internal topic just read); the broker holds such a fetch until data arrives or the wait
     ends, and the busy partitions are not fetched again until it returns. A worker measured
     at 3,000 events/s stalled 1.1 to 1.5 s every few seconds that way, followed by a batch of
-    `BATCH_MAX`; each boundary's marks cross the internal topics twice, so each stall could
+    `batch_max_records`; each boundary's marks cross the internal topics twice, so each stall could
     be paid twice in an alert's latency. An idle worker fetches more often (one small request per
     broker every `fetch_max_wait_ms`)."""
 
