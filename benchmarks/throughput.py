@@ -252,11 +252,14 @@ def group_run(group: list[Settings], total: int, log: Path) -> tuple[float, floa
             stop(worker, timeout_s=60)
 
 
-def scale_run(settings: Settings, total: int, n: int, tmp: Path) -> dict[str, Any]:
+def scale_run(
+    settings: Settings, total: int, once: dict[str, int], n: int, tmp: Path
+) -> dict[str, Any]:
     """`n` workers in a group of their own over the same backlog: how the work spreads.
-    `livewatch_xN_reread`: records counted twice, read again after a partition moved between
-    the workers mid-run (0 when they shared the group's first assignment, see
-    `--group-delay-ms`)."""
+    `once`: the lone worker's records by outcome, each record counted once. So
+    `livewatch_xN_reread` is what the group counted beyond it: records read again after a
+    partition moved between the workers mid-run (0 when they shared the group's first
+    assignment, see `--group-delay-ms`)."""
     base = settings.model_copy(update={"app_id": f"{settings.app_id}-x{n}"})
     asyncio.run(create_topics(base))
     group = [
@@ -266,7 +269,7 @@ def scale_run(settings: Settings, total: int, n: int, tmp: Path) -> dict[str, An
     rate, rss, outcomes = group_run(group, total, tmp / f"{base.app_id}.log")
     return {f"livewatch_x{n}": rate, f"livewatch_x{n}_peak_rss_mb": round(rss, 1),
             f"livewatch_x{n}_outcomes": outcomes,
-            f"livewatch_x{n}_reread": sum(outcomes.values()) - total}  # fmt: skip
+            f"livewatch_x{n}_reread": sum(outcomes.values()) - sum(once.values())}  # fmt: skip
 
 
 async def largest_records(settings: Settings) -> dict[str, int]:
@@ -341,7 +344,7 @@ def run_shape(shape: str, base: Settings, args: argparse.Namespace, tmp: Path) -
             result[f"livewatch_vs_{peer}"] = round(rate / result[peer], 3)
     result["livewatch_vs_raw"] = round(rate / result["raw"], 3)
     if args.workers > 1:
-        result.update(scale_run(settings, total, args.workers, tmp))
+        result.update(scale_run(settings, total, outcomes, args.workers, tmp))
         result[f"livewatch_x{args.workers}_vs_one"] = round(
             result[f"livewatch_x{args.workers}"] / rate, 3
         )

@@ -38,8 +38,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     ),
     "Worker (`livewatch worker`)": (
         "group_instance_id", "session_timeout_s", "delivery_timeout_s", "fetch_max_wait_ms",
-        "batch_max_records",
-        "broker_timeout_s", "gc_gen0_threshold", "store", "data_dir",
+        "batch_max_records", "broker_timeout_s", "gc_gen0_threshold", "store", "data_dir",
         "rocksdb_write_buffer_mb", "rocksdb_block_cache_mb", "web_port", "web_host",
         "advertised_url", "api_token", "api_snapshot_s",
     ),
