@@ -548,8 +548,9 @@ class PartitionTask:
             self.index.expire(index_floor.time_ms)
         own = self._declare(INDEX, progress)
         # What this partition sends on to anchors: refunds it read itself (visible from its
-        # own mark) and refunds its index joined (visible from what every partition promised).
-        downstream = combine({0: own, 1: index_floor}, 2)
+        # own mark) and refunds its index joined (visible from what every partition promised,
+        # and no earlier than its own index records still on their way back: `_in_flight`).
+        downstream = combine({0: own, 1: self._in_flight(INDEX, index_floor)}, 2)
         self._declare(ATTRIBUTED, downstream)
         safe = self._safe(progress)
         if not (read_inputs or progress.idle):
@@ -592,7 +593,7 @@ class PartitionTask:
         (every record of its anchors forwarded from elsewhere: one busy key) and, when every
         partition is idle, to the furthest of them, whichever partitions the records were
         produced to."""
-        upstream = combine(self.marks[ATTRIBUTED], self.partitions)
+        upstream = self._in_flight(ATTRIBUTED, combine(self.marks[ATTRIBUTED], self.partitions))
         if progress.idle and self.clock.vouches_upstream and upstream.time_ms is not None:
             return upstream.time_ms
         if progress.time_ms is None or upstream.idle:
@@ -600,6 +601,27 @@ class PartitionTask:
         if upstream.time_ms is None:
             return None
         return min(progress.time_ms, upstream.time_ms)
+
+    def _in_flight(self, kind: str, floor: Mark) -> Mark:
+        """`floor` (what every partition promised on `kind`), held at this partition's last
+        mark there that came back while a later one is still on its way: what it sent itself
+        before that later mark (refunds it read, their joins) may be visible from the earlier
+        one, and the others' idle marks may be as old (they woke in the same fetch, their new
+        marks not read yet).
+
+        `combine` takes idle marks as the furthest, so that a partition with no traffic holds
+        nobody back. After a quiet spell (every partition caught up, or a restart with the
+        marks of one) a burst of several minutes otherwise let a partition promise, and
+        evaluate, minutes past the refunds it had just sent through its own index."""
+        mine = self.marks[kind].get(self.partition)
+        declared = self.declared.get(kind)
+        if mine is None or declared is None or mine == declared:
+            return floor
+        if mine.time_ms is None or floor == HOLD:
+            return HOLD
+        if floor.time_ms is None:
+            return Mark(mine.time_ms, False)
+        return Mark(min(mine.time_ms, floor.time_ms), False)
 
     def take_outbox(self) -> list[Outgoing]:
         """What to send, packed: per internal partition, the records sent on (in order, at most

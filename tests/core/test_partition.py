@@ -316,6 +316,37 @@ class TestPartitionTask:
         t.internal(ATTRIBUTED, {"m": 0, "w": ten, "i": False})
         assert t.tick(Mark(ten, BUSY))[2] == ten
 
+    @pytest.mark.parametrize("inputs", [IDLE, BUSY])
+    def test_after_a_quiet_spell_its_own_index_records_hold_what_it_promises(
+        self, inputs: bool
+    ) -> None:
+        """Every mark idle at 12:20 (all caught up, or a restart with the marks of such a
+        moment); partition 1 then reads ten minutes at once, among them an anchorless refund
+        of 12:25 for an order its own index holds. Until the refund has come back through its
+        index, it promises the anchors' partitions nothing past 12:20 and evaluates nothing
+        past it (CI saw a restarted worker resolve an alert an hour early: a hundred refunds
+        still on that loop when the anchor's boundaries were evaluated)."""
+        t = task(1)
+        quiet = to_ms(Refund.model_validate(factories.refund()).requested_at)
+        for kind in (INDEX, ATTRIBUTED):
+            for source in (0, 1):
+                t.internal(kind, {"m": source, "w": quiet, "i": True})
+        t.tick(Mark(quiet, IDLE))
+        t.take_outbox()  # what it declared, as it holds it from itself
+        assert t.declared == {INDEX: Mark(quiet, IDLE), ATTRIBUTED: Mark(quiet, IDLE)}
+        value = factories.refund(order_id="o-1", anchor_id=None, session_id=None,
+                                 requested_at="2026-11-29T12:25:00+08:00")  # fmt: skip
+        assert t.external("refunds", Refund.model_validate(value), 0) is Route.TO_INDEX
+        later = quiet + 10 * 60_000
+        assert t.tick(Mark(later, inputs))[2] == quiet
+        assert t.declared[ATTRIBUTED] == Mark(quiet, BUSY)
+        # Its own records come back (the refund, then its marks): the promise moves on.
+        for out in t.take_outbox():
+            if out.partition == 1:
+                t.internal(out.kind, out.value)
+        t.tick(Mark(later, inputs))
+        assert t.declared[ATTRIBUTED] == Mark(later, inputs)
+
     def test_state_survives_a_restart(self) -> None:
         t = task(0)
         t.internal(INDEX, {"m": 1, "w": 7, "i": True})
@@ -335,7 +366,10 @@ class TestPartitionTask:
         sent = {"k": "orders", "e": order, "v": placed}
         t.internal(ATTRIBUTED, {"b": [sent]})
         t.internal(ATTRIBUTED, {"m": 0, "w": placed + 10 * 60_000, "i": False})
-        t.internal(ATTRIBUTED, {"m": 1, "w": None, "i": True})
+        # Its own marks came back: nothing it sent itself is still on its way.
+        for kind in (INDEX, ATTRIBUTED):
+            t.internal(kind, {"m": 1, "w": None, "i": True})
+        t.internal(INDEX, {"m": 0, "w": None, "i": True})
         idle = t.clock.progress(TOPICS, ends(orders=0, refunds=0, complaints=0).get,
                                 lambda kind: None, 0.0)  # fmt: skip
         assert idle == Mark(None, IDLE)
@@ -353,6 +387,8 @@ class TestPartitionTask:
         t.clock.observe("orders", 0, 4 * 60_000)
         t.internal(ATTRIBUTED, {"m": 0, "w": 10 * 60_000, "i": False})
         t.internal(ATTRIBUTED, {"m": 1, "w": 4 * 60_000, "i": True})
+        for source in (0, 1):  # its own index mark came back: nothing of its is on its way
+            t.internal(INDEX, {"m": source, "w": 4 * 60_000, "i": True})
         t.clock.marks_fetched_ms = 5_000
         end = ends(orders=1, refunds=0, complaints=0)
         before = dict.fromkeys(TOPICS, 5_000)
