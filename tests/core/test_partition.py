@@ -387,7 +387,7 @@ class TestPartitionTask:
         t.clock.observe("orders", 0, 4 * 60_000)
         t.internal(ATTRIBUTED, {"m": 0, "w": 10 * 60_000, "i": False})
         t.internal(ATTRIBUTED, {"m": 1, "w": 4 * 60_000, "i": True})
-        for source in (0, 1):  # its own index mark came back: nothing of its is on its way
+        for source in (0, 1):  # its own index mark came back: nothing it sent is on its way
             t.internal(INDEX, {"m": source, "w": 4 * 60_000, "i": True})
         t.clock.marks_fetched_ms = 5_000
         end = ends(orders=1, refunds=0, complaints=0)
