@@ -132,7 +132,7 @@ def create_app(
         worker.rules_horizon = follower.horizon
 
     def active_states() -> list[AnchorState]:
-        found = (states.get(a) for a in worker.active_anchors())
+        found = (states.peek(a) for a in worker.active_anchors())
         return [s for s in found if s is not None]
 
     windows = detector.config.windows
@@ -150,7 +150,7 @@ def create_app(
     readiness = _watch_brokers(app, settings)
     token = settings.api_token.get_secret_value() if settings.api_token else None
     web.register(
-        app, metrics.registry, tables[ANCHOR_STATE], states.get, summary, windows, readiness,
+        app, metrics.registry, tables[ANCHOR_STATE], states.peek, summary, windows, readiness,
         lambda: detector.rules.refund_after_order_spike, token, worker.owners,
         lambda: _rules_detail(follower),
     )  # fmt: skip

@@ -151,6 +151,25 @@ class TableStates:
         self.cache[anchor_id] = state
         return state
 
+    def peek(self, anchor_id: str) -> AnchorState | None:
+        """The anchor's state for a reader beside the batches (the HTTP API): the cached live
+        state, else the stored one, decoded but not cached. A batch may have changes of an
+        evicted anchor queued and not yet in the store; cached, a read of the store taken then
+        would be the state the next batch counts on, and that batch's counts lost. An unreadable
+        record reads as None here; the batch that next reads it drops it."""
+        cached = self.cache.get(anchor_id)
+        if cached is not None:
+            return cached
+        head = stored(self.table, anchor_id)
+        if head is None:
+            return None
+        try:
+            return self._decode(anchor_id, head)
+        except StateVersionError:
+            raise
+        except DECODE_ERRORS:
+            return None
+
     def _decode(self, anchor_id: str, head: Any) -> AnchorState:
         if not isinstance(head, dict):
             raise TypeError(f"an anchor's head is a mapping, got {type(head).__name__}")

@@ -26,7 +26,7 @@ from streams.placement import Placement
 from streams.replay import replay_records
 from streams.settings import Settings
 from streams.worker.deadletter import DeadLetter
-from streams.worker.worker import Worker
+from streams.worker.worker import TURN_EVERY, Worker
 
 SETTINGS = Settings(partitions=3)
 
@@ -335,3 +335,30 @@ async def test_a_partition_taken_over_with_nothing_left_to_read_still_moves_on()
     # boundaries wait for partition 0's marks.
     assert len(reference) >= len(found_before) + 2
     assert identities(taken_over) == identities(reference)
+
+
+async def test_a_big_batch_gives_the_event_loop_a_turn_every_few_hundred_records() -> None:
+    """The HTTP server's probes share the loop with the batches: they wait for a few hundred
+    records, not for a whole fetch, so batches can be large."""
+    records = placed(3)
+    worker, logs, sent, _ = a_worker()
+    produce(logs, records)
+    batch = logs.fetch(100_000)
+    assert len(batch) > 10 * TURN_EVERY
+    turns = 0
+    done = False
+
+    async def beside() -> None:
+        nonlocal turns
+        while not done:
+            turns += 1
+            await asyncio.sleep(0)
+
+    probe = asyncio.ensure_future(beside())
+    await asyncio.sleep(0)
+    turns = 0
+    await worker.process(batch)
+    done = True
+    await probe
+    assert turns >= len(batch) // TURN_EVERY
+    assert not sent.dead
