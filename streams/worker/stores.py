@@ -137,18 +137,9 @@ class TableStates:
         cached = self.cache.get(anchor_id)
         if cached is not None:
             return cached
-        head = stored(self.table, anchor_id)
-        if head is None:
-            return None
-        try:
-            state = self._decode(anchor_id, head)
-        except StateVersionError:
-            raise  # a whole store of an older format: the operator's to handle
-        except DECODE_ERRORS as exc:
-            reset(self.resets, self.table, anchor_id, exc)
-            self._drop(anchor_id, head)
-            return None
-        self.cache[anchor_id] = state
+        state = self._read(anchor_id, repair=True)
+        if state is not None:
+            self.cache[anchor_id] = state
         return state
 
     def peek(self, anchor_id: str) -> AnchorState | None:
@@ -160,14 +151,22 @@ class TableStates:
         cached = self.cache.get(anchor_id)
         if cached is not None:
             return cached
+        return self._read(anchor_id, repair=False)
+
+    def _read(self, anchor_id: str, repair: bool) -> AnchorState | None:
+        """The stored state, or None; with `repair`, an unreadable one is counted and its
+        records deleted (see `_drop`)."""
         head = stored(self.table, anchor_id)
         if head is None:
             return None
         try:
             return self._decode(anchor_id, head)
         except StateVersionError:
-            raise
-        except DECODE_ERRORS:
+            raise  # a whole store of an older format: the operator's to handle
+        except DECODE_ERRORS as exc:
+            if repair:
+                reset(self.resets, self.table, anchor_id, exc)
+                self._drop(anchor_id, head)
             return None
 
     def _decode(self, anchor_id: str, head: Any) -> AnchorState:
