@@ -469,8 +469,10 @@ def replay(
     --*-by and --partitioner options describe would place them (default: the contract)."""
     from streams.codecs import encode
     from streams.replay import read_jsonl, replay_records
+    from streams.worker.gc_tuning import tune_gc
 
     settings = load_settings()
+    tune_gc(settings.gc_gen0_threshold)
     loaded = load_rules_or_exit(rules or settings.rules_path)
     book = None
     if rules_history is not None:
@@ -683,8 +685,10 @@ def quality(
     from rich.progress import Progress
 
     from streams.devtools.sim.suite import SuiteConfig, run_suite
+    from streams.worker.gc_tuning import tune_gc
 
     settings = load_settings()
+    tune_gc(settings.gc_gen0_threshold)
     loaded = load_rules_or_exit(rules or settings.rules_path)
     config = SuiteConfig(
         _seeds(seeds),

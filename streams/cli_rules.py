@@ -266,8 +266,10 @@ def backtest_command(
     from streams.cli import load_rules_or_exit, open_input
     from streams.core.rulebook import RuleBook
     from streams.replay import Line, read_jsonl
+    from streams.worker.gc_tuning import tune_gc
 
     settings = _settings()
+    tune_gc(settings.gc_gen0_threshold)
     if (events is None) == (not from_topics):
         typer.echo("error: give an EVENTS file or --from-topics (one of them)", err=True)
         raise typer.Exit(2)

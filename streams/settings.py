@@ -150,9 +150,10 @@ class Settings(BaseSettings):
     """Readiness fails once the brokers have not answered a metadata request for this long."""
 
     gc_gen0_threshold: int = Field(default=50_000, ge=0)
-    """Allocations between collections of Python's youngest generation in the worker (0:
-    Python's 700). Raised, a worker catching up ran a fifth faster at the same peak RSS
-    (see `streams.worker.gc_tuning`)."""
+    """Allocations between collections of Python's youngest generation in the worker and the
+    offline replays (`replay`, `backtest`, `quality`; 0: Python's 700). Raised, a worker
+    catching up ran a fifth faster at the same peak RSS, and a replay of the `mix` a fifth
+    sooner (see `streams.worker.gc_tuning`)."""
 
     store: str = "rocksdb://"
     """Faust table store: `rocksdb://` in production, `memory://` for tests."""

@@ -1,4 +1,5 @@
-"""The garbage collector's settings for a long-running worker.
+"""The garbage collector's settings for a long-running worker, and for the offline replays
+(`replay`, `backtest`, `quality`), which run the same core over a whole file.
 
 CPython collects its youngest generation every 700 net allocations of container objects, and
 each collection walks every young object. A worker allocates several dicts, lists and tuples
