@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from schemas import Alert
+from schemas import Alert, RuleName
 from streams.core.dict_stores import DictOrders, DictStates
-from streams.core.evaluate import _after_concentration, _too_few_early
+from streams.core.evaluate import QUIET, Details, Verdict, _after_concentration, _too_few_early
 from streams.core.rates import poisson_tail
 from streams.core.rules import EarlyRefunds, RefundBurst, Rules, load_rules
 from streams.core.state import AnchorState, Episode
@@ -348,3 +348,22 @@ def test_the_early_path_is_skipped_on_the_long_windows_refunds_only_while_it_rea
     beyond = early.model_copy(update={"within_s": w.long_ms // 1000})
     assert not _too_few_early(beyond, 0, w)
     assert _too_few_early(None, 100, w)
+
+
+def test_a_verdicts_details_are_worked_out_once_and_only_when_read() -> None:
+    """Most verdicts past the quiet paths make no alert, so what only an alert carries is
+    worked out when read (see `Verdict`): once, whichever detail is read first."""
+    calls: list[int] = []
+
+    def explain() -> Details:
+        calls.append(1)
+        return {"orders": 80.0}, {"orders": 60.0}, "session-1", {"window": "short+long"}
+
+    verdict = Verdict(RuleName.REFUND_AFTER_ORDER_SPIKE, QUIET, 0, 60_000, explain=explain)
+    assert calls == []
+    assert verdict.session_id == "session-1"
+    assert verdict.observed == {"orders": 80.0} and verdict.threshold == {"orders": 60.0}
+    assert verdict.evidence == {"window": "short+long"}
+    assert calls == [1]
+    given = Verdict(RuleName.QUALITY_COMPLAINTS, QUIET, 0, 60_000, session_id="s")
+    assert given.session_id == "s" and given.evidence == {}
