@@ -224,7 +224,8 @@ class Run(NamedTuple):
     read_rate: float
     """Events per second until the last record was counted (what this benchmark reported
     before 2026-12-04): a backlog's boundaries are evaluated behind the reading, as the marks
-    of every partition come back, and up to half of that work came after the last record."""
+    of every partition come back, and 8 to 16% of the worker's time on `mix` and `hot` came
+    after its last record (docs/performance.md)."""
     rss_mb: float
     """The largest peak RSS of the group's workers."""
     outcomes: dict[str, int]

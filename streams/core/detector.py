@@ -748,6 +748,7 @@ class Detector:
         version: int = 0,
         shadow: bool = False,
     ) -> Alert:
+        observed, threshold, session_id, evidence = verdict.details
         return Alert.model_validate(
             {
                 "alert_id": alert_id,
@@ -755,12 +756,12 @@ class Detector:
                 "status": status,
                 "severity": severity,
                 "anchor_id": state.anchor_id,
-                "session_id": verdict.session_id,
+                "session_id": session_id,
                 "window_start": from_ms(verdict.window_start_ms),
                 "window_end": from_ms(verdict.window_end_ms),
-                "observed": verdict.observed,
-                "threshold": verdict.threshold,
-                "evidence": verdict.evidence,
+                "observed": observed,
+                "threshold": threshold,
+                "evidence": evidence,
                 "emitted_at": from_ms(self.clock()),
                 "rules_version": version,
                 "shadow": shadow,

@@ -63,20 +63,17 @@ Details = tuple[dict[str, Any], dict[str, Any], str | None, dict[str, Any]]
 class Verdict:
     """One rule's judgement of one anchor at one moment, with what an alert would carry.
 
-    The details may be given as `explain`, worked out on first read: an alert is built from
-    few of the verdicts (a transition), and `refund_spike`'s details walked the long window
-    twice more for every verdict past its quiet paths (7,000 walks for 145 alerts on the
-    `mix`). `explain` must read only what the boundary leaves as it was when judged: the
-    detector reads the details before it touches the anchor's buckets again."""
+    The details may be given as `explain`, worked out when `details` is first read: an alert
+    is built from few of the verdicts (a transition), and `refund_spike`'s details walked the
+    long window twice more for every verdict past its quiet paths (7,000 walks for 145 alerts
+    on the `mix`). `explain` must read only what the boundary leaves as it was when judged:
+    the detector reads the details before it touches the anchor's buckets again."""
 
     rule: RuleName
     signal: Signal
     window_start_ms: int
     window_end_ms: int
-    _observed: dict[str, Any]
-    _threshold: dict[str, Any]
-    _session_id: str | None
-    _evidence: dict[str, Any]
+    _details: Details
     _explain: Callable[[], Details] | None
 
     def __init__(
@@ -90,37 +87,22 @@ class Verdict:
         self.signal = signal
         self.window_start_ms = window_start_ms
         self.window_end_ms = window_end_ms
-        self._observed = {} if observed is None else observed
-        self._threshold = {} if threshold is None else threshold
-        self._session_id = session_id
-        self._evidence = {} if evidence is None else evidence
+        self._details = (
+            {} if observed is None else observed,
+            {} if threshold is None else threshold,
+            session_id,
+            {} if evidence is None else evidence,
+        )
         self._explain = explain
 
-    def _explained(self) -> None:
+    @property
+    def details(self) -> Details:
+        """Observed, threshold, session id and evidence, worked out once (see the class)."""
         explain = self._explain
         if explain is not None:
             self._explain = None
-            self._observed, self._threshold, self._session_id, self._evidence = explain()
-
-    @property
-    def observed(self) -> dict[str, Any]:
-        self._explained()
-        return self._observed
-
-    @property
-    def threshold(self) -> dict[str, Any]:
-        self._explained()
-        return self._threshold
-
-    @property
-    def session_id(self) -> str | None:
-        self._explained()
-        return self._session_id
-
-    @property
-    def evidence(self) -> dict[str, Any]:
-        self._explained()
-        return self._evidence
+            self._details = explain()
+        return self._details
 
 
 QUIET = Signal(crossing=False, holding=False, severity=Severity.INFO)

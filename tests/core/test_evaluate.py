@@ -352,7 +352,7 @@ def test_the_early_path_is_skipped_on_the_long_windows_refunds_only_while_it_rea
 
 def test_a_verdicts_details_are_worked_out_once_and_only_when_read() -> None:
     """Most verdicts past the quiet paths make no alert, so what only an alert carries is
-    worked out when read (see `Verdict`): once, whichever detail is read first."""
+    worked out when read (see `Verdict`): once, however often it is read."""
     calls: list[int] = []
 
     def explain() -> Details:
@@ -361,9 +361,11 @@ def test_a_verdicts_details_are_worked_out_once_and_only_when_read() -> None:
 
     verdict = Verdict(RuleName.REFUND_AFTER_ORDER_SPIKE, QUIET, 0, 60_000, explain=explain)
     assert calls == []
-    assert verdict.session_id == "session-1"
-    assert verdict.observed == {"orders": 80.0} and verdict.threshold == {"orders": 60.0}
-    assert verdict.evidence == {"window": "short+long"}
+    observed, threshold, session_id, evidence = verdict.details
+    assert session_id == "session-1"
+    assert observed == {"orders": 80.0} and threshold == {"orders": 60.0}
+    assert evidence == {"window": "short+long"}
+    assert verdict.details == (observed, threshold, session_id, evidence)
     assert calls == [1]
     given = Verdict(RuleName.QUALITY_COMPLAINTS, QUIET, 0, 60_000, session_id="s")
-    assert given.session_id == "s" and given.evidence == {}
+    assert given.details == ({}, {}, "s", {})
