@@ -374,6 +374,9 @@ class PartitionTask:
         self.judged: tuple[Mark, bool] | None = None
         """The last input progress judged (see `step`), and whether it vouched for the
         partitions upstream."""
+        self.evaluated_ms: int | None = None
+        """Every boundary up to here is judged for this partition's anchors (None: none yet in
+        this process): how far detection is, for the metrics."""
 
     # -- records --------------------------------------------------------------------------------
 
@@ -566,6 +569,8 @@ class PartitionTask:
             if known is None:
                 return [], set(), None
             safe = min(safe, known)
+        if safe is not None and (self.evaluated_ms is None or safe > self.evaluated_ms):
+            self.evaluated_ms = safe
         if safe is None or not self.clock.active:
             return [], set(), safe
         emitted = self.detector.advance_to(safe, self.clock.active, self.pace)

@@ -143,6 +143,7 @@ def create_app(
             stats=lambda: detector.stats, counts=worker.counts, forwarding=worker.off_partition,
             resets=resets, summary=summary, consumer_lag=worker.consumer_lag, windows=windows,
             remembered=orders.remembered, rules=lambda: _rules_status(follower),
+            event_times=worker.event_times,
         ),
     )  # fmt: skip
     worker.evaluation = metrics.evaluation.time

@@ -103,6 +103,8 @@ class Sources:
     resets: Counter[str] = field(default_factory=Counter)
     """Stored records that could not be read back and were started over, by table."""
     rules: Callable[[], RulesStatus] = RulesStatus
+    event_times: Callable[[], dict[int, tuple[int | None, int | None]]] = dict
+    """Per partition held: (latest event time read, event time judged to), ms or None."""
 
 
 class LivewatchCollector(Collector):
@@ -202,6 +204,22 @@ class LivewatchCollector(Collector):
         )
         remembered.add_metric([], self.sources.remembered())
         yield remembered
+        yield self._event_times()
+
+    def _event_times(self) -> Metric:
+        gauge = GaugeMetricFamily(
+            "livewatch_event_time_seconds",
+            "Per partition this worker holds, as Unix time: the latest event time read on its "
+            "input topics (stage=read), and the event time up to which its anchors' boundaries "
+            "are judged (stage=evaluated). Evaluation waits for every partition's promise, so "
+            "a gap that keeps growing is detection held back, whatever the consumer lag.",
+            labels=["partition", "stage"],
+        )
+        for partition, times in self.sources.event_times().items():
+            for stage, ms in zip(("read", "evaluated"), times, strict=True):
+                if ms is not None:
+                    gauge.add_metric([str(partition), stage], ms / 1000)
+        return gauge
 
     def _rules_series(self) -> Iterator[Metric]:
         status = self.sources.rules()

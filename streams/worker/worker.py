@@ -194,6 +194,15 @@ class Worker:
         """The anchors this worker's partitions are evaluating (for the API's summary)."""
         return [a for task in list(self.tasks.values()) for a in sorted(task.clock.active)]
 
+    def event_times(self) -> dict[int, tuple[int | None, int | None]]:
+        """Per partition this worker holds: the latest event time read on its inputs, and how
+        far its anchors' boundaries are judged (ms; None: not yet in this process). Apart,
+        they show detection held back while reading goes on (see docs/operations.md)."""
+        return {
+            partition: (max(task.clock.topic_time.values(), default=None), task.evaluated_ms)
+            for partition, task in sorted(self.tasks.items())
+        }
+
     def positions(self, partition: int) -> Positions:
         consumer, topic_of = self.consumer, self.topic_of
         return Positions(

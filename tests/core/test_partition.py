@@ -316,6 +316,30 @@ class TestPartitionTask:
         t.internal(ATTRIBUTED, {"m": 0, "w": ten, "i": False})
         assert t.tick(Mark(ten, BUSY))[2] == ten
 
+    def test_how_far_detection_is_follows_what_was_evaluated_and_never_moves_back(
+        self,
+    ) -> None:
+        """`evaluated_ms` (the metrics' stage=evaluated): unset until a boundary is judged,
+        then the safe time of the latest evaluation; a batch of marks alone while inputs wait
+        evaluates nothing and leaves it, and a promise held back again does not lower it."""
+        t = task(1)
+        order = factories.order(anchor_id="a-1", placed_at="2026-11-29T12:00:00+00:00")
+        t.external("orders", Order.model_validate(order), 0)
+        ten = to_ms(Order.model_validate(order).placed_at) + 10 * 60_000
+        t.internal(ATTRIBUTED, {"m": 0, "w": ten - 6 * 60_000, "i": False})
+        assert t.tick(Mark(ten, BUSY))[2] is None
+        assert t.evaluated_ms is None
+        t.internal(ATTRIBUTED, {"m": 1, "w": ten, "i": False})
+        t.tick(Mark(ten, BUSY))
+        assert t.evaluated_ms == ten - 6 * 60_000
+        t.internal(ATTRIBUTED, {"m": 0, "w": ten, "i": False})
+        assert t.tick(Mark(ten, BUSY), read_inputs=False)[2] == ten
+        assert t.evaluated_ms == ten - 6 * 60_000  # inputs not caught up: nothing judged
+        t.tick(Mark(ten, BUSY))
+        assert t.evaluated_ms == ten
+        t.tick(Mark(ten - 8 * 60_000, BUSY))  # its own inputs fell behind: no boundary back
+        assert t.evaluated_ms == ten
+
     @pytest.mark.parametrize("inputs", [IDLE, BUSY])
     def test_after_a_quiet_spell_its_own_index_records_hold_what_it_promises(
         self, inputs: bool

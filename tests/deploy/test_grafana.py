@@ -17,7 +17,8 @@ from tests.deploy.conftest import DEPLOY
 
 DASHBOARD = DEPLOY / "grafana/dashboards/livewatch.json"
 PROMQL_WORDS = {
-    "sum", "max", "by", "rate", "increase", "histogram_quantile", "clamp_min", "le", "without",
+    "sum", "max", "min", "by", "rate", "increase", "histogram_quantile", "clamp_min", "le",
+    "without",
 }  # fmt: skip
 
 

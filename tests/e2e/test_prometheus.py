@@ -92,7 +92,7 @@ async def test_prometheus_scrapes_the_worker_and_evaluates_rules(
         up = await poll(http, query, {"query": 'up{job="livewatch"}'}, lambda a: value(a) == 1)
         assert value(up) == 1
         await produce(settings, [*records, *bad])
-        await read_alerts(settings, lambda got: len(got) >= expected)
+        alerted = await read_alerts(settings, lambda got: len(got) >= expected)
         total = await poll(
             http, query, {"query": 'sum(livewatch_events_consumed_total{outcome="ok"})'},
             lambda a: value(a) == produced_ok,
@@ -115,8 +115,24 @@ async def test_prometheus_scrapes_the_worker_and_evaluates_rules(
         assert states.get("LivewatchDeadLetterRatioHigh") == "pending", alerts
         assert "LivewatchWorkerDown" not in states
 
+        # Every partition judged at least to the last boundary alerted on, and the recorded
+        # gap between reading and judging well under the alert's 30 minutes.
+        last_end = max(a.window_end for a in alerted).timestamp()
+        judged = await poll(
+            http, query,
+            {"query": f'count(livewatch_event_time_seconds{{stage="evaluated"}} >= {last_end})'},
+            lambda a: value(a) == settings.partitions,
+        )  # fmt: skip
+        assert value(judged) == settings.partitions, judged
+        behind = await poll(
+            http, query, {"query": "job:livewatch_detection_behind_seconds:max"},
+            lambda a: value(a) is not None,
+        )  # fmt: skip
+        gap = value(behind)
+        assert gap is not None and 0 <= gap < 1800, behind  # LivewatchDetectionBehind stays quiet
+
         async with http.get(f"{prometheus}/api/v1/rules") as resp:
             groups = (await resp.json())["data"]["groups"]
         rules = [r for g in groups for r in g["rules"]]
-        assert len(rules) == 11
+        assert len(rules) == 13
         assert all(r["health"] == "ok" for r in rules), [r for r in rules if r["health"] != "ok"]
