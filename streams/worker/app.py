@@ -171,6 +171,8 @@ def create_app(
         await guarded(worker.retick(), settings.delivery_timeout_s)
 
     app.deliver_batches(inputs, detect, between=retick)
+    # Marks and records sent on come before the prefetched inputs (see `faust_batches`).
+    app.first_topics = frozenset(settings.internal_topics.values())
     return app
 
 

@@ -7,8 +7,11 @@ fails when an upgrade moves them.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, cast
 
+from aiokafka.errors import ConsumerStoppedError
 from faust import streams as faust_streams
 from faust.stores.base import SerializedStore
 from faust.types import TP
@@ -112,3 +115,15 @@ def producer_of(app: Any) -> Any:
 def fetcher_stopped(fetcher: Any) -> Any:
     """A callable telling whether Faust's fetcher service has stopped."""
     return fetcher._stopped.is_set
+
+
+@contextmanager
+def fetched(consumer: Any) -> Iterator[Any]:
+    """The fetcher of a started aiokafka consumer, inside its subscription's fetch context, as
+    Faust's `AIOKafkaConsumerThread._fetch_records` takes records from it (ConsumerStoppedError
+    once the consumer or its fetcher is closed)."""
+    fetcher = consumer._fetcher
+    if consumer._closed or fetcher._closed:
+        raise ConsumerStoppedError()
+    with fetcher._subscriptions.fetch_context():
+        yield fetcher

@@ -1,16 +1,23 @@
 """The batch consumer's commits follow the positions of handled batches, on Faust's own commit
-path (no broker needed: the consumer is built, not started)."""
+path (no broker needed: the consumer is built, not started); its batches put the internal topics'
+records first (a real broker)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import OffsetOutOfRangeError
+from confluent_kafka import Producer
 from faust.types import TP
 
+from streams.core.partition import ATTRIBUTED
+from streams.settings import Settings
+from streams.topics import create_topics
 from streams.worker.faust_batches import BatchApp, BatchConsumer, run_to_end
 
 ORDERS = TP("orders", 2)
@@ -132,3 +139,107 @@ async def test_a_batch_under_way_finishes_when_the_fetch_loop_is_cancelled() -> 
     assert await loop_task is True  # the batch finished, and the loop is told to stop
     assert steps == ["started", "finished"]
     assert await run_to_end(batch()) is False  # not cancelled: just the work
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize("first", [True, False])
+async def test_records_of_the_first_topics_overtake_the_inputs_fetched_ahead(
+    settings: Settings, first: bool
+) -> None:
+    """A real consumer holds thousands of input records fetched ahead when a mark arrives on an
+    internal topic: with the internal topics first (the worker's setting), the next batch
+    carries the mark, the rest filled with inputs in offset order; without, the mark waits
+    behind every input record fetched before it (the case shows the difference is real)."""
+    await create_topics(settings)
+    internal = settings.internal_topics[ATTRIBUTED]
+    bulk, mark = TP(settings.topic_orders, 0), TP(internal, 0)
+    # The inputs from librdkafka, the mark from aiokafka (as the worker sends it).
+    await asyncio.to_thread(_produce_librdkafka, settings.kafka_bootstrap, bulk, 5_000)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    await producer.start()
+    try:
+        app = BatchApp(
+            settings.app_id, broker="kafka://127.0.0.1:1", loop=asyncio.get_running_loop()
+        )
+        app.first_topics = frozenset({internal} if first else ())
+        thread = cast(BatchConsumer, app.consumer)._thread
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
+            auto_offset_reset="earliest", fetch_max_wait_ms=50,
+        )  # fmt: skip
+        consumer.assign([bulk, mark])
+        await consumer.start()
+        try:
+            active = {bulk, mark}
+            got = await thread._fetch_records(consumer, active, timeout=10.0, max_records=100)
+            assert [r.offset for r in got[bulk]] == list(range(100))
+            await producer.send_and_wait(mark.topic, b"mark", partition=0)
+            for _ in range(200):  # until the mark's partition was fetched (its end moved)
+                if consumer.highwater(mark) == 1:
+                    break
+                await asyncio.sleep(0.05)
+            assert consumer.highwater(mark) == 1
+            got = await thread._fetch_records(consumer, active, timeout=10.0, max_records=100)
+        finally:
+            await consumer.stop()
+            thread.thread_loop.close()
+    finally:
+        await producer.stop()
+    if first:
+        assert [r.value for r in got[mark]] == [b"mark"]
+        assert [r.offset for r in got[bulk]] == list(range(100, 199))
+    else:
+        assert mark not in got
+        assert [r.offset for r in got[bulk]] == list(range(100, 200))
+
+
+def _produce_librdkafka(bootstrap: str, tp: TP, n: int) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
+    for i in range(n):
+        producer.produce(tp.topic, b"x" * 100 + str(i).encode(), partition=tp.partition)
+        producer.poll(0)
+    assert producer.flush(30) == 0
+
+
+@pytest.mark.kafka
+async def test_an_error_met_with_records_in_hand_is_raised_at_the_next_batch(
+    settings: Settings,
+) -> None:
+    """A mark in hand, then the inputs' partition answers with an error (an offset out of
+    range, with no reset policy): the mark is delivered, not dropped with the error (aiokafka
+    has moved past it), and the error comes with the next batch."""
+    await create_topics(settings)
+    internal = settings.internal_topics[ATTRIBUTED]
+    bulk, mark = TP(settings.topic_orders, 0), TP(internal, 0)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(mark.topic, b"mark", partition=0)
+    finally:
+        await producer.stop()
+    app = BatchApp(settings.app_id, broker="kafka://127.0.0.1:1", loop=asyncio.get_running_loop())
+    app.first_topics = frozenset({internal})
+    thread = cast(BatchConsumer, app.consumer)._thread
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
+        auto_offset_reset="none", fetch_max_wait_ms=50,
+    )  # fmt: skip
+    consumer.assign([bulk, mark])
+    await consumer.start()
+    try:
+        consumer.seek(mark, 0)
+        consumer.seek(bulk, 1_000)  # past the end of an empty partition
+        buffered = consumer._fetcher._records  # both answers in hand before the batch
+        for _ in range(200):
+            if {bulk, mark} <= set(buffered):
+                break
+            await asyncio.sleep(0.05)
+        assert {bulk, mark} <= set(buffered)
+        active = {bulk, mark}
+        got = await thread._fetch_records(consumer, active, timeout=1.0, max_records=100)
+        assert {tp: [r.value for r in records] for tp, records in got.items()} == {mark: [b"mark"]}
+        with pytest.raises(OffsetOutOfRangeError):
+            await thread._fetch_records(consumer, active, timeout=1.0, max_records=100)
+    finally:
+        await consumer.stop()
+        thread.thread_loop.close()

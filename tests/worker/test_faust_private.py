@@ -129,6 +129,24 @@ async def test_the_fetch_wait_reaches_the_fetcher_aiokafka_builds_at_start() -> 
     raise AssertionError("a consumer without the attribute was accepted")
 
 
+def test_the_batches_take_fetched_records_where_faust_takes_them() -> None:
+    """`BatchConsumerThread._fetch_records` replaces Faust's to put the internal topics first,
+    and takes records as Faust's does: from aiokafka's fetcher, inside its fetch context."""
+    from aiokafka.consumer.fetcher import Fetcher
+    from faust.transport.drivers import aiokafka as faust_aiokafka
+
+    from streams.worker.faust_batches import BatchConsumerThread
+
+    theirs = inspect.getsource(faust_aiokafka.AIOKafkaConsumerThread._fetch_records)
+    assert "consumer._fetcher" in theirs and "fetcher._subscriptions.fetch_context()" in theirs
+    assert "fetcher.fetched_records(" in theirs
+    assert "self._fetch_records" in inspect.getsource(faust_aiokafka.AIOKafkaConsumerThread.getmany)
+    assert list(inspect.signature(Fetcher.fetched_records).parameters) == [
+        "self", "partitions", "timeout", "max_records",
+    ]  # fmt: skip
+    assert "_fetch_records" in vars(BatchConsumerThread)
+
+
 def test_the_store_and_producer_corners_are_where_livewatch_reaches_them() -> None:
     """Table reads and bulk writes go to a RocksDB store's byte-level methods, and changelog
     and internal records to the aiokafka producer under Faust's; Faust's fetch loop is
