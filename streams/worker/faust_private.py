@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 
-from aiokafka.errors import ConsumerStoppedError
 from faust import streams as faust_streams
 from faust.stores.base import SerializedStore
+from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
 
@@ -120,10 +120,12 @@ def fetcher_stopped(fetcher: Any) -> Any:
 @contextmanager
 def fetched(consumer: Any) -> Iterator[Any]:
     """The fetcher of a started aiokafka consumer, inside its subscription's fetch context, as
-    Faust's `AIOKafkaConsumerThread._fetch_records` takes records from it (ConsumerStoppedError
-    once the consumer or its fetcher is closed)."""
+    Faust's `AIOKafkaConsumerThread._fetch_records` takes records from it (aiokafka's
+    ConsumerStoppedError, as Faust's consumer knows it, once the consumer or its fetcher is
+    closed: imported from aiokafka, a module without type information, it would stop the
+    compiled core's build)."""
     fetcher = consumer._fetcher
     if consumer._closed or fetcher._closed:
-        raise ConsumerStoppedError()
+        raise faust_aiokafka.Consumer.consumer_stopped_errors[0]()
     with fetcher._subscriptions.fetch_context():
         yield fetcher

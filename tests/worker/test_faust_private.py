@@ -133,6 +133,7 @@ def test_the_batches_take_fetched_records_where_faust_takes_them() -> None:
     """`BatchConsumerThread._fetch_records` replaces Faust's to put the internal topics first,
     and takes records as Faust's does: from aiokafka's fetcher, inside its fetch context."""
     from aiokafka.consumer.fetcher import Fetcher
+    from aiokafka.errors import ConsumerStoppedError
     from faust.transport.drivers import aiokafka as faust_aiokafka
 
     from streams.worker.faust_batches import BatchConsumerThread
@@ -145,6 +146,8 @@ def test_the_batches_take_fetched_records_where_faust_takes_them() -> None:
         "self", "partitions", "timeout", "max_records",
     ]  # fmt: skip
     assert "_fetch_records" in vars(BatchConsumerThread)
+    # `faust_private.fetched` raises the first of these when the consumer is closed.
+    assert faust_aiokafka.Consumer.consumer_stopped_errors[0] is ConsumerStoppedError
 
 
 def test_the_store_and_producer_corners_are_where_livewatch_reaches_them() -> None:
