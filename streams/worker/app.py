@@ -125,8 +125,7 @@ def create_app(
         app, alerts, _raw_topic(app, settings.topic_deadletter), settings.app_id,
         _raw_topic(app, settings.topic_alerts_shadow),
     )  # fmt: skip
-    consumer = FaustConsumer(app)
-    worker = Worker(settings, detector, index, storage, outputs, consumer, INFRASTRUCTURE)
+    worker = Worker(settings, detector, index, storage, outputs, FaustConsumer(app), INFRASTRUCTURE)
     follower = _follow_rules(app, settings, book)
     if settings.rules_topic:
         worker.rules_horizon = follower.horizon
@@ -171,8 +170,6 @@ def create_app(
         await guarded(worker.retick(), settings.delivery_timeout_s)
 
     app.deliver_batches(inputs, detect, between=retick)
-    # Marks and records sent on come before the prefetched inputs (see `faust_batches`).
-    app.first_topics = frozenset(settings.internal_topics.values())
     return app
 
 
@@ -242,6 +239,8 @@ def _faust_app(settings: Settings) -> BatchApp:
         broker_max_poll_records=settings.batch_max_records,
     )
     app.fetch_max_wait_ms = settings.fetch_max_wait_ms
+    # Marks and records sent on come before the prefetched inputs (see `faust_batches`).
+    app.first_topics = frozenset(settings.internal_topics.values())
     return app
 
 
