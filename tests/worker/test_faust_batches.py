@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, cast
 
 import pytest
@@ -158,18 +159,9 @@ async def test_records_of_the_first_topics_overtake_the_inputs_fetched_ahead(
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
     await producer.start()
     try:
-        app = BatchApp(
-            settings.app_id, broker="kafka://127.0.0.1:1", loop=asyncio.get_running_loop()
-        )
-        app.first_topics = frozenset({internal} if first else ())
-        thread = cast(BatchConsumer, app.consumer)._thread
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
-            auto_offset_reset="earliest", fetch_max_wait_ms=50,
-        )  # fmt: skip
-        consumer.assign([bulk, mark])
-        await consumer.start()
-        try:
+        first_topics = frozenset({internal} if first else ())
+        fetching = _fetching(settings, first_topics, {bulk, mark}, "earliest")
+        async with fetching as (thread, consumer):
             active = {bulk, mark}
             got = await thread._fetch_records(consumer, active, timeout=10.0, max_records=100)
             assert [r.offset for r in got[bulk]] == list(range(100))
@@ -180,9 +172,6 @@ async def test_records_of_the_first_topics_overtake_the_inputs_fetched_ahead(
                 await asyncio.sleep(0.05)
             assert consumer.highwater(mark) == 1
             got = await thread._fetch_records(consumer, active, timeout=10.0, max_records=100)
-        finally:
-            await consumer.stop()
-            thread.thread_loop.close()
     finally:
         await producer.stop()
     if first:
@@ -191,6 +180,28 @@ async def test_records_of_the_first_topics_overtake_the_inputs_fetched_ahead(
     else:
         assert mark not in got
         assert [r.offset for r in got[bulk]] == list(range(100, 200))
+
+
+@asynccontextmanager
+async def _fetching(
+    settings: Settings, first_topics: frozenset[str], tps: set[TP], reset: str
+) -> AsyncIterator[tuple[Any, AIOKafkaConsumer]]:
+    """The consumer thread of a batch app with `first_topics` (built, not started: only its
+    `_fetch_records` runs), and a real aiokafka consumer assigned `tps`, started."""
+    app = BatchApp(settings.app_id, broker="kafka://127.0.0.1:1", loop=asyncio.get_running_loop())
+    app.first_topics = first_topics
+    thread = cast(BatchConsumer, app.consumer)._thread
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
+        auto_offset_reset=reset, fetch_max_wait_ms=50,
+    )  # fmt: skip
+    consumer.assign(sorted(tps))
+    try:
+        await consumer.start()
+        yield thread, consumer
+    finally:
+        await consumer.stop()
+        thread.thread_loop.close()
 
 
 def _produce_librdkafka(bootstrap: str, tp: TP, n: int) -> None:
@@ -217,16 +228,8 @@ async def test_an_error_met_with_records_in_hand_is_raised_at_the_next_batch(
         await producer.send_and_wait(mark.topic, b"mark", partition=0)
     finally:
         await producer.stop()
-    app = BatchApp(settings.app_id, broker="kafka://127.0.0.1:1", loop=asyncio.get_running_loop())
-    app.first_topics = frozenset({internal})
-    thread = cast(BatchConsumer, app.consumer)._thread
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
-        auto_offset_reset="none", fetch_max_wait_ms=50,
-    )  # fmt: skip
-    consumer.assign([bulk, mark])
-    await consumer.start()
-    try:
+    fetching = _fetching(settings, frozenset({internal}), {bulk, mark}, "none")
+    async with fetching as (thread, consumer):
         consumer.seek(mark, 0)
         consumer.seek(bulk, 1_000)  # past the end of an empty partition
         buffered = consumer._fetcher._records  # both answers in hand before the batch
@@ -240,6 +243,3 @@ async def test_an_error_met_with_records_in_hand_is_raised_at_the_next_batch(
         assert {tp: [r.value for r in records] for tp, records in got.items()} == {mark: [b"mark"]}
         with pytest.raises(OffsetOutOfRangeError):
             await thread._fetch_records(consumer, active, timeout=1.0, max_records=100)
-    finally:
-        await consumer.stop()
-        thread.thread_loop.close()
