@@ -86,10 +86,6 @@ class BatchConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     be paid twice in an alert's latency. An idle worker fetches more often (one small request per
     broker every `fetch_max_wait_ms`)."""
 
-    _deferred: Exception | None = None
-    """An error of aiokafka's fetcher met while records were in hand: raised at the next
-    fetch (see `_fetch_records`)."""
-
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
         wait = getattr(self.app, "fetch_max_wait_ms", None)
@@ -113,40 +109,19 @@ class BatchConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         anchors were judged up to 13 event hours behind what it read, all in the last
         seconds. Taken first, the marks let each batch judge what the partitions have
         promised so far. Order across topics carries no meaning here: a mark promises only
-        what its sender read before it, and records of one partition stay in offset order."""
+        what its sender read before it, and records of one partition stay in offset order.
+
+        The records held are reordered, then taken by Faust's own method in one pass of
+        aiokafka's: nothing awaits between taking records and returning them (a rebalance
+        completed in between would hand back records fetched for the generation before), and
+        an error met with records in hand is raised at the next call, as aiokafka does."""
         first_topics: frozenset[str] = getattr(self.app, "first_topics", frozenset())
-        first = {tp for tp in active_partitions or () if tp.topic in first_topics}
-        if not first or max_records is None:
-            return cast(
-                "dict[TP, list[Any]]",
-                await super()._fetch_records(consumer, active_partitions, timeout, max_records),
-            )
-        if not self.consumer.flow_active:
-            return {}
-        deferred, self._deferred = self._deferred, None
-        if deferred is not None:
-            raise deferred
-        with faust_private.fetched(consumer) as fetcher:
-            records: dict[TP, list[Any]] = await fetcher.fetched_records(
-                first, timeout=0, max_records=max_records
-            )
-            left = max_records - sum(map(len, records.values()))
-            if left <= 0:
-                return records
-            try:
-                rest: dict[TP, list[Any]] = await fetcher.fetched_records(
-                    active_partitions, timeout=0 if records else timeout, max_records=left
-                )
-            except Exception as exc:
-                if not records:
-                    raise
-                # aiokafka moved past the records in hand: raised now, they would be lost.
-                # Raised at the next call instead, as aiokafka defers a partition's error.
-                self._deferred = exc
-                return records
-        for tp, fetched in rest.items():
-            records.setdefault(tp, []).extend(fetched)
-        return records
+        if first_topics:
+            faust_private.put_first(consumer, first_topics)
+        return cast(
+            "dict[TP, list[Any]]",
+            await super()._fetch_records(consumer, active_partitions, timeout, max_records),
+        )
 
 
 class BatchConsumer(faust_aiokafka.Consumer):

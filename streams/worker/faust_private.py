@@ -7,13 +7,10 @@ fails when an upgrade moves them.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, cast
 
 from faust import streams as faust_streams
 from faust.stores.base import SerializedStore
-from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
 
@@ -117,15 +114,13 @@ def fetcher_stopped(fetcher: Any) -> Any:
     return fetcher._stopped.is_set
 
 
-@contextmanager
-def fetched(consumer: Any) -> Iterator[Any]:
-    """The fetcher of a started aiokafka consumer, inside its subscription's fetch context, as
-    Faust's `AIOKafkaConsumerThread._fetch_records` takes records from it (aiokafka's
-    ConsumerStoppedError, as Faust's consumer knows it, once the consumer or its fetcher is
-    closed: imported from aiokafka, a module without type information, it would stop the
-    compiled core's build)."""
-    fetcher = consumer._fetcher
-    if consumer._closed or fetcher._closed:
-        raise faust_aiokafka.Consumer.consumer_stopped_errors[0]()
-    with fetcher._subscriptions.fetch_context():
-        yield fetcher
+def put_first(consumer: Any, topics: frozenset[str]) -> None:
+    """Move the records of `topics` that a started aiokafka consumer has fetched ahead of the
+    rest: its fetcher hands out what it holds in the order of this ordered dict, in one pass
+    that takes records until the batch is full (`Fetcher.fetched_records`). A consumer not
+    started yet holds nothing."""
+    if consumer._fetcher is None:
+        return
+    held = consumer._fetcher._records
+    for tp in [tp for tp in held if tp.topic in topics][::-1]:
+        held.move_to_end(tp, last=False)

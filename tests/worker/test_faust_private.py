@@ -129,25 +129,42 @@ async def test_the_fetch_wait_reaches_the_fetcher_aiokafka_builds_at_start() -> 
     raise AssertionError("a consumer without the attribute was accepted")
 
 
-def test_the_batches_take_fetched_records_where_faust_takes_them() -> None:
-    """`BatchConsumerThread._fetch_records` replaces Faust's to put the internal topics first,
-    and takes records as Faust's does: from aiokafka's fetcher, inside its fetch context."""
+def test_the_batches_put_the_first_topics_where_aiokafka_takes_records_in_order() -> None:
+    """`BatchConsumerThread._fetch_records` reorders what aiokafka's fetcher holds, then calls
+    Faust's method, which takes records from that fetcher in one pass over an ordered dict,
+    in its order, until the batch is full."""
+    from collections import OrderedDict
+
     from aiokafka.consumer.fetcher import Fetcher
-    from aiokafka.errors import ConsumerStoppedError
     from faust.transport.drivers import aiokafka as faust_aiokafka
 
     from streams.worker.faust_batches import BatchConsumerThread
+    from streams.worker.faust_private import put_first
 
     theirs = inspect.getsource(faust_aiokafka.AIOKafkaConsumerThread._fetch_records)
-    assert "consumer._fetcher" in theirs and "fetcher._subscriptions.fetch_context()" in theirs
-    assert "fetcher.fetched_records(" in theirs
+    assert "consumer._fetcher" in theirs and "fetcher.fetched_records(" in theirs
     assert "self._fetch_records" in inspect.getsource(faust_aiokafka.AIOKafkaConsumerThread.getmany)
-    assert list(inspect.signature(Fetcher.fetched_records).parameters) == [
-        "self", "partitions", "timeout", "max_records",
-    ]  # fmt: skip
+    taking = inspect.getsource(Fetcher.fetched_records)
+    assert "for tp in list(self._records.keys()):" in taking
+    assert "self._records = collections.OrderedDict()" in inspect.getsource(Fetcher.__init__)
     assert "_fetch_records" in vars(BatchConsumerThread)
-    # `faust_private.fetched` raises the first of these when the consumer is closed.
-    assert faust_aiokafka.Consumer.consumer_stopped_errors[0] is ConsumerStoppedError
+
+    class Held:  # the two attributes put_first reads, on a fetcher's own container type
+        def __init__(self) -> None:
+            self._records: OrderedDict[TP, str] = OrderedDict()
+
+    class Consumer:
+        _fetcher: Held | None = None
+
+    put_first(Consumer(), frozenset({"marks"}))  # not started: nothing held, nothing done
+    consumer = Consumer()
+    consumer._fetcher = Held()
+    for tp in (TP("in", 0), TP("marks", 1), TP("in", 1), TP("marks", 0)):
+        consumer._fetcher._records[tp] = tp.topic
+    put_first(consumer, frozenset({"marks"}))
+    assert list(consumer._fetcher._records) == [
+        TP("marks", 1), TP("marks", 0), TP("in", 0), TP("in", 1),
+    ]  # fmt: skip
 
 
 def test_the_store_and_producer_corners_are_where_livewatch_reaches_them() -> None:
