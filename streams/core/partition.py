@@ -377,6 +377,9 @@ class PartitionTask:
         self.evaluated_ms: int | None = None
         """Every boundary up to here is judged for this partition's anchors (None: none yet in
         this process): how far detection is, for the metrics."""
+        self.repaired: list[tuple[str, int]] = []
+        """(internal topic kind, partition) of each mark a repeat told this partition that the
+        mark itself never did (see `repeat_marks`), until the worker takes them to report."""
 
     # -- records --------------------------------------------------------------------------------
 
@@ -468,6 +471,8 @@ class PartitionTask:
             if known is not None and known.time_ms is not None:
                 later = max(known.time_ms, mark.time_ms or known.time_ms)
                 mark = Mark(later, mark.idle)
+            if "r" in value and mark != known:
+                self.repaired.append((kind, source))
             self.marks[kind][source] = mark
         elif kind == INDEX:
             if "o" in value:
@@ -627,6 +632,25 @@ class PartitionTask:
         if floor.time_ms is None:
             return Mark(mine.time_ms, False)
         return Mark(min(mine.time_ms, floor.time_ms), False)
+
+    def repeat_marks(self) -> list[Outgoing]:
+        """This partition's latest marks, sent again to every partition (flagged `"r"`).
+
+        A mark is sent once, when it says something new. A receiver that never applied one
+        (a cause not found: a CI run of two workers saw one partition's detection stop for
+        good) waits until this partition says something new, which a quiet partition, or one
+        at the end of a backlog, never does. Repeated, the mark reaches it, and the receiver
+        reports the repair (`repaired`). Receivers keep the latest of what they heard, so a
+        repeat never moves one back."""
+        return [
+            Outgoing(kind, p, {"m": self.partition, "w": mark.time_ms, "i": mark.idle, "r": 1})
+            for kind, mark in self.declared.items()
+            for p in range(self.partitions)
+        ]
+
+    def take_repaired(self) -> list[tuple[str, int]]:
+        repaired, self.repaired = self.repaired, []
+        return repaired
 
     def take_outbox(self) -> list[Outgoing]:
         """What to send, packed: per internal partition, the records sent on (in order, at most

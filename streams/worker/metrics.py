@@ -27,6 +27,7 @@ from schemas import AlertStatus, RuleName, Severity
 from streams import __version__, compiled
 from streams.core.detector import Stats
 from streams.core.evaluate import Windows
+from streams.core.partition import INTERNAL
 from streams.worker.forwarding import REASONS, ForwardingReport
 from streams.worker.snapshot import StateSummary
 from streams.worker.tables import TABLES
@@ -74,6 +75,8 @@ class ShellCounts:
     """(rule, severity, status) of alerts published."""
     shadow_alerts: Counter[tuple[str, str]] = field(default_factory=Counter)
     """(rule, status) of a shadow rule set's alerts, sent to the shadow alerts topic."""
+    marks_repaired: Counter[tuple[str]] = field(default_factory=Counter)
+    """(internal topic kind,) of marks a partition learnt only from a repeat."""
 
 
 @dataclass(frozen=True)
@@ -182,6 +185,14 @@ class LivewatchCollector(Collector):
             "status.",
             {"rule": RULES, "status": STATUSES},
             counts.shadow_alerts,
+        )
+        yield _counter(
+            "livewatch_marks_repaired",
+            "Marks (another partition's promise about its event time) that a partition learnt "
+            "only when they were sent again: the first one never reached it, and its "
+            "detection waited. Should stay 0; see the runbook.",
+            {"topic": INTERNAL},
+            counts.marks_repaired,
         )
         yield from self._rules_series()
         evaluations = CounterMetricFamily(

@@ -43,6 +43,10 @@ runs in a turn only reads the worker's state (`TableStates.peek`), or waits for 
 (a rebalance, Faust waits for its records to be acknowledged); the rules topic's reader may
 add a rule set, which applies at its recorded boundary whenever it is read (see `RuleBook`)."""
 
+REPEAT_MARKS_S = 30.0
+"""A partition that sent no mark for this long sends its latest ones again (see
+`PartitionTask.repeat_marks`): a receiver that missed one waits at most this long."""
+
 
 class Record(Protocol):
     """What the worker reads of a consumed record (a Faust message has these)."""
@@ -154,6 +158,9 @@ class Worker:
         self.rules_horizon: Callable[[], int | None] | None = None
         """How far the rules topic vouches for (see `PartitionTask.horizon`); None: the rules
         file alone (tests that drive the loop)."""
+        self.said: dict[int, float] = {}
+        """Monotonic second each partition last sent its marks, for `repeat_marks_s`."""
+        self.repeat_marks_s = REPEAT_MARKS_S
         self.between_batches = asyncio.Lock()
         """Held by `retick`. A rebalance waits for the batch in hand (its records are tracked),
         not for an evaluation between batches: a revoked partition's state, marks and alerts
@@ -167,6 +174,7 @@ class Worker:
         task = self.tasks.get(partition)
         if task is None:
             task = self.tasks[partition] = self._new_task(partition)
+            self.said[partition] = time.monotonic()
             saved = self.storage.task_state(partition)
             if saved is not None:
                 try:
@@ -188,6 +196,7 @@ class Worker:
         once an evaluation between batches has written what it sent."""
         async with self.between_batches:
             self.tasks.clear()
+            self.said.clear()
             self.storage.forget()
 
     def active_anchors(self) -> list[str]:
@@ -274,7 +283,11 @@ class Worker:
         come after its records were committed: the state is written only once they are sent,
         so a worker that could not send them derives them again after a restart, at the
         partition's next record."""
-        if not any(_held(task) for task in self.tasks.values()):
+        now = time.monotonic()
+        said = self.said
+        since = now - self.repeat_marks_s
+        due = [t for t in self.tasks.values() if said.get(t.partition, now) <= since]
+        if not due and not any(_held(task) for task in self.tasks.values()):
             return
         async with self.between_batches:
             held = [task for task in self.tasks.values() if _held(task)]
@@ -282,23 +295,43 @@ class Worker:
             generation = self.consumer.generation()
             for task in held:
                 partition = task.partition
-                if (
-                    self.consumer.generation() != generation
-                    or self.tasks.get(partition) is not task
-                ):
+                if not self._still_held(task, generation):
                     break  # a rebalance: the partitions' next owners judge again
                 self.storage.route(self.topic_of["orders"], partition)
                 with self.evaluation():
                     step = task.retick(self.positions(partition), time.monotonic())
                 if step is not None:
                     await self._publish(task, step, sends)
+            for task in due:
+                if not self._still_held(task, generation):
+                    break
+                if said.get(task.partition, now) <= since:  # nothing said meanwhile
+                    for out in task.repeat_marks():
+                        self.outputs.queue(self.topic_of[out.kind], out.partition, out.value)
+                    said[task.partition] = now
             await self.deliver(sends)
+
+    def _still_held(self, task: PartitionTask, generation: int) -> bool:
+        """Whether `task` is still this worker's, in the generation an evaluation between
+        batches started in."""
+        return self.consumer.generation() == generation and self.tasks.get(task.partition) is task
 
     async def _publish(self, task: PartitionTask, step: Step, sends: list[Awaitable[Any]]) -> None:
         """Queue what the step sends on, its alerts (their futures join `sends`) and the
         partition's state, all sent by `deliver`."""
+        marks = False
         for out in step.outbox:
             self.outputs.queue(self.topic_of[out.kind], out.partition, out.value)
+            marks = marks or "m" in out.value
+        if marks:
+            self.said[task.partition] = time.monotonic()
+        for kind, sender in task.take_repaired():
+            self.counts.marks_repaired[(kind,)] += 1
+            log.warning(
+                "mark_repaired", partition=task.partition, topic=kind, sender=sender,
+                detail="a repeated mark told this partition something new: the mark itself "
+                "never reached it, and its detection waited for it",
+            )  # fmt: skip
         sends.extend([await self._send_alert(alert) for alert in step.alerts])
         self.storage.save(task.partition, task, step)
 

@@ -185,6 +185,40 @@ def marks(out: list[Outgoing], kind: str) -> list[tuple[int, Any]]:
 
 
 class TestPartitionTask:
+    def test_repeated_marks_reach_a_partition_that_missed_one_and_never_move_one_back(
+        self,
+    ) -> None:
+        """A repeat carries each kind's latest mark to every partition, flagged. A receiver
+        that heard the mark changes nothing; one that missed it learns it and says so
+        (`take_repaired`); an older repeat (a sender restored from older state) moves no
+        receiver back."""
+        sender, receiver = task(0), task(1)
+
+        def hear(out: list[Outgoing]) -> None:
+            for o in out:
+                if o.partition == 1:
+                    receiver.internal(o.kind, o.value)
+
+        sender.tick(Mark(60_000, False))
+        sent = sender.take_outbox()
+        repeats = sender.repeat_marks()
+        assert [(o.kind, o.partition) for o in repeats] == [(o.kind, o.partition) for o in sent]
+        assert all(o.value == {**s.value, "r": 1} for o, s in zip(repeats, sent, strict=True))
+        hear(sent)
+        hear(repeats)
+        assert receiver.take_repaired() == []
+        sender.tick(Mark(120_000, False))
+        assert marks(sender.take_outbox(), INDEX) == [(0, (120_000, False)), (1, (120_000, False))]
+        # ... and those never reach partition 1.
+        hear(sender.repeat_marks())
+        assert receiver.take_repaired() == [(INDEX, 0)]
+        assert receiver.take_repaired() == []
+        assert receiver.marks[INDEX][0] == Mark(120_000, False)
+        older = [o for o in repeats if o.kind == INDEX]
+        hear([Outgoing(o.kind, o.partition, {**o.value, "w": 60_000}) for o in older])
+        assert receiver.marks[INDEX][0] == Mark(120_000, False)
+        assert receiver.take_repaired() == []
+
     def test_a_refund_naming_no_anchor_goes_to_its_orders_index_partition(self) -> None:
         """Keyed by `order_id` and landed on partition 0, it is sent, with the time it became
         visible, to the index partition of its order (1); nothing is counted here."""

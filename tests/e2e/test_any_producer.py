@@ -25,7 +25,7 @@ from streams.replay import replay_records
 from streams.settings import Settings
 from streams.topics import create_topics
 from tests.e2e.test_http_api import samples
-from tests.e2e.test_no_silent_loss import alerts_settled, identities
+from tests.e2e.test_no_silent_loss import alerts_settled, identities, marks_repaired
 from tests.producers import produce_librdkafka
 from tests.streams.worker_process import WorkerProcess
 
@@ -93,7 +93,7 @@ async def test_a_backlog_from_any_producer_gives_the_replays_alerts(
     else:
         await send_events(settings, records, placement=Placement.of(**keys))
     worker.start()
-    alerts = await alerts_settled(settings, expected)
+    alerts = await alerts_settled(settings, expected, worker)
     assert_same(alerts, expected, worker)
     found = forwarded(await metrics(settings.web_port))
     for topic, why in reasons.items():
@@ -142,8 +142,9 @@ async def test_two_workers_fed_by_librdkafka_equal_the_replay_and_answer_for_eve
     await asyncio.to_thread(produce_librdkafka, settings, records, OWN_IDS)
     for one in pair:
         one.start()
-    alerts = await alerts_settled(settings, expected)
+    alerts = await alerts_settled(settings, expected, *pair)
     assert_same(alerts, expected, *pair)
+    assert await marks_repaired(pair) == []
     score = evaluate(sim.truth(), alerts, (RuleName.REFUND_AFTER_ORDER_SPIKE.value,)).rules
     spikes = score[RuleName.REFUND_AFTER_ORDER_SPIKE.value]
     assert spikes.labels >= 5
@@ -175,7 +176,7 @@ async def test_live_librdkafka_traffic_keyed_by_own_ids_equals_the_replay(
     await create_topics(settings)
     worker.start()
     await asyncio.to_thread(produce_librdkafka, settings, records, OWN_IDS, 1500)
-    alerts = await alerts_settled(settings, expected)
+    alerts = await alerts_settled(settings, expected, worker)
     assert_same(alerts, expected, worker)
 
 

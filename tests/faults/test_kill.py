@@ -62,7 +62,7 @@ async def test_repeated_sigkills_lose_nothing(
         await asyncio.to_thread(worker.start)
     await producing
 
-    alerts = await alerts_settled(settings, expected)
+    alerts = await alerts_settled(settings, expected, worker)
     await assert_committed_to_end(settings, timeout_s=60, context=worker.report)
     assert_same_updates(alerts, expected, worker.tail())
     counts = updates(alerts)
@@ -130,7 +130,7 @@ async def test_killed_partway_through_writing_a_batch_counts_every_order_once(
     monkeypatch.delenv(ENV)
     await asyncio.to_thread(worker.start)
 
-    alerts = await alerts_settled(settings, expected)
+    alerts = await alerts_settled(settings, expected, worker)
     await assert_committed_to_end(settings, timeout_s=60, context=worker.report)
     assert_same_updates(alerts, expected, worker.tail())
     stored = await stored_states(settings)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Iterable
@@ -18,11 +19,11 @@ from schemas import TOPIC_MODELS, Alert
 from streams.core.clock import to_ms
 from streams.core.dict_stores import DictOrders, DictStates
 from streams.core.order_index import DictIndex
-from streams.core.partition import PartitionTask, Step
+from streams.core.partition import ATTRIBUTED, INDEX, PartitionTask, Step
 from streams.core.state import AnchorState, StateVersionError
 from streams.devtools.sim.generator import SimConfig, Simulation
 from streams.pipeline import build_detector
-from streams.placement import Placement
+from streams.placement import Owners, Placement
 from streams.replay import replay_records
 from streams.settings import Settings
 from streams.worker.deadletter import DeadLetter
@@ -212,6 +213,41 @@ async def test_the_worker_publishes_the_replays_alerts(seed: int, chunk: int) ->
     await run(worker, logs, chunk)
     assert identities(sent.alerts) == identities(expected)
     assert not sent.dead
+
+
+async def test_a_mark_that_never_arrived_is_repeated_and_its_receiver_moves_on() -> None:
+    """Every mark one partition sends another is lost: the receiver's detection waits for it
+    (alerts of its anchors missing), until the marks are repeated between fetches. Then its
+    alerts are the replay's, and the repair is counted once per internal topic."""
+    records = placed(3)
+    expected = list(replay_records(records, SETTINGS))
+    owner = Owners(SETTINGS.partitions)
+    receiver = owner(expected[0].anchor_id)
+    sender = (receiver + 1) % SETTINGS.partitions
+    worker, logs, sent, _ = a_worker()
+    worker.repeat_marks_s = math.inf
+    queue, lost = sent.queue, []
+
+    def losing(topic: str, partition: int, value: dict[str, Any]) -> None:
+        if partition == receiver and value.get("m") == sender and "r" not in value:
+            lost.append(value)
+        else:
+            queue(topic, partition, value)
+
+    sent.queue = losing  # type: ignore[method-assign]
+    produce(logs, records)
+    await run(worker, logs, 200)
+    assert lost
+    missing = identities(expected) - identities(sent.alerts)
+    anchor_of = {a.alert_id: a.anchor_id for a in expected}
+    assert missing and {owner(anchor_of[alert_id]) for alert_id, _ in missing} == {receiver}
+    assert not worker.counts.marks_repaired
+    worker.repeat_marks_s = 0.0
+    await worker.retick()
+    worker.repeat_marks_s = math.inf
+    await run(worker, logs, 200)
+    assert identities(sent.alerts) == identities(expected)
+    assert worker.counts.marks_repaired == Counter({(INDEX,): 1, (ATTRIBUTED,): 1})
 
 
 async def test_a_restarted_worker_resumes_from_its_stored_clocks() -> None:
