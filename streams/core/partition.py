@@ -591,9 +591,13 @@ class PartitionTask:
             mark = Mark(later, mark.idle)
         if mark != before:
             self.declared[kind] = mark
-            value = {"m": self.partition, "w": mark.time_ms, "i": mark.idle}
+            value = self._mark_value(mark)
             self.outbox.extend(Outgoing(kind, p, value) for p in range(self.partitions))
         return mark
+
+    def _mark_value(self, mark: Mark) -> dict[str, Any]:
+        """A mark of this partition as it travels on an internal topic."""
+        return {"m": self.partition, "w": mark.time_ms, "i": mark.idle}
 
     def _safe(self, progress: Mark) -> int | None:
         """This partition's inputs, and every partition sending it records, have passed it.
@@ -643,7 +647,7 @@ class PartitionTask:
         reports the repair (`repaired`). Receivers keep the latest of what they heard, so a
         repeat never moves one back."""
         return [
-            Outgoing(kind, p, {"m": self.partition, "w": mark.time_ms, "i": mark.idle, "r": 1})
+            Outgoing(kind, p, {**self._mark_value(mark), "r": 1})
             for kind, mark in self.declared.items()
             for p in range(self.partitions)
         ]

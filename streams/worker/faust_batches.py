@@ -112,9 +112,8 @@ class BatchConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         what its sender read before it, and records of one partition stay in offset order.
 
         The records held are reordered, then taken by Faust's own method in one pass of
-        aiokafka's: nothing awaits between taking records and returning them (a rebalance
-        completed in between would hand back records fetched for the generation before), and
-        an error met with records in hand is raised at the next call, as aiokafka does."""
+        aiokafka's, its handling of errors included: one met with records in hand is raised
+        at the next call."""
         first_topics: frozenset[str] = getattr(self.app, "first_topics", frozenset())
         if first_topics:
             faust_private.put_first(consumer, first_topics)

@@ -79,9 +79,10 @@ async def marks_repaired(workers: list[WorkerProcess]) -> list[str]:
     async with aiohttp.ClientSession() as http:
         for one in workers:
             async with http.get(f"http://127.0.0.1:{one.settings.web_port}/metrics") as resp:
-                for line in (await resp.text()).splitlines():
-                    if line.startswith("livewatch_marks_repaired_total{"):
-                        total += float(line.rsplit(" ", 1)[1])
+                found = samples(await resp.text())
+            total += sum(
+                v for (name, _), v in found.items() if name == "livewatch_marks_repaired_total"
+            )
     if not total:
         return []
     logged = [line for one in workers for line in one.tail(100_000).splitlines()]
