@@ -141,5 +141,5 @@ async def test_prometheus_scrapes_the_worker_and_evaluates_rules(
         async with http.get(f"{prometheus}/api/v1/rules") as resp:
             groups = (await resp.json())["data"]["groups"]
         rules = [r for g in groups for r in g["rules"]]
-        assert len(rules) == 13
+        assert len(rules) == 14
         assert all(r["health"] == "ok" for r in rules), [r for r in rules if r["health"] != "ok"]
