@@ -17,7 +17,15 @@ from schemas import Alert, AlertStatus, InputEvent, RuleName, Severity
 from streams.core.attribution import OrderMemory, OrderRef
 from streams.core.clock import DAY_MS, HOUR_MS, bucket_start, from_ms, is_late
 from streams.core.evaluate import QUIET, Held, Verdict, Windows, held, held_in, whole_steps
-from streams.core.facts import ComplaintFact, Fact, OrderFact, RefundFact, fact_of, parked_fact
+from streams.core.facts import (
+    FACT_TYPES,
+    ComplaintFact,
+    Fact,
+    OrderFact,
+    RefundFact,
+    fact_of,
+    parked_fact,
+)
 from streams.core.lifecycle import advance, close
 from streams.core.pace import RefundPace, read_horizon, taught_by
 from streams.core.registry import Gate, gates, reaches
@@ -34,7 +42,6 @@ record (which holds them) near 100 KB when one topic runs far ahead of another."
 MAX_COMPLAINT_IDS = 1_000
 """Complaint ids one anchor keeps for de-duplication (those inside the long window); beyond
 it the oldest is forgotten and counted."""
-FACT_TYPES = (OrderFact, RefundFact, ComplaintFact)
 
 
 class StateStore(Protocol):

@@ -127,6 +127,7 @@ class ComplaintFact:
 
 
 Fact = OrderFact | RefundFact | ComplaintFact
+FACT_TYPES = (OrderFact, RefundFact, ComplaintFact)
 FACTS: dict[str, type[OrderFact] | type[RefundFact] | type[ComplaintFact]] = {
     "orders": OrderFact,
     "refunds": RefundFact,

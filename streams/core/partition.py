@@ -31,7 +31,7 @@ from typing import Any
 from schemas import TOPIC_MODELS, Alert, InputEvent, Refund
 from streams.core.clock import TimeLimits, is_late, to_ms
 from streams.core.detector import Detector
-from streams.core.facts import Fact, OrderFact, RefundFact, fact_from, fact_of
+from streams.core.facts import FACT_TYPES, Fact, OrderFact, RefundFact, fact_from, fact_of
 from streams.core.order_index import IndexedRefund, IndexEntry, OrderIndex
 from streams.core.pace import RefundPace
 
@@ -384,14 +384,17 @@ class PartitionTask:
     # -- records --------------------------------------------------------------------------------
 
     def external(
-        self, kind: str, event: InputEvent, offset: int, record_ms: int | None = None
+        self, kind: str, event: InputEvent | Fact, offset: int, record_ms: int | None = None
     ) -> Route:
         """Apply one valid input record, in offset order within its topic: count it here when
         its anchor is this partition's, else send it on. Returns what became of it; a record
         whose time is refused (`Route.FUTURE`, `Route.TOO_OLD`) touches nothing but the read
-        offset. `record_ms`: the record's Kafka timestamp (None: unknown, not checked)."""
+        offset. `event`: the validated event, or its fact when the caller made one already
+        (the worker does, for the event's time). `record_ms`: the record's Kafka timestamp
+        (None: unknown, not checked)."""
+        fact = event if isinstance(event, FACT_TYPES) else fact_of(event)
         clock = self.clock
-        ts = to_ms(event.event_time)
+        ts = fact.t
         reached = clock.topic_time.get(kind)
         if self.limits is not None:
             refused = self.limits.judge(ts, record_ms, reached)
@@ -399,8 +402,7 @@ class PartitionTask:
                 clock.observe(kind, offset, None)
                 return Route.FUTURE if refused == "future" else Route.TOO_OLD
         seen = ts if reached is None else max(ts, reached)
-        route = self._route(event)
-        fact = fact_of(event)
+        route = self._route(fact.anchor_id)
         if route is Route.LOCAL or route is Route.MISPLACED:
             anchor = self.detector.apply(fact, seen)
             if anchor is not None:
@@ -420,8 +422,7 @@ class PartitionTask:
         """A record of `kind` that could not be used has been read all the same."""
         self.clock.observe(kind, offset, None)
 
-    def _route(self, event: InputEvent) -> Route:
-        anchor = event.anchor_id
+    def _route(self, anchor: str | None) -> Route:
         if anchor is None:  # a refund that names only its order
             return Route.TO_INDEX if self.route else Route.LOCAL
         if self.partition_of(anchor) == self.partition:

@@ -22,6 +22,7 @@ import structlog
 from schemas import Alert
 from streams.codecs import DecodeError, decode
 from streams.core.detector import Detector
+from streams.core.facts import fact_of
 from streams.core.order_index import IndexStore
 from streams.core.partition import REFUSED, PartitionTask, Positions, Route, Step, refusal
 from streams.core.state import DECODE_ERRORS, StateVersionError
@@ -380,7 +381,8 @@ class Worker:
                 task.internal(kind, value, record.offset)
                 return None
             stamp = record_ms(record)
-            route = task.external(kind, value, record.offset, stamp)
+            fact = fact_of(value)  # made here once: its time serves the lag below too
+            route = task.external(kind, fact, record.offset, stamp)
         except self.infrastructure:
             raise  # not the record's fault
         except Exception as exc:  # the worker never dies on input: park the record
@@ -394,7 +396,7 @@ class Worker:
             return kind, route.value, refusal(task, kind, value, stamp)
         if route is not Route.LOCAL and route is not Route.LATE:
             self.off_partition.note(kind, route, record.key, value.anchor_id)
-        self.lags.append(value.event_time.timestamp())
+        self.lags.append(fact.t / 1000)
         return None
 
     def _reject(

@@ -10,6 +10,7 @@ import pytest
 from schemas import Complaint, Order, Refund
 from streams.core.clock import TimeLimits, to_ms
 from streams.core.dict_stores import DictOrders, DictStates
+from streams.core.facts import fact_of
 from streams.core.order_index import DictIndex, OrderIndex
 from streams.core.partition import (
     ATTRIBUTED,
@@ -296,6 +297,32 @@ class TestPartitionTask:
         assert t.external("orders", old, 1) is Route.LATE
         assert t.take_outbox() == []
         assert t.detector.stats.outcomes[("orders", "late")] == 1
+
+    def test_an_event_given_as_its_fact_takes_the_way_the_event_does(self) -> None:
+        """The worker hands `external` the fact it made (`fact_of`) instead of the event: the
+        same routes, the same records sent on, the same counts, for each way a record goes."""
+        records = [
+            ("orders", Order.model_validate(factories.order(anchor_id="a-0", order_id="o-0"))),
+            ("orders", Order.model_validate(factories.order(anchor_id="a-1", order_id="o-1"))),
+            ("refunds", Refund.model_validate(factories.refund(order_id="o-0"))),
+            ("refunds", Refund.model_validate(factories.refund(anchor_id="a-1", order_id="o-1"))),
+            ("complaints", Complaint.model_validate(factories.complaint(anchor_id="a-1"))),
+        ]
+        by_event, by_fact = task(0), task(0)
+        for offset, (kind, event) in enumerate(records):
+            route = by_event.external(kind, event, offset)
+            assert by_fact.external(kind, fact_of(event), offset) is route
+        sent = [
+            [(o.kind, o.partition, o.value) for o in t.take_outbox()] for t in (by_event, by_fact)
+        ]
+        assert sent[0] == sent[1] and sent[0]
+        state, same = (t.detector.states.get("a-0") for t in (by_event, by_fact))
+        assert state is not None and same is not None
+        assert state.head_dict() == same.head_dict()
+        assert {s: b.to_dict() for s, b in state.buckets.items()} == {
+            s: b.to_dict() for s, b in same.buckets.items()
+        }
+        assert by_event.to_dict() == by_fact.to_dict()
 
     def test_a_redelivery_through_another_partition_counts_once(self) -> None:
         """The same order read on its anchor's partition and again, forwarded, from another:
