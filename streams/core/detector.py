@@ -18,12 +18,11 @@ from streams.core.attribution import OrderMemory, OrderRef
 from streams.core.clock import DAY_MS, HOUR_MS, bucket_start, from_ms, is_late
 from streams.core.evaluate import QUIET, Held, Verdict, Windows, held, held_in, whole_steps
 from streams.core.facts import (
-    FACT_TYPES,
     ComplaintFact,
     Fact,
     OrderFact,
     RefundFact,
-    fact_of,
+    as_fact,
     parked_fact,
 )
 from streams.core.lifecycle import advance, close
@@ -123,8 +122,7 @@ class Detector:
         but only from the first boundary after `seen_ms`, so no evaluation depends on when it
         happened to be read relative to the other topics.
         """
-        fact = event if isinstance(event, FACT_TYPES) else fact_of(event)
-        return self._dispatch(fact, seen_ms, judged=False)
+        return self._dispatch(as_fact(event), seen_ms, judged=False)
 
     def apply_forwarded(self, fact: Fact, visible_ms: int) -> str | None:
         """Count an event another partition sent to its anchor's (see `partition`).

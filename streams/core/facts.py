@@ -158,6 +158,11 @@ def fact_of(event: InputEvent) -> Fact:
     )
 
 
+def as_fact(event: InputEvent | Fact) -> Fact:
+    """`event` as a fact: made from a validated event, or as given when it is one already."""
+    return event if isinstance(event, FACT_TYPES) else fact_of(event)
+
+
 def fact_from(kind: str, data: list[Any]) -> Fact:
     """A fact of `kind` from its `to_list` form (raises KeyError, IndexError, TypeError or
     ValueError when malformed)."""

@@ -31,7 +31,7 @@ from typing import Any
 from schemas import TOPIC_MODELS, Alert, InputEvent, Refund
 from streams.core.clock import TimeLimits, is_late, to_ms
 from streams.core.detector import Detector
-from streams.core.facts import FACT_TYPES, Fact, OrderFact, RefundFact, fact_from, fact_of
+from streams.core.facts import Fact, OrderFact, RefundFact, as_fact, fact_from, fact_of
 from streams.core.order_index import IndexedRefund, IndexEntry, OrderIndex
 from streams.core.pace import RefundPace
 
@@ -392,7 +392,7 @@ class PartitionTask:
         offset. `event`: the validated event, or its fact when the caller made one already
         (the worker does, for the event's time). `record_ms`: the record's Kafka timestamp
         (None: unknown, not checked)."""
-        fact = event if isinstance(event, FACT_TYPES) else fact_of(event)
+        fact = as_fact(event)
         clock = self.clock
         ts = fact.t
         reached = clock.topic_time.get(kind)
