@@ -15,10 +15,11 @@ topics.
 from __future__ import annotations
 
 import random
-import struct
 import zlib
 from dataclasses import dataclass
 from typing import Literal, get_args
+
+from mypy_extensions import i64
 
 from schemas import Complaint, InputEvent, Order, Refund
 
@@ -46,37 +47,34 @@ RefundKey = Literal["anchor", "order_id", "refund_id"]
 REFUND_KEYS: tuple[RefundKey, ...] = get_args(RefundKey)
 
 
-_M = 0x5BD1E995
-_MASK = 0xFFFFFFFF
-_WORDS: dict[int, struct.Struct] = {}
-
-
 def murmur2(data: bytes) -> int:
-    """Kafka's murmur2 (the Java client's `Utils.murmur2`), as aiokafka's pure-Python one
-    computes it, in half the time: the key's 32-bit words unpacked at once and no mask on a
-    value already within 32 bits. Asked for every order the worker counts (its index
-    partition), so it is a few percent of the worker."""
-    length = len(data)
-    h = 0x9747B28C ^ length
-    n = length >> 2
-    if n:
-        words = _WORDS.get(n)
-        if words is None:
-            words = _WORDS[n] = struct.Struct(f"<{n}I")
-        for k in words.unpack_from(data):
-            k = (k * _M) & _MASK
-            k = ((k ^ (k >> 24)) * _M) & _MASK
-            h = ((h * _M) & _MASK) ^ k
-    tail, base = length & 3, length & ~3
+    """Kafka's murmur2 (the Java client's `Utils.murmur2`). Asked for every order the worker
+    counts (its index partition). Written on 64-bit native integers (`i64`): compiled, mypyc
+    keeps them in machine words, 0.06 µs a key instead of 2.5 µs with Python's integers,
+    whose products here pass mypyc's 63-bit fast range. Every product is of two values under
+    2**32 and 2**31, so none overflows 64 bits."""
+    m: i64 = 0x5BD1E995
+    mask: i64 = 0xFFFFFFFF
+    length: i64 = len(data)
+    h: i64 = 0x9747B28C ^ length
+    end: i64 = length & ~3
+    i: i64 = 0
+    while i < end:
+        k: i64 = data[i] | (data[i + 1] << 8) | (data[i + 2] << 16) | (data[i + 3] << 24)
+        k = (k * m) & mask
+        k = ((k ^ (k >> 24)) * m) & mask
+        h = ((h * m) & mask) ^ k
+        i += 4
+    tail = length & 3
     if tail >= 3:
-        h ^= data[base + 2] << 16
+        h ^= data[end + 2] << 16
     if tail >= 2:
-        h ^= data[base + 1] << 8
+        h ^= data[end + 1] << 8
     if tail >= 1:
-        h = ((h ^ data[base]) * _M) & _MASK
+        h = ((h ^ data[end]) * m) & mask
     h ^= h >> 13
-    h = (h * _M) & _MASK
-    return h ^ (h >> 15)
+    h = (h * m) & mask
+    return int(h ^ (h >> 15))
 
 
 def murmur2_partition(key: bytes, partitions: int) -> int:
@@ -109,7 +107,7 @@ def owner(key: str, partitions: int) -> int:
 
 class Owners:
     """`owner` for one partition count, remembering recent answers: it is asked once per
-    record, and a murmur2 in Python costs about 3 µs."""
+    record, and a murmur2 run from the sources (`LIVEWATCH_COMPILED=0`) costs about 3 µs."""
 
     LIMIT = 100_000
 
