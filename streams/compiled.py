@@ -41,6 +41,7 @@ MODULES: tuple[str, ...] = (
     "streams.core.state",
     "streams.core.windows",
     "streams.placement",
+    "streams.wire_facts",
     "streams.worker.stores",
     "streams.worker.table_writes",
     "streams.worker.worker",

@@ -29,7 +29,7 @@ from enum import StrEnum
 from typing import Any
 
 from schemas import TOPIC_MODELS, Alert, InputEvent, Refund
-from streams.core.clock import TimeLimits, is_late, to_ms
+from streams.core.clock import TimeLimits, is_late
 from streams.core.detector import Detector
 from streams.core.facts import Fact, OrderFact, RefundFact, as_fact, fact_from, fact_of
 from streams.core.order_index import IndexedRefund, IndexEntry, OrderIndex
@@ -322,12 +322,14 @@ REFUSED = frozenset({Route.FUTURE, Route.TOO_OLD})
 replay."""
 
 
-def refusal(task: PartitionTask, kind: str, event: InputEvent, record_ms: int | None) -> str:
+def refusal(
+    task: PartitionTask, kind: str, event: InputEvent | Fact, record_ms: int | None
+) -> str:
     """Why `task` refused this record's time (after `external` said so), for a dead letter."""
     found = None
     if task.limits is not None:
         reached = task.clock.topic_time.get(kind)
-        found = task.limits.refusal(to_ms(event.event_time), record_ms, reached)
+        found = task.limits.refusal(as_fact(event).t, record_ms, reached)
     return "refused" if found is None else found[1]
 
 

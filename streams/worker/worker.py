@@ -20,15 +20,16 @@ import orjson
 import structlog
 
 from schemas import Alert
-from streams.codecs import DecodeError, decode
+from streams.codecs import DecodeError
 from streams.core.detector import Detector
-from streams.core.facts import fact_of
+from streams.core.facts import Fact
 from streams.core.order_index import IndexStore
 from streams.core.partition import REFUSED, PartitionTask, Positions, Route, Step, refusal
 from streams.core.state import DECODE_ERRORS, StateVersionError
 from streams.pipeline import build_task
 from streams.placement import Owners
 from streams.settings import Settings
+from streams.wire_facts import fact_of_bytes
 from streams.worker.deadletter import DeadLetter
 from streams.worker.forwarding import ForwardingReport
 from streams.worker.metrics import ShellCounts
@@ -372,7 +373,9 @@ class Worker:
             ))  # fmt: skip
         try:
             value: Any = (
-                orjson.loads(cast(bytes, record.value)) if internal else decode(kind, record.value)
+                orjson.loads(cast(bytes, record.value))
+                if internal
+                else fact_of_bytes(kind, record.value)  # its time serves the lag below too
             )
         except (DecodeError, ValueError, TypeError) as exc:
             return self._reject(task, kind, record.offset, "invalid", str(exc))
@@ -381,7 +384,7 @@ class Worker:
                 task.internal(kind, value, record.offset)
                 return None
             stamp = record_ms(record)
-            fact = fact_of(value)  # made here once: its time serves the lag below too
+            fact: Fact = value
             route = task.external(kind, fact, record.offset, stamp)
         except self.infrastructure:
             raise  # not the record's fault
@@ -393,9 +396,9 @@ class Worker:
             return self._reject(task, kind, record.offset, "error", f"internal error: {exc!r}")
         if route in REFUSED:
             self.counts.rejected[(kind, route.value)] += 1
-            return kind, route.value, refusal(task, kind, value, stamp)
+            return kind, route.value, refusal(task, kind, fact, stamp)
         if route is not Route.LOCAL and route is not Route.LATE:
-            self.off_partition.note(kind, route, record.key, value.anchor_id)
+            self.off_partition.note(kind, route, record.key, fact.anchor_id)
         self.lags.append(fact.t / 1000)
         return None
 
