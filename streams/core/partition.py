@@ -322,9 +322,7 @@ REFUSED = frozenset({Route.FUTURE, Route.TOO_OLD})
 replay."""
 
 
-def refusal(
-    task: PartitionTask, kind: str, event: InputEvent | Fact, record_ms: int | None
-) -> str:
+def refusal(task: PartitionTask, kind: str, event: InputEvent | Fact, record_ms: int | None) -> str:
     """Why `task` refused this record's time (after `external` said so), for a dead letter."""
     found = None
     if task.limits is not None:
