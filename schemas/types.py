@@ -7,8 +7,9 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-Id = Annotated[str, StringConstraints(min_length=1, max_length=128)]
-"""A non-empty identifier of at most 128 characters."""
+ID_MAX_LENGTH = 128
+Id = Annotated[str, StringConstraints(min_length=1, max_length=ID_MAX_LENGTH)]
+"""A non-empty identifier of at most `ID_MAX_LENGTH` (128) characters."""
 
 MAX_AMOUNT = Decimal(10) ** 12
 """The largest amount one event may carry. Larger than any single order or refund (the biggest

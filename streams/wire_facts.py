@@ -21,15 +21,13 @@ from typing import Any, Final
 from pydantic_core import from_json
 
 from schemas import ComplaintCategory, ComplaintChannel, ProductCategory, RefundReason
-from schemas.types import MAX_QUANTITY
+from schemas.types import ID_MAX_LENGTH, MAX_AMOUNT, MAX_QUANTITY
 from streams.codecs import decode
 from streams.core.clock import to_ms
 from streams.core.facts import ComplaintFact, Fact, OrderFact, RefundFact, fact_of
 from streams.core.sketches import key_hash
 
-ID_MAX: Final = 128
-"""`schemas.types.Id`'s length bound."""
-AMOUNT_BELOW: Final = 1e12
+AMOUNT_BELOW: Final = float(MAX_AMOUNT)
 """Plain amounts are under `schemas.types.MAX_AMOUNT`; one at the bound goes to the model."""
 
 _PRODUCT = frozenset(c.value for c in ProductCategory)
@@ -141,11 +139,11 @@ def _version(d: dict[str, Any]) -> bool:
 
 
 def _id(value: Any) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= ID_MAX
+    return isinstance(value, str) and 0 < len(value) <= ID_MAX_LENGTH
 
 
 def _optional_id(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and 0 < len(value) <= ID_MAX)
+    return value is None or _id(value)
 
 
 def _currency(value: Any) -> bool:

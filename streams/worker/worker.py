@@ -375,7 +375,7 @@ class Worker:
             value: Any = (
                 orjson.loads(cast(bytes, record.value))
                 if internal
-                else fact_of_bytes(kind, record.value)  # its time serves the lag below too
+                else fact_of_bytes(kind, record.value)
             )
         except (DecodeError, ValueError, TypeError) as exc:
             return self._reject(task, kind, record.offset, "invalid", str(exc))
