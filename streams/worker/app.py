@@ -160,11 +160,11 @@ def create_app(
 
     cast(Any, app.on_partitions_revoked).connect(forget_partitions)
 
-    async def detect(messages: list[Any]) -> None:
+    async def detect(records: list[Any]) -> None:
         """Per fetch (see `faust_batches`): the worker applies and delivers the batch; only
         then are its records acknowledged."""
-        await guarded(worker.process(messages), settings.delivery_timeout_s)
-        cast(BatchConsumer, app.consumer).ack_batch(messages)
+        await guarded(worker.process(records), settings.delivery_timeout_s)
+        cast(BatchConsumer, app.consumer).ack_batch(records)
 
     async def retick() -> None:
         await guarded(worker.retick(), settings.delivery_timeout_s)

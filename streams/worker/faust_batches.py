@@ -5,8 +5,10 @@ a channel queue) and a stream iterator (tracking, acking), with several awaits p
 agent that only counts tops out near 10k records/s on these machines. livewatch's work on a
 record is a few dictionary updates, so that machinery was most of its cost. Here the consumer's
 fetch loop gives the records of the batch topics to `BatchApp.batch_handler` as one list per fetch,
-and keeps Faust's contract around it: each record is tracked before the handler sees it (a
-rebalance waits for the batch, as it waits for a stream's events) and the handler acks it after;
+as aiokafka fetched them (no Faust message per record), and keeps Faust's contract around it:
+the batch is tracked before the handler sees it, as one Faust message standing for all of its
+records (a rebalance waits for the batch, as it waits for a stream's events), and the handler
+acks it after;
 Faust's commit timer and rebalance commits commit each partition's position after its last
 handled batch (see `BatchConsumer`); seeks, generation changes and paused partitions are
 honoured as in Faust's loop. Records of other topics (table
@@ -30,7 +32,8 @@ from mode.utils.futures import notify
 from streams.worker import faust_private
 
 BatchHandler = Callable[[list[Any]], Awaitable[None]]
-"""Called with the tracked messages of one fetch, in offset order per partition; acks them."""
+"""Called with the records of one fetch (aiokafka's `ConsumerRecord`s: timestamps in ms), in
+offset order per partition; acks them (`BatchConsumer.ack_batch`)."""
 Between = Callable[[], Awaitable[None]]
 """Called between fetches (at most every `BETWEEN_S`), in the fetch loop, so never during a
 batch."""
@@ -145,6 +148,8 @@ class BatchConsumer(faust_aiokafka.Consumer):
         """Per partition of the batch topics: the offset after the last record handled."""
         self._confirmed: dict[TP, int] = {}
         """Per partition: the offset the broker last confirmed as committed by this consumer."""
+        self._in_hand: Any = None
+        """The Faust message tracked for the batch being handled (see `_track_batch`)."""
         self._revoked: set[TP] = set()
         """Partitions revoked and not assigned again: a batch that was in hand when they were
         revoked must not move their positions back in (its commit would be refused, over and
@@ -196,15 +201,26 @@ class BatchConsumer(faust_aiokafka.Consumer):
         self._revoked -= assigned
         await super().on_partitions_assigned(assigned, generation_id=generation_id)
 
-    def ack_batch(self, messages: list[Any]) -> None:
-        """Acknowledge a handled batch at once. Only Faust's rebalance wait (every tracked
-        message acknowledged) and its commit-every count read these acks; the commit itself
-        follows the positions."""
-        unacked = self._unacked_messages
-        for message in messages:
+    def _track_batch(self, tp: TP, last: Any) -> None:
+        """Track the batch in hand as one Faust message, made of its last record.
+
+        Faust's rebalance and stop wait until every tracked message is acknowledged; a batch
+        is handled whole or not at all, so one message stands for all of its records. A
+        message per record cost a Faust object, a weak-set entry and a sensor call each, about
+        5% of a worker catching up (docs/performance.md). Kept here as well: Faust's set holds
+        messages weakly."""
+        self._in_hand = self._to_message(tp, last)
+        self.track_message(self._in_hand)
+
+    def ack_batch(self, records: list[Any]) -> None:
+        """Acknowledge the handled batch of `records`. Only Faust's rebalance wait (every
+        tracked message acknowledged) and its commit-every count read these acks; the commit
+        itself follows the positions."""
+        message, self._in_hand = self._in_hand, None
+        if message is not None:
             message.acked = True
-            unacked.discard(message)
-        self._n_acked += len(messages)
+            self._unacked_messages.discard(message)
+        self._n_acked += len(records)
         notify(self._waiting_for_ack)
 
     def _handled(self, reached: dict[TP, int]) -> None:
@@ -255,6 +271,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
                     continue
                 batch: list[Any] = []
                 reached: dict[TP, int] = {}
+                last_tp: TP | None = None
                 for tp, fetched in records.items():
                     if app.consumer_generation_id != generation:
                         break  # rebalanced since the fetch: its seek brings these again
@@ -266,6 +283,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
                         if admitted:
                             batch.extend(admitted)
                             reached[tp] = admitted[-1].offset + 1
+                            last_tp = tp
                         continue
                     for record in fetched:  # Faust's path, record by record
                         if app.consumer_generation_id != generation or not self.flow_active:
@@ -279,8 +297,8 @@ class BatchConsumer(faust_aiokafka.Consumer):
                 if batch and handler is not None:
                     if app.consumer_generation_id != generation:
                         continue  # a rebalance came between fetch and delivery: refetch
-                    for message in batch:
-                        self.track_message(message)
+                    assert last_tp is not None  # the batch has its records
+                    self._track_batch(last_tp, batch[-1])
                     stopping = await run_to_end(handler(batch))
                     if app.consumer_generation_id == generation:
                         self._handled(reached)
@@ -300,19 +318,16 @@ class BatchConsumer(faust_aiokafka.Consumer):
             raise
 
     def _admit(self, tp: TP, fetched: list[Any]) -> list[Any]:
-        """The messages of `fetched` not read before. (Offset gaps, from transaction markers or
-        compaction, need no bookkeeping: commits follow positions, not acks.)"""
+        """The records of `fetched` not read before (offsets rise within a fetch). Offset gaps,
+        from transaction markers or compaction, need no bookkeeping: commits follow positions,
+        not acks."""
         read_offset = self._read_offset
-        to_message = self._to_message
-        admitted = []
-        for record in fetched:
-            offset = record.offset
-            last = read_offset[tp]
-            if last is not None and offset < last:
-                continue  # read already (a seek went back)
-            read_offset[tp] = offset
-            admitted.append(to_message(tp, record))
-        return admitted
+        last = read_offset[tp]
+        if last is not None and fetched and fetched[0].offset < last:  # a seek went back
+            fetched = [record for record in fetched if record.offset >= last]
+        if fetched:
+            read_offset[tp] = fetched[-1].offset
+        return fetched
 
 
 async def run_to_end(work: Awaitable[None]) -> bool:

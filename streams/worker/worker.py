@@ -51,7 +51,7 @@ REPEAT_MARKS_S = 30.0
 
 
 class Record(Protocol):
-    """What the worker reads of a consumed record (a Faust message has these)."""
+    """What the worker reads of a consumed record (aiokafka's `ConsumerRecord` has these)."""
 
     @property
     def topic(self) -> str: ...
@@ -66,7 +66,8 @@ class Record(Protocol):
     @property
     def headers(self) -> Any: ...
     @property
-    def timestamp(self) -> float | None: ...
+    def timestamp(self) -> int | None:
+        """The record's Kafka timestamp, ms since the epoch."""
 
 
 class Consumer(Protocol):
@@ -457,7 +458,7 @@ def record_ms(record: Any) -> int | None:
     stamp = getattr(record, "timestamp", None)
     if stamp is None or stamp <= 0:
         return None
-    return int(stamp * 1000)
+    return int(stamp)
 
 
 def headers_of(headers: Any) -> list[tuple[str, bytes]]:

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import OffsetOutOfRangeError
 from confluent_kafka import Producer
 from faust.types import TP
@@ -37,11 +37,9 @@ async def consumer() -> AsyncIterator[BatchConsumer]:
     built._thread.thread_loop.close()  # the consumer thread's loop, never started here
 
 
-class Message:
-    """What `ack_batch` touches of a Faust message."""
-
-    def __init__(self, offset: int) -> None:
-        self.tp, self.offset, self.acked = ORDERS, offset, False
+def record(offset: int) -> ConsumerRecord[bytes, bytes]:
+    """A record as aiokafka fetches it."""
+    return ConsumerRecord("orders", 2, offset, 1_700_000_000_000, 0, b"k", b"{}", None, 1, 2, ())
 
 
 def committable(consumer: BatchConsumer) -> dict[TP, int]:
@@ -92,16 +90,27 @@ async def test_a_position_the_broker_confirmed_is_not_committed_again(
     assert committable(consumer) == {ORDERS: 901}
 
 
-async def test_ack_batch_ends_the_rebalance_wait_for_its_messages(
-    consumer: BatchConsumer,
-) -> None:
-    messages: list[Any] = [Message(1), Message(2)]
-    for message in messages:
-        consumer._unacked_messages.add(message)
-    consumer.ack_batch(messages)
-    assert all(m.acked for m in messages)
-    assert not consumer._unacked_messages
+async def test_a_batch_is_tracked_until_acked(consumer: BatchConsumer) -> None:
+    """Faust's rebalance and stop wait until its tracked messages are acknowledged: one message
+    stands for the batch in hand, and the batch's ack ends the wait."""
+    batch = [record(1), record(2)]
+    consumer._track_batch(ORDERS, batch[-1])
+    (message,) = consumer._unacked_messages
+    assert (message.tp, message.offset, message.acked) == (ORDERS, 2, False)
+    consumer.ack_batch(batch)
+    assert message.acked and not consumer._unacked_messages
     assert consumer._n_acked == 2
+
+
+async def test_records_read_before_are_not_admitted_again(consumer: BatchConsumer) -> None:
+    fetched = [record(o) for o in (5, 6, 7)]
+    assert consumer._admit(ORDERS, fetched) == fetched
+    assert consumer._read_offset[ORDERS] == 7
+    again = [record(o) for o in (6, 7, 8, 9)]  # a seek went back to 6
+    assert [r.offset for r in consumer._admit(ORDERS, again)] == [7, 8, 9]
+    assert consumer._read_offset[ORDERS] == 9
+    assert consumer._admit(ORDERS, [record(3)]) == []
+    assert consumer._read_offset[ORDERS] == 9
 
 
 async def test_a_refused_commit_is_reported(

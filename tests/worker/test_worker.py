@@ -40,7 +40,8 @@ class Rec:
     value: bytes | None
     key: bytes | None = None
     headers: Any = None
-    timestamp: float | None = None
+    timestamp: int | None = None
+    """ms, as aiokafka gives it"""
 
 
 class Logs:
@@ -58,8 +59,7 @@ class Logs:
 
     def append(self, topic: str, partition: int, value: bytes, ts_ms: int | None = None) -> None:
         log = self.records[(topic, partition)]
-        stamp = ts_ms / 1000 if ts_ms is not None else None
-        log.append(Rec(topic, partition, len(log), value, timestamp=stamp))
+        log.append(Rec(topic, partition, len(log), value, timestamp=ts_ms))
 
     def fetch(self, limit: int) -> list[Rec]:
         """Up to `limit` records of each partition, as one fetch returns them."""
