@@ -94,7 +94,7 @@ async def test_a_batch_is_tracked_until_acked(consumer: BatchConsumer) -> None:
     """Faust's rebalance and stop wait until its tracked messages are acknowledged: one message
     stands for the batch in hand, and the batch's ack ends the wait."""
     batch = [record(1), record(2)]
-    consumer._track_batch(ORDERS, batch[-1])
+    consumer._track_batch(batch[-1])
     (message,) = consumer._unacked_messages
     assert (message.tp, message.offset, message.acked) == (ORDERS, 2, False)
     consumer.ack_batch(batch)
