@@ -38,6 +38,7 @@ MODULES: tuple[str, ...] = (
     "streams.core.registry",
     "streams.core.repeat_buyers",
     "streams.core.rulebook",
+    "streams.core.sketches",
     "streams.core.state",
     "streams.core.windows",
     "streams.placement",
@@ -47,8 +48,9 @@ MODULES: tuple[str, ...] = (
     "streams.worker.worker",
 )
 """The per-event and per-boundary path. Not compiled: `streams.core.rules` (pydantic models,
-which mypyc cannot build on), `streams.core.sketches` (mypyc 2.4 fails on its byte loops) and
-`streams.core.dict_stores` (tests subclass its stores; compiled classes refuse that)."""
+which mypyc cannot build on) and `streams.core.dict_stores` (tests subclass its stores;
+compiled classes refuse that). `streams.core.sketches` loops over its bytearrays by index:
+mypyc 2.4 fails on iterating one."""
 
 ROOT = Path(__file__).resolve().parent.parent
 """The folder that holds the `streams` package."""

@@ -16,7 +16,7 @@ import base64
 import hashlib
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 HLL_P = 10
@@ -51,14 +51,15 @@ class HyperLogLog:
             self.registers[index] = rank
 
     def merge(self, other: HyperLogLog) -> None:
-        regs = self.registers
-        for i, r in enumerate(other.registers):
+        regs, theirs = self.registers, other.registers
+        for i in range(len(theirs)):  # by index: mypyc cannot iterate a bytearray
+            r = theirs[i]
             if r > regs[i]:
                 regs[i] = r
 
     def estimate(self) -> float:
         regs = self.registers
-        raw = _ALPHA * _M * _M / sum(2.0**-r for r in regs)
+        raw = _ALPHA * _M * _M / sum([2.0 ** -regs[i] for i in range(len(regs))])
         zeros = regs.count(0)
         if raw <= 2.5 * _M and zeros:
             return _M * math.log(_M / zeros)  # linear counting for small counts
@@ -72,7 +73,7 @@ class HyperLogLog:
         return cls(bytearray(base64.b64decode(text)))
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Tally:
     """Counts per key of one bucket, exact up to `exact_max` distinct keys.
 
@@ -81,11 +82,25 @@ class Tally:
     key seen. `approximate` says which.
     """
 
-    counts: dict[Any, int] = field(default_factory=dict)
-    approximate: bool = False
-    hll: HyperLogLog | None = None
-    seen: int = 0
+    counts: dict[Any, int]
+    approximate: bool
+    hll: HyperLogLog | None
+    seen: int
     """Everything added (the sum of exact counts; more than it once approximate)."""
+
+    def __init__(
+        self,
+        counts: dict[Any, int] | None = None,
+        approximate: bool = False,
+        hll: HyperLogLog | None = None,
+        seen: int = 0,
+    ) -> None:
+        # Written out, not made by @dataclass: mypyc compiles this one (see `streams.compiled`);
+        # every bucket holds two.
+        self.counts = {} if counts is None else counts
+        self.approximate = approximate
+        self.hll = hll
+        self.seen = seen
 
     def add(self, key: Any, h: int | None, exact_max: int, keep: int) -> None:
         """Count `key`; `h` is its hash when distinct keys are to be estimated."""
@@ -126,13 +141,19 @@ def reduce_to(counts: dict[Any, int], keep: int) -> dict[Any, int]:
     return {k: n - cut for k, n in counts.items() if n > cut}
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Merged:
     """Several buckets' tallies together: what a window reports."""
 
     counts: dict[Any, int]
     distinct: int
     approximate: bool
+
+    def __init__(self, counts: dict[Any, int], distinct: int, approximate: bool) -> None:
+        # Written out, not made by @dataclass: mypyc compiles this one (see `streams.compiled`).
+        self.counts = counts
+        self.distinct = distinct
+        self.approximate = approximate
 
     @property
     def heaviest(self) -> int:

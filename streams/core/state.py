@@ -63,24 +63,43 @@ CLAIM_REASONS = frozenset({"quality", "not_as_described", "counterfeit"})
 """Refund reasons that judge the product itself."""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class RefundTally:
     """The refunds of one bucket's orders that were requested in one step: counts, not ids.
 
     Each order counts once however many refunds it gets; the order memory remembers which
     orders were refunded, not the bucket."""
 
-    refunds: int = 0
-    unshipped: int = 0
-    amount: float = 0.0
-    reasons: dict[str, int] = field(default_factory=dict)
-    sample: list[str] = field(default_factory=list)
-    buyers: dict[int, int] = field(default_factory=dict)
+    refunds: int
+    unshipped: int
+    amount: float
+    reasons: dict[str, int]
+    sample: list[str]
+    buyers: dict[int, int]
     """Refunded orders per buyer hash, where the order memory knew the buyer: whose orders
     are being refunded (a ring's, say)."""
-    claims: int = 0
+    claims: int
     """Refunds claiming the product itself was bad (`CLAIM_REASONS`) before it was shipped:
     a buyer who has not received it cannot know, an attack says so anyway."""
+
+    def __init__(
+        self,
+        refunds: int = 0,
+        unshipped: int = 0,
+        amount: float = 0.0,
+        reasons: dict[str, int] | None = None,
+        sample: list[str] | None = None,
+        buyers: dict[int, int] | None = None,
+        claims: int = 0,
+    ) -> None:
+        # Written out, not made by @dataclass: mypyc compiles this one (see `streams.compiled`).
+        self.refunds = refunds
+        self.unshipped = unshipped
+        self.amount = amount
+        self.reasons = {} if reasons is None else reasons
+        self.sample = [] if sample is None else sample
+        self.buyers = {} if buyers is None else buyers
+        self.claims = claims
 
     def add(
         self, order_id: str, shipped: bool, amount: float, reason: str, buyer: int | None = None
@@ -112,7 +131,7 @@ class RefundTally:
                    [str(x) for x in d["s"]], buyers, _int(d.get("q", 0)))  # fmt: skip
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Bucket:
     """Everything counted for one anchor in one step of event time, in bounded space.
 
@@ -122,17 +141,41 @@ class Bucket:
     order the topics were read in. Buyers are kept as hashes, never as ids.
     """
 
-    orders: int = 0
-    order_amount: float = 0.0
-    buyers: Tally = field(default_factory=Tally)
+    orders: int
+    order_amount: float
+    buyers: Tally
     """Orders per buyer hash; exact up to BUYERS_EXACT distinct buyers."""
-    sessions: Tally = field(default_factory=Tally)
-    categories: dict[str, int] = field(default_factory=dict)
-    sample_orders: list[str] = field(default_factory=list)
-    refunds: dict[int, RefundTally] = field(default_factory=dict)
+    sessions: Tally
+    categories: dict[str, int]
+    sample_orders: list[str]
+    refunds: dict[int, RefundTally]
     """Step the refunds were requested in -> their tally."""
-    unmatched_refunds: int = 0
-    complaints: dict[str, int] = field(default_factory=dict)
+    unmatched_refunds: int
+    complaints: dict[str, int]
+
+    def __init__(
+        self,
+        orders: int = 0,
+        order_amount: float = 0.0,
+        buyers: Tally | None = None,
+        sessions: Tally | None = None,
+        categories: dict[str, int] | None = None,
+        sample_orders: list[str] | None = None,
+        refunds: dict[int, RefundTally] | None = None,
+        unmatched_refunds: int = 0,
+        complaints: dict[str, int] | None = None,
+    ) -> None:
+        # Written out, not made by @dataclass: mypyc compiles this one (see `streams.compiled`);
+        # a bucket is made for every anchor-minute with an event.
+        self.orders = orders
+        self.order_amount = order_amount
+        self.buyers = Tally() if buyers is None else buyers
+        self.sessions = Tally() if sessions is None else sessions
+        self.categories = {} if categories is None else categories
+        self.sample_orders = [] if sample_orders is None else sample_orders
+        self.refunds = {} if refunds is None else refunds
+        self.unmatched_refunds = unmatched_refunds
+        self.complaints = {} if complaints is None else complaints
 
     def add_buyer(self, buyer_id: str) -> None:
         self.add_buyer_hash(key_hash(buyer_id))
