@@ -145,7 +145,11 @@ class Settings(BaseSettings):
     read the `mix` backlog at 6,000 events/s with 5,000 and 8,700 with 15,000 one afternoon,
     and at 11,500 to 12,200 with either that evening, so the default stays. A rebalance waits
     for the batch in hand. Live traffic's batches are smaller than either; with no cap, a
-    catching-up worker's fetches held 28,000 records."""
+    catching-up worker's fetches held 28,000 records. A worker holding many partitions splits
+    each batch over all of them, so what a batch costs per partition grows with them: with 48
+    partitions a lone worker read the `mix` at 15,700 and 16,700 events/s with 15,000 against
+    10,100 and 14,100 with 5,000 (2026-12-04, alternated; 8 partitions gained nothing from
+    it). Raise it with the partitions a worker holds (see Performance)."""
     broker_timeout_s: float = Field(default=15.0, gt=0)
     """Readiness fails once the brokers have not answered a metadata request for this long."""
 
