@@ -225,7 +225,7 @@ class Run(NamedTuple):
     """Events per second until the last record was counted (what this benchmark reported
     before 2026-12-04): a backlog's boundaries are evaluated behind the reading, as the marks
     of every partition come back, and 8 to 16% of the worker's time on `mix` and `hot` came
-    after its last record (docs/performance.md)."""
+    after its last record (docs/performance-history.md)."""
     rss_mb: float
     """The largest peak RSS of the group's workers."""
     outcomes: dict[str, int]

@@ -207,8 +207,8 @@ class BatchConsumer(faust_aiokafka.Consumer):
         Faust's rebalance and stop wait until every tracked message is acknowledged; a batch
         is handled whole or not at all, so one message stands for all of its records. A
         message per record cost a Faust object, a weak-set entry and a sensor call each: without
-        them a worker caught up 12.7% faster (docs/performance.md). Kept here as well: Faust's
-        set holds messages weakly."""
+        them a worker caught up 12.7% faster (docs/performance-history.md). Kept here as well:
+        Faust's set holds messages weakly."""
         self._in_hand = self._to_message(TP(last.topic, last.partition), last)
         self.track_message(self._in_hand)
 

@@ -5,7 +5,7 @@ CPython collects its youngest generation every 700 net allocations of container 
 each collection walks every young object. A worker allocates several dicts, lists and tuples
 per event (decoded values, table records, tallies), so at Python's default the collector's
 cost showed in a profile on whichever lines allocate; collecting every 50,000 allocations made
-a worker catching up a fifth faster at the same peak RSS (docs/performance.md). The worker's
+a worker catching up a fifth faster at the same peak RSS (docs/performance-history.md). The worker's
 cycles are few (its state is trees of dicts): collecting less often frees the same memory a
 little later, not less of it.
 """

@@ -107,7 +107,8 @@ def test_the_offline_replays_collect_garbage_as_the_worker_does(
     command: str, tmp_path: Path
 ) -> None:
     """A replay allocates as the worker does; with Python's default collector the `mix` took
-    17.2 and 16.1 s against 13.9 and 12.4 s at the worker's threshold (docs/performance.md)."""
+    17.2 and 16.1 s against 13.9 and 12.4 s at the worker's threshold
+    (docs/performance-history.md)."""
     import json
 
     from streams.core.rules import DEFAULT_RULES_PATH
