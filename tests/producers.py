@@ -26,15 +26,23 @@ def produce_librdkafka(
     rate: float | None = None,
     minute_barrier: bool = True,
     config: dict[str, Any] | None = None,
+    transactional: bool = False,
 ) -> int:
     """Send `(topic kind, value)` records with confluent-kafka's defaults (partitioner
     `consistent_random`: CRC32 of the key, random without one), keyed as `keys` says per topic
     (default: the anchor, as the README asks), stamped with their event time (simulated time
     runs ahead of the wall clock). With `minute_barrier`, the producer is flushed
     whenever the event time enters a new minute, as a live platform's minutes reach the broker
-    in order; `rate` caps records per second. Blocking: run it in a thread from async code."""
+    in order; `rate` caps records per second. `transactional`: each minute is a transaction
+    (as a Flink or Kafka Streams job with exactly-once output writes), so every partition's
+    records are followed by a commit marker, an offset no consumer ever receives. Blocking:
+    run it in a thread from async code."""
+    extra = {"transactional.id": f"lw-test-{time.monotonic_ns()}"} if transactional else {}
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 5,
-                         **(config or {})})  # fmt: skip
+                         **extra, **(config or {})})  # fmt: skip
+    if transactional:
+        producer.init_transactions(30)
+        producer.begin_transaction()
     chosen = keys or {}
     minute: str | None = None
     sent = 0
@@ -43,7 +51,11 @@ def produce_librdkafka(
         event = TOPIC_MODELS[kind].model_validate(value)
         stamp = event.event_time.isoformat()[:16]
         if minute_barrier and stamp != minute:
-            producer.flush()
+            if transactional:
+                producer.commit_transaction(30)
+                producer.begin_transaction()
+            else:
+                producer.flush()
             minute = stamp
         key = record_key(event, chosen.get(kind, "anchor"))
         while True:
@@ -61,6 +73,8 @@ def produce_librdkafka(
             ahead = began + sent / rate - time.monotonic()
             if ahead > 0.05:
                 time.sleep(ahead)
+    if transactional:
+        producer.commit_transaction(60)
     remaining = producer.flush(60)
     assert remaining == 0, f"{remaining} records not delivered"
     return sent

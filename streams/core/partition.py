@@ -141,6 +141,7 @@ class PartitionClock:
         committed: Callable[[str], int | None],
         now_s: float,
         polled: Callable[[str], int | None] | None = None,
+        passed: Callable[[str], int | None] | None = None,
     ) -> Mark:
         """The event time up to which every topic with records waiting has been read; idle when
         none has records waiting.
@@ -159,6 +160,9 @@ class PartitionClock:
             now_s: wall-clock seconds, for the idle limit.
             polled: when a topic's end offset was last polled (ms), None: always current
                 (a file).
+            passed: the offset below which every record of a topic has been read, past
+                offsets that hold none (a transactional producer's commit markers: its
+                partitions end one past their last record); None: the last record read tells.
         """
         if self.since is None:
             self.since = now_s
@@ -180,6 +184,8 @@ class PartitionClock:
             done = self.last_offset.get(topic)
             if done is None:
                 done = (committed(topic) or 0) - 1
+            if passed is not None:
+                done = max(done, (passed(topic) or 0) - 1)
             if done + 1 >= end:
                 # caught up: it does not hold time back, unless its end offset is older than
                 # the records read since
@@ -280,6 +286,9 @@ class Positions:
     """The group's committed offset, None if none."""
     polled: Callable[[str], int | None] | None = None
     """When the end offset was last polled (ms); None: always current (a file)."""
+    passed: Callable[[str], int | None] | None = None
+    """The offset below which every record has been read, stepping over offsets that hold
+    none (transaction markers); None: the offsets of the records read tell (a file)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -531,8 +540,9 @@ class PartitionTask:
 
     def _progress(self, positions: Positions, now_s: float) -> Mark:
         return self.clock.progress(
-            EXTERNAL, positions.highwater, positions.committed, now_s, positions.polled
-        )
+            EXTERNAL, positions.highwater, positions.committed, now_s, positions.polled,
+            positions.passed,
+        )  # fmt: skip
 
     def _step(self, progress: Mark, read_inputs: bool) -> Step:
         alerts, quiet, safe = self.tick(progress, read_inputs)

@@ -150,10 +150,26 @@ class BatchConsumer(faust_aiokafka.Consumer):
         """Per partition: the offset the broker last confirmed as committed by this consumer."""
         self._in_hand: Any = None
         """The Faust message tracked for the batch being handled (see `_track_batch`)."""
+        self._passed: dict[TP, int] = {}
+        """Per partition of the batch topics: every offset below this has been handled, or
+        holds no record (see `passed`)."""
         self._revoked: set[TP] = set()
         """Partitions revoked and not assigned again: a batch that was in hand when they were
         revoked must not move their positions back in (its commit would be refused, over and
         over, and a later assignment of them would start from a stale position)."""
+
+    def passed(self, tp: TP) -> int | None:
+        """The offset below which every record of `tp` has been handled, past any offsets that
+        hold no record (None: none handled in this assignment).
+
+        A transactional producer (a Flink or Kafka Streams job with exactly-once output) ends
+        each transaction with a commit marker: the partition's end offset is then one past the
+        last record any consumer receives, so the last record handled never reaches it. Judged
+        by that record alone, such a partition never looked caught up, and since a partition
+        with records waiting holds every boundary back, detection stopped everywhere. The
+        consumer's own position steps over the markers; taken when the records were fetched,
+        it is published once they are handled."""
+        return self._passed.get(tp)
 
     def _new_offset(self, tp: TP) -> int | None:
         app: Any = self.app
@@ -193,12 +209,14 @@ class BatchConsumer(faust_aiokafka.Consumer):
         # After Faust's handling, which waits for the batch in hand and commits it.
         await super().on_partitions_revoked(revoked)
         self._revoked |= revoked
+        self._passed.clear()  # positions go back to the committed offsets
         for tp in revoked:
             self._done.pop(tp, None)
             self._confirmed.pop(tp, None)
 
     async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
         self._revoked -= assigned
+        self._passed.clear()
         await super().on_partitions_assigned(assigned, generation_id=generation_id)
 
     def _track_batch(self, last: Any) -> None:
@@ -253,12 +271,16 @@ class BatchConsumer(faust_aiokafka.Consumer):
                 # the committed offsets, and records fetched before it must not be admitted
                 # then, or they move the read offsets past records the refetch brings again.
                 generation = app.consumer_generation_id
+                # Where the fetch left each partition, before anything awaits (see `passed`).
+                positions = faust_private.read_positions(self, batch_topics)
                 await asyncio.sleep(0)
                 if between is not None and self.flow_active and loop.time() >= next_between:
                     if await run_to_end(between()):
                         raise asyncio.CancelledError
                     next_between = loop.time() + BETWEEN_S
                 if not records or self.should_stop:
+                    if not records:
+                        self._pass(positions, generation, set())
                     continue
                 if not self.flow_active:
                     # As Faust's getmany: back to the committed offsets. A rebalance may have
@@ -271,6 +293,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
                     continue
                 batch: list[Any] = []
                 reached: dict[TP, int] = {}
+                dropped = set(records)
                 for tp, fetched in records.items():
                     if app.consumer_generation_id != generation:
                         break  # rebalanced since the fetch: its seek brings these again
@@ -278,6 +301,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
                         continue
                     app.monitor.track_tp_end_offset(tp, self.highwater(tp))
                     if tp.topic in batch_topics and handler is not None:
+                        dropped.discard(tp)
                         admitted = self._admit(tp, fetched)
                         if admitted:
                             batch.extend(admitted)
@@ -299,8 +323,11 @@ class BatchConsumer(faust_aiokafka.Consumer):
                     stopping = await run_to_end(handler(batch))
                     if app.consumer_generation_id == generation:
                         self._handled(reached)
+                        self._pass(positions, generation, dropped)
                     if stopping:
                         raise asyncio.CancelledError
+                elif not batch:
+                    self._pass(positions, generation, dropped)
                 commit_every = self._commit_every
                 if commit_every is not None and self._n_acked >= commit_every:
                     self._n_acked = 0
@@ -313,6 +340,16 @@ class BatchConsumer(faust_aiokafka.Consumer):
             if self.transport.app.should_stop:
                 return
             raise
+
+    def _pass(self, positions: dict[TP, int], generation: int, dropped: set[TP]) -> None:
+        """Publish the positions a fetch left, once its records are handled; not for partitions
+        whose fetched records were dropped (a rebalance, a partition paused meanwhile)."""
+        app: Any = self.app
+        if app.consumer_generation_id != generation:
+            return
+        for tp, position in positions.items():
+            if tp not in dropped and tp not in self._revoked:
+                self._passed[tp] = position
 
     def _admit(self, tp: TP, fetched: list[Any]) -> list[Any]:
         """The records of `fetched` not read before (offsets rise within a fetch). Offset gaps,

@@ -32,6 +32,10 @@ class FaustConsumer:
     def committed(self, topic: str, partition: int) -> int | None:
         return committed_offset(self.app.consumer, topic, partition)
 
+    def passed(self, topic: str, partition: int) -> int | None:
+        passed = getattr(self.app.consumer, "passed", None)
+        return passed(TP(topic, partition)) if passed is not None else None
+
     def polled(self, topic: str, partition: int) -> int | None:
         return last_poll_ms(self.app.consumer, topic, partition)
 

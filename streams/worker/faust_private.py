@@ -70,6 +70,25 @@ def last_poll_ms(consumer: Any, topic: str, partition: int) -> int | None:
     return int(polled) if polled is not None else None
 
 
+def read_positions(consumer: Any, topics: frozenset[str]) -> dict[TP, int]:
+    """aiokafka's position in each assigned partition of `topics`: the next offset it will hand
+    out, past the records handed out so far and past offsets that hold none (transaction
+    markers, aborted or compacted records), which a record's offset never reaches. Empty while
+    the consumer is not started or has no assignment."""
+    try:
+        assignment = consumer._thread._ensure_consumer()._subscription.subscription.assignment
+        tps = list(assignment.tps)
+    except Exception:  # not started, stopping, or between assignments
+        return {}
+    found: dict[TP, int] = {}
+    for tp in tps:
+        if tp.topic in topics:
+            state = assignment.state_value(tp)
+            if state is not None and state.has_valid_position:
+                found[TP(tp.topic, tp.partition)] = int(state.position)
+    return found
+
+
 def set_fetch_max_wait(consumer: Any, ms: int) -> None:
     """Set how long the broker may hold a fetch of an aiokafka consumer not yet started (Faust
     passes a fixed 1,500 ms; aiokafka hands the attribute to its fetcher at `start`)."""

@@ -78,6 +78,10 @@ class Consumer(Protocol):
     def polled(self, topic: str, partition: int) -> int | None:
         """When a fetch last told the end offset (ms since the epoch); None: not yet."""
 
+    def passed(self, topic: str, partition: int) -> int | None:
+        """The offset below which every record has been handled, stepping over offsets that
+        hold none, such as transaction markers (None: not known)."""
+
     def assignment(self) -> Iterable[tuple[str, int]]: ...
     def generation(self) -> int:
         """Changes with every rebalance."""
@@ -221,6 +225,7 @@ class Worker:
             highwater=lambda kind: consumer.highwater(topic_of[kind], partition),
             committed=lambda kind: consumer.committed(topic_of[kind], partition),
             polled=lambda kind: consumer.polled(topic_of[kind], partition),
+            passed=lambda kind: consumer.passed(topic_of[kind], partition),
         )
 
     def consumer_lag(self) -> dict[str, int]:
@@ -238,6 +243,9 @@ class Worker:
             task = self.tasks.get(partition)
             done = task.clock.last_offset.get(kind) if task else None
             start = done + 1 if done is not None else self.consumer.committed(topic, partition)
+            passed = self.consumer.passed(topic, partition)
+            if passed is not None:
+                start = max(start or 0, passed)  # past transaction markers
             if end is not None:
                 lag[kind] += max(0, end - (start or 0))
         return lag

@@ -82,6 +82,24 @@ class TestSafeTime:
         assert clock.progress(TOPICS, end.get, lambda t: 0, 0.0).time_ms is None
         assert clock.progress(TOPICS, end.get, lambda t: 0, MAX_IDLE_S + 1).time_ms == 90
 
+    def test_a_commit_marker_after_the_last_record_is_not_a_record_waiting(self) -> None:
+        """A transactional producer ends each partition with a commit marker, one offset past
+        its last record: judged by the records read, orders would wait forever (holding every
+        boundary at minute 5); the consumer's position, past the marker, says they are read."""
+        clock = PartitionClock()
+        clock.observe("orders", 9, 5)
+        clock.observe("refunds", 3, 8)
+        end = ends(orders=11, refunds=5, complaints=0)
+        assert clock.progress(TOPICS, end.get, lambda t: None, 0.0) == Mark(5, False)
+        passed = {"orders": 11, "refunds": 5}
+        assert clock.progress(TOPICS, end.get, lambda t: None, 0.0, None, passed.get) == Mark(
+            8, True
+        )
+        # a position short of the end still has records waiting
+        short = {"orders": 10, "refunds": 5}
+        mark = clock.progress(TOPICS, end.get, lambda t: None, 0.0, None, short.get)
+        assert mark == Mark(5, False)
+
     def test_committed_offsets_count_as_read_after_a_restart(self) -> None:
         clock = PartitionClock(topic_time={"orders": 50})
         end = ends(orders=10, refunds=0, complaints=0)

@@ -180,6 +180,31 @@ async def test_live_librdkafka_traffic_keyed_by_own_ids_equals_the_replay(
     assert_same(alerts, expected, worker)
 
 
+async def test_a_transactional_producer_gives_the_replays_alerts_to_the_end(
+    settings: Settings, worker: WorkerProcess
+) -> None:
+    """A transactional producer (each minute a transaction) ends every partition with a commit
+    marker: the end offset stays one past the last record the worker can read. The worker
+    still takes those partitions for caught up, so detection reaches the end of the stream,
+    the last episodes resolved, exactly as the replay has them, and reports no lag."""
+    settings = worker.settings = settings.model_copy(update={"partitions": 8})
+    records = simulated(7, 100, 4.0, refund_anchor=True)
+    expected = list(replay_records(records, settings))
+    assert sum(1 for a in expected if a.status.value == "firing") >= 2
+    assert sum(1 for a in expected if a.status.value == "resolved") >= 2
+    await create_topics(settings)
+    await asyncio.to_thread(produce_librdkafka, settings, records, {}, transactional=True)
+    worker.start()
+    alerts = await alerts_settled(settings, expected, worker)
+    assert_same(alerts, expected, worker)
+    lag = {
+        dict(labels)["topic"]: value
+        for (name, labels), value in (await metrics(settings.web_port)).items()
+        if name == "livewatch_consumer_lag_messages"
+    }
+    assert lag["orders"] == lag["refunds"] == 0, lag  # the markers are not records waiting
+
+
 def assert_same(
     alerts: list[Alert], expected: list[Alert], *workers: WorkerProcess, at_least_once: bool = False
 ) -> None:

@@ -97,6 +97,35 @@ def test_poll_times_are_read_from_the_aiokafka_consumer_under_faust() -> None:
     assert last_poll_ms(object(), "orders", 0) is None
 
 
+async def test_positions_are_read_from_the_subscription_aiokafka_keeps() -> None:
+    """`read_positions` reads the position aiokafka's fetcher moves (past transaction markers)
+    of the assigned partitions of the topics asked for; a partition with no position yet is
+    left out, and a consumer not started reads as none, never an error."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from streams.worker.faust_private import read_positions
+
+    consumer = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:9")
+    try:
+        tps = [TopicPartition("orders", 0), TopicPartition("orders", 1), TopicPartition("x", 0)]
+        consumer._subscription.assign_from_user(tps)
+        assignment = consumer._subscription.subscription.assignment
+        assignment.state_value(tps[0]).seek(42)
+        assignment.state_value(tps[2]).seek(7)
+
+        class Thread:
+            def _ensure_consumer(self) -> AIOKafkaConsumer:
+                return consumer
+
+        class Driver:
+            _thread = Thread()
+
+        assert read_positions(Driver(), frozenset({"orders"})) == {TP("orders", 0): 42}
+        assert read_positions(object(), frozenset({"orders"})) == {}
+    finally:
+        await consumer.stop()  # never started: only marks it closed
+
+
 async def test_the_fetch_wait_reaches_the_fetcher_aiokafka_builds_at_start() -> None:
     """Faust builds the worker's aiokafka consumer with a fixed 1.5 s fetch wait; livewatch
     sets it on the consumer before `start`, which hands it to the fetcher. A consumer that

@@ -88,6 +88,9 @@ class Logs:
     def generation(self) -> int:
         return 1
 
+    def passed(self, topic: str, partition: int) -> int | None:
+        return None
+
 
 class Sent:
     """What the worker sends, and the order of its side effects."""
