@@ -205,6 +205,26 @@ async def test_a_transactional_producer_gives_the_replays_alerts_to_the_end(
     assert lag["orders"] == lag["refunds"] == 0, lag  # the markers are not records waiting
 
 
+@pytest.mark.parametrize("codec", ["gzip", "snappy", "lz4", "zstd"])
+async def test_records_in_every_compression_codec_give_the_replays_alerts(
+    settings: Settings, worker: WorkerProcess, codec: str
+) -> None:
+    """Kafka's producers compress record batches with any of four codecs, a choice the
+    producing service makes (the Java client and librdkafka offer all four, and a topic's
+    `compression.type` can make the broker recompress): the worker reads each one and
+    publishes the replay's alerts, with no record dead-lettered or lost."""
+    settings = worker.settings = settings.model_copy(update={"partitions": 4})
+    records = simulated(4, 60, 3.0, refund_anchor=True)
+    expected = list(replay_records(records, settings))
+    assert sum(1 for a in expected if a.status.value == "firing") >= 1
+    await create_topics(settings)
+    config = {"compression.type": codec, "partitioner": "murmur2_random"}
+    await asyncio.to_thread(produce_librdkafka, settings, records, {}, config=config)
+    worker.start()
+    alerts = await alerts_settled(settings, expected, worker)
+    assert_same(alerts, expected, worker)
+
+
 def assert_same(
     alerts: list[Alert], expected: list[Alert], *workers: WorkerProcess, at_least_once: bool = False
 ) -> None:
