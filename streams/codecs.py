@@ -28,14 +28,36 @@ def describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+REGISTRY_FRAME = 5
+"""Bytes a Confluent Schema Registry serializer puts before the payload: the magic byte 0, then
+the schema id (4 bytes, big-endian)."""
+
+
+def unframed(raw: bytes) -> bytes:
+    """The payload of a value framed by a Schema Registry serializer, else the value itself.
+
+    Services that register their schemas (confluent-kafka's `JSONSerializer`, the Java
+    client's `KafkaJsonSchemaSerializer`) send each JSON event behind that frame. No JSON text
+    starts with a zero byte, so a framed value is never taken for another."""
+    return raw[REGISTRY_FRAME:] if len(raw) > REGISTRY_FRAME and raw[0] == 0 else raw
+
+
 def decode(kind: str, raw: bytes | None) -> InputEvent:
-    """Validate the record value of an input topic (`orders`, `refunds` or `complaints`)."""
+    """Validate the record value of an input topic (`orders`, `refunds` or `complaints`), as
+    JSON, framed by a Schema Registry serializer or not (see `unframed`)."""
     if raw is None:
         raise DecodeError("value: record has no value (tombstone)")
     model = TOPIC_MODELS[kind]
+    body = unframed(raw)
     try:
-        return model.model_validate_json(raw)
+        return model.model_validate_json(body)
     except ValidationError as exc:
+        if body is not raw and exc.errors()[0]["type"] == "json_invalid":
+            schema_id = int.from_bytes(raw[1:REGISTRY_FRAME], "big")
+            raise DecodeError(
+                f"value: framed by a Schema Registry serializer (schema id {schema_id}) but "
+                "not JSON; Avro and Protobuf are not read: produce with the JSON serializer"
+            ) from exc
         raise DecodeError(describe(exc)) from exc
 
 

@@ -22,7 +22,7 @@ from pydantic_core import from_json
 
 from schemas import ComplaintCategory, ComplaintChannel, ProductCategory, RefundReason
 from schemas.types import ID_MAX_LENGTH, MAX_AMOUNT, MAX_QUANTITY
-from streams.codecs import decode
+from streams.codecs import REGISTRY_FRAME, decode
 from streams.core.clock import to_ms
 from streams.core.facts import ComplaintFact, Fact, OrderFact, RefundFact, fact_of
 from streams.core.sketches import key_hash
@@ -47,10 +47,12 @@ _NO_AMOUNT: Final = -1.0
 
 def fact_of_bytes(kind: str, raw: bytes | None) -> Fact:
     """The fact of an input record's value (`orders`, `refunds` or `complaints`); raises
-    `codecs.DecodeError` exactly where `codecs.decode` does."""
+    `codecs.DecodeError` exactly where `codecs.decode` does. A value framed by a Schema
+    Registry serializer is read past its frame, as `codecs.unframed` does."""
     if raw is not None:
+        body = raw[REGISTRY_FRAME:] if len(raw) > REGISTRY_FRAME and raw[0] == 0 else raw
         try:
-            data: Any = from_json(raw, cache_strings=False)
+            data: Any = from_json(body, cache_strings=False)
         except ValueError:
             data = None
         if isinstance(data, dict):

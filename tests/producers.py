@@ -27,6 +27,7 @@ def produce_librdkafka(
     minute_barrier: bool = True,
     config: dict[str, Any] | None = None,
     transactional: bool = False,
+    frame: bytes = b"",
 ) -> int:
     """Send `(topic kind, value)` records with confluent-kafka's defaults (partitioner
     `consistent_random`: CRC32 of the key, random without one), keyed as `keys` says per topic
@@ -35,7 +36,8 @@ def produce_librdkafka(
     whenever the event time enters a new minute, as a live platform's minutes reach the broker
     in order; `rate` caps records per second. `transactional`: each minute is a transaction
     (as a Flink or Kafka Streams job with exactly-once output writes), so every partition's
-    records are followed by a commit marker, an offset no consumer ever receives. Blocking:
+    records are followed by a commit marker, an offset no consumer ever receives. `frame`: bytes
+    put before each value (a Schema Registry serializer's magic byte and schema id). Blocking:
     run it in a thread from async code."""
     extra = {"transactional.id": f"lw-test-{time.monotonic_ns()}"} if transactional else {}
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 5,
@@ -61,7 +63,7 @@ def produce_librdkafka(
         while True:
             try:
                 producer.produce(
-                    settings.topic_by_kind[kind], json.dumps(value).encode(), key,
+                    settings.topic_by_kind[kind], frame + json.dumps(value).encode(), key,
                     timestamp=int(event.event_time.timestamp() * 1000),
                 )  # fmt: skip
                 break

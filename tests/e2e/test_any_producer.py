@@ -225,6 +225,30 @@ async def test_records_in_every_compression_codec_give_the_replays_alerts(
     assert_same(alerts, expected, worker)
 
 
+async def test_json_framed_by_a_schema_registry_serializer_gives_the_replays_alerts(
+    settings: Settings, worker: WorkerProcess
+) -> None:
+    """Services that register their schemas send each JSON value behind the serializer's frame
+    (a zero byte and the schema id): the worker reads the JSON behind it, and nothing is
+    dead-lettered."""
+    settings = worker.settings = settings.model_copy(update={"partitions": 4})
+    records = simulated(9, 60, 3.0, refund_anchor=True)
+    expected = list(replay_records(records, settings))
+    assert sum(1 for a in expected if a.status.value == "firing") >= 1
+    await create_topics(settings)
+    frame = b"\x00" + (17).to_bytes(4, "big")
+    await asyncio.to_thread(produce_librdkafka, settings, records, {}, frame=frame)
+    worker.start()
+    alerts = await alerts_settled(settings, expected, worker)
+    assert_same(alerts, expected, worker)
+    dead = {
+        labels: value
+        for (name, labels), value in (await metrics(settings.web_port)).items()
+        if name == "livewatch_deadletter_records_total" and value
+    }
+    assert dead == {}, dead
+
+
 def assert_same(
     alerts: list[Alert], expected: list[Alert], *workers: WorkerProcess, at_least_once: bool = False
 ) -> None:

@@ -229,3 +229,34 @@ def test_what_is_not_a_plain_object_gets_the_models_error(raw: bytes | None) -> 
     with pytest.raises(DecodeError) as model:
         decode("orders", raw)
     assert str(fast.value) == str(model.value)
+
+
+FRAME = b"\x00\x00\x00\x01\xa4"
+"""What a Schema Registry serializer puts before each value: magic byte 0, schema id 420."""
+
+
+@pytest.mark.parametrize("kind", sorted(BASES))
+def test_a_value_framed_by_a_schema_registry_serializer_reads_as_its_json(kind: str) -> None:
+    raw = encoded(BASES[kind]())
+    assert fact_of_bytes(kind, FRAME + raw) == fact_of_bytes(kind, raw) == model_says(kind, raw)
+    assert decode(kind, FRAME + raw) == decode(kind, raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "says"),
+    [
+        # an Avro payload behind the frame: named for what it is
+        (FRAME + b"\x02\x0eevt-1\x02", "schema id 420) but not JSON; Avro and Protobuf"),
+        # JSON behind the frame that breaks the contract: the field, as unframed
+        (FRAME + b'{"schema_version": 1}', "event_id: Field required"),
+        # a zero byte and too little to be a frame: not JSON at all
+        (b"\x00\x00\x01", "Invalid JSON"),
+    ],
+)
+def test_what_is_framed_but_not_a_valid_event_is_named(raw: bytes, says: str) -> None:
+    with pytest.raises(DecodeError) as fast:
+        fact_of_bytes("orders", raw)
+    with pytest.raises(DecodeError) as model:
+        decode("orders", raw)
+    assert str(fast.value) == str(model.value)
+    assert says in str(model.value)
