@@ -240,26 +240,6 @@ class PartitionClock:
         known = [t for t in (reached, own_ms) if t is not None]
         return max(known) if known else None
 
-    def ahead(
-        self, topics: tuple[str, ...], waiting: Callable[[str], bool], lead_ms: int
-    ) -> list[str]:
-        """The topics read more than `lead_ms` past another that still has records waiting:
-        the reader should fetch them no further until it catches up.
-
-        A backlog's topics are fetched side by side, each as fast as its records come, so the
-        smaller one runs ahead in event time: reading 39,000 refunds beside 147,000 orders, the
-        refunds came about four times as far, nearly every refund arrived before its order,
-        and each waited in the order memory (a changelog record to wait, one to release).
-        Kafka Streams reads a task's partitions in timestamp order for the same reason. Only
-        the cost depends on it: every decision here is made in event time, whatever the order
-        of arrival. The slowest topic is never held, so reading always goes on."""
-        times = self.topic_time
-        reached = [(times[t], t) for t in topics if t in times and waiting(t)]
-        if len(reached) < 2:
-            return []
-        floor = min(reached)[0] + lead_ms
-        return [t for ts, t in reached if ts > floor]
-
     def _forget_fetches(self, polls: list[int | None]) -> None:
         """Keep the fetches a poll may still need: from the last one before the oldest poll."""
         known = [p for p in polls if p is not None]

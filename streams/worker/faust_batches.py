@@ -56,9 +56,6 @@ class BatchApp(faust.App):
     `BatchConsumerThread`)."""
     batch_handler: BatchHandler | None = None
     between_batches: Between | None = None
-    held_partitions: frozenset[TP] = frozenset()
-    """Partitions whose buffered records the next fetches leave where they are (see
-    `Worker.hold_ahead`): aiokafka fetches no more for a partition with records buffered."""
     first_topics: frozenset[str] = frozenset()
     """Topics whose fetched records go into each batch ahead of the others' (see
     `BatchConsumerThread._fetch_records`)."""
@@ -123,10 +120,6 @@ class BatchConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         first_topics: frozenset[str] = getattr(self.app, "first_topics", frozenset())
         if first_topics:
             faust_private.put_first(consumer, first_topics)
-        held: frozenset[TP] = getattr(self.app, "held_partitions", frozenset())
-        if held and active_partitions:
-            # aiokafka takes an empty set for every partition: then hold nothing.
-            active_partitions = (set(active_partitions) - held) or active_partitions
         return cast(
             "dict[TP, list[Any]]",
             await super()._fetch_records(consumer, active_partitions, timeout, max_records),

@@ -45,10 +45,6 @@ class FaustConsumer:
     def generation(self) -> int:
         return int(self.app.consumer_generation_id)
 
-    def hold(self, held: set[tuple[str, int]]) -> None:
-        # Read by the consumer thread's next fetch (see `BatchConsumerThread._fetch_records`).
-        self.app.held_partitions = frozenset(TP(topic, partition) for topic, partition in held)
-
 
 class FaustOutputs:
     """Alerts (keyed by anchor, with CloudEvents headers), dead letters, and the internal

@@ -14,7 +14,6 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
-from functools import partial
 from typing import Any, Protocol, cast
 
 import orjson
@@ -45,11 +44,6 @@ whole batch (up to 1.5 s at 15,000 records; 0.55 s with turns), which kept batch
 runs in a turn only reads the worker's state (`TableStates.peek`), or waits for the batch
 (a rebalance, Faust waits for its records to be acknowledged); the rules topic's reader may
 add a rule set, which applies at its recorded boundary whenever it is read (see `RuleBook`)."""
-
-READ_AHEAD_MS = 60_000
-"""How far in event time one input topic of a partition is read past another that still has
-records waiting before it is held (see `PartitionClock.ahead`): a step, so a topic is not held
-and released at every fetch for a few seconds' difference."""
 
 REPEAT_MARKS_S = 30.0
 """A partition that sent no mark for this long sends its latest ones again (see
@@ -91,9 +85,6 @@ class Consumer(Protocol):
     def assignment(self) -> Iterable[tuple[str, int]]: ...
     def generation(self) -> int:
         """Changes with every rebalance."""
-
-    def hold(self, held: set[tuple[str, int]]) -> None:
-        """Fetch no further from these partitions (topic, partition) until the next call."""
 
 
 class Outputs(Protocol):
@@ -161,7 +152,6 @@ class Worker:
         self.kinds.update({topic: kind for kind, topic in internal.items()})
         self.topic_of = {kind: topic for topic, kind in self.kinds.items()}
         self.internal_topics = set(internal.values())
-        self.inputs = tuple(settings.topic_by_kind)
         self.tasks: dict[int, PartitionTask] = {}
         self.counts = ShellCounts()
         self.off_partition = ForwardingReport(log)
@@ -214,7 +204,6 @@ class Worker:
         async with self.between_batches:
             self.tasks.clear()
             self.said.clear()
-            self.consumer.hold(set())
             self.storage.forget()
 
     def active_anchors(self) -> list[str]:
@@ -291,7 +280,6 @@ class Worker:
             with self.evaluation():
                 step = task.step(self.positions(partition), time.monotonic(), read_inputs)
             await self._publish(task, step, sends)
-        self.hold_ahead()
         now = time.time()
         self.observe_lags([max(0.0, now - t) for t in self.lags])
         self.lags.clear()
@@ -306,7 +294,6 @@ class Worker:
         come after its records were committed: the state is written only once they are sent,
         so a worker that could not send them derives them again after a restart, at the
         partition's next record."""
-        self.hold_ahead()
         now = time.monotonic()
         said = self.said
         since = now - self.repeat_marks_s
@@ -334,27 +321,6 @@ class Worker:
                         self.outputs.queue(self.topic_of[out.kind], out.partition, out.value)
                     said[task.partition] = now
             await self.deliver(sends)
-
-    def hold_ahead(self) -> None:
-        """Hold the input partitions read too far ahead of their partition's slowest topic
-        (see `PartitionClock.ahead`); called after each batch and between batches, since a
-        topic that catches up with no more records to fetch must let the others go."""
-        held: set[tuple[str, int]] = set()
-        for partition, task in self.tasks.items():
-            waiting = partial(self._waiting, task)
-            for kind in task.clock.ahead(self.inputs, waiting, READ_AHEAD_MS):
-                held.add((self.topic_of[kind], partition))
-        self.consumer.hold(held)
-
-    def _waiting(self, task: PartitionTask, kind: str) -> bool:
-        """Whether the partition's topic of `kind` has records still to read."""
-        topic, partition = self.topic_of[kind], task.partition
-        end = self.consumer.highwater(topic, partition)
-        last = task.clock.last_offset.get(kind)
-        if end is None or last is None:
-            return False
-        passed = self.consumer.passed(topic, partition)
-        return max(last + 1, passed or 0) < end  # a commit marker is not a record
 
     def _still_held(self, task: PartitionTask, generation: int) -> bool:
         """Whether `task` is still this worker's, in the generation an evaluation between

@@ -100,22 +100,6 @@ class TestSafeTime:
         mark = clock.progress(TOPICS, end.get, lambda t: None, 0.0, None, short.get)
         assert mark == Mark(5, False)
 
-    def test_a_topic_a_step_past_another_with_records_waiting_is_read_ahead(self) -> None:
-        """Refunds read to minute 30, orders to minute 10 with more waiting: refunds are
-        ahead. The slowest topic never is, and one with nothing waiting holds nothing."""
-        clock = PartitionClock()
-        clock.observe("orders", 9, 10 * 60_000)
-        clock.observe("refunds", 3, 30 * 60_000)
-        clock.observe("complaints", 0, 11 * 60_000)
-        everything: set[str] = {"orders", "refunds", "complaints"}
-        assert clock.ahead(("orders", "refunds", "complaints"), everything.__contains__,
-                           60_000) == ["refunds"]  # fmt: skip
-        assert clock.ahead(tuple(TOPICS), {"refunds", "complaints"}.__contains__, 60_000) == [
-            "refunds"
-        ]
-        assert clock.ahead(tuple(TOPICS), {"refunds"}.__contains__, 60_000) == []
-        assert clock.ahead(tuple(TOPICS), everything.__contains__, 30 * 60_000) == []
-
     def test_committed_offsets_count_as_read_after_a_restart(self) -> None:
         clock = PartitionClock(topic_time={"orders": 50})
         end = ends(orders=10, refunds=0, complaints=0)
