@@ -191,7 +191,10 @@ async def sample_topics(
         counts = await describe_partitions(admin, settings.input_topics, settle_s=2.0)
     finally:
         await admin.close()
-    consumer = AIOKafkaConsumer(**client_options(settings), group_id=None, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        **client_options(settings), group_id=None, enable_auto_commit=False,
+        isolation_level=settings.isolation_level,
+    )  # fmt: skip
     await consumer.start()
     try:
         out: dict[str, tuple[int, list[Sampled]]] = {}
@@ -225,7 +228,8 @@ async def _sample(
                     records.append(
                         Sampled(r.partition, r.key, r.value, r.timestamp, r.timestamp_type)
                     )
-            if batch and batch[-1].offset >= end[tp] - 1:
+        for tp in list(waiting):
+            if await consumer.position(tp) >= end[tp]:  # past a last commit marker too
                 waiting.discard(tp)
     return records
 

@@ -27,9 +27,9 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "Kafka and topics (every program)": (
         "kafka_bootstrap", "app_id", "topic_orders", "topic_refunds", "topic_complaints",
         "topic_alerts", "topic_alerts_shadow", "topic_rules", "topic_verdicts", "topic_deadletter",
-        "deadletter_retention_s", "partitions",
-        "replication_factor", "security_protocol", "sasl_mechanism", "sasl_username",
-        "sasl_password", "ssl_cafile", "ssl_certfile", "ssl_keyfile", "ssl_key_password",
+        "deadletter_retention_s", "partitions", "replication_factor", "isolation_level",
+        "security_protocol", "sasl_mechanism", "sasl_username", "sasl_password", "ssl_cafile",
+        "ssl_certfile", "ssl_keyfile", "ssl_key_password",
     ),
     "Detection (the worker and the replay)": (
         "rules_path", "rules_lead_s", "short_window_s", "long_window_s", "step_s", "grace_s",
@@ -100,6 +100,14 @@ class Settings(BaseSettings):
     replication_factor: int = Field(default=1, ge=1)
     """Replication of the topics livewatch creates (above 1, the worker keeps a standby replica
     of each table)."""
+    isolation_level: Literal["read_committed", "read_uncommitted"] = "read_committed"
+    """Which records of transactional producers the worker, the backtest and `doctor` read
+    (Kafka's `isolation.level`). `read_committed`: only those of committed transactions, so
+    orders a producer aborted and never sent again are not counted; while a transaction is
+    open its partition's detection waits for it (at most the producer's
+    `transaction.timeout.ms`, 60 s by default). Records of producers without transactions are
+    read as they arrive either way. `read_uncommitted` (the Kafka consumer's default) counts
+    aborted records too."""
 
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     """How every program talks to the brokers."""

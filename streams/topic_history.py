@@ -13,6 +13,7 @@ import time
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from streams.codecs import unframed
 from streams.kafka_config import client_options
 from streams.replay import Line
 from streams.settings import Settings
@@ -22,8 +23,9 @@ async def read_since(settings: Settings, since_s: int, timeout_s: float = 600.0)
     """Every input record appended since `since_s` ago, by topic and partition in offset
     order (a value that is not JSON is kept as text: the replay reports it as invalid)."""
     consumer = AIOKafkaConsumer(
-        **client_options(settings), enable_auto_commit=False, max_partition_fetch_bytes=4 << 20
-    )
+        **client_options(settings), enable_auto_commit=False, max_partition_fetch_bytes=4 << 20,
+        isolation_level=settings.isolation_level,
+    )  # fmt: skip
     await consumer.start()
     try:
         kinds = {topic: kind for kind, topic in settings.topic_by_kind.items()}
@@ -58,6 +60,6 @@ async def read_since(settings: Settings, since_s: int, timeout_s: float = 600.0)
 
 def _json(raw: bytes | None) -> object:
     try:
-        return orjson.loads(raw or b"")
+        return orjson.loads(unframed(raw or b""))
     except orjson.JSONDecodeError:
         return (raw or b"")[:200].decode(errors="replace")

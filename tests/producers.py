@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from confluent_kafka import Producer
@@ -28,6 +28,7 @@ def produce_librdkafka(
     config: dict[str, Any] | None = None,
     transactional: bool = False,
     frame: bytes = b"",
+    aborted: Mapping[str, list[tuple[str, Any]]] | None = None,
 ) -> int:
     """Send `(topic kind, value)` records with confluent-kafka's defaults (partitioner
     `consistent_random`: CRC32 of the key, random without one), keyed as `keys` says per topic
@@ -37,7 +38,9 @@ def produce_librdkafka(
     in order; `rate` caps records per second. `transactional`: each minute is a transaction
     (as a Flink or Kafka Streams job with exactly-once output writes), so every partition's
     records are followed by a commit marker, an offset no consumer ever receives. `frame`: bytes
-    put before each value (a Schema Registry serializer's magic byte and schema id). Blocking:
+    put before each value (a Schema Registry serializer's magic byte and schema id). `aborted`
+    (with `transactional`): by event minute (`YYYY-MM-DDTHH:MM`), records sent in a transaction
+    of their own right after that minute's, then aborted. Blocking:
     run it in a thread from async code."""
     extra = {"transactional.id": f"lw-test-{time.monotonic_ns()}"} if transactional else {}
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 5,
@@ -55,6 +58,15 @@ def produce_librdkafka(
         if minute_barrier and stamp != minute:
             if transactional:
                 producer.commit_transaction(30)
+                if aborted and minute in aborted:
+                    producer.begin_transaction()
+                    for k, v in aborted[minute]:
+                        producer.produce(
+                            settings.topic_by_kind[k], frame + json.dumps(v).encode(),
+                            record_key(TOPIC_MODELS[k].model_validate(v), chosen.get(k, "anchor")),
+                        )  # fmt: skip
+                    producer.flush(30)  # on the broker, then aborted there
+                    producer.abort_transaction(30)
                 producer.begin_transaction()
             else:
                 producer.flush()

@@ -105,8 +105,9 @@ class PartitionClock:
     persisted)."""
     held_by_poll: bool = False
     """The last `progress` was held back by an end offset polled before the latest records
-    were fetched, or could not be judged at all (`HOLD`): the worker judges it again between
-    fetches (`PartitionTask.retick`), since nothing else may come to prompt it."""
+    were fetched, by a topic with (what may be only a commit marker) still to read, or could
+    not be judged at all (`HOLD`): the worker judges it again between fetches
+    (`PartitionTask.retick`), since nothing else may come to prompt it."""
     marks_fetched_ms: int | None = None
     """When the latest marks from other partitions were fetched (ms; not persisted)."""
     vouches_upstream: bool = False
@@ -207,6 +208,10 @@ class PartitionClock:
                 # Records are waiting there and we do not know their time yet.
                 self.held_by_poll = True
                 return HOLD
+            if passed is not None:
+                # What looks like a record waiting may be a commit marker, fetched later with
+                # no record to prompt a step: judge again between fetches.
+                self.held_by_poll = True
             lagging.append(reached)
         polls = [polled(t) for t in topics] if polled is not None else []
         if polled is not None:

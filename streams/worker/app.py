@@ -239,6 +239,7 @@ def _faust_app(settings: Settings) -> BatchApp:
         broker_max_poll_records=settings.batch_max_records,
     )
     app.fetch_max_wait_ms = settings.fetch_max_wait_ms
+    app.isolation_level = settings.isolation_level
     # Marks and records sent on come before the prefetched inputs (see `faust_batches`).
     app.first_topics = frozenset(settings.internal_topics.values())
     return app

@@ -51,6 +51,8 @@ class BatchApp(faust.App):
     """A Faust app whose consumer delivers the records of `batch_topics` in batches."""
 
     batch_topics: frozenset[str] = frozenset()
+    isolation_level: str | None = None
+    """Kafka's `isolation.level` for the inputs (None: Faust's choice, `read_uncommitted`)."""
     fetch_max_wait_ms: int | None = None
     """How long the broker may hold a fetch that finds nothing new (None: Faust's 1.5 s; see
     `BatchConsumerThread`)."""
@@ -94,6 +96,9 @@ class BatchConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         wait = getattr(self.app, "fetch_max_wait_ms", None)
         if wait is not None:
             faust_private.set_fetch_max_wait(consumer, wait)
+        level = getattr(self.app, "isolation_level", None)
+        if level is not None:
+            faust_private.set_isolation_level(consumer, level)
         return consumer
 
     async def _fetch_records(
@@ -168,7 +173,9 @@ class BatchConsumer(faust_aiokafka.Consumer):
         by that record alone, such a partition never looked caught up, and since a partition
         with records waiting holds every boundary back, detection stopped everywhere. The
         consumer's own position steps over the markers; taken when the records were fetched,
-        it is published once they are handled."""
+        it is published as they go to the handler, which applies a partition's records before
+        it judges the partition. A marker fetched on its own, later, is published between
+        fetches, and the partition judged again then (`PartitionClock.held_by_poll`)."""
         return self._passed.get(tp)
 
     def _new_offset(self, tp: TP) -> int | None:
@@ -319,11 +326,13 @@ class BatchConsumer(faust_aiokafka.Consumer):
                 if batch and handler is not None:
                     if app.consumer_generation_id != generation:
                         continue  # a rebalance came between fetch and delivery: refetch
+                    # Before the handler: it steps each partition once that partition's
+                    # records are applied, and the step judges from these positions.
+                    self._pass(positions, generation, dropped)
                     self._track_batch(batch[-1])
                     stopping = await run_to_end(handler(batch))
                     if app.consumer_generation_id == generation:
                         self._handled(reached)
-                        self._pass(positions, generation, dropped)
                     if stopping:
                         raise asyncio.CancelledError
                 elif not batch:
@@ -342,8 +351,9 @@ class BatchConsumer(faust_aiokafka.Consumer):
             raise
 
     def _pass(self, positions: dict[TP, int], generation: int, dropped: set[TP]) -> None:
-        """Publish the positions a fetch left, once its records are handled; not for partitions
-        whose fetched records were dropped (a rebalance, a partition paused meanwhile)."""
+        """Publish the positions a fetch left, as its records go to the handler; not for
+        partitions whose fetched records were dropped (a rebalance, a partition paused
+        meanwhile)."""
         app: Any = self.app
         if app.consumer_generation_id != generation:
             return

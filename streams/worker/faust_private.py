@@ -97,6 +97,15 @@ def set_fetch_max_wait(consumer: Any, ms: int) -> None:
     consumer._fetch_max_wait_ms = ms
 
 
+def set_isolation_level(consumer: Any, level: str) -> None:
+    """Set the isolation level of an aiokafka consumer not yet started (Faust reads committed
+    records only inside its own transactions; aiokafka hands the attribute to its fetcher at
+    `start`)."""
+    if not hasattr(consumer, "_isolation_level"):
+        raise AttributeError("aiokafka's consumer keeps no _isolation_level")
+    consumer._isolation_level = level
+
+
 _SERIALIZED: dict[type, bool] = {}
 
 

@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +204,51 @@ async def test_a_transactional_producer_gives_the_replays_alerts_to_the_end(
         if name == "livewatch_consumer_lag_messages"
     }
     assert lag["orders"] == lag["refunds"] == 0, lag  # the markers are not records waiting
+
+
+async def test_records_of_an_aborted_transaction_are_not_counted(
+    settings: Settings, worker: WorkerProcess
+) -> None:
+    """A transactional producer aborts a transaction of refunds for one anchor's orders of the
+    past hour and never sends them again: counted, they would fire a refund spike on it. The
+    worker reads committed records only (`LIVEWATCH_ISOLATION_LEVEL`, `read_committed` by
+    default), so its alerts are the replay's of what was committed."""
+    settings = worker.settings = settings.model_copy(update={"partitions": 8})
+    records = simulated(7, 100, 4.0, refund_anchor=True)
+    expected = list(replay_records(records, settings))
+    firing = {a.anchor_id for a in expected if a.status.value == "firing"}
+    orders = [value for kind, value in records if kind == "orders"]
+    anchor = next(
+        a for a, _ in Counter(o["anchor_id"] for o in orders).most_common() if a not in firing
+    )
+    mine = [o for o in orders if o["anchor_id"] == anchor]
+    end = datetime.fromisoformat(mine[len(mine) // 2]["placed_at"])
+    at = end + timedelta(seconds=30)
+    fake = [
+        ("refunds", {
+            "schema_version": 1, "event_id": f"evt-aborted-{o['order_id']}",
+            "refund_id": f"refund-aborted-{o['order_id']}", "order_id": o["order_id"],
+            "amount": o["amount"], "currency": o["currency"], "reason": "damaged",
+            "shipped": False, "requested_at": at.isoformat(), "anchor_id": anchor,
+            "session_id": o["session_id"],
+        })
+        for o in mine
+        if end - timedelta(hours=1) <= datetime.fromisoformat(o["placed_at"]) < end
+    ]  # fmt: skip
+    counted = list(replay_records(sorted(records + fake, key=lambda r: _when(r[1])), settings))
+    assert {a.anchor_id for a in counted} - {a.anchor_id for a in expected} == {anchor}
+    await create_topics(settings)
+    aborted = {at.astimezone(UTC).isoformat()[:16]: fake}
+    await asyncio.to_thread(
+        produce_librdkafka, settings, records, {}, transactional=True, aborted=aborted
+    )
+    worker.start()
+    alerts = await alerts_settled(settings, expected, worker)
+    assert_same(alerts, expected, worker)
+
+
+def _when(value: dict[str, Any]) -> str:
+    return str(value.get("placed_at") or value.get("requested_at") or value.get("filed_at"))
 
 
 @pytest.mark.parametrize("codec", ["gzip", "snappy", "lz4", "zstd"])

@@ -127,14 +127,15 @@ async def test_positions_are_read_from_the_subscription_aiokafka_keeps() -> None
 
 
 async def test_the_fetch_wait_reaches_the_fetcher_aiokafka_builds_at_start() -> None:
-    """Faust builds the worker's aiokafka consumer with a fixed 1.5 s fetch wait; livewatch
-    sets it on the consumer before `start`, which hands it to the fetcher. A consumer that
+    """Faust builds the worker's aiokafka consumer with a fixed 1.5 s fetch wait (and reads
+    uncommitted records outside its own transactions); livewatch sets both on the consumer
+    before `start`, which hands them to the fetcher. A consumer that
     does not keep it is an error, not a silent 1.5 s."""
     from aiokafka import AIOKafkaConsumer
     from faust.transport.drivers import aiokafka as faust_aiokafka
 
     from streams.worker.faust_batches import BatchConsumer, BatchConsumerThread
-    from streams.worker.faust_private import set_fetch_max_wait
+    from streams.worker.faust_private import set_fetch_max_wait, set_isolation_level
 
     assert callable(faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer)
     assert "fetch_max_wait_ms=1500" in inspect.getsource(
@@ -145,10 +146,13 @@ async def test_the_fetch_wait_reaches_the_fetcher_aiokafka_builds_at_start() -> 
     assert issubclass(BatchConsumerThread, faust_aiokafka.AIOKafkaConsumerThread)
     assert "_new_consumer_thread" in vars(BatchConsumer)
 
+    assert "isolation_level=self._isolation_level" in inspect.getsource(AIOKafkaConsumer.start)
     consumer = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:9", fetch_max_wait_ms=1500)
     try:
         set_fetch_max_wait(consumer, 50)
         assert consumer._fetch_max_wait_ms == 50
+        set_isolation_level(consumer, "read_committed")
+        assert consumer._isolation_level == "read_committed"
     finally:
         await consumer.stop()  # never started: only marks it closed
     try:
