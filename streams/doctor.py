@@ -19,7 +19,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from streams.codecs import DecodeError, decode
+from streams.codecs import REGISTRY_FRAME, DecodeError, decode, unframed
 from streams.kafka_config import client_options
 from streams.placement import HASHES, PARTITIONERS, owner
 from streams.settings import Settings
@@ -62,6 +62,14 @@ class TopicReport:
     skew_ms: list[int] = field(default_factory=list)
     """Event time minus the record's timestamp, per valid record that has one."""
     timestamp_types: Counter[str] = field(default_factory=Counter)
+    schema_ids: Counter[int] = field(default_factory=Counter)
+    """Values framed by a Schema Registry serializer, by the schema id in the frame."""
+    reasons: Counter[str] = field(default_factory=Counter)
+    """Why the invalid records would be dead-lettered, by reason."""
+
+    @property
+    def framed(self) -> int:
+        return sum(self.schema_ids.values())
 
     @property
     def partitioner(self) -> str | None:
@@ -84,6 +92,9 @@ class TopicReport:
             "partitioner_agreement": {p: _share(n, self.keyed) for p, n in self.agree.items()},
             "event_time_minus_timestamp_s": _percentiles(skew),
             "timestamp_types": dict(self.timestamp_types),
+            "schema_registry_framed": _share(self.framed, self.sampled),
+            "schema_ids": sorted(self.schema_ids),
+            "invalid_reasons": dict(self.reasons.most_common(3)),
             "advice": self.advice(),
         }
 
@@ -113,13 +124,21 @@ class TopicReport:
                 "hops); naming the anchor saves one"
             )
         if self.invalid:
-            out.append(f"{self.invalid} of {self.sampled} records are invalid (dead-lettered)")
+            reason, n = self.reasons.most_common(1)[0]
+            out.append(
+                f"{self.invalid} of {self.sampled} records are invalid (dead-lettered); the most "
+                f"common reason ({n}): {reason}"
+            )
         if self.skew_ms and max(self.skew_ms) > 60_000:
             out.append(
                 "some event times are more than a minute ahead of their record's timestamp: "
                 "check the producers' clocks and time zones"
             )
         return out
+
+
+REASON_CHARS = 200
+"""A reason is cut to this, so reasons that differ only in a quoted value's tail group."""
 
 
 def _share(n: int, of: int) -> float | None:
@@ -158,10 +177,14 @@ def diagnose(kind: str, topic: str, partitions: int, records: Iterable[Sampled])
     report = TopicReport(kind, topic, partitions)
     for record in records:
         report.sampled += 1
+        value = record.value
+        if value is not None and unframed(value) is not value:
+            report.schema_ids[int.from_bytes(value[1:REGISTRY_FRAME], "big")] += 1
         try:
-            event = decode(kind, record.value)
-        except DecodeError:
+            event = decode(kind, value)
+        except DecodeError as exc:
             report.invalid += 1
+            report.reasons[str(exc)[:REASON_CHARS]] += 1
             continue
         report.keys[key_kind(record.key, event)] += 1
         if event.anchor_id is not None:
@@ -247,6 +270,10 @@ def render(reports: list[TopicReport], expected_partitions: int) -> str:
             continue
         keys = ", ".join(f"{k} {n / r.sampled:.0%}" for k, n in r.keys.most_common())
         lines.append(f"  keys: {keys}")
+        if r.framed:
+            ids = ", ".join(str(i) for i in sorted(r.schema_ids))
+            lines.append(f"  values framed by a Schema Registry serializer: "
+                         f"{r.framed / r.sampled:.0%} (schema ids {ids})")  # fmt: skip
         if r.named_anchor:
             lines.append(f"  on their anchor's partition: {r.on_owner / r.named_anchor:.1%}")
         if r.keyed:

@@ -66,3 +66,33 @@ def test_invalid_records_and_missing_anchors_are_reported() -> None:
     text = render([report], PARTITIONS)
     assert "1 invalid" in text
     assert "name no anchor_id" in text
+
+
+def test_values_framed_by_a_schema_registry_serializer_are_read_and_reported() -> None:
+    """JSON behind the frame is valid; Avro behind it is invalid, and the advice says why."""
+    framed = [
+        Sampled(r.partition, r.key, b"\x00" + (17).to_bytes(4, "big") + r.value, r.timestamp_ms)
+        for r in orders_keyed_by_order_id(30)
+        if r.value is not None
+    ]
+    avro = [Sampled(1, b"o-x", b"\x00" + (18).to_bytes(4, "big") + b"\x02\x0co-1", None)] * 2
+    report = diagnose("orders", "orders", PARTITIONS, framed + avro)
+    assert (report.sampled, report.invalid, report.framed) == (32, 2, 32)
+    assert report.schema_ids == {17: 30, 18: 2}
+    assert report.keys == {"order_id": 30}
+    found = report.to_json()
+    assert found["schema_registry_framed"] == 1.0
+    assert found["schema_ids"] == [17, 18]
+    [reason] = found["invalid_reasons"]
+    assert "schema id 18" in reason and "Avro and Protobuf are not read" in reason
+    assert any("2 of 32 records are invalid" in a and "Avro" in a for a in report.advice())
+    assert "framed by a Schema Registry serializer: 100% (schema ids 17, 18)" in render(
+        [report], PARTITIONS
+    )
+
+
+def test_unframed_json_reports_no_framing() -> None:
+    report = diagnose("orders", "orders", PARTITIONS, orders_keyed_by_order_id(10))
+    assert report.framed == 0
+    assert report.to_json()["schema_registry_framed"] == 0.0
+    assert "Schema Registry" not in render([report], PARTITIONS)
