@@ -1,6 +1,6 @@
 """Alert latency of a live livewatch worker at a steady input rate.
 
-    python benchmarks/latency.py [--rate 5500] [--anchors 1000] [--hours 16]
+    python benchmarks/latency.py [--rate 11000] [--anchors 1000] [--hours 16]
                                  [--keys contract|own-ids] [--json]
 
 Starts a worker (memory store) on fresh topics, then produces the simulator's mix live at
@@ -112,7 +112,7 @@ def _p99(values: list[float]) -> float | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rate", type=float, default=5_500)
+    parser.add_argument("--rate", type=float, default=11_000)
     parser.add_argument("--anchors", type=int, default=1000)
     parser.add_argument("--hours", type=float, default=16)
     parser.add_argument("--seed", type=int, default=1)
