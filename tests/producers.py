@@ -8,6 +8,8 @@ about the producers livewatch's users run: librdkafka's default partitioner is C
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -58,29 +60,17 @@ def produce_librdkafka(
         if minute_barrier and stamp != minute:
             if transactional:
                 producer.commit_transaction(30)
-                if aborted and minute in aborted:
+                if aborted and minute is not None and minute in aborted:
                     producer.begin_transaction()
                     for k, v in aborted[minute]:
-                        producer.produce(
-                            settings.topic_by_kind[k], frame + json.dumps(v).encode(),
-                            record_key(TOPIC_MODELS[k].model_validate(v), chosen.get(k, "anchor")),
-                        )  # fmt: skip
+                        _send(producer, settings, k, v, chosen, frame)
                     producer.flush(30)  # on the broker, then aborted there
                     producer.abort_transaction(30)
                 producer.begin_transaction()
             else:
                 producer.flush()
             minute = stamp
-        key = record_key(event, chosen.get(kind, "anchor"))
-        while True:
-            try:
-                producer.produce(
-                    settings.topic_by_kind[kind], frame + json.dumps(value).encode(), key,
-                    timestamp=int(event.event_time.timestamp() * 1000),
-                )  # fmt: skip
-                break
-            except BufferError:  # the local queue is full: let it drain
-                producer.poll(0.1)
+        _send(producer, settings, kind, value, chosen, frame)
         producer.poll(0)
         sent += 1
         if rate:
@@ -92,3 +82,58 @@ def produce_librdkafka(
     remaining = producer.flush(60)
     assert remaining == 0, f"{remaining} records not delivered"
     return sent
+
+
+def _send(
+    producer: Producer, settings: Settings, kind: str, value: Any,
+    keys: Mapping[str, KeyField], frame: bytes,
+) -> None:  # fmt: skip
+    """One record, keyed as `keys` says for its topic (default: the anchor), stamped with its
+    event time, waiting for room in the local queue when it is full."""
+    event = TOPIC_MODELS[kind].model_validate(value)
+    key = record_key(event, keys.get(kind, "anchor"))
+    while True:
+        try:
+            producer.produce(
+                settings.topic_by_kind[kind], frame + json.dumps(value).encode(), key,
+                timestamp=int(event.event_time.timestamp() * 1000),
+            )  # fmt: skip
+            return
+        except BufferError:  # the local queue is full: let it drain
+            producer.poll(0.1)
+
+
+_DIE_IN_A_TRANSACTION = """
+import json, os, sys
+from confluent_kafka import Producer
+bootstrap, timeout_ms, records = json.loads(sys.stdin.read())
+producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": "lw-test-dies",
+                     "transaction.timeout.ms": timeout_ms})
+producer.init_transactions(30)
+producer.begin_transaction()
+for topic, key, value, stamp in records:
+    producer.produce(topic, value.encode(), key and key.encode(), timestamp=stamp)
+assert producer.flush(30) == 0
+os._exit(0)  # no commit, no abort, no goodbye: a producer process killed mid-transaction
+"""
+
+
+def die_in_a_transaction(
+    settings: Settings, records: Iterable[tuple[str, Any]], timeout_ms: int
+) -> None:
+    """Send `records` (keyed by their anchor) in a transaction from a producer process that
+    then dies without ending it: the broker holds the transaction open, and every record
+    after it on its partitions unreadable by `read_committed` consumers, until its
+    coordinator aborts it `timeout_ms` later (plus up to its abort check interval, 10 s by
+    default). Blocking."""
+    wire = []
+    for kind, value in records:
+        event = TOPIC_MODELS[kind].model_validate(value)
+        key = record_key(event, "anchor")
+        stamp = int(event.event_time.timestamp() * 1000)
+        wire.append((settings.topic_by_kind[kind], key and key.decode(), json.dumps(value), stamp))
+    args = json.dumps([settings.kafka_bootstrap, timeout_ms, wire])
+    subprocess.run(
+        [sys.executable, "-c", _DIE_IN_A_TRANSACTION], input=args, text=True, check=True,
+        timeout=120,
+    )  # fmt: skip

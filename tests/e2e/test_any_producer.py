@@ -21,13 +21,13 @@ from streams.devtools.kafka_local import free_port
 from streams.devtools.sim.evaluation import evaluate
 from streams.devtools.sim.generator import SimConfig, Simulation
 from streams.devtools.sim.kafka import send_events
-from streams.placement import KeyField, Placement
+from streams.placement import HASHES, KeyField, Placement
 from streams.replay import replay_records
 from streams.settings import Settings
 from streams.topics import create_topics
 from tests.e2e.test_http_api import samples
 from tests.e2e.test_no_silent_loss import alerts_settled, identities, marks_repaired
-from tests.producers import produce_librdkafka
+from tests.producers import die_in_a_transaction, produce_librdkafka
 from tests.streams.worker_process import WorkerProcess
 
 pytestmark = pytest.mark.kafka
@@ -245,6 +245,48 @@ async def test_records_of_an_aborted_transaction_are_not_counted(
     worker.start()
     alerts = await alerts_settled(settings, expected, worker)
     assert_same(alerts, expected, worker)
+
+
+async def test_a_producer_that_dies_mid_transaction_delays_detection_and_loses_nothing(
+    settings: Settings, worker: WorkerProcess
+) -> None:
+    """A transactional producer process dies with a transaction of refunds open on every
+    partition: until the broker aborts it (the producer's `transaction.timeout.ms`), the
+    records after it cannot be read committed, so detection waits there. Once it is aborted
+    the worker reads on, counts none of the dead transaction's refunds (on every anchor they
+    would fire refund spikes), and its alerts are the replay's of what was committed."""
+    settings = worker.settings = settings.model_copy(update={"partitions": 8})
+    records = simulated(11, 100, 4.0, refund_anchor=True)
+    expected = list(replay_records(records, settings))
+    assert sum(1 for a in expected if a.status.value == "firing") >= 2
+    half = len(records) // 2
+    cut = datetime.fromisoformat(_when(records[half][1]))
+    last_hour = [
+        value for kind, value in records[:half]
+        if kind == "orders" and cut - timedelta(hours=1) <= datetime.fromisoformat(_when(value))
+    ]  # fmt: skip
+    fake = [
+        ("refunds", {
+            "schema_version": 1, "event_id": f"evt-dead-{o['order_id']}",
+            "refund_id": f"refund-dead-{o['order_id']}", "order_id": o["order_id"],
+            "amount": o["amount"], "currency": o["currency"], "reason": "damaged",
+            "shipped": False, "requested_at": cut.isoformat(), "anchor_id": o["anchor_id"],
+            "session_id": o["session_id"],
+        })
+        for o in last_hour
+    ]  # fmt: skip
+    crc32 = HASHES["crc32"]  # librdkafka's default partitioner
+    assert len({crc32(v["anchor_id"].encode(), 8) for _, v in fake}) == 8  # every partition
+    await create_topics(settings)
+    worker.start()
+    await asyncio.to_thread(produce_librdkafka, settings, records[:half], {}, transactional=True)
+    await asyncio.to_thread(die_in_a_transaction, settings, fake, 5_000)
+    died = datetime.now(UTC)
+    await asyncio.to_thread(produce_librdkafka, settings, records[half:], {}, transactional=True)
+    alerts = await alerts_settled(settings, expected, worker)
+    assert_same(alerts, expected, worker)
+    # The last boundaries needed the records after the dead transaction: they waited for it.
+    assert max(a.emitted_at for a in alerts) >= died + timedelta(seconds=5)
 
 
 def _when(value: dict[str, Any]) -> str:
