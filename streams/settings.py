@@ -71,8 +71,10 @@ class Settings(BaseSettings):
 
     kafka_bootstrap: str = "127.0.0.1:9092"
     """Comma-separated `host:port` list of Kafka brokers."""
-    app_id: str = "livewatch"
-    """Faust application id: the consumer group and the prefix of internal topics."""
+    app_id: str = Field(default="livewatch", pattern=r"^[A-Za-z0-9._-]{1,200}$")
+    """Faust application id: the consumer group, the prefix of internal topics and the
+    directory of the worker's tables under `LIVEWATCH_DATA_DIR`. Letters, digits, `.`, `_`
+    and `-`, as Kafka allows in topic names."""
 
     topic_orders: str = "orders"
     """Input topic of orders."""
@@ -170,7 +172,10 @@ class Settings(BaseSettings):
     store: str = "rocksdb://"
     """Faust table store: `rocksdb://` in production, `memory://` for tests."""
     data_dir: Path = Path("livewatch-data")
-    """Where the worker keeps its RocksDB tables."""
+    """Where the worker keeps its RocksDB tables: in a directory per app id
+    (`<data_dir>/<app_id>`, as Faust's own default keeps them), so a worker never recovers
+    its tables over another app id's (a changed `LIVEWATCH_APP_ID` starts from its own
+    changelogs, not from the stores of the old one)."""
     rocksdb_write_buffer_mb: int = Field(default=4, ge=1)
     """Memtable size of each RocksDB store (one per table and partition; two memtables each).
     Faust's default, 64 MB x 3, let memory grow by gigabytes before the first flush."""
@@ -310,6 +315,13 @@ class Settings(BaseSettings):
             except OSError as exc:
                 raise ValueError(f"{var}={path}: {exc.strerror}") from exc
         return data
+
+    @field_validator("app_id")
+    @classmethod
+    def _not_a_relative_path(cls, value: str) -> str:
+        if value in (".", ".."):
+            raise ValueError("'.' and '..' are not app ids (Kafka refuses them as topic names)")
+        return value
 
     @field_validator(*SECRETS, mode="before")
     @classmethod

@@ -221,7 +221,7 @@ def _faust_app(settings: Settings) -> BatchApp:
         broker=_broker_urls(settings.kafka_bootstrap),
         broker_credentials=_credentials(settings),
         store=settings.store,
-        datadir=str(settings.data_dir),
+        datadir=str(settings.data_dir / settings.app_id),  # see Settings.data_dir
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         topic_allow_declare=True,

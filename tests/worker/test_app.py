@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -26,3 +28,20 @@ def test_the_internal_topics_come_first_in_each_batch() -> None:
     app = _faust_app(settings)
     assert app.first_topics == frozenset(settings.internal_topics.values())
     assert not app.first_topics & set(settings.input_topics)
+
+
+def test_each_app_id_keeps_its_tables_in_a_directory_of_its_own(tmp_path: Path) -> None:
+    """Two app ids on one data directory never share a store: recovering one app's tables over
+    another's local stores refused to start (Faust's "persisted offset higher than the
+    highwater") or, worse, mixed their states."""
+    one = _faust_app(Settings(app_id="lw-a", data_dir=tmp_path)).conf.tabledir
+    other = _faust_app(Settings(app_id="lw-b", data_dir=tmp_path)).conf.tabledir
+    assert one != other
+    assert one.is_relative_to(tmp_path / "lw-a")
+    assert other.is_relative_to(tmp_path / "lw-b")
+
+
+@pytest.mark.parametrize("app_id", ["", ".", "..", "a/b", "live watch", "x" * 201])
+def test_an_app_id_kafka_would_refuse_or_a_path_would_escape_is_refused(app_id: str) -> None:
+    with pytest.raises(ValidationError, match="app_id"):
+        Settings(app_id=app_id)
