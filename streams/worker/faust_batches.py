@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, ClassVar, cast
 
 import faust
@@ -75,6 +76,12 @@ class BatchApp(faust.App):
 
     def _new_transport(self) -> Any:
         return BatchTransport(self.conf.broker_consumer, self)
+
+    async def on_first_start(self) -> None:
+        """Faust makes its data directory one level deep; livewatch's is a directory per app
+        id inside `LIVEWATCH_DATA_DIR` (see `Settings.data_dir`), which may not exist yet."""
+        Path(self.conf.datadir).mkdir(parents=True, exist_ok=True)
+        await super().on_first_start()
 
 
 class BatchConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
