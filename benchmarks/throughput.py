@@ -112,6 +112,12 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds the process has used, all its threads, user and system."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def child_rate(cmd: list[str], env: dict[str, str], progress: Path, total: int, log: Path) -> float:
     """Events per second of a peer that writes `count first last` to `progress`."""
     with log.open("ab") as out:
@@ -230,6 +236,9 @@ class Run(NamedTuple):
     """The largest peak RSS of the group's workers."""
     outcomes: dict[str, int]
     """Records by outcome (ok, late, duplicate, or a dead letter's reason)."""
+    cpu_s: float
+    """CPU seconds the workers used over the same span as `rate`, summed: events per CPU
+    second compare one worker and a group apart from the cores the machine had to spare."""
 
 
 def worker_run(settings: Settings, total: int, log: Path) -> Run:
@@ -251,12 +260,19 @@ def group_run(group: list[Settings], total: int, log: Path) -> Run:
         last, changed = 0.0, time.perf_counter()
         evaluated, evaluated_at = 0.0, time.perf_counter()
         read_end: float | None = None
+        cpu_at = {idle_until: sum(cpu_s(w.pid) for w in workers)}
+        """The workers' CPU seconds at each scrape, by its time."""
+
+        def cpu_by(t: float) -> float:
+            return cpu_at[max((k for k in cpu_at if k <= t), default=min(cpu_at))]
+
         while True:
             time.sleep(0.5)  # about a Prometheus scrape cadence: a scrape costs the worker time
             if any(w.poll() is not None for w in workers):
                 raise RuntimeError(f"a worker exited; see {log}")
             now = time.perf_counter()
             found = [scrape_outcomes(s.web_port) for s in group]
+            cpu_at[now] = sum(cpu_s(w.pid) for w in workers)
             count = sum(sum(f[0].values()) for f in found if f is not None)
             lag = sum(f[1] for f in found if f is not None) if all(found) else 1.0
             evaluations = sum(f[2] for f in found if f is not None)
@@ -282,6 +298,7 @@ def group_run(group: list[Settings], total: int, log: Path) -> Run:
                     read_rate=count / (read_end - idle_until),
                     rss_mb=max(peak_rss_mb(w.pid) for w in workers),
                     outcomes={k: v for k, v in outcomes.items() if v},
+                    cpu_s=cpu_by(end) - cpu_by(idle_until),
                 )
     finally:
         for worker in workers:
@@ -306,6 +323,7 @@ def scale_run(
     return {f"livewatch_x{n}": run.rate, f"livewatch_x{n}_read_only": run.read_rate,
             f"livewatch_x{n}_peak_rss_mb": round(run.rss_mb, 1),
             f"livewatch_x{n}_outcomes": run.outcomes,
+            f"livewatch_x{n}_per_cpu_s": round(sum(run.outcomes.values()) / run.cpu_s),
             f"livewatch_x{n}_reread": sum(run.outcomes.values()) - sum(once.values())}  # fmt: skip
 
 
@@ -376,6 +394,7 @@ def run_shape(shape: str, base: Settings, args: argparse.Namespace, tmp: Path) -
     result["livewatch_read_only"] = run.read_rate
     result["livewatch_peak_rss_mb"] = round(run.rss_mb, 1)
     result["livewatch_outcomes"] = run.outcomes
+    result["livewatch_per_cpu_s"] = round(sum(run.outcomes.values()) / run.cpu_s)
     result["largest_changelog_record_bytes"] = asyncio.run(largest_records(settings))
     for peer in ("faust", "quix"):
         if peer in result:
@@ -385,6 +404,11 @@ def run_shape(shape: str, base: Settings, args: argparse.Namespace, tmp: Path) -
         result.update(scale_run(settings, total, run.outcomes, args.workers, tmp))
         result[f"livewatch_x{args.workers}_vs_one"] = round(
             result[f"livewatch_x{args.workers}"] / rate, 3
+        )
+        # work per CPU second of the group against the lone worker's: below 1, the group
+        # spends more per event (the marks between workers, the broker's share aside)
+        result[f"livewatch_x{args.workers}_cpu_efficiency"] = round(
+            result[f"livewatch_x{args.workers}_per_cpu_s"] / result["livewatch_per_cpu_s"], 3
         )
     if args.shadow:
         result.update(shadow_run(settings, total, tmp / f"{tag}-shadow.log"))

@@ -23,6 +23,7 @@ def test_benchmark_runs_every_shape_and_reports_every_figure(kafka_bootstrap: st
         # last record is counted
         assert r["livewatch"] <= r["livewatch_read_only"]
         assert r["livewatch_peak_rss_mb"] > 0
+        assert r["livewatch_per_cpu_s"] > 0
         assert 0 < max(r["largest_changelog_record_bytes"].values()) < 64 * 1024
     assert result["hot"]["events"] > result["mix"]["events"]
     assert min(result["hot_vs_mix"], result["forwarded_vs_mix"]) > 0
@@ -36,6 +37,7 @@ def test_scale_out_run_reports_the_group_and_what_it_read_twice(kafka_bootstrap:
     r = result["mix"]
     assert r["livewatch_x2"] > 0 and r["livewatch_x2_vs_one"] > 0
     assert r["livewatch_x2"] <= r["livewatch_x2_read_only"]
+    assert r["livewatch_x2_per_cpu_s"] > 0 and r["livewatch_x2_cpu_efficiency"] > 0
     assert r["livewatch_x2_outcomes"]["ok"] > 0
     # the group counted every record the lone worker did, some maybe twice
     assert r["livewatch_x2_reread"] >= 0
