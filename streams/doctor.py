@@ -14,6 +14,7 @@ import statistics
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -40,6 +41,7 @@ class Sampled:
     timestamp_ms: int | None
     timestamp_type: int = 0
     """0: CreateTime (the producer's clock), 1: LogAppendTime (the broker's)."""
+    offset: int | None = None
 
 
 @dataclass
@@ -66,6 +68,10 @@ class TopicReport:
     """Values framed by a Schema Registry serializer, by the schema id in the frame."""
     reasons: Counter[str] = field(default_factory=Counter)
     """Why the invalid records would be dead-lettered, by reason."""
+    offset_gaps: int = 0
+    """Places where one partition's sampled records skip offsets: a transactional producer's
+    commit markers (or its aborted records, which a `read_committed` reader skips), or
+    compaction."""
 
     @property
     def framed(self) -> int:
@@ -95,6 +101,7 @@ class TopicReport:
             "schema_registry_framed": _share(self.framed, self.sampled),
             "schema_ids": sorted(self.schema_ids),
             "invalid_reasons": dict(self.reasons.most_common(3)),
+            "offset_gaps": self.offset_gaps,
             "advice": self.advice(),
         }
 
@@ -175,8 +182,11 @@ def key_kind(key: bytes | None, value: Any) -> str:
 def diagnose(kind: str, topic: str, partitions: int, records: Iterable[Sampled]) -> TopicReport:
     """The report on one topic's sampled records."""
     report = TopicReport(kind, topic, partitions)
+    offsets: dict[int, list[int]] = {}
     for record in records:
         report.sampled += 1
+        if record.offset is not None:
+            offsets.setdefault(record.partition, []).append(record.offset)
         value = record.value
         if value is not None and unframed(value) is not value:
             report.schema_ids[int.from_bytes(value[1:REGISTRY_FRAME], "big")] += 1
@@ -200,6 +210,9 @@ def diagnose(kind: str, topic: str, partitions: int, records: Iterable[Sampled])
             report.timestamp_types[
                 "log_append_time" if record.timestamp_type == 1 else "create_time"
             ] += 1
+    for found in offsets.values():
+        found.sort()
+        report.offset_gaps += sum(b - a > 1 for a, b in pairwise(found))
     return report
 
 
@@ -248,9 +261,10 @@ async def _sample(
         for tp, batch in batches.items():
             for r in batch:
                 if r.offset < end[tp]:
-                    records.append(
-                        Sampled(r.partition, r.key, r.value, r.timestamp, r.timestamp_type)
+                    sampled = Sampled(
+                        r.partition, r.key, r.value, r.timestamp, r.timestamp_type, r.offset
                     )
+                    records.append(sampled)
         for tp in list(waiting):
             if await consumer.position(tp) >= end[tp]:  # past a last commit marker too
                 waiting.discard(tp)
@@ -285,6 +299,12 @@ def render(reports: list[TopicReport], expected_partitions: int) -> str:
                 "  event time - record timestamp (s): "
                 + ", ".join(f"{k} {v:+g}" for k, v in skew.items())
                 + f" [{', '.join(r.timestamp_types)}]"
+            )
+        if r.offset_gaps:
+            lines.append(
+                f"  offset gaps between sampled records: {r.offset_gaps} (a transactional "
+                "producer's commit markers or aborted records, or compaction; livewatch reads "
+                "committed records only, see LIVEWATCH_ISOLATION_LEVEL)"
             )
         lines.extend(f"  advice: {a}" for a in r.advice())
     return "\n".join(lines)

@@ -204,6 +204,8 @@ async def test_a_transactional_producer_gives_the_replays_alerts_to_the_end(
         if name == "livewatch_consumer_lag_messages"
     }
     assert lag["orders"] == lag["refunds"] == 0, lag  # the markers are not records waiting
+    # doctor sees the markers as offsets no record holds
+    assert doctor(settings)["orders"]["offset_gaps"] > 0
 
 
 async def test_records_of_an_aborted_transaction_are_not_counted(
@@ -335,6 +337,9 @@ async def test_json_framed_by_a_schema_registry_serializer_gives_the_replays_ale
         if name == "livewatch_deadletter_records_total" and value
     }
     assert dead == {}, dead
+    report = doctor(settings)["orders"]
+    assert (report["schema_registry_framed"], report["schema_ids"]) == (1.0, [17])
+    assert report["offset_gaps"] == 0  # no transactions here
 
 
 def assert_same(

@@ -96,3 +96,20 @@ def test_unframed_json_reports_no_framing() -> None:
     assert report.framed == 0
     assert report.to_json()["schema_registry_framed"] == 0.0
     assert "Schema Registry" not in render([report], PARTITIONS)
+
+
+def test_offsets_skipped_between_sampled_records_are_counted_per_partition() -> None:
+    """A transactional producer's commit marker takes an offset no consumer receives: one
+    transaction per two records leaves a gap after every second record."""
+    records = [
+        Sampled(p, r.key, r.value, r.timestamp_ms, offset=i + i // 2)
+        for p in (0, 1)
+        for i, r in enumerate(orders_keyed_by_order_id(6))
+    ]
+    report = diagnose("orders", "orders", PARTITIONS, reversed(records))
+    assert report.offset_gaps == 2 * 2  # per partition: offsets 0 1 | 3 4 | 6 7
+    assert report.to_json()["offset_gaps"] == 4
+    assert "offset gaps between sampled records: 4" in render([report], PARTITIONS)
+    plain = diagnose("orders", "orders", PARTITIONS, orders_keyed_by_order_id(6))
+    assert plain.offset_gaps == 0
+    assert "offset gaps" not in render([plain], PARTITIONS)
