@@ -76,6 +76,19 @@ def check_login_or_exit(settings: Settings) -> None:
         raise typer.Exit(2) from exc
 
 
+def check_layout_or_exit(settings: Settings) -> None:
+    """Exit 2 with the reason when the input or internal topics do not all have
+    LIVEWATCH_PARTITIONS partitions: a worker reading them would exit at the first record of
+    a partition its tables do not have, or never read it."""
+    from streams.topics import TopicLayoutError, check_layout
+
+    try:
+        asyncio.run(check_layout(settings))
+    except TopicLayoutError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
 def load_rules_or_exit(path: Path | None) -> Rules:
     """The rules file (the packaged one when None); a bad one exits 2 naming line and field."""
     from streams.core.rules import RulesError, load_rules
@@ -191,6 +204,7 @@ def worker() -> None:
     configure(settings.log_format, settings.log_level)
     refuse_open_or_exit(settings, "worker")
     check_login_or_exit(settings)
+    check_layout_or_exit(settings)
     try:
         app = create_app(settings)
     except RulesError as exc:

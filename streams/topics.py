@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from streams.kafka_config import client_options
 from streams.settings import Settings
@@ -165,14 +165,47 @@ async def create_topics(settings: Settings) -> list[TopicReport]:
     ]
     existing, final = await _create_missing(settings, wanted, configs)
 
+    refuse_mismatched(settings, final)
+    return [TopicReport(name, final.get(name, 0), name not in existing) for name in wanted]
+
+
+def refuse_mismatched(settings: Settings, counts: dict[str, int]) -> None:
+    """Raise TopicLayoutError, saying what to do, when an input or internal topic among
+    `counts` (name -> partition count) has another count than `settings.partitions`."""
     mismatched = {
-        name: final[name]
+        name: counts[name]
         for name in [*settings.input_topics, *settings.internal_topics.values()]
-        if name in final and final[name] != settings.partitions
+        if name in counts and counts[name] != settings.partitions
     }
     if mismatched:
+        found = ", ".join(f"{name} has {n}" for name, n in mismatched.items())
         raise TopicLayoutError(
-            f"input topics must have partitions={settings.partitions} to be co-partitioned, "
-            f"found {mismatched}"
+            f"the input and internal topics must all have LIVEWATCH_PARTITIONS="
+            f"{settings.partitions} partitions (a partition task reads the same partition "
+            f"number of each), but {found}. If the inputs were given more partitions, give "
+            "all three the same count and run livewatch with LIVEWATCH_PARTITIONS set to it "
+            "under a new LIVEWATCH_APP_ID (its internal topics and tables are made with that "
+            "count; it reads the inputs from the start of their retention)"
         )
-    return [TopicReport(name, final.get(name, 0), name not in existing) for name in wanted]
+
+
+async def check_layout(settings: Settings, timeout_s: float = 20.0) -> None:
+    """The worker's start-up check: `refuse_mismatched` on the topics as they are (the ones
+    missing are left to `create_topics` and the worker). Brokers that cannot be reached now
+    skip it: the worker waits for them, and its broker probe checks the same once they
+    answer."""
+    try:
+        counts = await asyncio.wait_for(_input_layout(settings), timeout_s)
+    except (KafkaError, OSError, TimeoutError):
+        return
+    refuse_mismatched(settings, counts)
+
+
+async def _input_layout(settings: Settings) -> dict[str, int]:
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        names = [*settings.input_topics, *settings.internal_topics.values()]
+        return await describe_partitions(admin, names, settle_s=5.0)
+    finally:
+        await admin.close()

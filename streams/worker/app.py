@@ -26,6 +26,7 @@ from streams.kafka_config import client_options, ssl_context
 from streams.pipeline import build_detector
 from streams.rules_topic import RulesFollower
 from streams.settings import Settings
+from streams.topics import TopicLayoutError, refuse_mismatched
 from streams.worker import web
 from streams.worker.broker_health import BrokerProbe
 from streams.worker.faust_batches import BatchApp, BatchConsumer
@@ -54,6 +55,9 @@ INFRASTRUCTURE = (KafkaError, PartitionsMismatch, StateVersionError, StorageErro
 exits with EXIT_INFRASTRUCTURE, leaving the batch unacknowledged."""
 EXIT_INFRASTRUCTURE = 70
 """EX_SOFTWARE: for the supervisor (Kubernetes) to restart the worker."""
+EXIT_LAYOUT = 2
+"""The topics' partition counts no longer fit `LIVEWATCH_PARTITIONS`: as the start-up check
+(`livewatch worker` exits 2 with the same reason), an operator's to fix."""
 
 
 def _broker_urls(bootstrap: str) -> list[str]:
@@ -249,9 +253,20 @@ def _watch_brokers(app: BatchApp, settings: Settings) -> Callable[[], tuple[bool
     """Probe the brokers on a timer; the readiness check says not ready once they have not
     answered for `broker_timeout_s`."""
     probe = BrokerProbe(client_options(settings))
+    co_partitioned = [*settings.input_topics, *settings.internal_topics.values()]
 
     async def probe_brokers() -> None:
-        await probe.check()
+        if not await probe.check():
+            return
+        counts = {t: n for t in co_partitioned if (n := probe.partitions(t)) is not None}
+        try:
+            refuse_mismatched(settings, counts)
+        except TopicLayoutError as exc:
+            # Partitions added to an input topic under a running worker: their records would
+            # go unread until a rebalance, then stop the worker at their first record (no
+            # table has that partition). Stop now, saying why; a restart refuses the same.
+            log.critical("topic_layout_changed", error=str(exc), exit_code=EXIT_LAYOUT)
+            os._exit(EXIT_LAYOUT)
 
     cast(Any, app).timer(min(5.0, settings.broker_timeout_s / 3))(probe_brokers)
 

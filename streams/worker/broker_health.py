@@ -31,6 +31,8 @@ class BrokerProbe:
         self.last_ok: float | None = None
         self.client: AIOKafkaClient | None = None
         self.failing = False
+        self.metadata: Any = None
+        """The cluster's metadata as last answered (aiokafka's `ClusterMetadata`)."""
 
     async def check(self) -> bool:
         """One metadata request; True when a broker answered. Logs once when the brokers stop
@@ -41,7 +43,7 @@ class BrokerProbe:
                 await client.bootstrap()
                 self.client = client
             else:
-                await self.client.fetch_all_metadata()
+                self.metadata = await self.client.fetch_all_metadata()
         except (KafkaError, OSError) as exc:
             if not self.failing:
                 self.failing = True
@@ -52,6 +54,11 @@ class BrokerProbe:
             self.failing = False
         self.last_ok = self.clock()
         return True
+
+    def partitions(self, topic: str) -> int | None:
+        """The topic's partition count in the last answer (None: not known, or no topic)."""
+        found = self.metadata.partitions_for_topic(topic) if self.metadata is not None else None
+        return len(found) if found else None
 
     def unreachable_for(self) -> float:
         """Seconds since the brokers last answered (since start-up if they never did)."""

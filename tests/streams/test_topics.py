@@ -6,8 +6,9 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from streams.devtools.kafka_local import free_port
 from streams.settings import Settings
-from streams.topics import TopicLayoutError, create_topics, describe_partitions
+from streams.topics import TopicLayoutError, check_layout, create_topics, describe_partitions
 from streams.worker.tables import changelog_configs
 
 pytestmark = pytest.mark.kafka
@@ -74,3 +75,25 @@ async def test_dead_letters_expire_after_their_retention(settings: Settings) -> 
     entries = {e[0]: e[1] for e in response.resources[0][4]}
     assert entries["cleanup.policy"] == "delete"
     assert entries["retention.ms"] == str(3 * 24 * 3600 * 1000)
+
+
+async def test_the_workers_layout_check_refuses_what_create_refuses(settings: Settings) -> None:
+    """`livewatch worker` checks the topics as they are before it starts: the same refusal,
+    and nothing said of topics not made yet."""
+    await check_layout(settings)  # none exist yet
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(settings.topic_orders, settings.partitions + 1, 1)])
+        # known to the broker's metadata (the check takes a topic it does not know for missing)
+        await describe_partitions(admin, [settings.topic_orders], expect_all=True)
+    finally:
+        await admin.close()
+    with pytest.raises(TopicLayoutError, match=rf"{settings.topic_orders} has "):
+        await check_layout(settings)
+
+
+async def test_the_layout_check_leaves_brokers_it_cannot_reach_to_the_worker() -> None:
+    """An unreachable broker is not a refusal: the worker waits for it (`/readyz` says so), and
+    its broker probe checks the layout once the brokers answer."""
+    await check_layout(Settings(kafka_bootstrap=f"127.0.0.1:{free_port()}"), timeout_s=10)
