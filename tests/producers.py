@@ -7,16 +7,21 @@ about the producers livewatch's users run: librdkafka's default partitioner is C
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Producer
 
 from schemas import TOPIC_MODELS
+from streams.devtools.kafka_local import resolve_jars
 from streams.placement import KeyField, record_key
 from streams.settings import Settings
 
@@ -137,3 +142,47 @@ def die_in_a_transaction(
         [sys.executable, "-c", _DIE_IN_A_TRANSACTION], input=args, text=True, check=True,
         timeout=120,
     )  # fmt: skip
+
+
+JAVA_SOURCE = Path(__file__).parent / "java" / "LinesProducer.java"
+
+
+def produce_java(
+    settings: Settings, records: Iterable[tuple[str, Any]], keys: dict[str, KeyField] | None = None
+) -> int:
+    """Send `(topic kind, value)` records with Kafka's own Java client and its defaults
+    (murmur2 for keyed records, idempotence and acks=all), keyed as `keys` says per topic
+    (default: the anchor), stamped with their event time, each event-minute flushed before the
+    next. The producer (`java/LinesProducer.java`) is compiled against the broker's
+    `kafka-clients` jar on first use. Blocking."""
+    libs = resolve_jars()
+    classes = Path(tempfile.gettempdir()) / f"livewatch-java-{_digest(JAVA_SOURCE)}"
+    if not (classes / "LinesProducer.class").exists():
+        classes.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["javac", "-cp", f"{libs}/*", "-d", str(classes), str(JAVA_SOURCE)],
+            check=True, capture_output=True, timeout=120,
+        )  # fmt: skip
+    chosen = keys or {}
+    lines = []
+    minute = None
+    for kind, value in records:
+        event = TOPIC_MODELS[kind].model_validate(value)
+        stamp = event.event_time.isoformat()[:16]
+        if stamp != minute:
+            lines.append("")  # the producer flushes here
+            minute = stamp
+        key = record_key(event, chosen.get(kind, "anchor"))
+        ms = int(event.event_time.timestamp() * 1000)
+        text = json.dumps(value)
+        lines.append(f"{settings.topic_by_kind[kind]}\t{key.decode() if key else ''}\t{ms}\t{text}")
+    done = subprocess.run(
+        ["java", "-cp", f"{classes}{os.pathsep}{libs}/*", "LinesProducer",
+         settings.kafka_bootstrap],
+        input="\n".join(lines) + "\n", capture_output=True, text=True, check=True, timeout=300,
+    )  # fmt: skip
+    return int(done.stdout.split()[-1])
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]

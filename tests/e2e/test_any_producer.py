@@ -27,7 +27,7 @@ from streams.settings import Settings
 from streams.topics import create_topics
 from tests.e2e.test_http_api import samples
 from tests.e2e.test_no_silent_loss import alerts_settled, identities, marks_repaired
-from tests.producers import die_in_a_transaction, produce_librdkafka
+from tests.producers import die_in_a_transaction, produce_java, produce_librdkafka
 from tests.streams.worker_process import WorkerProcess
 
 pytestmark = pytest.mark.kafka
@@ -69,8 +69,10 @@ def forwarded(found: dict[tuple[str, Any], float]) -> dict[tuple[str, str], floa
         ("librdkafka", OWN_IDS, False, {"orders": "key", "refunds": "no_anchor"}),
         # livewatch's own client (murmur2), keyed by those ids
         ("aiokafka", OWN_IDS, False, {"orders": "key", "refunds": "no_anchor"}),
+        # Kafka's own Java client with its defaults (murmur2, idempotence, acks=all)
+        ("java", OWN_IDS, False, {"orders": "key", "refunds": "no_anchor"}),
     ],
-    ids=["librdkafka-anchor-keys", "librdkafka-own-ids", "aiokafka-own-ids"],
+    ids=["librdkafka-anchor-keys", "librdkafka-own-ids", "aiokafka-own-ids", "java-own-ids"],
 )
 async def test_a_backlog_from_any_producer_gives_the_replays_alerts(
     settings: Settings,
@@ -91,6 +93,8 @@ async def test_a_backlog_from_any_producer_gives_the_replays_alerts(
     await create_topics(settings)
     if client == "librdkafka":
         await asyncio.to_thread(produce_librdkafka, settings, records, keys)
+    elif client == "java":
+        assert await asyncio.to_thread(produce_java, settings, records, keys) == len(records)
     else:
         await send_events(settings, records, placement=Placement.of(**keys))
     worker.start()
