@@ -240,6 +240,11 @@ class Run(NamedTuple):
     """CPU seconds the workers used over the same span as `rate`, summed: events per CPU
     second compare one worker and a group apart from the cores the machine had to spare."""
 
+    @property
+    def per_cpu_s(self) -> int:
+        """Records counted per CPU second of the workers."""
+        return round(sum(self.outcomes.values()) / self.cpu_s)
+
 
 def worker_run(settings: Settings, total: int, log: Path) -> Run:
     """A worker's rates (see `Run`), timed from its last scrape before it consumed anything
@@ -323,7 +328,7 @@ def scale_run(
     return {f"livewatch_x{n}": run.rate, f"livewatch_x{n}_read_only": run.read_rate,
             f"livewatch_x{n}_peak_rss_mb": round(run.rss_mb, 1),
             f"livewatch_x{n}_outcomes": run.outcomes,
-            f"livewatch_x{n}_per_cpu_s": round(sum(run.outcomes.values()) / run.cpu_s),
+            f"livewatch_x{n}_per_cpu_s": run.per_cpu_s,
             f"livewatch_x{n}_reread": sum(run.outcomes.values()) - sum(once.values())}  # fmt: skip
 
 
@@ -394,7 +399,7 @@ def run_shape(shape: str, base: Settings, args: argparse.Namespace, tmp: Path) -
     result["livewatch_read_only"] = run.read_rate
     result["livewatch_peak_rss_mb"] = round(run.rss_mb, 1)
     result["livewatch_outcomes"] = run.outcomes
-    result["livewatch_per_cpu_s"] = round(sum(run.outcomes.values()) / run.cpu_s)
+    result["livewatch_per_cpu_s"] = run.per_cpu_s
     result["largest_changelog_record_bytes"] = asyncio.run(largest_records(settings))
     for peer in ("faust", "quix"):
         if peer in result:

@@ -42,6 +42,12 @@ def unframed(raw: bytes) -> bytes:
     return raw[REGISTRY_FRAME:] if len(raw) > REGISTRY_FRAME and raw[0] == 0 else raw
 
 
+def schema_id(raw: bytes) -> int | None:
+    """The schema id in a Schema Registry serializer's frame (None: the value is not framed,
+    see `unframed`)."""
+    return int.from_bytes(raw[1:REGISTRY_FRAME], "big") if unframed(raw) is not raw else None
+
+
 def decode(kind: str, raw: bytes | None) -> InputEvent:
     """Validate the record value of an input topic (`orders`, `refunds` or `complaints`), as
     JSON, framed by a Schema Registry serializer or not (see `unframed`)."""
@@ -53,9 +59,8 @@ def decode(kind: str, raw: bytes | None) -> InputEvent:
         return model.model_validate_json(body)
     except ValidationError as exc:
         if body is not raw and exc.errors()[0]["type"] == "json_invalid":
-            schema_id = int.from_bytes(raw[1:REGISTRY_FRAME], "big")
             raise DecodeError(
-                f"value: framed by a Schema Registry serializer (schema id {schema_id}) but "
+                f"value: framed by a Schema Registry serializer (schema id {schema_id(raw)}) but "
                 "not JSON; Avro and Protobuf are not read: produce with the JSON serializer"
             ) from exc
         raise DecodeError(describe(exc)) from exc

@@ -20,7 +20,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from streams.codecs import REGISTRY_FRAME, DecodeError, decode, unframed
+from streams.codecs import DecodeError, decode, schema_id
 from streams.kafka_config import client_options
 from streams.placement import HASHES, PARTITIONERS, owner
 from streams.settings import Settings
@@ -187,11 +187,11 @@ def diagnose(kind: str, topic: str, partitions: int, records: Iterable[Sampled])
         report.sampled += 1
         if record.offset is not None:
             offsets.setdefault(record.partition, []).append(record.offset)
-        value = record.value
-        if value is not None and unframed(value) is not value:
-            report.schema_ids[int.from_bytes(value[1:REGISTRY_FRAME], "big")] += 1
+        framed = schema_id(record.value) if record.value is not None else None
+        if framed is not None:
+            report.schema_ids[framed] += 1
         try:
-            event = decode(kind, value)
+            event = decode(kind, record.value)
         except DecodeError as exc:
             report.invalid += 1
             report.reasons[str(exc)[:REASON_CHARS]] += 1

@@ -399,6 +399,12 @@ class Settings(BaseSettings):
         return {kind: f"{self.app_id}-{kind}" for kind in INTERNAL}
 
     @property
+    def co_partitioned_topics(self) -> list[str]:
+        """The input and internal topics: a partition task reads the same partition number of
+        each, so they all have `partitions` partitions."""
+        return [*self.input_topics, *self.internal_topics.values()]
+
+    @property
     def rules_topic(self) -> str | None:
         """The rules topic's name, None when it is off."""
         if self.topic_rules == "off":

@@ -174,7 +174,7 @@ def refuse_mismatched(settings: Settings, counts: dict[str, int]) -> None:
     `counts` (name -> partition count) has another count than `settings.partitions`."""
     mismatched = {
         name: counts[name]
-        for name in [*settings.input_topics, *settings.internal_topics.values()]
+        for name in settings.co_partitioned_topics
         if name in counts and counts[name] != settings.partitions
     }
     if mismatched:
@@ -205,7 +205,6 @@ async def _input_layout(settings: Settings) -> dict[str, int]:
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
-        names = [*settings.input_topics, *settings.internal_topics.values()]
-        return await describe_partitions(admin, names, settle_s=5.0)
+        return await describe_partitions(admin, settings.co_partitioned_topics, settle_s=5.0)
     finally:
         await admin.close()

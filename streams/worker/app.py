@@ -105,7 +105,7 @@ def create_app(
     """
     app = _faust_app(settings)
     # One topic object for all: Faust assigns the same partition number of each to one worker.
-    inputs = _raw_topic(app, *settings.input_topics, *settings.internal_topics.values())
+    inputs = _raw_topic(app, *settings.co_partitioned_topics)
     configs = changelog_configs(settings)
     tables = {
         name: app.Table(
@@ -253,12 +253,12 @@ def _watch_brokers(app: BatchApp, settings: Settings) -> Callable[[], tuple[bool
     """Probe the brokers on a timer; the readiness check says not ready once they have not
     answered for `broker_timeout_s`."""
     probe = BrokerProbe(client_options(settings))
-    co_partitioned = [*settings.input_topics, *settings.internal_topics.values()]
 
     async def probe_brokers() -> None:
         if not await probe.check():
             return
-        counts = {t: n for t in co_partitioned if (n := probe.partitions(t)) is not None}
+        known = ((t, probe.partitions(t)) for t in settings.co_partitioned_topics)
+        counts = {t: n for t, n in known if n is not None}
         try:
             refuse_mismatched(settings, counts)
         except TopicLayoutError as exc:

@@ -231,16 +231,10 @@ async def test_records_of_an_aborted_transaction_are_not_counted(
     end = datetime.fromisoformat(mine[len(mine) // 2]["placed_at"])
     at = end + timedelta(seconds=30)
     fake = [
-        ("refunds", {
-            "schema_version": 1, "event_id": f"evt-aborted-{o['order_id']}",
-            "refund_id": f"refund-aborted-{o['order_id']}", "order_id": o["order_id"],
-            "amount": o["amount"], "currency": o["currency"], "reason": "damaged",
-            "shipped": False, "requested_at": at.isoformat(), "anchor_id": anchor,
-            "session_id": o["session_id"],
-        })
+        refund_of(o, "aborted", at)
         for o in mine
         if end - timedelta(hours=1) <= datetime.fromisoformat(o["placed_at"]) < end
-    ]  # fmt: skip
+    ]
     counted = list(replay_records(sorted(records + fake, key=lambda r: _when(r[1])), settings))
     assert {a.anchor_id for a in counted} - {a.anchor_id for a in expected} == {anchor}
     await create_topics(settings)
@@ -271,16 +265,7 @@ async def test_a_producer_that_dies_mid_transaction_delays_detection_and_loses_n
         value for kind, value in records[:half]
         if kind == "orders" and cut - timedelta(hours=1) <= datetime.fromisoformat(_when(value))
     ]  # fmt: skip
-    fake = [
-        ("refunds", {
-            "schema_version": 1, "event_id": f"evt-dead-{o['order_id']}",
-            "refund_id": f"refund-dead-{o['order_id']}", "order_id": o["order_id"],
-            "amount": o["amount"], "currency": o["currency"], "reason": "damaged",
-            "shipped": False, "requested_at": cut.isoformat(), "anchor_id": o["anchor_id"],
-            "session_id": o["session_id"],
-        })
-        for o in last_hour
-    ]  # fmt: skip
+    fake = [refund_of(o, "dead", cut) for o in last_hour]
     crc32 = HASHES["crc32"]  # librdkafka's default partitioner
     assert len({crc32(v["anchor_id"].encode(), 8) for _, v in fake}) == 8  # every partition
     await create_topics(settings)
@@ -293,6 +278,18 @@ async def test_a_producer_that_dies_mid_transaction_delays_detection_and_loses_n
     assert_same(alerts, expected, worker)
     # The last boundaries needed the records after the dead transaction: they waited for it.
     assert max(a.emitted_at for a in alerts) >= died + timedelta(seconds=5)
+
+
+def refund_of(order: dict[str, Any], tag: str, at: datetime) -> tuple[str, dict[str, Any]]:
+    """A refund of the whole `order` requested at `at`, naming its anchor, with ids of its
+    own (`tag` in them)."""
+    return ("refunds", {
+        "schema_version": 1, "event_id": f"evt-{tag}-{order['order_id']}",
+        "refund_id": f"refund-{tag}-{order['order_id']}", "order_id": order["order_id"],
+        "amount": order["amount"], "currency": order["currency"], "reason": "damaged",
+        "shipped": False, "requested_at": at.isoformat(), "anchor_id": order["anchor_id"],
+        "session_id": order["session_id"],
+    })  # fmt: skip
 
 
 def _when(value: dict[str, Any]) -> str:
