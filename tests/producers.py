@@ -145,6 +145,7 @@ def die_in_a_transaction(
 
 
 JAVA_SOURCE = Path(__file__).parent / "java" / "LinesProducer.java"
+GO_MODULE = Path(__file__).parent / "go"
 
 
 def produce_java(
@@ -163,6 +164,38 @@ def produce_java(
             ["javac", "-cp", f"{libs}/*", "-d", str(classes), str(JAVA_SOURCE)],
             check=True, capture_output=True, timeout=120,
         )  # fmt: skip
+    command = ["java", "-cp", f"{classes}{os.pathsep}{libs}/*", "LinesProducer"]
+    return _produce_lines(command, settings, records, keys)
+
+
+def produce_sarama(
+    settings: Settings, records: Iterable[tuple[str, Any]], keys: dict[str, KeyField] | None = None
+) -> int:
+    """Send `(topic kind, value)` records with Sarama, the Go client, and its defaults (its
+    hash partitioner: FNV-1a of the key; acks from the leader), keyed and flushed as
+    `produce_java` does. The producer (`go/main.go`) is built on first use, its modules fetched
+    from the Go module proxy at the versions `go/go.sum` pins. Blocking."""
+    digest = _digest(*sorted(GO_MODULE.iterdir()))
+    binary = Path(tempfile.gettempdir()) / f"livewatch-sarama-{digest}"
+    if not binary.exists():
+        built = subprocess.run(
+            ["go", "build", "-mod=readonly", "-o", str(binary), "."],
+            cwd=GO_MODULE, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        if built.returncode != 0:
+            raise RuntimeError(f"go build of {GO_MODULE} failed:\n{built.stderr}")
+    return _produce_lines([str(binary)], settings, records, keys)
+
+
+def _produce_lines(
+    command: list[str],
+    settings: Settings,
+    records: Iterable[tuple[str, Any]],
+    keys: dict[str, KeyField] | None,
+) -> int:
+    """Run a line producer (`command` and the bootstrap address): one line per record,
+    "topic<TAB>key<TAB>timestamp ms<TAB>value", an empty line where an event-minute ends (the
+    producer flushes there); returns the count it says it sent."""
     chosen = keys or {}
     lines = []
     minute = None
@@ -177,12 +210,16 @@ def produce_java(
         text = json.dumps(value)
         lines.append(f"{settings.topic_by_kind[kind]}\t{key.decode() if key else ''}\t{ms}\t{text}")
     done = subprocess.run(
-        ["java", "-cp", f"{classes}{os.pathsep}{libs}/*", "LinesProducer",
-         settings.kafka_bootstrap],
-        input="\n".join(lines) + "\n", capture_output=True, text=True, check=True, timeout=300,
+        [*command, settings.kafka_bootstrap], input="\n".join(lines) + "\n",
+        capture_output=True, text=True, timeout=300,
     )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"{command[0]} failed ({done.returncode}):\n{done.stderr[-4000:]}")
     return int(done.stdout.split()[-1])
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+def _digest(*paths: Path) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]

@@ -1,6 +1,7 @@
-"""Any producer, any key: records produced by librdkafka (confluent-kafka, its CRC32 default)
-or aiokafka, keyed by the anchor or by their own ids, reach their anchor's partition, and the
-worker publishes the alerts of the plain replay (which places every record by its anchor)."""
+"""Any producer, any key: records produced by librdkafka (confluent-kafka, its CRC32 default),
+aiokafka, Kafka's Java client or Sarama (Go, FNV-1a), keyed by the anchor or by their own ids,
+reach their anchor's partition, and the worker publishes the alerts of the plain replay (which
+places every record by its anchor)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,12 @@ from streams.settings import Settings
 from streams.topics import create_topics
 from tests.e2e.test_http_api import samples
 from tests.e2e.test_no_silent_loss import alerts_settled, identities, marks_repaired
-from tests.producers import die_in_a_transaction, produce_java, produce_librdkafka
+from tests.producers import (
+    die_in_a_transaction,
+    produce_java,
+    produce_librdkafka,
+    produce_sarama,
+)
 from tests.streams.worker_process import WorkerProcess
 
 pytestmark = pytest.mark.kafka
@@ -71,8 +77,16 @@ def forwarded(found: dict[tuple[str, Any], float]) -> dict[tuple[str, str], floa
         ("aiokafka", OWN_IDS, False, {"orders": "key", "refunds": "no_anchor"}),
         # Kafka's own Java client with its defaults (murmur2, idempotence, acks=all)
         ("java", OWN_IDS, False, {"orders": "key", "refunds": "no_anchor"}),
+        # Sarama (Go) with its defaults, keyed as the README asks: FNV-1a of the anchor
+        ("sarama", {}, True, {"orders": "partitioner", "refunds": "partitioner"}),
     ],
-    ids=["librdkafka-anchor-keys", "librdkafka-own-ids", "aiokafka-own-ids", "java-own-ids"],
+    ids=[
+        "librdkafka-anchor-keys",
+        "librdkafka-own-ids",
+        "aiokafka-own-ids",
+        "java-own-ids",
+        "sarama-anchor-keys",
+    ],
 )
 async def test_a_backlog_from_any_producer_gives_the_replays_alerts(
     settings: Settings,
@@ -95,6 +109,8 @@ async def test_a_backlog_from_any_producer_gives_the_replays_alerts(
         await asyncio.to_thread(produce_librdkafka, settings, records, keys)
     elif client == "java":
         assert await asyncio.to_thread(produce_java, settings, records, keys) == len(records)
+    elif client == "sarama":
+        assert await asyncio.to_thread(produce_sarama, settings, records, keys) == len(records)
     else:
         await send_events(settings, records, placement=Placement.of(**keys))
     worker.start()
@@ -104,7 +120,8 @@ async def test_a_backlog_from_any_producer_gives_the_replays_alerts(
     for topic, why in reasons.items():
         assert found.get((topic, why), 0) > 0, found
     report = doctor(settings)
-    assert report["orders"]["partitioner"] == ("crc32" if client == "librdkafka" else "murmur2")
+    partitioner = {"librdkafka": "crc32", "sarama": "fnv1a"}.get(client, "murmur2")
+    assert report["orders"]["partitioner"] == partitioner
     assert max(report["orders"]["keys"], key=report["orders"]["keys"].get) == (
         "order_id" if keys else "anchor_id"
     )
