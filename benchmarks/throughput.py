@@ -332,11 +332,24 @@ def scale_run(
             f"livewatch_x{n}_reread": sum(run.outcomes.values()) - sum(once.values())}  # fmt: skip
 
 
-async def largest_records(settings: Settings) -> dict[str, int]:
-    """The largest value written to each of the worker's changelog topics, read to their end
-    offsets (a first empty poll is not the end: a loaded broker may answer it before any
-    assignment)."""
-    found: dict[str, int] = {}
+class Changelogs(NamedTuple):
+    """What the worker wrote to each table's changelog over a run."""
+
+    records: dict[str, int]
+    bytes: dict[str, int]
+    """Keys and values."""
+    largest: dict[str, int]
+    """The largest value."""
+
+
+async def changelog_figures(settings: Settings) -> Changelogs:
+    """Each changelog topic of the worker's tables read to its end offsets (a first empty poll
+    is not the end: a loaded broker may answer it before any assignment). Every record the
+    worker wrote is still there: a run is far shorter than the time Kafka takes to compact or
+    expire a segment."""
+    records: dict[str, int] = {}
+    size: dict[str, int] = {}
+    largest: dict[str, int] = {}
     for table in TABLES:
         topic = changelog_topic(settings, table)
         consumer = AIOKafkaConsumer(
@@ -344,7 +357,7 @@ async def largest_records(settings: Settings) -> dict[str, int]:
             auto_offset_reset="earliest",
         )  # fmt: skip
         await consumer.start()
-        largest = 0
+        records[table] = size[table] = largest[table] = 0
         try:
             tps = [TopicPartition(topic, p) for p in range(settings.partitions)]
             consumer.assign(tps)
@@ -354,13 +367,15 @@ async def largest_records(settings: Settings) -> dict[str, int]:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{topic} not read to its end in 60 s")
                 batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
-                for records in batches.values():
-                    for r in records:
-                        largest = max(largest, len(r.value or b""))
+                for found in batches.values():
+                    for r in found:
+                        value = len(r.value or b"")
+                        records[table] += 1
+                        size[table] += len(r.key or b"") + value
+                        largest[table] = max(largest[table], value)
         finally:
             await consumer.stop()
-        found[table] = largest
-    return found
+    return Changelogs(records, size, largest)
 
 
 def fresh(base: Settings, tag: str) -> Settings:
@@ -400,7 +415,12 @@ def run_shape(shape: str, base: Settings, args: argparse.Namespace, tmp: Path) -
     result["livewatch_peak_rss_mb"] = round(run.rss_mb, 1)
     result["livewatch_outcomes"] = run.outcomes
     result["livewatch_per_cpu_s"] = run.per_cpu_s
-    result["largest_changelog_record_bytes"] = asyncio.run(largest_records(settings))
+    changelogs = asyncio.run(changelog_figures(settings))
+    result["largest_changelog_record_bytes"] = changelogs.largest
+    result["changelog_records"] = changelogs.records
+    # what each event costs the worker and the broker in state writes (encoded, sent, stored)
+    result["changelog_records_per_event"] = round(sum(changelogs.records.values()) / total, 2)
+    result["changelog_bytes_per_event"] = round(sum(changelogs.bytes.values()) / total)
     for peer in ("faust", "quix"):
         if peer in result:
             result[f"livewatch_vs_{peer}"] = round(rate / result[peer], 3)
@@ -502,6 +522,9 @@ def main() -> None:
         for key in sorted(k for k in r if k.startswith("livewatch_")):
             print(f"  {key}: {r[key]}")
         print(f"  largest changelog record: {r['largest_changelog_record_bytes']}")
+        print(f"  changelog records: {r['changelog_records']} "
+              f"({r['changelog_records_per_event']} and {r['changelog_bytes_per_event']} bytes "
+              "per event)")  # fmt: skip
     for shape in ("hot", "forwarded"):
         if f"{shape}_vs_mix" in results:
             print(f"livewatch {shape} / mix: {results[f'{shape}_vs_mix']}")

@@ -25,6 +25,9 @@ def test_benchmark_runs_every_shape_and_reports_every_figure(kafka_bootstrap: st
         assert r["livewatch_peak_rss_mb"] > 0
         assert r["livewatch_per_cpu_s"] > 0
         assert 0 < max(r["largest_changelog_record_bytes"].values()) < 64 * 1024
+        # every event is remembered or counted somewhere: its anchor's bucket at least
+        assert r["changelog_records"]["anchor-buckets"] > 0
+        assert r["changelog_records_per_event"] > 0 and r["changelog_bytes_per_event"] > 0
     assert result["hot"]["events"] > result["mix"]["events"]
     assert min(result["hot_vs_mix"], result["forwarded_vs_mix"]) > 0
 
