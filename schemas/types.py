@@ -5,11 +5,33 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 ID_MAX_LENGTH = 128
-Id = Annotated[str, StringConstraints(min_length=1, max_length=ID_MAX_LENGTH)]
-"""A non-empty identifier of at most `ID_MAX_LENGTH` (128) characters."""
+
+
+def integer_as_text(value: object) -> object:
+    """An integer id is the id its decimal digits spell: services in Java and Go often write
+    their keys (a `long` order id, a database key) as JSON numbers, and `123` and `"123"` name
+    the same order whichever producer wrote it. Only integers: a boolean or a float (`1e3`,
+    `1.0`) has no one spelling as an id, and stays refused."""
+    return str(value) if type(value) is int else value
+
+
+Id = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=ID_MAX_LENGTH),
+    BeforeValidator(integer_as_text),
+]
+"""A non-empty identifier of at most `ID_MAX_LENGTH` (128) characters; a JSON integer is
+taken as its decimal text (see `integer_as_text`)."""
 
 MAX_AMOUNT = Decimal(10) ** 12
 """The largest amount one event may carry. Larger than any single order or refund (the biggest

@@ -127,6 +127,46 @@ async def test_a_backlog_from_any_producer_gives_the_replays_alerts(
     )
 
 
+ID_FIELDS = ("event_id", "order_id", "refund_id", "complaint_id", "session_id", "anchor_id",
+             "merchant_id", "sku_id", "buyer_id")  # fmt: skip
+
+
+def with_integer_ids(records: list[Any]) -> list[Any]:
+    """The records with every id written as a JSON integer, one number per distinct id (as a
+    service with `long` keys writes them)."""
+    numbers: dict[str, int] = {}
+    out = []
+    for kind, value in records:
+        changed = dict(value)
+        for field in ID_FIELDS:
+            if isinstance(changed.get(field), str):
+                changed[field] = numbers.setdefault(changed[field], 10**12 + len(numbers))
+        out.append((kind, changed))
+    return out
+
+
+async def test_a_producer_writing_integer_ids_is_counted_not_dead_lettered(
+    settings: Settings, worker: WorkerProcess
+) -> None:
+    """Every id a JSON integer (a Java or Go service's `long` keys), produced with librdkafka
+    keyed by the anchor: the worker's alerts are the replay's of the same records, each alert
+    naming its anchor by the digits, and nothing is dead-lettered. Before ids were read as
+    their digits, every record was dead-lettered and the replay found nothing either."""
+    settings = worker.settings = settings.model_copy(update={"partitions": 8})
+    records = with_integer_ids(simulated(12, 200, 6.0, True))
+    expected = list(replay_records(records, settings))
+    assert sum(1 for a in expected if a.status.value == "firing") >= 5
+    assert all(a.anchor_id.isdigit() for a in expected)
+    await create_topics(settings)
+    await asyncio.to_thread(produce_librdkafka, settings, records)
+    worker.start()
+    alerts = await alerts_settled(settings, expected, worker)
+    assert_same(alerts, expected, worker)
+    found = await metrics(settings.web_port)
+    dead = [v for (name, _), v in found.items() if name == "livewatch_deadletter_records_total"]
+    assert dead and sum(dead) == 0, dead  # the series are there, every one at zero
+
+
 def doctor(settings: Settings) -> dict[str, Any]:
     """`livewatch doctor --format json` against the test's topics."""
     done = subprocess.run(

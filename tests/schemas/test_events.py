@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -37,6 +38,9 @@ VALID = [
     (Order, factories.order(order_id="y" * 128)),
     # zero amount (a free gift) is allowed
     (Refund, factories.refund(amount="0")),
+    # ids written as JSON integers (a Java long, a database key)
+    (Order, factories.order(order_id=9_007_199_254_740_993, anchor_id=42, buyer_id=7)),
+    (Refund, factories.refund(order_id=123, refund_id=124, anchor_id=None)),
 ]
 
 INVALID = [
@@ -54,6 +58,11 @@ INVALID = [
     (Order, factories.order(buyer_id=LONG_ID), "buyer_id"),
     (Refund, factories.refund(refund_id=""), "refund_id"),
     (Complaint, factories.complaint(anchor_id=LONG_ID), "anchor_id"),
+    # ids that are numbers but not integers, or booleans: no one spelling
+    (Order, factories.order(order_id=1.5), "order_id"),
+    (Order, factories.order(anchor_id=True), "anchor_id"),
+    (Refund, factories.refund(order_id=1e3), "order_id"),
+    (Order, factories.order(buyer_id=10**200), "buyer_id"),
     # unknown enum values
     (Order, factories.order(category="weapons"), "category"),
     (Refund, factories.refund(reason="bored"), "reason"),
@@ -96,6 +105,16 @@ def test_bad_field_is_rejected_by_name(
     locations = {str(error["loc"][0]) for error in info.value.errors()}
     assert locations == {field}
     assert field in str(info.value)
+
+
+def test_an_integer_id_is_the_id_its_digits_spell() -> None:
+    """`123` and `"123"` are one order, whichever producer wrote it, from a dict or from the
+    JSON bytes (the worker's path), exactly (beyond a double's 53 bits)."""
+    big = 9_007_199_254_740_993  # 2**53 + 1: a double would round it
+    as_number = Order.model_validate_json(json.dumps(factories.order(order_id=big, anchor_id=42)))
+    as_text = Order.model_validate(factories.order(order_id=str(big), anchor_id="42"))
+    assert as_number == as_text
+    assert as_number.order_id == "9007199254740993"
 
 
 def test_amount_keeps_decimal_precision() -> None:

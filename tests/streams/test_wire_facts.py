@@ -211,6 +211,15 @@ def test_a_record_off_the_plain_form_goes_to_the_model(kind: str, change: dict[s
     assert plain_fact(kind, BASES[kind](**change)) is None
 
 
+def test_integer_ids_reach_the_worker_as_the_ids_their_digits_spell() -> None:
+    """A producer writing its ids as JSON integers (a Java long) is counted, not dead-lettered:
+    its record takes the model's way and gives the fact of the same record with text ids."""
+    numbers = factories.order(order_id=9_007_199_254_740_993, anchor_id=42, buyer_id=7)
+    text = factories.order(order_id="9007199254740993", anchor_id="42", buyer_id="7")
+    assert plain_fact("orders", numbers) is None
+    assert fact_of_bytes("orders", encoded(numbers)) == fact_of_bytes("orders", encoded(text))
+
+
 @pytest.mark.parametrize(
     "raw",
     [
