@@ -2,11 +2,12 @@
 
 `codecs.decode` validates a record into its pydantic model and `facts.fact_of` then takes the few
 fields counting needs: about 6 µs an order, a tenth of the worker's time. Most records are
-plain: every field there with the JSON type the model wants, well inside its bounds, the
-timestamp in RFC 3339's usual form. For such a record `fact_of_bytes` checks what the model
-checks and makes the fact itself. Anything else (a missing or null field, a number where a
-string belongs, an amount at a bound, a timestamp in another form, a JSON error) goes to the
-model, which stays the contract: it decides, and its error is the one the dead letter names.
+plain: every field there with the JSON type the model wants (an id text or an integer), well
+inside its bounds, the timestamp in RFC 3339's usual form. For such a record `fact_of_bytes`
+checks what the model checks and makes the fact itself. Anything else (a missing or null
+field, a float where an id belongs, an amount at a bound, a timestamp in another form, a JSON
+error) goes to the model, which stays the contract: it decides, and its error is the one the
+dead letter names.
 
 The JSON is parsed by pydantic-core's own parser (`from_json`), the one `model_validate_json`
 uses, so both paths accept the same documents (orjson would take nesting pydantic refuses).
@@ -41,6 +42,9 @@ _A: Final = ord("A")
 _Z: Final = ord("Z")
 _D: Final = ord("d")
 _POINT: Final = ord(".")
+_HIGHEST_INT_ID: Final = 10**ID_MAX_LENGTH - 1
+_LOWEST_INT_ID: Final = -(10 ** (ID_MAX_LENGTH - 1) - 1)
+"""Integers whose decimal text (a sign included) fits an id."""
 _NO_TIME: Final = -(1 << 62)
 _NO_AMOUNT: Final = -1.0
 
@@ -141,7 +145,11 @@ def _version(d: dict[str, Any]) -> bool:
 
 
 def _id(value: Any) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= ID_MAX_LENGTH
+    """A plain id: text of the allowed length, or an integer whose digits are (the model
+    reads it as its text, see `schemas.types.integer_as_text`; `str` makes the fact's)."""
+    if isinstance(value, str):
+        return 0 < len(value) <= ID_MAX_LENGTH
+    return type(value) is int and _LOWEST_INT_ID <= value <= _HIGHEST_INT_ID
 
 
 def _optional_id(value: Any) -> bool:
