@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
-from schemas.types import MAX_QUANTITY, Currency, Event, Id, Money, Timestamp
+from schemas.types import MAX_QUANTITY, Currency, Event, Id, Lenient, Money, Timestamp
 
 
 class ProductCategory(StrEnum):
@@ -57,7 +57,7 @@ class Order(Event):
     anchor_id: Id
     merchant_id: Id
     sku_id: Id
-    category: ProductCategory
+    category: Annotated[ProductCategory, Lenient]
     buyer_id: Id
     quantity: int = Field(ge=1, le=MAX_QUANTITY, strict=True)
     amount: Money
@@ -81,7 +81,7 @@ class Refund(Event):
     session_id: Id | None = None
     amount: Money
     currency: Currency
-    reason: RefundReason
+    reason: Annotated[RefundReason, Lenient]
     shipped: bool = Field(strict=True)
     requested_at: Timestamp
 
@@ -101,8 +101,8 @@ class Complaint(Event):
     order_id: Id | None = None
     merchant_id: Id | None = None
     sku_id: Id | None = None
-    category: ComplaintCategory
-    channel: ComplaintChannel
+    category: Annotated[ComplaintCategory, Lenient]
+    channel: Annotated[ComplaintChannel, Lenient]
     filed_at: Timestamp
 
     @property

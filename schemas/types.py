@@ -25,6 +25,17 @@ def integer_as_text(value: object) -> object:
     return str(value) if type(value) is int else value
 
 
+def name_as_value(value: object) -> object:
+    """An enumerated field's name in any case is its value: Java's Jackson writes an enum as
+    its constant (`QUALITY`, `NOT_AS_DESCRIBED`), and no two values differ by case alone. A
+    name that is no value stays refused."""
+    return value.lower() if isinstance(value, str) else value
+
+
+Lenient = BeforeValidator(name_as_value)
+"""Put on an enumerated field: its value in any case (see `name_as_value`)."""
+
+
 Id = Annotated[
     str,
     StringConstraints(min_length=1, max_length=ID_MAX_LENGTH),

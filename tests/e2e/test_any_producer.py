@@ -131,9 +131,13 @@ ID_FIELDS = ("event_id", "order_id", "refund_id", "complaint_id", "session_id", 
              "merchant_id", "sku_id", "buyer_id")  # fmt: skip
 
 
-def with_integer_ids(records: list[Any]) -> list[Any]:
-    """The records with every id written as a JSON integer, one number per distinct id (as a
-    service with `long` keys writes them)."""
+ENUM_FIELDS = ("category", "reason", "channel")
+
+
+def as_a_java_service_writes(records: list[Any]) -> list[Any]:
+    """The records as a Java service with `long` keys and enums writes them through Jackson:
+    every id a JSON integer (one number per distinct id), every enumerated value its constant
+    (`QUALITY`)."""
     numbers: dict[str, int] = {}
     out = []
     for kind, value in records:
@@ -141,19 +145,23 @@ def with_integer_ids(records: list[Any]) -> list[Any]:
         for field in ID_FIELDS:
             if isinstance(changed.get(field), str):
                 changed[field] = numbers.setdefault(changed[field], 10**12 + len(numbers))
+        for field in ENUM_FIELDS:
+            if field in changed:
+                changed[field] = str(changed[field]).upper()
         out.append((kind, changed))
     return out
 
 
-async def test_a_producer_writing_integer_ids_is_counted_not_dead_lettered(
+async def test_integer_ids_and_enum_constants_are_counted_not_dead_lettered(
     settings: Settings, worker: WorkerProcess
 ) -> None:
-    """Every id a JSON integer (a Java or Go service's `long` keys), produced with librdkafka
-    keyed by the anchor: the worker's alerts are the replay's of the same records, each alert
-    naming its anchor by the digits, and nothing is dead-lettered. Before ids were read as
-    their digits, every record was dead-lettered and the replay found nothing either."""
+    """Every id a JSON integer and every enumerated value in capitals (a Java service's `long`
+    keys and enums), produced with librdkafka keyed by the anchor: the worker's alerts are the
+    replay's of the same records, each alert naming its anchor by the digits, and nothing is
+    dead-lettered. Before, every record was dead-lettered and the replay found nothing."""
     settings = worker.settings = settings.model_copy(update={"partitions": 8})
-    records = with_integer_ids(simulated(12, 200, 6.0, True))
+    records = as_a_java_service_writes(simulated(12, 200, 6.0, True))
+    assert any(v.get("reason") == "QUALITY" for _, v in records)
     expected = list(replay_records(records, settings))
     assert sum(1 for a in expected if a.status.value == "firing") >= 5
     assert all(a.anchor_id.isdigit() for a in expected)

@@ -41,6 +41,10 @@ VALID = [
     # ids written as JSON integers (a Java long, a database key)
     (Order, factories.order(order_id=9_007_199_254_740_993, anchor_id=42, buyer_id=7)),
     (Refund, factories.refund(order_id=123, refund_id=124, anchor_id=None)),
+    # enumerated values written as Java enum constants (Jackson's default), or in any case
+    (Order, factories.order(category="ELECTRONICS")),
+    (Refund, factories.refund(reason="NOT_AS_DESCRIBED")),
+    (Complaint, factories.complaint(category="Quality", channel="HOTLINE")),
 ]
 
 INVALID = [
@@ -68,6 +72,8 @@ INVALID = [
     (Refund, factories.refund(reason="bored"), "reason"),
     (Complaint, factories.complaint(category="rude"), "category"),
     (Complaint, factories.complaint(channel="pigeon"), "channel"),
+    (Refund, factories.refund(reason="NOT AS DESCRIBED"), "reason"),
+    (Order, factories.order(category=1), "category"),
     # quantity below one, or not an integer
     (Order, factories.order(quantity=0), "quantity"),
     (Order, factories.order(quantity="2"), "quantity"),
@@ -115,6 +121,13 @@ def test_an_integer_id_is_the_id_its_digits_spell() -> None:
     as_text = Order.model_validate(factories.order(order_id=str(big), anchor_id="42"))
     assert as_number == as_text
     assert as_number.order_id == "9007199254740993"
+
+
+def test_an_enum_constant_is_its_value() -> None:
+    """`QUALITY` (a Java enum as Jackson writes it) is the reason `quality`."""
+    shouted = Refund.model_validate(factories.refund(reason="NOT_AS_DESCRIBED"))
+    assert shouted == Refund.model_validate(factories.refund(reason="not_as_described"))
+    assert shouted.model_dump(mode="json")["reason"] == "not_as_described"
 
 
 def test_amount_keeps_decimal_precision() -> None:
