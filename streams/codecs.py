@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
 from pydantic import BaseModel, ValidationError
+from pydantic_core import from_json
 
 from schemas import TOPIC_MODELS, Alert, InputEvent
 
@@ -19,12 +21,13 @@ def encode(model: BaseModel) -> bytes:
     return model.model_dump_json(exclude_none=True).encode()
 
 
-def describe(exc: ValidationError) -> str:
-    """One line naming every bad field: `placed_at: Input should have timezone info; ...`."""
+def describe(exc: ValidationError, prefix: str = "") -> str:
+    """One line naming every bad field: `placed_at: Input should have timezone info; ...`
+    (`prefix`: where the event sits in the value, such as `payload.`)."""
     parts = []
     for error in exc.errors(include_url=False):
         loc = ".".join(str(p) for p in error["loc"]) or "(value)"
-        parts.append(f"{loc}: {error['msg']}")
+        parts.append(f"{prefix}{loc}: {error['msg']}")
     return "; ".join(parts)
 
 
@@ -48,9 +51,24 @@ def schema_id(raw: bytes) -> int | None:
     return int.from_bytes(raw[1:REGISTRY_FRAME], "big") if unframed(raw) is not raw else None
 
 
+def connect_payload(data: Any) -> Any:
+    """The event inside a Kafka Connect envelope, else `data` itself.
+
+    Kafka Connect's `JsonConverter` with `schemas.enable=true` (its default) writes each value
+    as `{"schema": {...}, "payload": {...}}`: a pipeline that moves the events through Connect
+    (an outbox table, a bridge from another system) sends every event that way. No event has
+    just those two fields, so an envelope is never taken for an event."""
+    if type(data) is dict and len(data) == 2 and "schema" in data:
+        payload = data.get("payload")
+        if type(payload) is dict:
+            return payload
+    return data
+
+
 def decode(kind: str, raw: bytes | None) -> InputEvent:
     """Validate the record value of an input topic (`orders`, `refunds` or `complaints`), as
-    JSON, framed by a Schema Registry serializer or not (see `unframed`)."""
+    JSON, framed by a Schema Registry serializer or not (see `unframed`), in a Kafka Connect
+    envelope or not (see `connect_payload`)."""
     if raw is None:
         raise DecodeError("value: record has no value (tombstone)")
     model = TOPIC_MODELS[kind]
@@ -63,7 +81,24 @@ def decode(kind: str, raw: bytes | None) -> InputEvent:
                 f"value: framed by a Schema Registry serializer (schema id {schema_id(raw)}) but "
                 "not JSON; Avro and Protobuf are not read: produce with the JSON serializer"
             ) from exc
-        raise DecodeError(describe(exc)) from exc
+        payload = _enveloped(body)
+        if payload is None:
+            raise DecodeError(describe(exc)) from exc
+    try:
+        return model.model_validate_json(payload)
+    except ValidationError as exc:
+        raise DecodeError(describe(exc, "payload.")) from exc
+
+
+def _enveloped(body: bytes) -> bytes | None:
+    """The JSON of the event in a Kafka Connect envelope (None: `body` is no envelope). Written
+    again from the parsed payload, so the model reads it as JSON, as it reads any value."""
+    try:
+        data = from_json(body, cache_strings=False)
+    except ValueError:
+        return None
+    payload = connect_payload(data)
+    return None if payload is data else json.dumps(payload).encode()
 
 
 def read_alert_record(record: Any, bad: Any, log: Any) -> Alert | None:

@@ -29,7 +29,7 @@ import orjson
 from pydantic import ValidationError
 
 from schemas import TOPIC_MODELS, Alert, InputEvent
-from streams.codecs import describe
+from streams.codecs import connect_payload, describe
 from streams.core.clock import to_ms
 from streams.core.detector import Detector
 from streams.core.dict_stores import DictOrders, DictStates
@@ -114,7 +114,7 @@ def replay_records(
                                  f"{settings.max_record_bytes}")  # fmt: skip
             continue
         try:
-            event = model.model_validate(value)
+            event = model.model_validate(connect_payload(value))  # as the worker reads it
         except ValidationError as exc:
             if on_error:
                 on_error(number, describe(exc))

@@ -23,7 +23,7 @@ from pydantic_core import from_json
 
 from schemas import ComplaintCategory, ComplaintChannel, ProductCategory, RefundReason
 from schemas.types import ID_MAX_LENGTH, MAX_AMOUNT, MAX_QUANTITY
-from streams.codecs import REGISTRY_FRAME, decode
+from streams.codecs import REGISTRY_FRAME, connect_payload, decode
 from streams.core.clock import to_ms
 from streams.core.facts import ComplaintFact, Fact, OrderFact, RefundFact, fact_of
 from streams.core.sketches import key_hash
@@ -52,7 +52,8 @@ _NO_AMOUNT: Final = -1.0
 def fact_of_bytes(kind: str, raw: bytes | None) -> Fact:
     """The fact of an input record's value (`orders`, `refunds` or `complaints`); raises
     `codecs.DecodeError` exactly where `codecs.decode` does. A value framed by a Schema
-    Registry serializer is read past its frame, as `codecs.unframed` does."""
+    Registry serializer is read past its frame, as `codecs.unframed` does, and a Kafka Connect
+    envelope for its payload (`codecs.connect_payload`)."""
     if raw is not None:
         body = raw[REGISTRY_FRAME:] if len(raw) > REGISTRY_FRAME and raw[0] == 0 else raw
         try:
@@ -60,7 +61,7 @@ def fact_of_bytes(kind: str, raw: bytes | None) -> Fact:
         except ValueError:
             data = None
         if isinstance(data, dict):
-            fact = plain_fact(kind, data)
+            fact = plain_fact(kind, connect_payload(data))
             if fact is not None:
                 return fact
     return fact_of(decode(kind, raw))

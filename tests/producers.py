@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ def produce_librdkafka(
     minute_barrier: bool = True,
     config: dict[str, Any] | None = None,
     transactional: bool = False,
-    frame: bytes = b"",
+    encode: Callable[[Any], bytes] | None = None,
     aborted: Mapping[str, list[tuple[str, Any]]] | None = None,
 ) -> int:
     """Send `(topic kind, value)` records with confluent-kafka's defaults (partitioner
@@ -44,8 +44,9 @@ def produce_librdkafka(
     whenever the event time enters a new minute, as a live platform's minutes reach the broker
     in order; `rate` caps records per second. `transactional`: each minute is a transaction
     (as a Flink or Kafka Streams job with exactly-once output writes), so every partition's
-    records are followed by a commit marker, an offset no consumer ever receives. `frame`: bytes
-    put before each value (a Schema Registry serializer's magic byte and schema id). `aborted`
+    records are followed by a commit marker, an offset no consumer ever receives. `encode`: a
+    value's bytes (default: its JSON; a Schema Registry serializer's frame before it, a Kafka
+    Connect envelope around it). `aborted`
     (with `transactional`): by event minute (`YYYY-MM-DDTHH:MM`), records sent in a transaction
     of their own right after that minute's, then aborted. Blocking:
     run it in a thread from async code."""
@@ -68,14 +69,14 @@ def produce_librdkafka(
                 if aborted and minute is not None and minute in aborted:
                     producer.begin_transaction()
                     for k, v in aborted[minute]:
-                        _send(producer, settings, k, v, chosen, frame)
+                        _send(producer, settings, k, v, chosen, encode or as_json)
                     producer.flush(30)  # on the broker, then aborted there
                     producer.abort_transaction(30)
                 producer.begin_transaction()
             else:
                 producer.flush()
             minute = stamp
-        _send(producer, settings, kind, value, chosen, frame)
+        _send(producer, settings, kind, value, chosen, encode or as_json)
         producer.poll(0)
         sent += 1
         if rate:
@@ -89,9 +90,13 @@ def produce_librdkafka(
     return sent
 
 
+def as_json(value: Any) -> bytes:
+    return json.dumps(value).encode()
+
+
 def _send(
     producer: Producer, settings: Settings, kind: str, value: Any,
-    keys: Mapping[str, KeyField], frame: bytes,
+    keys: Mapping[str, KeyField], encode: Callable[[Any], bytes],
 ) -> None:  # fmt: skip
     """One record, keyed as `keys` says for its topic (default: the anchor), stamped with its
     event time, waiting for room in the local queue when it is full."""
@@ -100,7 +105,7 @@ def _send(
     while True:
         try:
             producer.produce(
-                settings.topic_by_kind[kind], frame + json.dumps(value).encode(), key,
+                settings.topic_by_kind[kind], encode(value), key,
                 timestamp=int(event.event_time.timestamp() * 1000),
             )  # fmt: skip
             return

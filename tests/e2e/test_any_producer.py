@@ -29,6 +29,7 @@ from streams.topics import create_topics
 from tests.e2e.test_http_api import samples
 from tests.e2e.test_no_silent_loss import alerts_settled, identities, marks_repaired
 from tests.producers import (
+    as_json,
     die_in_a_transaction,
     produce_java,
     produce_librdkafka,
@@ -393,7 +394,9 @@ async def test_json_framed_by_a_schema_registry_serializer_gives_the_replays_ale
     assert sum(1 for a in expected if a.status.value == "firing") >= 1
     await create_topics(settings)
     frame = b"\x00" + (17).to_bytes(4, "big")
-    await asyncio.to_thread(produce_librdkafka, settings, records, {}, frame=frame)
+    await asyncio.to_thread(
+        produce_librdkafka, settings, records, {}, encode=lambda v: frame + as_json(v)
+    )
     worker.start()
     alerts = await alerts_settled(settings, expected, worker)
     assert_same(alerts, expected, worker)
@@ -406,6 +409,35 @@ async def test_json_framed_by_a_schema_registry_serializer_gives_the_replays_ale
     report = doctor(settings)["orders"]
     assert (report["schema_registry_framed"], report["schema_ids"]) == (1.0, [17])
     assert report["offset_gaps"] == 0  # no transactions here
+
+
+CONNECT_SCHEMA = {"type": "struct", "optional": False, "name": "livewatch.Event", "fields": []}
+
+
+async def test_events_in_kafka_connect_envelopes_give_the_replays_alerts(
+    settings: Settings, worker: WorkerProcess
+) -> None:
+    """Events moved through Kafka Connect with its JsonConverter's default
+    (`schemas.enable=true`) arrive as `{"schema": ..., "payload": event}`: the worker reads
+    the payload, and nothing is dead-lettered."""
+    settings = worker.settings = settings.model_copy(update={"partitions": 4})
+    records = simulated(9, 60, 3.0, refund_anchor=True)
+    expected = list(replay_records(records, settings))
+    assert sum(1 for a in expected if a.status.value == "firing") >= 1
+    await create_topics(settings)
+    await asyncio.to_thread(
+        produce_librdkafka, settings, records, {},
+        encode=lambda v: as_json({"schema": CONNECT_SCHEMA, "payload": v}),
+    )  # fmt: skip
+    worker.start()
+    alerts = await alerts_settled(settings, expected, worker)
+    assert_same(alerts, expected, worker)
+    dead = [
+        value
+        for (name, _), value in (await metrics(settings.web_port)).items()
+        if name == "livewatch_deadletter_records_total"
+    ]
+    assert dead and sum(dead) == 0, dead
 
 
 def assert_same(

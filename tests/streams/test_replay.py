@@ -14,7 +14,7 @@ import pytest
 from schemas import TOPIC_MODELS, Alert
 from streams.devtools.sim.generator import SimConfig, Simulation
 from streams.placement import Placement, RefundKey
-from streams.replay import read_jsonl, replay_records
+from streams.replay import CHUNK, read_jsonl, replay_records
 from streams.settings import Settings
 
 SETTINGS = Settings(partitions=4)
@@ -131,3 +131,12 @@ def test_the_replay_runs_without_faust(tmp_path: Any) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     assert "LOADED []" in result.stderr
     assert '"status":"firing"' in result.stdout.replace(" ", "")
+
+
+def test_lines_of_events_in_kafka_connect_envelopes_replay_as_the_events() -> None:
+    """A file dumped from a topic that Kafka Connect's JsonConverter wrote (each value
+    `{"schema": ..., "payload": event}`) replays as the events themselves, as the worker
+    reads them."""
+    wrapped = [(kind, {"schema": {"type": "struct"}, "payload": v}) for kind, v in records(True)]
+    found = replay_records(wrapped, SETTINGS, flush=True)
+    assert Counter((a.alert_id, a.status.value) for a in found) == alerts("anchor", True, CHUNK)

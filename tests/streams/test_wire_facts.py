@@ -164,6 +164,52 @@ def test_the_fast_decode_gives_the_models_fact_or_its_error(kind: str, data: st.
     assert fast_says(kind, raw) == model_says(kind, raw)
 
 
+CONNECT_SCHEMA = {
+    "type": "struct",
+    "optional": False,
+    "name": "livewatch.Event",
+    "fields": [{"field": "event_id", "type": "string", "optional": False}],
+}
+"""The schema half of a Kafka Connect envelope (JsonConverter, `schemas.enable=true`)."""
+
+
+def in_envelope(record: Any) -> dict[str, Any]:
+    return {"schema": CONNECT_SCHEMA, "payload": record}
+
+
+@pytest.mark.parametrize("kind", sorted(BASES))
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_an_event_in_a_kafka_connect_envelope_reads_as_the_event(
+    kind: str, data: st.DataObject
+) -> None:
+    """Both paths read the payload of an envelope as they read the event alone: the same fact,
+    or the same error with the field named inside the payload."""
+    record = data.draw(changes(kind))
+    raw, alone = encoded(in_envelope(record)), encoded(record)
+    fast, model, bare = fast_says(kind, raw), model_says(kind, raw), model_says(kind, alone)
+    assert fast == model
+    if isinstance(bare, str) and isinstance(model, str):
+        assert model.startswith("DecodeError: payload.")
+    else:
+        assert model == bare
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"schema": CONNECT_SCHEMA, "payload": None},  # Connect's tombstone-like null payload
+        {"schema": CONNECT_SCHEMA, "payload": "text"},
+        {"schema": CONNECT_SCHEMA, "payload": {}, "extra": 1},  # not the envelope's shape
+        {"payload": {}},
+    ],
+)
+def test_what_only_looks_like_an_envelope_is_judged_as_it_is(value: dict[str, Any]) -> None:
+    raw = encoded(value)
+    assert fast_says("orders", raw) == model_says("orders", raw)
+    assert "payload." not in str(model_says("orders", raw))
+
+
 @pytest.mark.parametrize("kind", sorted(BASES))
 @pytest.mark.parametrize(
     ("field", "value"),
