@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
@@ -12,6 +13,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
 )
 
 ID_MAX_LENGTH = 128
@@ -63,8 +65,29 @@ a larger integer is a producer's error (and Python's integers have no bound of t
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 """An ISO 4217 alphabetic code (three upper-case letters)."""
 
-Timestamp = AwareDatetime
-"""An RFC 3339 timestamp; one without a UTC offset is rejected."""
+NAIVE_ZONE = "naive_zone"
+"""The validation context's key for the time zone of times written without an offset (see
+`in_naive_zone`)."""
+
+
+def in_naive_zone(value: object, info: ValidationInfo) -> object:
+    """A date and time written without an offset, read in the zone the validation context
+    gives (`Settings.naive_time_zone`: producers that write local time); without one, left to
+    be refused, since its offset cannot be guessed. Only text with a time of day: a bare date
+    is no event time."""
+    zone = info.context.get(NAIVE_ZONE) if isinstance(info.context, dict) else None
+    if zone is None or not isinstance(value, str) or len(value) < 16 or value[10] not in "Tt ":
+        return value
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return value  # for the timestamp's own error
+    return parsed.replace(tzinfo=zone) if parsed.tzinfo is None else value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(in_naive_zone)]
+"""An RFC 3339 timestamp; one without a UTC offset is rejected, unless the validation context
+names the zone to read it in (see `in_naive_zone`)."""
 
 
 class Event(BaseModel):

@@ -534,7 +534,7 @@ def doctor(
     check_login_or_exit(settings)
     sampled = asyncio.run(sample_topics(settings, sample))
     reports = [
-        diagnose(kind, settings.topic_by_kind[kind], partitions, records)
+        diagnose(kind, settings.topic_by_kind[kind], partitions, records, settings.naive_zone)
         for kind, (partitions, records) in sampled.items()
     ]
     if format is ReportFormat.json:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import tzinfo
 from typing import Any
 
 import orjson
@@ -10,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import from_json
 
 from schemas import TOPIC_MODELS, Alert, InputEvent
+from schemas.types import NAIVE_ZONE
 
 
 class DecodeError(ValueError):
@@ -65,16 +67,18 @@ def connect_payload(data: Any) -> Any:
     return data
 
 
-def decode(kind: str, raw: bytes | None) -> InputEvent:
+def decode(kind: str, raw: bytes | None, zone: tzinfo | None = None) -> InputEvent:
     """Validate the record value of an input topic (`orders`, `refunds` or `complaints`), as
     JSON, framed by a Schema Registry serializer or not (see `unframed`), in a Kafka Connect
-    envelope or not (see `connect_payload`)."""
+    envelope or not (see `connect_payload`). `zone`: where to read event times written
+    without an offset (`Settings.naive_time_zone`; None: they are refused)."""
     if raw is None:
         raise DecodeError("value: record has no value (tombstone)")
     model = TOPIC_MODELS[kind]
     body = unframed(raw)
+    context = None if zone is None else {NAIVE_ZONE: zone}
     try:
-        return model.model_validate_json(body)
+        return model.model_validate_json(body, context=context)
     except ValidationError as exc:
         if body is not raw and exc.errors()[0]["type"] == "json_invalid":
             raise DecodeError(
@@ -85,7 +89,7 @@ def decode(kind: str, raw: bytes | None) -> InputEvent:
         if payload is None:
             raise DecodeError(describe(exc)) from exc
     try:
-        return model.model_validate_json(payload)
+        return model.model_validate_json(payload, context=context)
     except ValidationError as exc:
         raise DecodeError(describe(exc, "payload.")) from exc
 

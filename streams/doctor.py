@@ -14,6 +14,7 @@ import statistics
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from itertools import pairwise
 from typing import Any
 
@@ -179,8 +180,15 @@ def key_kind(key: bytes | None, value: Any) -> str:
     return "other"
 
 
-def diagnose(kind: str, topic: str, partitions: int, records: Iterable[Sampled]) -> TopicReport:
-    """The report on one topic's sampled records."""
+def diagnose(
+    kind: str,
+    topic: str,
+    partitions: int,
+    records: Iterable[Sampled],
+    zone: tzinfo | None = None,
+) -> TopicReport:
+    """The report on one topic's sampled records, their times without an offset read in `zone`
+    as the worker reads them (see `codecs.decode`)."""
     report = TopicReport(kind, topic, partitions)
     offsets: dict[int, list[int]] = {}
     for record in records:
@@ -191,7 +199,7 @@ def diagnose(kind: str, topic: str, partitions: int, records: Iterable[Sampled])
         if framed is not None:
             report.schema_ids[framed] += 1
         try:
-            event = decode(kind, record.value)
+            event = decode(kind, record.value, zone)
         except DecodeError as exc:
             report.invalid += 1
             report.reasons[str(exc)[:REASON_CHARS]] += 1

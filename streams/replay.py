@@ -29,6 +29,7 @@ import orjson
 from pydantic import ValidationError
 
 from schemas import TOPIC_MODELS, Alert, InputEvent
+from schemas.types import NAIVE_ZONE
 from streams.codecs import connect_payload, describe
 from streams.core.clock import to_ms
 from streams.core.detector import Detector
@@ -99,6 +100,8 @@ def replay_records(
     n = settings.partitions
     placement = placement or Placement.of(refunds=refunds_by)
     rng = random.Random(placement.seed)
+    zone = settings.naive_zone
+    context = None if zone is None else {NAIVE_ZONE: zone}
     valid: list[tuple[int, str, InputEvent, int, int | None]] = []
     """(line number, kind, event, partition, record timestamp) of the usable lines."""
     for number, (kind, value, *more) in enumerate(records, 1):
@@ -114,7 +117,8 @@ def replay_records(
                                  f"{settings.max_record_bytes}")  # fmt: skip
             continue
         try:
-            event = model.model_validate(connect_payload(value))  # as the worker reads it
+            # as the worker reads it
+            event = model.model_validate(connect_payload(value), context=context)
         except ValidationError as exc:
             if on_error:
                 on_error(number, describe(exc))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,7 +36,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "Detection (the worker and the replay)": (
         "rules_path", "rules_lead_s", "short_window_s", "long_window_s", "step_s", "grace_s",
         "order_horizon_s", "future_tolerance_s", "max_event_age_s", "max_record_bytes",
-        "routing",
+        "naive_time_zone", "routing",
     ),
     "Worker (`livewatch worker`)": (
         "group_instance_id", "session_timeout_s", "delivery_timeout_s", "fetch_max_wait_ms",
@@ -227,6 +229,11 @@ class Settings(BaseSettings):
     before it is dead-lettered as `too_old` instead of counted as `late` (unset: the order
     horizon, the longest any window or the order memory can use). Events dated before 2000
     are always refused."""
+    naive_time_zone: str | None = None
+    """The IANA time zone (`Asia/Shanghai`) in which to read event times written without a UTC
+    offset (`2026-11-11 20:00:00`), for producers that write local time. Unset: such events
+    are dead-lettered as `invalid`, since the offset cannot be guessed. In a zone with daylight
+    saving, a repeated hour is read as its first occurrence."""
     max_record_bytes: int = Field(default=65_536, gt=0, le=900_000)
     """Input record values larger than this are dead-lettered as `too_large` without being
     decoded (an event is well under 2 KB). At most 900,000: a dead letter must fit the
@@ -323,6 +330,16 @@ class Settings(BaseSettings):
             raise ValueError("'.' and '..' are not app ids (Kafka refuses them as topic names)")
         return value
 
+    @field_validator("naive_time_zone")
+    @classmethod
+    def _a_known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(f"{value!r} is no IANA time zone (such as Asia/Shanghai)") from exc
+        return value
+
     @field_validator(*SECRETS, mode="before")
     @classmethod
     def _no_empty_secret(cls, value: object) -> object:
@@ -365,6 +382,11 @@ class Settings(BaseSettings):
             for name, value in self.model_dump().items()
             if value is not None
         }
+
+    @property
+    def naive_zone(self) -> tzinfo | None:
+        """`naive_time_zone` as a time zone (None: unset)."""
+        return None if self.naive_time_zone is None else ZoneInfo(self.naive_time_zone)
 
     @property
     def event_age_limit_s(self) -> int:

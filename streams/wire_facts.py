@@ -16,7 +16,7 @@ uses, so both paths accept the same documents (orjson would take nesting pydanti
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any, Final
 
 from pydantic_core import from_json
@@ -49,11 +49,12 @@ _NO_TIME: Final = -(1 << 62)
 _NO_AMOUNT: Final = -1.0
 
 
-def fact_of_bytes(kind: str, raw: bytes | None) -> Fact:
+def fact_of_bytes(kind: str, raw: bytes | None, zone: tzinfo | None = None) -> Fact:
     """The fact of an input record's value (`orders`, `refunds` or `complaints`); raises
     `codecs.DecodeError` exactly where `codecs.decode` does. A value framed by a Schema
     Registry serializer is read past its frame, as `codecs.unframed` does, and a Kafka Connect
-    envelope for its payload (`codecs.connect_payload`)."""
+    envelope for its payload (`codecs.connect_payload`). `zone`: see `codecs.decode` (a time
+    without an offset is never plain, so only the model reads it)."""
     if raw is not None:
         body = raw[REGISTRY_FRAME:] if len(raw) > REGISTRY_FRAME and raw[0] == 0 else raw
         try:
@@ -64,7 +65,7 @@ def fact_of_bytes(kind: str, raw: bytes | None) -> Fact:
             fact = plain_fact(kind, connect_payload(data))
             if fact is not None:
                 return fact
-    return fact_of(decode(kind, raw))
+    return fact_of(decode(kind, raw, zone))
 
 
 def plain_fact(kind: str, data: dict[str, Any]) -> Fact | None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 
 def order(**overrides: Any) -> dict[str, Any]:
@@ -56,3 +58,18 @@ def complaint(**overrides: Any) -> dict[str, Any]:
         "filed_at": "2026-11-30T09:00:00+08:00",
     }
     return value | overrides
+
+
+TIME_FIELDS = {"orders": "placed_at", "refunds": "requested_at", "complaints": "filed_at"}
+
+
+def in_local_time(records: list[tuple[str, Any]], zone: str) -> list[tuple[str, Any]]:
+    """The records with each event time written as `zone`'s local time without an offset
+    (`2026-11-11 20:00:00.123456`), as a producer that writes local time sends it."""
+    local = ZoneInfo(zone)
+    out = []
+    for kind, value in records:
+        field = TIME_FIELDS[kind]
+        moment = datetime.fromisoformat(value[field]).astimezone(local)
+        out.append((kind, {**value, field: moment.replace(tzinfo=None).isoformat(sep=" ")}))
+    return out

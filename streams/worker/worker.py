@@ -145,6 +145,8 @@ class Worker:
         self.infrastructure = infrastructure
         """Errors of the broker, the tables or the stored state, not of a record: `apply`
         lets them through rather than dead-letter the record (see `worker.app`)."""
+        self.zone = settings.naive_zone
+        """Where event times written without an offset are read (None: refused)."""
         self.owners = Owners(settings.partitions)
         """The ownership function every routing decision uses (see `placement`)."""
         internal = settings.internal_topics
@@ -384,7 +386,7 @@ class Worker:
             value: Any = (
                 orjson.loads(cast(bytes, record.value))
                 if internal
-                else fact_of_bytes(kind, record.value)
+                else fact_of_bytes(kind, record.value, self.zone)
             )
         except (DecodeError, ValueError, TypeError) as exc:
             return self._reject(task, kind, record.offset, "invalid", str(exc))

@@ -26,6 +26,7 @@ from streams.placement import HASHES, KeyField, Placement
 from streams.replay import replay_records
 from streams.settings import Settings
 from streams.topics import create_topics
+from tests import factories
 from tests.e2e.test_http_api import samples
 from tests.e2e.test_no_silent_loss import alerts_settled, identities, marks_repaired
 from tests.producers import (
@@ -409,6 +410,39 @@ async def test_json_framed_by_a_schema_registry_serializer_gives_the_replays_ale
     report = doctor(settings)["orders"]
     assert (report["schema_registry_framed"], report["schema_ids"]) == (1.0, [17])
     assert report["offset_gaps"] == 0  # no transactions here
+
+
+async def test_local_times_without_offsets_read_in_the_configured_zone_give_the_replays_alerts(
+    settings: Settings, worker: WorkerProcess
+) -> None:
+    """A producer writing Shanghai local time with no offset (`2026-11-28 22:00:46.161069`),
+    the record timestamps its real clock: with `LIVEWATCH_NAIVE_TIME_ZONE=Asia/Shanghai` the
+    worker reads each time as the instant it is, and its alerts are the replay's of the same
+    events written with offsets; nothing is dead-lettered (not even as `future`)."""
+    settings = worker.settings = settings.model_copy(
+        update={"partitions": 4, "naive_time_zone": "Asia/Shanghai"}
+    )
+    records = simulated(9, 60, 3.0, refund_anchor=True)
+    expected = list(replay_records(records, settings))
+    assert sum(1 for a in expected if a.status.value == "firing") >= 1
+    kind, first = factories.in_local_time(records[:1], "Asia/Shanghai")[0]
+    assert "+" not in first[factories.TIME_FIELDS[kind]]
+    await create_topics(settings)
+
+    def in_local_time(value: dict[str, Any]) -> bytes:
+        kind = next(k for k, f in factories.TIME_FIELDS.items() if f in value)
+        return as_json(factories.in_local_time([(kind, value)], "Asia/Shanghai")[0][1])
+
+    await asyncio.to_thread(produce_librdkafka, settings, records, {}, encode=in_local_time)
+    worker.start()
+    alerts = await alerts_settled(settings, expected, worker)
+    assert_same(alerts, expected, worker)
+    dead = [
+        value
+        for (name, _), value in (await metrics(settings.web_port)).items()
+        if name == "livewatch_deadletter_records_total"
+    ]
+    assert dead and sum(dead) == 0, dead
 
 
 CONNECT_SCHEMA = {"type": "struct", "optional": False, "name": "livewatch.Event", "fields": []}

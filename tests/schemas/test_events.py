@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import BaseModel, ValidationError
 
 from schemas import Complaint, Order, Refund
+from schemas.types import NAIVE_ZONE
 from tests import factories
 
 LONG_ID = "x" * 129
@@ -128,6 +131,35 @@ def test_an_enum_constant_is_its_value() -> None:
     shouted = Refund.model_validate(factories.refund(reason="NOT_AS_DESCRIBED"))
     assert shouted == Refund.model_validate(factories.refund(reason="not_as_described"))
     assert shouted.model_dump(mode="json")["reason"] == "not_as_described"
+
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        ("2026-11-11 20:00:00", "2026-11-11T12:00:00+00:00"),  # local time, read in the zone
+        ("2026-11-11T20:00:00.5", "2026-11-11T12:00:00.500000+00:00"),
+        ("2026-11-11T20:00:00Z", "2026-11-11T20:00:00+00:00"),  # an offset is kept
+        ("2026-11-11T20:00:00-05:00", "2026-11-12T01:00:00+00:00"),
+    ],
+)
+def test_a_time_without_offset_is_read_in_the_zone_given(written: str, read: str) -> None:
+    """`LIVEWATCH_NAIVE_TIME_ZONE` (the validation context): producers that write local time.
+    A time with an offset keeps it."""
+    value = json.dumps(factories.order(placed_at=written))
+    order = Order.model_validate_json(value, context={NAIVE_ZONE: SHANGHAI})
+    assert order.event_time.astimezone(UTC).isoformat() == read
+
+
+@pytest.mark.parametrize("written", ["2026-11-11 20:00:00", "2026-11-11", "20:00 2026-11-11"])
+def test_without_a_zone_or_a_time_of_day_a_time_without_offset_is_refused(written: str) -> None:
+    with pytest.raises(ValidationError, match="placed_at"):
+        Order.model_validate(factories.order(placed_at=written))
+    if written != "2026-11-11 20:00:00":  # no time of day: no event time, zone or not
+        with pytest.raises(ValidationError, match="placed_at"):
+            Order.model_validate(factories.order(placed_at=written), context={NAIVE_ZONE: SHANGHAI})
 
 
 def test_amount_keeps_decimal_precision() -> None:

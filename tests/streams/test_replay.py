@@ -16,6 +16,7 @@ from streams.devtools.sim.generator import SimConfig, Simulation
 from streams.placement import Placement, RefundKey
 from streams.replay import CHUNK, read_jsonl, replay_records
 from streams.settings import Settings
+from tests import factories
 
 SETTINGS = Settings(partitions=4)
 
@@ -140,3 +141,16 @@ def test_lines_of_events_in_kafka_connect_envelopes_replay_as_the_events() -> No
     wrapped = [(kind, {"schema": {"type": "struct"}, "payload": v}) for kind, v in records(True)]
     found = replay_records(wrapped, SETTINGS, flush=True)
     assert Counter((a.alert_id, a.status.value) for a in found) == alerts("anchor", True, CHUNK)
+
+
+def test_events_in_local_time_replay_as_the_same_instants_in_their_zone() -> None:
+    """A producer writing local time without an offset, read with `LIVEWATCH_NAIVE_TIME_ZONE`
+    set to its zone, gives the alerts of the same events written with offsets."""
+    local = factories.in_local_time(records(True), "Asia/Shanghai")
+    assert " " in local[0][1]["placed_at"] and "+" not in local[0][1]["placed_at"]
+    zoned = SETTINGS.model_copy(update={"naive_time_zone": "Asia/Shanghai"})
+    found = replay_records(local, zoned, flush=True)
+    assert Counter((a.alert_id, a.status.value) for a in found) == alerts("anchor", True, CHUNK)
+    refused: list[str] = []
+    assert not list(replay_records(local, SETTINGS, on_error=lambda n, e: refused.append(e)))
+    assert len(refused) == len(local) and "timezone" in refused[0]

@@ -83,3 +83,15 @@ def test_alertmanager_logins_are_one_kind_and_whole() -> None:
 def test_urls_are_shown_without_credentials() -> None:
     assert redacted("https://u:p@am.example:9093/x") == "https://am.example:9093/x"
     assert redacted("http://am:9093") == "http://am:9093"
+
+
+def test_a_time_zone_for_naive_event_times_is_checked_at_start_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LIVEWATCH_NAIVE_TIME_ZONE", "Asia/Shanghia")
+    with pytest.raises(ValidationError, match=r"naive_time_zone\n.*'Asia/Shanghia' is no IANA"):
+        Settings()
+    monkeypatch.setenv("LIVEWATCH_NAIVE_TIME_ZONE", "Asia/Shanghai")
+    zone = Settings().naive_zone
+    assert zone is not None and str(zone) == "Asia/Shanghai"
+    assert Settings(naive_time_zone=None).naive_zone is None
