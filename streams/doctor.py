@@ -137,6 +137,12 @@ class TopicReport:
                 f"{self.invalid} of {self.sampled} records are invalid (dead-lettered); the most "
                 f"common reason ({n}): {reason}"
             )
+            if any("timezone info" in r for r in self.reasons):
+                out.append(
+                    "some event times have no UTC offset: if the producer writes one zone's "
+                    "local time, set LIVEWATCH_NAIVE_TIME_ZONE to it (such as Asia/Shanghai); "
+                    "better, have it write the offset"
+                )
         if self.skew_ms and max(self.skew_ms) > 60_000:
             out.append(
                 "some event times are more than a minute ahead of their record's timestamp: "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from streams.core.clock import to_ms
 from streams.doctor import Sampled, diagnose, render
@@ -113,3 +114,14 @@ def test_offsets_skipped_between_sampled_records_are_counted_per_partition() -> 
     plain = diagnose("orders", "orders", PARTITIONS, orders_keyed_by_order_id(6))
     assert plain.offset_gaps == 0
     assert "offset gaps" not in render([plain], PARTITIONS)
+
+
+def test_local_times_without_offsets_are_named_and_read_in_the_zone_set() -> None:
+    """Refused without a zone, with advice that names the setting; with the zone, valid."""
+    value = json.dumps(factories.order(placed_at="2026-11-11 20:00:00")).encode()
+    records = [Sampled(0, b"a-1", value, None)] * 3
+    report = diagnose("orders", "orders", PARTITIONS, records)
+    assert report.invalid == 3
+    assert any("LIVEWATCH_NAIVE_TIME_ZONE" in line for line in report.advice())
+    zoned = diagnose("orders", "orders", PARTITIONS, records, ZoneInfo("Asia/Shanghai"))
+    assert zoned.invalid == 0 and not any("NAIVE" in line for line in zoned.advice())
