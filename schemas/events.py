@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from schemas.types import MAX_QUANTITY, Currency, Event, Id, Lenient, Money, Timestamp
+from schemas.types import MAX_QUANTITY, Currency, Event, Flag, Id, Lenient, Money, Timestamp
 
 
 class ProductCategory(StrEnum):
@@ -82,7 +82,7 @@ class Refund(Event):
     amount: Money
     currency: Currency
     reason: Annotated[RefundReason, Lenient]
-    shipped: bool = Field(strict=True)
+    shipped: Flag
     requested_at: Timestamp
 
     @property

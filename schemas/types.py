@@ -38,6 +38,19 @@ Lenient = BeforeValidator(name_as_value)
 """Put on an enumerated field: its value in any case (see `name_as_value`)."""
 
 
+def bit_as_flag(value: object) -> object:
+    """1 and 0 are true and false, as Java's Jackson reads them and as a database's
+    `TINYINT(1)` column arrives through change data capture; any other number, or text such as
+    "yes", stays refused."""
+    if type(value) is int and value in (0, 1):
+        return value == 1
+    return value
+
+
+Flag = Annotated[bool, Field(strict=True), BeforeValidator(bit_as_flag)]
+"""A JSON boolean, or 1 or 0 (see `bit_as_flag`)."""
+
+
 Id = Annotated[
     str,
     StringConstraints(min_length=1, max_length=ID_MAX_LENGTH),

@@ -110,7 +110,7 @@ def _refund(d: dict[str, Any]) -> RefundFact | None:
         _version(d) and _id(event_id) and _id(order_id) and _id(d.get("refund_id"))
         and _optional_id(anchor_id) and _optional_id(session_id)
         and isinstance(reason, str) and reason in _REASON
-        and (shipped is True or shipped is False)
+        and _flag(shipped)
         and _currency(d.get("currency"))
     ):  # fmt: skip
         return None
@@ -120,7 +120,8 @@ def _refund(d: dict[str, Any]) -> RefundFact | None:
         return None
     return RefundFact(
         str(event_id), str(order_id), None if anchor_id is None else str(anchor_id),
-        None if session_id is None else str(session_id), amount, str(reason), shipped is True, t,
+        None if session_id is None else str(session_id), amount, str(reason),
+        shipped is True or shipped == 1, t,
     )  # fmt: skip
 
 
@@ -152,6 +153,11 @@ def _id(value: Any) -> bool:
     if isinstance(value, str):
         return 0 < len(value) <= ID_MAX_LENGTH
     return type(value) is int and _LOWEST_INT_ID <= value <= _HIGHEST_INT_ID
+
+
+def _flag(value: Any) -> bool:
+    """A plain flag: a JSON boolean, or 1 or 0 (see `schemas.types.bit_as_flag`)."""
+    return value is True or value is False or (type(value) is int and 0 <= value <= 1)
 
 
 def _optional_id(value: Any) -> bool:

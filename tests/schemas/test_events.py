@@ -48,6 +48,9 @@ VALID = [
     (Order, factories.order(category="ELECTRONICS")),
     (Refund, factories.refund(reason="NOT_AS_DESCRIBED")),
     (Complaint, factories.complaint(category="Quality", channel="HOTLINE")),
+    # a flag as a database's TINYINT(1) sends it
+    (Refund, factories.refund(shipped=1)),
+    (Refund, factories.refund(shipped=0)),
 ]
 
 INVALID = [
@@ -91,8 +94,11 @@ INVALID = [
     (Order, factories.order(schema_version=2), "schema_version"),
     # missing required field
     (Refund, {k: v for k, v in factories.refund().items() if k != "shipped"}, "shipped"),
-    # shipped must be a real boolean
+    # shipped must be a boolean, or 1 or 0
     (Refund, factories.refund(shipped="yes"), "shipped"),
+    (Refund, factories.refund(shipped="true"), "shipped"),
+    (Refund, factories.refund(shipped=2), "shipped"),
+    (Refund, factories.refund(shipped=1.0), "shipped"),
 ]
 
 
