@@ -13,7 +13,7 @@ import time
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams.codecs import connect_payload, unframed
+from streams.codecs import unframed
 from streams.kafka_config import client_options
 from streams.replay import Line
 from streams.settings import Settings
@@ -60,6 +60,6 @@ async def read_since(settings: Settings, since_s: int, timeout_s: float = 600.0)
 
 def _json(raw: bytes | None) -> object:
     try:
-        return connect_payload(orjson.loads(unframed(raw or b"")))
+        return orjson.loads(unframed(raw or b""))  # an envelope is the replay's to open
     except orjson.JSONDecodeError:
         return (raw or b"")[:200].decode(errors="replace")
