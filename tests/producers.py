@@ -183,9 +183,14 @@ def produce_sarama(
     digest = _digest(*sorted(GO_MODULE.iterdir()))
     binary = Path(tempfile.gettempdir()) / f"livewatch-sarama-{digest}"
     if not binary.exists():
+        env = dict(os.environ)
+        if "HOME" not in env:  # go keeps its caches under HOME unless told where
+            caches = Path(tempfile.gettempdir()) / "livewatch-go"
+            env.setdefault("GOCACHE", str(caches / "build"))
+            env.setdefault("GOMODCACHE", str(caches / "mod"))
         built = subprocess.run(
             ["go", "build", "-mod=readonly", "-o", str(binary), "."],
-            cwd=GO_MODULE, capture_output=True, text=True, timeout=600,
+            cwd=GO_MODULE, env=env, capture_output=True, text=True, timeout=600,
         )  # fmt: skip
         if built.returncode != 0:
             raise RuntimeError(f"go build of {GO_MODULE} failed:\n{built.stderr}")
