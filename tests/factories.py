@@ -60,7 +60,8 @@ def complaint(**overrides: Any) -> dict[str, Any]:
     return value | overrides
 
 
-TIME_FIELDS = {"orders": "placed_at", "refunds": "requested_at", "complaints": "filed_at"}
+TIME_FIELD = {"orders": "placed_at", "refunds": "requested_at", "complaints": "filed_at"}
+"""The field holding each kind's event time."""
 
 
 def in_local_time(records: list[tuple[str, Any]], zone: str) -> list[tuple[str, Any]]:
@@ -69,7 +70,7 @@ def in_local_time(records: list[tuple[str, Any]], zone: str) -> list[tuple[str, 
     local = ZoneInfo(zone)
     out = []
     for kind, value in records:
-        field = TIME_FIELDS[kind]
+        field = TIME_FIELD[kind]
         moment = datetime.fromisoformat(value[field]).astimezone(local)
         out.append((kind, {**value, field: moment.replace(tzinfo=None).isoformat(sep=" ")}))
     return out

@@ -426,11 +426,11 @@ async def test_local_times_without_offsets_read_in_the_configured_zone_give_the_
     expected = list(replay_records(records, settings))
     assert sum(1 for a in expected if a.status.value == "firing") >= 1
     kind, first = factories.in_local_time(records[:1], "Asia/Shanghai")[0]
-    assert "+" not in first[factories.TIME_FIELDS[kind]]
+    assert "+" not in first[factories.TIME_FIELD[kind]]
     await create_topics(settings)
 
     def in_local_time(value: dict[str, Any]) -> bytes:
-        kind = next(k for k, f in factories.TIME_FIELDS.items() if f in value)
+        kind = next(k for k, f in factories.TIME_FIELD.items() if f in value)
         return as_json(factories.in_local_time([(kind, value)], "Asia/Shanghai")[0][1])
 
     await asyncio.to_thread(produce_librdkafka, settings, records, {}, encode=in_local_time)

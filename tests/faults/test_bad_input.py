@@ -21,13 +21,13 @@ from streams.codecs import DecodeError, decode
 from streams.settings import Settings
 from streams.topics import create_topics
 from tests import factories
+from tests.factories import TIME_FIELD
 from tests.streams.worker_process import WorkerProcess, consumed
 
 pytestmark = [pytest.mark.faults, pytest.mark.kafka]
 
 KINDS = ("orders", "refunds", "complaints")
 VALID = {"orders": factories.order, "refunds": factories.refund, "complaints": factories.complaint}
-TIME_FIELD = {"orders": "placed_at", "refunds": "requested_at", "complaints": "filed_at"}
 ID_FIELD = {"orders": "order_id", "refunds": "refund_id", "complaints": "complaint_id"}
 OUTCOMES = ("ok", "duplicate", "late", "invalid", "error")
 

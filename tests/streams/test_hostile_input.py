@@ -25,9 +25,9 @@ from streams.pipeline import build_detector
 from streams.placement import Placement
 from streams.replay import Line, replay_records
 from streams.settings import Settings
+from tests.factories import TIME_FIELD
 
 SETTINGS = Settings(partitions=4)
-TIME_FIELD = {"orders": "placed_at", "refunds": "requested_at", "complaints": "filed_at"}
 
 
 @cache

@@ -17,9 +17,9 @@ from streams.codecs import DecodeError, decode
 from streams.core.facts import Fact, fact_of
 from streams.wire_facts import fact_of_bytes, plain_fact
 from tests import factories
+from tests.factories import TIME_FIELD
 
 BASES = {"orders": factories.order, "refunds": factories.refund, "complaints": factories.complaint}
-TIME_FIELD = {"orders": "placed_at", "refunds": "requested_at", "complaints": "filed_at"}
 MISSING = object()
 
 
