@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import Annotated
 
@@ -81,6 +81,12 @@ Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 NAIVE_ZONE = "naive_zone"
 """The validation context's key for the time zone of times written without an offset (see
 `in_naive_zone`)."""
+
+
+def zone_context(zone: tzinfo | None) -> dict[str, tzinfo] | None:
+    """The validation context that reads times without an offset in `zone` (None: none, and
+    such times are refused)."""
+    return None if zone is None else {NAIVE_ZONE: zone}
 
 
 def in_naive_zone(value: object, info: ValidationInfo) -> object:

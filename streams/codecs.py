@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import from_json
 
 from schemas import TOPIC_MODELS, Alert, InputEvent
-from schemas.types import NAIVE_ZONE
+from schemas.types import zone_context
 
 
 class DecodeError(ValueError):
@@ -76,7 +76,7 @@ def decode(kind: str, raw: bytes | None, zone: tzinfo | None = None) -> InputEve
         raise DecodeError("value: record has no value (tombstone)")
     model = TOPIC_MODELS[kind]
     body = unframed(raw)
-    context = None if zone is None else {NAIVE_ZONE: zone}
+    context = zone_context(zone)
     try:
         return model.model_validate_json(body, context=context)
     except ValidationError as exc:

@@ -29,7 +29,7 @@ import orjson
 from pydantic import ValidationError
 
 from schemas import TOPIC_MODELS, Alert, InputEvent
-from schemas.types import NAIVE_ZONE
+from schemas.types import zone_context
 from streams.codecs import connect_payload, describe
 from streams.core.clock import to_ms
 from streams.core.detector import Detector
@@ -100,8 +100,7 @@ def replay_records(
     n = settings.partitions
     placement = placement or Placement.of(refunds=refunds_by)
     rng = random.Random(placement.seed)
-    zone = settings.naive_zone
-    context = None if zone is None else {NAIVE_ZONE: zone}
+    context = zone_context(settings.naive_zone)
     valid: list[tuple[int, str, InputEvent, int, int | None]] = []
     """(line number, kind, event, partition, record timestamp) of the usable lines."""
     for number, (kind, value, *more) in enumerate(records, 1):
