@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -167,8 +168,21 @@ async def test_integer_ids_and_enum_constants_are_counted_not_dead_lettered(
     expected = list(replay_records(records, settings))
     assert sum(1 for a in expected if a.status.value == "firing") >= 5
     assert all(a.anchor_id.isdigit() for a in expected)
+    await read_as_the_replay(settings, worker, records, expected)
+
+
+async def read_as_the_replay(
+    settings: Settings,
+    worker: WorkerProcess,
+    records: list[Any],
+    expected: list[Alert],
+    encode: Callable[[Any], bytes] | None = None,
+) -> None:
+    """`records` produced with librdkafka keyed by the anchor (`encode`: each value's bytes,
+    default its JSON) on fresh topics, then the worker started: its alerts are `expected`, and
+    it dead-lettered nothing."""
     await create_topics(settings)
-    await asyncio.to_thread(produce_librdkafka, settings, records)
+    await asyncio.to_thread(produce_librdkafka, settings, records, {}, encode=encode)
     worker.start()
     alerts = await alerts_settled(settings, expected, worker)
     assert_same(alerts, expected, worker)
@@ -393,20 +407,8 @@ async def test_json_framed_by_a_schema_registry_serializer_gives_the_replays_ale
     records = simulated(9, 60, 3.0, refund_anchor=True)
     expected = list(replay_records(records, settings))
     assert sum(1 for a in expected if a.status.value == "firing") >= 1
-    await create_topics(settings)
     frame = b"\x00" + (17).to_bytes(4, "big")
-    await asyncio.to_thread(
-        produce_librdkafka, settings, records, {}, encode=lambda v: frame + as_json(v)
-    )
-    worker.start()
-    alerts = await alerts_settled(settings, expected, worker)
-    assert_same(alerts, expected, worker)
-    dead = {
-        labels: value
-        for (name, labels), value in (await metrics(settings.web_port)).items()
-        if name == "livewatch_deadletter_records_total" and value
-    }
-    assert dead == {}, dead
+    await read_as_the_replay(settings, worker, records, expected, lambda v: frame + as_json(v))
     report = doctor(settings)["orders"]
     assert (report["schema_registry_framed"], report["schema_ids"]) == (1.0, [17])
     assert report["offset_gaps"] == 0  # no transactions here
@@ -427,22 +429,12 @@ async def test_local_times_without_offsets_read_in_the_configured_zone_give_the_
     assert sum(1 for a in expected if a.status.value == "firing") >= 1
     kind, first = factories.in_local_time(records[:1], "Asia/Shanghai")[0]
     assert "+" not in first[factories.TIME_FIELD[kind]]
-    await create_topics(settings)
 
     def in_local_time(value: dict[str, Any]) -> bytes:
         kind = next(k for k, f in factories.TIME_FIELD.items() if f in value)
         return as_json(factories.in_local_time([(kind, value)], "Asia/Shanghai")[0][1])
 
-    await asyncio.to_thread(produce_librdkafka, settings, records, {}, encode=in_local_time)
-    worker.start()
-    alerts = await alerts_settled(settings, expected, worker)
-    assert_same(alerts, expected, worker)
-    dead = [
-        value
-        for (name, _), value in (await metrics(settings.web_port)).items()
-        if name == "livewatch_deadletter_records_total"
-    ]
-    assert dead and sum(dead) == 0, dead
+    await read_as_the_replay(settings, worker, records, expected, in_local_time)
 
 
 CONNECT_SCHEMA = {"type": "struct", "optional": False, "name": "livewatch.Event", "fields": []}
@@ -458,20 +450,10 @@ async def test_events_in_kafka_connect_envelopes_give_the_replays_alerts(
     records = simulated(9, 60, 3.0, refund_anchor=True)
     expected = list(replay_records(records, settings))
     assert sum(1 for a in expected if a.status.value == "firing") >= 1
-    await create_topics(settings)
-    await asyncio.to_thread(
-        produce_librdkafka, settings, records, {},
-        encode=lambda v: as_json({"schema": CONNECT_SCHEMA, "payload": v}),
+    await read_as_the_replay(
+        settings, worker, records, expected,
+        lambda v: as_json({"schema": CONNECT_SCHEMA, "payload": v}),
     )  # fmt: skip
-    worker.start()
-    alerts = await alerts_settled(settings, expected, worker)
-    assert_same(alerts, expected, worker)
-    dead = [
-        value
-        for (name, _), value in (await metrics(settings.web_port)).items()
-        if name == "livewatch_deadletter_records_total"
-    ]
-    assert dead and sum(dead) == 0, dead
 
 
 def assert_same(
