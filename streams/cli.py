@@ -76,17 +76,26 @@ def check_login_or_exit(settings: Settings) -> None:
         raise typer.Exit(2) from exc
 
 
-def check_layout_or_exit(settings: Settings) -> None:
-    """Exit 2 with the reason when the input or internal topics do not all have
-    LIVEWATCH_PARTITIONS partitions: a worker reading them would exit at the first record of
-    a partition its tables do not have, or never read it."""
-    from streams.topics import TopicLayoutError, check_layout
+def settle_layout_or_exit(settings: Settings) -> Settings:
+    """The settings with the partition count of the topics as they are (`adopt_partitions`);
+    exit 2 with the reason when the input or internal topics do not all have it: a worker
+    reading them would exit at the first record of a partition its tables do not have, or
+    never read it."""
+    from streams.topics import TopicLayoutError, settle_layout
 
     try:
-        asyncio.run(check_layout(settings))
+        settled = asyncio.run(settle_layout(settings))
     except TopicLayoutError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+    if settled.partitions != settings.partitions:
+        import structlog
+
+        structlog.get_logger("livewatch").info(
+            "partitions_adopted", partitions=settled.partitions,
+            detail="LIVEWATCH_PARTITIONS is unset: the count the input topics have",
+        )  # fmt: skip
+    return settled
 
 
 def load_rules_or_exit(path: Path | None) -> Rules:
@@ -204,7 +213,7 @@ def worker() -> None:
     configure(settings.log_format, settings.log_level)
     refuse_open_or_exit(settings, "worker")
     check_login_or_exit(settings)
-    check_layout_or_exit(settings)
+    settings = settle_layout_or_exit(settings)
     try:
         app = create_app(settings)
     except RulesError as exc:
@@ -529,6 +538,7 @@ def doctor(
     import json
 
     from streams.doctor import diagnose, render, sample_topics
+    from streams.topics import adopt_partitions
 
     settings = load_settings()
     check_login_or_exit(settings)
@@ -537,6 +547,7 @@ def doctor(
         diagnose(kind, settings.topic_by_kind[kind], partitions, records, settings.naive_zone)
         for kind, (partitions, records) in sampled.items()
     ]
+    settings = adopt_partitions(settings, {r.topic: r.partitions for r in reports if r.partitions})
     if format is ReportFormat.json:
         typer.echo(json.dumps({r.kind: r.to_json() for r in reports}, indent=2))
     else:

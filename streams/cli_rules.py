@@ -279,6 +279,7 @@ def backtest_command(
     candidate = RuleBook(load_rules_or_exit(rules))
     lines: list[Line]
     if from_topics:
+        from streams.cli import settle_layout_or_exit
         from streams.topic_history import read_since
 
         try:
@@ -286,6 +287,7 @@ def backtest_command(
         except ValueError as exc:
             typer.echo(f"error: --since: {exc}", err=True)
             raise typer.Exit(2) from exc
+        settings = settle_layout_or_exit(settings)  # the partitions to read
         began = time.monotonic()
         lines = asyncio.run(read_since(settings, seconds))
         took = time.monotonic() - began

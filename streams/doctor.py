@@ -292,8 +292,9 @@ def render(reports: list[TopicReport], expected_partitions: int) -> str:
         lines.append(f"{r.kind} ({r.topic}): {r.sampled} records sampled from {r.partitions} "
                      "partitions" + (f", {r.invalid} invalid" if r.invalid else ""))  # fmt: skip
         if r.partitions != expected_partitions:
-            lines.append(f"  partitions: {r.partitions}, but LIVEWATCH_PARTITIONS is "
-                         f"{expected_partitions}")  # fmt: skip
+            lines.append(f"  partitions: {r.partitions}, but the worker would run with "
+                         f"{expected_partitions} (LIVEWATCH_PARTITIONS; unset, the count the "
+                         "topics share)")  # fmt: skip
         if not r.sampled:
             continue
         keys = ", ".join(f"{k} {n / r.sampled:.0%}" for k, n in r.keys.most_common())

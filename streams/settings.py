@@ -100,7 +100,10 @@ class Settings(BaseSettings):
     """How long the dead-letter topic keeps records (set when livewatch creates it): they are
     the producers' original bytes, buyer ids included."""
     partitions: int = Field(default=8, ge=1)
-    """Partition count of every topic livewatch creates; input topics must share it."""
+    """Partition count of every topic livewatch creates; the input and internal topics must all
+    have it. Unset: the count the existing input and internal topics share (a platform's topics,
+    or ones a producer's first write made with the broker's `num.partitions`), 8 when none
+    exist yet (`topics.adopt_partitions`)."""
     replication_factor: int = Field(default=1, ge=1)
     """Replication of the topics livewatch creates (above 1, the worker keeps a standby replica
     of each table)."""
@@ -374,13 +377,14 @@ class Settings(BaseSettings):
         return self
 
     def as_env(self) -> dict[str, str]:
-        """These settings as `LIVEWATCH_*` variables, for a child process."""
+        """These settings as `LIVEWATCH_*` variables, for a child process (the partition count
+        only when it was set: the child finds the topics' own as this process would)."""
         return {
             f"LIVEWATCH_{name.upper()}": (
                 value.get_secret_value() if isinstance(value, SecretStr) else str(value)
             )
             for name, value in self.model_dump().items()
-            if value is not None
+            if value is not None and (name != "partitions" or name in self.model_fields_set)
         }
 
     @property

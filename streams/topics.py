@@ -78,12 +78,14 @@ def topic_configs(settings: Settings) -> dict[str, dict[str, str]]:
 
 async def _create_missing(
     settings: Settings, wanted: list[str], configs: dict[str, dict[str, str]]
-) -> tuple[dict[str, int], dict[str, int]]:
-    """Create those of `wanted` that do not exist; their partition counts before and after."""
+) -> tuple[dict[str, int], dict[str, int], Settings]:
+    """Create those of `wanted` that do not exist; their partition counts before and after,
+    and the settings with the partition count they were made with (`adopt_partitions`)."""
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         existing = await describe_partitions(admin, wanted, settle_s=2.0)
+        settings = adopt_partitions(settings, existing)
         # Replicated topics accept a write once two replicas have it: one broker may be down.
         rf = settings.replication_factor
         isr = {"min.insync.replicas": str(min(2, rf))} if rf > 1 else {}
@@ -103,7 +105,7 @@ async def _create_missing(
                 for topic, code, message in getattr(response, "topic_errors", []):
                     if code not in (0, TOPIC_ALREADY_EXISTS):
                         raise TopicLayoutError(f"creating topic {topic} failed: {code} {message}")
-        return existing, await describe_partitions(admin, wanted, expect_all=True)
+        return existing, await describe_partitions(admin, wanted, expect_all=True), settings
     finally:
         await admin.close()
 
@@ -152,53 +154,84 @@ async def read_values(settings: Settings, topic: str, timeout_s: float = 120.0) 
 
 async def create_topics(settings: Settings) -> list[TopicReport]:
     """Create the input, internal, alerts, dead-letter and table changelog topics that are
-    missing; existing ones are kept.
+    missing; existing ones are kept. Missing ones get `adopt_partitions`' count.
 
-    Raises TopicLayoutError when an existing input or internal topic has a partition count
-    other than `settings.partitions`: a partition task reads the same partition number of
-    each, and the routing between them assumes one partition count.
+    Raises TopicLayoutError when an existing input or internal topic has another partition
+    count: a partition task reads the same partition number of each, and the routing between
+    them assumes one partition count.
     """
     configs = topic_configs(settings)
     wanted = [
         *settings.all_topics,
         *(name for name in configs if name not in settings.all_topics),
     ]
-    existing, final = await _create_missing(settings, wanted, configs)
+    existing, final, settings = await _create_missing(settings, wanted, configs)
 
     refuse_mismatched(settings, final)
     return [TopicReport(name, final.get(name, 0), name not in existing) for name in wanted]
 
 
+def adopt_partitions(settings: Settings, counts: dict[str, int]) -> Settings:
+    """`settings` with the partition count that the input and internal topics among `counts`
+    (name -> partition count, those that exist) share, when LIVEWATCH_PARTITIONS is not set.
+
+    Producers do not wait for livewatch: a platform's topics have the count its operators
+    chose, and a topic made by a producer's first write has the broker's `num.partitions` (1
+    on a stock broker). Like a Kafka Streams application, livewatch then runs with the count
+    its inputs have rather than refuse them. When they disagree (an internal topic kept from
+    a run with another count among them), nothing is adopted and `refuse_mismatched` says
+    what to do; a count set in the environment is kept, and checked the same way.
+    """
+    if "partitions" in settings.model_fields_set:
+        return settings
+    found = {counts[name] for name in settings.co_partitioned_topics if name in counts}
+    if len(found) != 1:
+        return settings
+    return settings.model_copy(update={"partitions": found.pop()})
+
+
 def refuse_mismatched(settings: Settings, counts: dict[str, int]) -> None:
     """Raise TopicLayoutError, saying what to do, when an input or internal topic among
-    `counts` (name -> partition count) has another count than `settings.partitions`."""
+    `counts` (name -> partition count) has another count than `settings.partitions` (with
+    LIVEWATCH_PARTITIONS unset, when they do not all share one: `adopt_partitions`)."""
+    explicit = "partitions" in settings.model_fields_set
     mismatched = {
         name: counts[name]
         for name in settings.co_partitioned_topics
-        if name in counts and counts[name] != settings.partitions
+        if name in counts and (counts[name] != settings.partitions or not explicit)
     }
-    if mismatched:
+    if len(set(mismatched.values())) > (0 if explicit else 1):
         found = ", ".join(f"{name} has {n}" for name, n in mismatched.items())
+        wanted = (
+            f"{settings.partitions} partitions (LIVEWATCH_PARTITIONS, or the count they shared "
+            "when livewatch started)"
+            if explicit
+            else "one partition count (LIVEWATCH_PARTITIONS is unset: livewatch takes the "
+            "count they share)"
+        )
         raise TopicLayoutError(
-            f"the input and internal topics must all have LIVEWATCH_PARTITIONS="
-            f"{settings.partitions} partitions (a partition task reads the same partition "
-            f"number of each), but {found}. If the inputs were given more partitions, give "
-            "all three the same count and run livewatch with LIVEWATCH_PARTITIONS set to it "
-            "under a new LIVEWATCH_APP_ID (its internal topics and tables are made with that "
-            "count; it reads the inputs from the start of their retention)"
+            f"the input and internal topics must all have {wanted} (a partition task reads "
+            f"the same partition number of each), but {found}. If the inputs were given more "
+            "partitions, give all three the same count and run livewatch with "
+            "LIVEWATCH_PARTITIONS set to it under a new LIVEWATCH_APP_ID (its internal topics "
+            "and tables are made with that count; it reads the inputs from the start of their "
+            "retention)"
         )
 
 
-async def check_layout(settings: Settings, timeout_s: float = 20.0) -> None:
-    """The worker's start-up check: `refuse_mismatched` on the topics as they are (the ones
-    missing are left to `create_topics` and the worker). Brokers that cannot be reached now
-    skip it: the worker waits for them, and its broker probe checks the same once they
+async def settle_layout(settings: Settings, timeout_s: float = 20.0) -> Settings:
+    """The worker's start-up check: `adopt_partitions` and `refuse_mismatched` on the topics as
+    they are (the ones missing are left to `create_topics` and the worker); returns the
+    settings to run with. Brokers that cannot be reached now skip it (LIVEWATCH_PARTITIONS
+    or 8 then): the worker waits for them, and its broker probe checks the layout once they
     answer."""
     try:
         counts = await asyncio.wait_for(_input_layout(settings), timeout_s)
     except (KafkaError, OSError, TimeoutError):
-        return
+        return settings
+    settings = adopt_partitions(settings, counts)
     refuse_mismatched(settings, counts)
+    return settings
 
 
 async def _input_layout(settings: Settings) -> dict[str, int]:

@@ -11,6 +11,7 @@ import asyncio
 import os
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
 import faust
@@ -26,7 +27,7 @@ from streams.kafka_config import client_options, ssl_context
 from streams.pipeline import build_detector
 from streams.rules_topic import RulesFollower
 from streams.settings import Settings
-from streams.topics import TopicLayoutError, refuse_mismatched
+from streams.topics import TopicLayoutError, refuse_mismatched, settle_layout
 from streams.worker import web
 from streams.worker.broker_health import BrokerProbe
 from streams.worker.faust_batches import BatchApp, BatchConsumer
@@ -315,6 +316,9 @@ def __getattr__(name: str) -> Any:
 
         settings = Settings()
         configure(settings.log_format, settings.log_level)
+        # As `livewatch worker` does; outside the event loop Faust has yet to start.
+        with ThreadPoolExecutor(1) as pool:
+            settings = pool.submit(asyncio.run, settle_layout(settings)).result()
         globals()["app"] = built = create_app(settings)
         tune_gc(settings.gc_gen0_threshold)
         return built

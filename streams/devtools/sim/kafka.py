@@ -65,6 +65,8 @@ async def send_events(
     sent = 0
     minute: str | None = None
     began = time.monotonic()
+    counts: dict[str, int] = {}
+    """Each topic's partition count, as the producers' partitioners read it."""
     try:
         for kind, value in events:
             if duration_s is not None and time.monotonic() - began >= duration_s:
@@ -76,8 +78,11 @@ async def send_events(
                 raw, key = value, b"invalid"
             else:
                 raw = json.dumps(value).encode()
+                topic = settings.topic_by_kind[kind]
+                if topic not in counts:
+                    counts[topic] = len(await producer.partitions_for(topic))
                 key, partition, event_minute, stamp_ms = _place(
-                    kind, value, placement, settings.partitions
+                    kind, value, placement, counts[topic]
                 )
                 if minute_barrier and event_minute is not None and event_minute != minute:
                     await producer.flush()
