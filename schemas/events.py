@@ -6,9 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field
-
-from schemas.types import MAX_QUANTITY, Currency, Event, Flag, Id, Lenient, Money, Timestamp
+from schemas.types import Currency, Event, Flag, Id, Lenient, Money, Quantity, Timestamp
 
 
 class ProductCategory(StrEnum):
@@ -59,7 +57,7 @@ class Order(Event):
     sku_id: Id
     category: Annotated[ProductCategory, Lenient]
     buyer_id: Id
-    quantity: int = Field(ge=1, le=MAX_QUANTITY, strict=True)
+    quantity: Quantity
     amount: Money
     currency: Currency
     placed_at: Timestamp

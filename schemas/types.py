@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Annotated
 
@@ -75,6 +75,23 @@ MAX_QUANTITY = 1_000_000
 """The largest quantity one order may carry: no order in a live session holds a million items;
 a larger integer is a producer's error (and Python's integers have no bound of their own)."""
 
+
+def whole_number(value: object) -> object:
+    """A count written as decimal digits (`"2"`: Protocol Buffers' JSON mapping writes every
+    64-bit integer as text) or as a float with nothing after the point (`2.0`: a dataframe's
+    float column, a JavaScript number) is that integer. A fraction, a sign, an exponent in
+    text or a boolean stays refused."""
+    if type(value) is str and 0 < len(value) <= 20 and value.isascii() and value.isdigit():
+        return int(value)
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY, strict=True), BeforeValidator(whole_number)]
+"""A whole number of items from 1 to `MAX_QUANTITY`, as a JSON integer, its decimal text or an
+integral float (see `whole_number`)."""
+
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 """An ISO 4217 alphabetic code (three upper-case letters)."""
 
@@ -87,6 +104,33 @@ def zone_context(zone: tzinfo | None) -> dict[str, tzinfo] | None:
     """The validation context that reads times without an offset in `zone` (None: none, and
     such times are refused)."""
     return None if zone is None else {NAIVE_ZONE: zone}
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+FINER_THAN_MS = 10**14
+"""Epoch numbers above this are microseconds (above `FINER_THAN_MS` * 1000, nanoseconds): as
+milliseconds they would be past the year 5000, as microseconds they are any time since
+1973. Below it, pydantic's own reading: seconds, or milliseconds above 2 * 10^10."""
+
+
+def event_time(value: object, info: ValidationInfo) -> object:
+    """An event time as its producers write it, for pydantic's datetime to read: a date and
+    time without an offset read in the validation context's zone (`in_naive_zone`), and an
+    epoch number in microseconds or nanoseconds (Debezium's `MicroTimestamp`, Go's
+    `UnixNano`) as the time it counts to, exactly."""
+    digits = type(value) is str and value.isascii() and value.isdigit()
+    if type(value) is int or digits:
+        count = int(str(value)[:30])  # 30 digits: any time in nanoseconds, and then some
+        try:
+            if count > FINER_THAN_MS * 1000:
+                return EPOCH + timedelta(microseconds=count // 1000)
+            if count > FINER_THAN_MS:
+                return EPOCH + timedelta(microseconds=count)
+        except OverflowError:
+            pass  # past the year 9999: pydantic refuses it, saying so
+        return value
+    return in_naive_zone(value, info)
 
 
 def in_naive_zone(value: object, info: ValidationInfo) -> object:
@@ -104,9 +148,10 @@ def in_naive_zone(value: object, info: ValidationInfo) -> object:
     return parsed.replace(tzinfo=zone) if parsed.tzinfo is None else value
 
 
-Timestamp = Annotated[AwareDatetime, BeforeValidator(in_naive_zone)]
+Timestamp = Annotated[AwareDatetime, BeforeValidator(event_time)]
 """An RFC 3339 timestamp; one without a UTC offset is rejected, unless the validation context
-names the zone to read it in (see `in_naive_zone`)."""
+names the zone to read it in (see `in_naive_zone`). Epoch numbers (seconds, milliseconds,
+microseconds, nanoseconds) are read as UTC (see `event_time`)."""
 
 
 class Event(BaseModel):

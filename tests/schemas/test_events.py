@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -80,9 +80,16 @@ INVALID = [
     (Complaint, factories.complaint(channel="pigeon"), "channel"),
     (Refund, factories.refund(reason="NOT AS DESCRIBED"), "reason"),
     (Order, factories.order(category=1), "category"),
-    # quantity below one, or not an integer
+    # quantity below one, or not a whole number
     (Order, factories.order(quantity=0), "quantity"),
-    (Order, factories.order(quantity="2"), "quantity"),
+    (Order, factories.order(quantity="0"), "quantity"),
+    (Order, factories.order(quantity=2.5), "quantity"),
+    (Order, factories.order(quantity="2.0"), "quantity"),
+    (Order, factories.order(quantity="-2"), "quantity"),
+    (Order, factories.order(quantity=" 2"), "quantity"),
+    (Order, factories.order(quantity="two"), "quantity"),
+    (Order, factories.order(quantity=True), "quantity"),
+    (Order, factories.order(quantity="9" * 30), "quantity"),
     # absurd numbers: a finite decimal that is infinite as a float, more than any order
     (Order, factories.order(amount="1e400"), "amount"),
     (Refund, factories.refund(amount="Infinity"), "amount"),
@@ -130,6 +137,38 @@ def test_an_integer_id_is_the_id_its_digits_spell() -> None:
     as_text = Order.model_validate(factories.order(order_id=str(big), anchor_id="42"))
     assert as_number == as_text
     assert as_number.order_id == "9007199254740993"
+
+
+@pytest.mark.parametrize(
+    ("written", "microsecond"),
+    [
+        (1_762_891_200, 0),  # epoch seconds
+        (1_762_891_200_123, 123_000),  # milliseconds (Java's currentTimeMillis)
+        (1_762_891_200_123_456, 123_456),  # microseconds (Debezium's MicroTimestamp)
+        ("1762891200123456", 123_456),
+        (1_762_891_200_123_456_789, 123_456),  # nanoseconds (Go's UnixNano), to the microsecond
+    ],
+)
+def test_an_epoch_number_is_the_time_it_counts_to_in_any_unit(
+    written: object, microsecond: int
+) -> None:
+    order = Order.model_validate_json(json.dumps(factories.order(placed_at=written)))
+    assert order.placed_at == datetime(2025, 11, 11, 20, 0, 0, microsecond, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("written", [9 * 10**20, -1_762_891_200_123_456, True, 10**40])
+def test_an_epoch_number_past_what_a_time_holds_is_refused(written: object) -> None:
+    with pytest.raises(ValidationError, match="placed_at"):
+        Order.model_validate_json(json.dumps(factories.order(placed_at=written)))
+
+
+@pytest.mark.parametrize("written", [2, "2", 2.0, "0002"])
+def test_a_quantity_is_a_whole_number_however_it_is_written(written: object) -> None:
+    """Protocol Buffers' JSON mapping writes a 64-bit integer as text, a dataframe's float
+    column writes 2.0: each is the quantity 2, from a dict or from the JSON bytes."""
+    value = factories.order(quantity=written)
+    assert Order.model_validate(value).quantity == 2
+    assert Order.model_validate_json(json.dumps(value)).quantity == 2
 
 
 def test_an_enum_constant_is_its_value() -> None:
