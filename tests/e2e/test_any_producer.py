@@ -41,6 +41,8 @@ from tests.streams.worker_process import WorkerProcess
 
 pytestmark = pytest.mark.kafka
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 OWN_IDS: dict[str, KeyField] = {
     "orders": "order_id",  # an order service: the order's lifecycle in order
     "complaints": "complaint_id",  # a complaint desk
@@ -435,6 +437,32 @@ async def test_local_times_without_offsets_read_in_the_configured_zone_give_the_
         return as_json(factories.in_local_time([(kind, value)], "Asia/Shanghai")[0][1])
 
     await read_as_the_replay(settings, worker, records, expected, in_local_time)
+
+
+def as_a_cdc_pipeline_writes(value: dict[str, Any]) -> bytes:
+    """The value's event time as epoch microseconds (Debezium's `MicroTimestamp`) and an order's
+    quantity as decimal text (Protocol Buffers' JSON mapping of a 64-bit integer)."""
+    field = next(f for f in factories.TIME_FIELD.values() if f in value)
+    moment = datetime.fromisoformat(value[field])
+    changed = {**value, field: (moment - EPOCH) // timedelta(microseconds=1)}
+    if "quantity" in changed:
+        changed["quantity"] = str(changed["quantity"])
+    return as_json(changed)
+
+
+async def test_epoch_microseconds_and_quantities_as_text_give_the_replays_alerts(
+    settings: Settings, worker: WorkerProcess
+) -> None:
+    """Every event time an integer of microseconds and every quantity text, produced with
+    librdkafka: the worker's alerts are the replay's of the same events as the contract
+    writes them, and nothing is dead-lettered. Before, every record was."""
+    settings = worker.settings = settings.model_copy(update={"partitions": 4})
+    records = simulated(9, 60, 3.0, refund_anchor=True)
+    expected = list(replay_records(records, settings))
+    assert sum(1 for a in expected if a.status.value == "firing") >= 1
+    first = json.loads(as_a_cdc_pipeline_writes(records[0][1]))
+    assert isinstance(first[factories.TIME_FIELD[records[0][0]]], int)
+    await read_as_the_replay(settings, worker, records, expected, as_a_cdc_pipeline_writes)
 
 
 CONNECT_SCHEMA = {"type": "struct", "optional": False, "name": "livewatch.Event", "fields": []}
