@@ -7,6 +7,8 @@ from decimal import Decimal
 from typing import Annotated
 
 from pydantic import (
+    AliasChoices,
+    AliasGenerator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -15,6 +17,7 @@ from pydantic import (
     StringConstraints,
     ValidationInfo,
 )
+from pydantic.alias_generators import to_camel
 
 ID_MAX_LENGTH = 128
 
@@ -154,7 +157,20 @@ names the zone to read it in (see `in_naive_zone`). Epoch numbers (seconds, mill
 microseconds, nanoseconds) are read as UTC (see `event_time`)."""
 
 
-class Event(BaseModel):
-    """Base of every wire model: unknown fields are tolerated because producers evolve first."""
+def spellings(name: str) -> AliasChoices:
+    """A field's name as the contract writes it (`order_id`), then as camelCase (`orderId`:
+    Jackson's default for a Java object's fields, Protocol Buffers' JSON mapping, JavaScript)
+    and PascalCase (`OrderId`: .NET's System.Text.Json without a naming policy). A record that
+    has more than one is read by the first of these it has."""
+    camel = to_camel(name)
+    return AliasChoices(name, camel, camel[:1].upper() + camel[1:])
 
-    model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=False)
+
+class Event(BaseModel):
+    """Base of every wire model: unknown fields are tolerated because producers evolve first;
+    each field is read under any of its `spellings`."""
+
+    model_config = ConfigDict(
+        extra="ignore", frozen=True, str_strip_whitespace=False,
+        alias_generator=AliasGenerator(validation_alias=spellings), validate_by_name=True,
+    )  # fmt: skip

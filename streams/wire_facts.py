@@ -21,8 +21,8 @@ from typing import Any, Final
 
 from pydantic_core import from_json
 
-from schemas import ComplaintCategory, ComplaintChannel, ProductCategory, RefundReason
-from schemas.types import ID_MAX_LENGTH, MAX_AMOUNT, MAX_QUANTITY
+from schemas import TOPIC_MODELS, ComplaintCategory, ComplaintChannel, ProductCategory, RefundReason
+from schemas.types import ID_MAX_LENGTH, MAX_AMOUNT, MAX_QUANTITY, spellings
 from streams.codecs import REGISTRY_FRAME, connect_payload, decode
 from streams.core.clock import to_ms
 from streams.core.facts import ComplaintFact, Fact, OrderFact, RefundFact, fact_of
@@ -47,6 +47,12 @@ _LOWEST_INT_ID: Final = -(10 ** (ID_MAX_LENGTH - 1) - 1)
 """Integers whose decimal text (a sign included) fits an id."""
 _NO_TIME: Final = -(1 << 62)
 _NO_AMOUNT: Final = -1.0
+_SPELLINGS: Final = [
+    tuple(str(choice) for choice in spellings(name).choices)
+    for name in sorted({name for model in TOPIC_MODELS.values() for name in model.model_fields})
+]
+"""Each field's name, then its other spellings in the order the models read them."""
+_CONTRACT_NAMES: Final = frozenset(spelled[0] for spelled in _SPELLINGS)
 
 
 def fact_of_bytes(kind: str, raw: bytes | None, zone: tzinfo | None = None) -> Fact:
@@ -70,6 +76,8 @@ def fact_of_bytes(kind: str, raw: bytes | None, zone: tzinfo | None = None) -> F
 
 def plain_fact(kind: str, data: dict[str, Any]) -> Fact | None:
     """The fact of a parsed record that is plain (see above), or None: the model decides."""
+    if not data.keys() <= _CONTRACT_NAMES:
+        data = by_contract(data)
     if kind == "orders":
         return _order(data)
     if kind == "refunds":
@@ -77,6 +85,19 @@ def plain_fact(kind: str, data: dict[str, Any]) -> Fact | None:
     if kind == "complaints":
         return _complaint(data)
     return None
+
+
+def by_contract(data: dict[str, Any]) -> dict[str, Any]:
+    """The record with each field the contract's name spells another way (`orderId`) under
+    that name too, as the models read it (`schemas.types.spellings`)."""
+    out = dict(data)
+    for spelled in _SPELLINGS:
+        if spelled[0] not in data:
+            for other in spelled[1:]:
+                if other in data:
+                    out[spelled[0]] = data[other]
+                    break
+    return out
 
 
 def _order(d: dict[str, Any]) -> OrderFact | None:

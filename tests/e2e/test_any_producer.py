@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 
 from schemas import Alert, RuleName
+from schemas.types import spellings
 from streams.devtools.kafka_local import free_port
 from streams.devtools.sim.evaluation import evaluate
 from streams.devtools.sim.generator import SimConfig, Simulation
@@ -463,6 +464,27 @@ async def test_epoch_microseconds_and_quantities_as_text_give_the_replays_alerts
     first = json.loads(as_a_cdc_pipeline_writes(records[0][1]))
     assert isinstance(first[factories.TIME_FIELD[records[0][0]]], int)
     await read_as_the_replay(settings, worker, records, expected, as_a_cdc_pipeline_writes)
+
+
+def in_camel_case(value: dict[str, Any]) -> bytes:
+    """The value as a Java object's fields come out of Jackson by default (`orderId`,
+    `placedAt`)."""
+    return as_json({str(spellings(name).choices[1]): v for name, v in value.items()})
+
+
+async def test_fields_in_camel_case_give_the_replays_alerts(
+    settings: Settings, worker: WorkerProcess
+) -> None:
+    """Every field name in camelCase (Jackson's default for a Java object, Protocol Buffers'
+    JSON mapping, JavaScript), produced with librdkafka: the worker's alerts are the replay's
+    of the same events as the contract spells them, and nothing is dead-lettered. Before,
+    every record was (`event_id: Field required`)."""
+    settings = worker.settings = settings.model_copy(update={"partitions": 4})
+    records = simulated(9, 60, 3.0, refund_anchor=True)
+    expected = list(replay_records(records, settings))
+    assert sum(1 for a in expected if a.status.value == "firing") >= 1
+    assert b'"placedAt"' in in_camel_case(next(v for k, v in records if k == "orders"))
+    await read_as_the_replay(settings, worker, records, expected, in_camel_case)
 
 
 CONNECT_SCHEMA = {"type": "struct", "optional": False, "name": "livewatch.Event", "fields": []}

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from schemas.types import spellings
 from streams.codecs import DecodeError, decode
 from streams.core.facts import Fact, fact_of
 from streams.wire_facts import fact_of_bytes, plain_fact
@@ -162,6 +163,41 @@ def encoded(record: dict[str, Any]) -> bytes:
 def test_the_fast_decode_gives_the_models_fact_or_its_error(kind: str, data: st.DataObject) -> None:
     raw = encoded(data.draw(changes(kind)))
     assert fast_says(kind, raw) == model_says(kind, raw)
+
+
+@st.composite
+def respelled(draw: st.DrawFn, record: dict[str, Any]) -> dict[str, Any]:
+    """The record with each field under one or more of its spellings (`order_id`, `orderId`,
+    `OrderId`); where more than one, the others carry another value, so which one is read
+    shows."""
+    out: dict[str, Any] = {}
+    for name, value in record.items():
+        choices = [str(c) for c in spellings(name).choices]
+        chosen = draw(st.lists(st.sampled_from(choices), min_size=1, max_size=3, unique=True))
+        for n, spelled in enumerate(chosen):
+            out[spelled] = value if n == 0 else draw(st.one_of(IDS, ANY_JSON))
+    return out
+
+
+@pytest.mark.parametrize("kind", sorted(BASES))
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_fields_spelled_any_way_give_the_models_fact_or_its_error(
+    kind: str, data: st.DataObject
+) -> None:
+    record = data.draw(st.one_of(st.just(BASES[kind]()), changes(kind)))
+    raw = encoded(data.draw(respelled(record)))
+    assert fast_says(kind, raw) == model_says(kind, raw)
+
+
+@pytest.mark.parametrize("kind", sorted(BASES))
+def test_a_record_in_camel_case_is_plain(kind: str) -> None:
+    """A Java or JavaScript producer's `orderId`: the fast path reads it, as the contract's."""
+    record = BASES[kind]()
+    camel = {str(spellings(name).choices[1]): value for name, value in record.items()}
+    assert "eventId" in camel
+    fact = plain_fact(kind, camel)
+    assert fact is not None and fact == plain_fact(kind, record)
 
 
 CONNECT_SCHEMA = {
