@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from schemas.types import Currency, Event, Flag, Id, Lenient, Money, Quantity, Timestamp
+from pydantic import model_validator
+
+from schemas.types import (
+    Currency,
+    Event,
+    Flag,
+    Id,
+    Lenient,
+    Money,
+    Quantity,
+    Timestamp,
+    spellings,
+)
 
 
 class ProductCategory(StrEnum):
@@ -45,9 +57,31 @@ class ComplaintChannel(StrEnum):
     OTHER = "other"
 
 
-class Order(Event):
+EVENT_ID_SPELLINGS = tuple(str(s) for s in spellings("event_id").choices)
+
+
+class InputRecord(Event):
+    """Base of the input events: one that carries no `event_id` (under any spelling) is known
+    by its own id (`natural_id`): an order system without event ids sends one event per order,
+    so a redelivery still has the id of the first."""
+
+    natural_id: ClassVar[str]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _event_id_of_natural_id(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or any(s in data for s in EVENT_ID_SPELLINGS):
+            return data
+        for spelled in spellings(cls.natural_id).choices:
+            if spelled in data:
+                return {**data, "event_id": data[spelled]}
+        return data
+
+
+class Order(InputRecord):
     """An order placed during a live session; keyed by `anchor_id` on the wire."""
 
+    natural_id = "order_id"
     schema_version: Literal[1] = 1
     event_id: Id
     order_id: Id
@@ -67,10 +101,11 @@ class Order(Event):
         return self.placed_at
 
 
-class Refund(Event):
+class Refund(InputRecord):
     """A refund of one order; keyed by anything (see docs/events.md, Keys and partitions): livewatch
     sends it on to the partition of its order's anchor."""
 
+    natural_id = "refund_id"
     schema_version: Literal[1] = 1
     event_id: Id
     refund_id: Id
@@ -88,9 +123,10 @@ class Refund(Event):
         return self.requested_at
 
 
-class Complaint(Event):
+class Complaint(InputRecord):
     """A buyer complaint against an anchor's sale; keyed by `anchor_id` on the wire."""
 
+    natural_id = "complaint_id"
     schema_version: Literal[1] = 1
     event_id: Id
     complaint_id: Id

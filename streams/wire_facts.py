@@ -53,6 +53,7 @@ _SPELLINGS: Final = [
 ]
 """Each field's name, then its other spellings in the order the models read them."""
 _CONTRACT_NAMES: Final = frozenset(spelled[0] for spelled in _SPELLINGS)
+_NATURAL_ID: Final = {kind: model.natural_id for kind, model in TOPIC_MODELS.items()}
 
 
 def fact_of_bytes(kind: str, raw: bytes | None, zone: tzinfo | None = None) -> Fact:
@@ -78,6 +79,10 @@ def plain_fact(kind: str, data: dict[str, Any]) -> Fact | None:
     """The fact of a parsed record that is plain (see above), or None: the model decides."""
     if not data.keys() <= _CONTRACT_NAMES:
         data = by_contract(data)
+    if "event_id" not in data:  # known by its own id, as the model knows it
+        natural = _NATURAL_ID.get(kind)
+        if natural is not None and natural in data:
+            data = {**data, "event_id": data[natural]}
     if kind == "orders":
         return _order(data)
     if kind == "refunds":

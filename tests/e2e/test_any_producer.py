@@ -487,6 +487,22 @@ async def test_fields_in_camel_case_give_the_replays_alerts(
     await read_as_the_replay(settings, worker, records, expected, in_camel_case)
 
 
+async def test_events_without_event_ids_give_the_replays_alerts(
+    settings: Settings, worker: WorkerProcess
+) -> None:
+    """An order system, an after-sales desk and a complaint desk that send no `event_id`
+    (produced with librdkafka): each event is known by its own id, the worker's alerts are
+    the replay's, and nothing is dead-lettered. Before, every record was."""
+    settings = worker.settings = settings.model_copy(update={"partitions": 4})
+    records = simulated(9, 60, 3.0, refund_anchor=True)
+    expected = list(replay_records(records, settings))
+    assert sum(1 for a in expected if a.status.value == "firing") >= 1
+    await read_as_the_replay(
+        settings, worker, records, expected,
+        lambda v: as_json({k: x for k, x in v.items() if k != "event_id"}),
+    )  # fmt: skip
+
+
 CONNECT_SCHEMA = {"type": "struct", "optional": False, "name": "livewatch.Event", "fields": []}
 
 

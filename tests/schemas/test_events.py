@@ -171,6 +171,27 @@ def test_a_quantity_is_a_whole_number_however_it_is_written(written: object) -> 
     assert Order.model_validate_json(json.dumps(value)).quantity == 2
 
 
+@pytest.mark.parametrize(
+    ("model", "value", "natural"),
+    [
+        (Order, factories.order(), "order_id"),
+        (Refund, factories.refund(), "refund_id"),
+        (Complaint, factories.complaint(), "complaint_id"),
+    ],
+)
+def test_an_event_without_an_event_id_is_known_by_its_own_id(
+    model: type[Order | Refund | Complaint], value: dict[str, object], natural: str
+) -> None:
+    """An order system without event ids: one event per order, known by the order's id, under
+    any spelling; an event id that is there but null stays refused, named as it was spelled."""
+    without = {k: v for k, v in value.items() if k != "event_id"}
+    assert model.model_validate(without).event_id == value[natural]
+    camel = {("orderId" if k == "order_id" else k): v for k, v in without.items()}
+    assert model.model_validate(camel).event_id == value[natural]
+    with pytest.raises(ValidationError, match="eventId"):
+        model.model_validate({**without, "eventId": None})
+
+
 def test_an_enum_constant_is_its_value() -> None:
     """`QUALITY` (a Java enum as Jackson writes it) is the reason `quality`."""
     shouted = Refund.model_validate(factories.refund(reason="NOT_AS_DESCRIBED"))

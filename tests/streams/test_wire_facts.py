@@ -200,6 +200,14 @@ def test_a_record_in_camel_case_is_plain(kind: str) -> None:
     assert fact is not None and fact == plain_fact(kind, record)
 
 
+@pytest.mark.parametrize("kind", sorted(BASES))
+def test_a_record_without_an_event_id_is_plain(kind: str) -> None:
+    """Known by its own id (`order_id`...), as the model knows it."""
+    record = {k: v for k, v in BASES[kind]().items() if k != "event_id"}
+    fact = plain_fact(kind, record)
+    assert fact is not None and fact == model_says(kind, encoded(record))
+
+
 CONNECT_SCHEMA = {
     "type": "struct",
     "optional": False,
