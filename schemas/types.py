@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Annotated
@@ -95,8 +96,17 @@ Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY, strict=True), BeforeValid
 """A whole number of items from 1 to `MAX_QUANTITY`, as a JSON integer, its decimal text or an
 integral float (see `whole_number`)."""
 
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-"""An ISO 4217 alphabetic code (three upper-case letters)."""
+
+def code_in_capitals(value: object) -> object:
+    """A currency code in any case is the code (`cny` is `CNY`), as enumerated values are read
+    in any case; anything but three letters stays refused."""
+    return value.upper() if isinstance(value, str) and len(value) == 3 else value
+
+
+Currency = Annotated[
+    str, StringConstraints(pattern=r"^[A-Z]{3}$"), BeforeValidator(code_in_capitals)
+]
+"""An ISO 4217 alphabetic code, three letters in any case, read in capitals."""
 
 NAIVE_ZONE = "naive_zone"
 """The validation context's key for the time zone of times written without an offset (see
@@ -133,7 +143,32 @@ def event_time(value: object, info: ValidationInfo) -> object:
         except OverflowError:
             pass  # past the year 9999: pydantic refuses it, saying so
         return value
+    if isinstance(value, str):
+        value = offset_as_rfc3339(value)
     return in_naive_zone(value, info)
+
+
+_SPELLED_UTC = re.compile(r" ?(?:UTC|GMT|Z)$")
+_SPACED_OFFSET = re.compile(r" ([+-]\d\d:?\d\d)(?: [A-Z]{2,5})?(?: m=[+-][\d.]+)?$")
+
+
+def offset_as_rfc3339(value: str) -> str:
+    """A date and time whose offset is written as common tools write it, with the offset as
+    RFC 3339 writes it: `+08` (PostgreSQL's text for a `timestamptz`) is `+08:00`; ` UTC` or
+    ` GMT` (Ruby, many loggers) is `Z`; ` +0800 CST` and Go's monotonic ` m=+0.001` (Go's
+    `time.Time.String()`) are `+0800`. Only text with a time of day; anything else is left
+    for pydantic to read or refuse."""
+    if len(value) < 16 or value[10] not in "Tt " or not value[11:13].isdigit():
+        return value
+    spelled = _SPELLED_UTC.search(value)
+    if spelled is not None and value[spelled.start() - 1].isdigit():
+        return value[: spelled.start()] + "Z"
+    spaced = _SPACED_OFFSET.search(value)
+    if spaced is not None:
+        return value[: spaced.start()] + spaced.group(1)
+    if value[-3] in "+-" and value[-2:].isdigit() and value[-4].isdigit() and len(value) >= 22:
+        return value + ":00"
+    return value
 
 
 def in_naive_zone(value: object, info: ValidationInfo) -> object:

@@ -97,6 +97,7 @@ INVALID = [
     (Order, factories.order(quantity=10**30), "quantity"),
     # currency that is not ISO 4217 alphabetic
     (Order, factories.order(currency="yuan"), "currency"),
+    (Order, factories.order(currency=" CNY"), "currency"),
     # unsupported schema version
     (Order, factories.order(schema_version=2), "schema_version"),
     # missing required field
@@ -217,6 +218,32 @@ def test_a_time_without_offset_is_read_in_the_zone_given(written: str, read: str
     value = json.dumps(factories.order(placed_at=written))
     order = Order.model_validate_json(value, context={NAIVE_ZONE: SHANGHAI})
     assert order.event_time.astimezone(UTC).isoformat() == read
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        ("2026-11-11 20:00:00+08", "2026-11-11T12:00:00+00:00"),  # PostgreSQL's timestamptz
+        ("2026-11-11T20:00:00.5-05", "2026-11-12T01:00:00.500000+00:00"),
+        ("2026-11-11 20:00:00 UTC", "2026-11-11T20:00:00+00:00"),  # Ruby, many loggers
+        ("2026-11-11T20:00:00GMT", "2026-11-11T20:00:00+00:00"),
+        ("2026-11-11 20:00:00 +0800 CST m=+0.000123", "2026-11-11T12:00:00+00:00"),  # Go
+        ("2026-11-11 20:00:00.25 +08:00", "2026-11-11T12:00:00.250000+00:00"),
+    ],
+)
+def test_an_offset_written_as_common_tools_write_it_is_read(written: str, read: str) -> None:
+    order = Order.model_validate_json(json.dumps(factories.order(placed_at=written)))
+    assert order.event_time.astimezone(UTC).isoformat() == read
+
+
+@pytest.mark.parametrize("written", ["2026-11-11+08", "2026-11-11T20:00:00 UTC+8", "UTC"])
+def test_an_offset_with_no_time_of_day_or_other_text_stays_refused(written: str) -> None:
+    with pytest.raises(ValidationError, match="placed_at"):
+        Order.model_validate(factories.order(placed_at=written))
+
+
+def test_a_currency_code_in_any_case_is_the_code() -> None:
+    assert Order.model_validate(factories.order(currency="cny")).currency == "CNY"
 
 
 @pytest.mark.parametrize("written", ["2026-11-11 20:00:00", "2026-11-11", "20:00 2026-11-11"])
