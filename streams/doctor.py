@@ -137,6 +137,13 @@ class TopicReport:
                 f"{self.invalid} of {self.sampled} records are invalid (dead-lettered); the most "
                 f"common reason ({n}): {reason}"
             )
+            if any(r.startswith("shipped: Field required") for r in self.reasons):
+                out.append(
+                    "some refunds have no shipped field: a Protocol Buffers JSON printer leaves "
+                    "out a false boolean unless told to print fields with no presence (Java's "
+                    "JsonFormat.printer().alwaysPrintFieldsWithNoPresence(), Go's protojson "
+                    "EmitUnpopulated, Python's always_print_fields_with_no_presence)"
+                )
             if any("timezone info" in r for r in self.reasons):
                 out.append(
                     "some event times have no UTC offset: if the producer writes one zone's "

@@ -125,3 +125,17 @@ def test_local_times_without_offsets_are_named_and_read_in_the_zone_set() -> Non
     assert any("LIVEWATCH_NAIVE_TIME_ZONE" in line for line in report.advice())
     zoned = diagnose("orders", "orders", PARTITIONS, records, ZoneInfo("Asia/Shanghai"))
     assert zoned.invalid == 0 and not any("NAIVE" in line for line in zoned.advice())
+
+
+def test_refunds_that_leave_shipped_out_are_named_with_what_to_print() -> None:
+    """A Protocol Buffers JSON printer leaves out `shipped: false` (and spells fields in
+    camelCase, which is read): the advice names the printer's option."""
+    value = {k: v for k, v in factories.refund(shipped=False).items() if k != "shipped"}
+    records = [Sampled(0, b"r-1", json.dumps(value).encode(), None)] * 2
+    report = diagnose("refunds", "refunds", PARTITIONS, records)
+    assert report.invalid == 2
+    assert any("alwaysPrintFieldsWithNoPresence" in line for line in report.advice())
+    shipped = diagnose("refunds", "refunds", PARTITIONS, [
+        Sampled(0, b"r-1", json.dumps(factories.refund(shipped=False)).encode(), None)
+    ])  # fmt: skip
+    assert not any("Protocol Buffers" in line for line in shipped.advice())
