@@ -222,16 +222,17 @@ def refuse_mismatched(settings: Settings, counts: dict[str, int]) -> None:
 async def settle_layout(settings: Settings, timeout_s: float = 20.0) -> Settings:
     """The worker's start-up check: `adopt_partitions` and `refuse_mismatched` on the topics as
     they are (the ones missing are left to `create_topics` and the worker); returns the
-    settings to run with. Brokers that cannot be reached now skip it (LIVEWATCH_PARTITIONS
-    or 8 then): the worker waits for them, and its broker probe checks the layout once they
-    answer."""
+    settings to run with, their partition count fixed, so the worker's broker probe holds
+    the topics to it while it runs. Brokers that cannot be reached now skip it
+    (LIVEWATCH_PARTITIONS or 8 then): the worker waits for them, and its probe checks the
+    layout once they answer (topics of another count: exit 2, and the restart adopts it)."""
     try:
         counts = await asyncio.wait_for(_input_layout(settings), timeout_s)
     except (KafkaError, OSError, TimeoutError):
-        return settings
+        counts = {}
     settings = adopt_partitions(settings, counts)
     refuse_mismatched(settings, counts)
-    return settings
+    return settings.model_copy(update={"partitions": settings.partitions})
 
 
 async def _input_layout(settings: Settings) -> dict[str, int]:

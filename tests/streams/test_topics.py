@@ -104,7 +104,12 @@ async def test_the_layout_check_leaves_brokers_it_cannot_reach_to_the_worker() -
     """An unreachable broker is not a refusal: the worker waits for it (`/readyz` says so), and
     its broker probe checks the layout once the brokers answer."""
     unreachable = Settings(kafka_bootstrap=f"127.0.0.1:{free_port()}")
-    assert await settle_layout(unreachable, timeout_s=10) == unreachable
+    settled = await settle_layout(unreachable, timeout_s=10)
+    assert settled == unreachable
+    # fixed, so the broker probe holds topics of another count to it once they answer
+    assert "partitions" in settled.model_fields_set
+    with pytest.raises(TopicLayoutError, match="has 3"):
+        refuse_mismatched(settled, dict.fromkeys(settled.input_topics, 3))
 
 
 def unset(settings: Settings) -> Settings:
