@@ -76,11 +76,11 @@ def check_login_or_exit(settings: Settings) -> None:
         raise typer.Exit(2) from exc
 
 
-def settle_layout_or_exit(settings: Settings) -> Settings:
+def settle_layout_or_exit(settings: Settings, log: bool = True) -> Settings:
     """The settings with the partition count of the topics as they are (`adopt_partitions`);
     exit 2 with the reason when the input or internal topics do not all have it: a worker
     reading them would exit at the first record of a partition its tables do not have, or
-    never read it."""
+    never read it. A count taken from the topics is logged (`log`), else said on stderr."""
     from streams.topics import TopicLayoutError, settle_layout
 
     try:
@@ -88,13 +88,16 @@ def settle_layout_or_exit(settings: Settings) -> Settings:
     except TopicLayoutError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    if settled.partitions != settings.partitions:
+    if settled.partitions != settings.partitions and log:
         import structlog
 
         structlog.get_logger("livewatch").info(
             "partitions_adopted", partitions=settled.partitions,
             detail="LIVEWATCH_PARTITIONS is unset: the count the input topics have",
         )  # fmt: skip
+    elif settled.partitions != settings.partitions:
+        typer.echo(f"partitions: {settled.partitions}, the count the input topics have "
+                   "(LIVEWATCH_PARTITIONS is unset)", err=True)  # fmt: skip
     return settled
 
 

@@ -287,7 +287,7 @@ def backtest_command(
         except ValueError as exc:
             typer.echo(f"error: --since: {exc}", err=True)
             raise typer.Exit(2) from exc
-        settings = settle_layout_or_exit(settings)  # the partitions to read
+        settings = settle_layout_or_exit(settings, log=False)  # the partitions to read
         began = time.monotonic()
         lines = asyncio.run(read_since(settings, seconds))
         took = time.monotonic() - began

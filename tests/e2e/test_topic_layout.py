@@ -5,6 +5,9 @@ partitions (a sales day's producers) without telling livewatch's operators."""
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,7 @@ from streams.settings import Settings
 from streams.topics import create_topics, describe_partitions, topic_configs
 from tests.e2e.test_any_producer import assert_same, simulated
 from tests.e2e.test_no_silent_loss import alerts_settled
+from tests.e2e.test_runtime_rules import without_complaints
 from tests.producers import produce_librdkafka
 from tests.streams.worker_process import WorkerProcess
 
@@ -104,6 +108,29 @@ async def test_a_worker_with_no_count_set_runs_with_the_count_its_input_topics_h
         await admin.close()
     assert len(counts) > len(unset.input_topics)
     assert set(counts.values()) == {3}, counts
+
+
+def test_a_backtest_reads_every_partition_of_topics_made_with_another_count(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """`backtest --from-topics` with LIVEWATCH_PARTITIONS unset, on input topics made with 3
+    partitions and filled by librdkafka: it reads all three (says so on stderr, not in its
+    JSON) and counts every record."""
+    unset = Settings(**settings.model_dump(exclude={"partitions"}))
+    made_by_the_platform(unset, 3)
+    records = simulated(12, 60, 3.0, True)
+    produce_librdkafka(unset, records, {})
+    candidate = tmp_path / "candidate.yaml"
+    candidate.write_text(without_complaints(), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "streams", "backtest", "--from-topics", "--since", "3650d",
+         "--rules", str(candidate), "--json"],
+        env={**unset.as_env(), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["events"] == len(records)
+    assert "partitions: 3" in done.stderr
 
 
 async def test_input_topics_of_different_counts_are_refused_naming_each(
