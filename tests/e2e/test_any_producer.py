@@ -51,6 +51,15 @@ OWN_IDS: dict[str, KeyField] = {
 }
 
 
+def small_backlog(settings: Settings) -> tuple[list[Any], list[Alert]]:
+    """The records of a small mix with an injected refund spike, and the replay's alerts for
+    them (at least one firing), for the tests that produce them in another shape."""
+    records = simulated(9, 60, 3.0, refund_anchor=True)
+    expected = list(replay_records(records, settings))
+    assert sum(1 for a in expected if a.status.value == "firing") >= 1
+    return records, expected
+
+
 def simulated(seed: int, anchors: int, hours: float, refund_anchor: bool) -> list[Any]:
     config = SimConfig(seed=seed, anchors=anchors, hours=hours, refund_anchor=refund_anchor)
     return list(Simulation(config).events())
@@ -407,9 +416,7 @@ async def test_json_framed_by_a_schema_registry_serializer_gives_the_replays_ale
     (a zero byte and the schema id): the worker reads the JSON behind it, and nothing is
     dead-lettered."""
     settings = worker.settings = settings.model_copy(update={"partitions": 4})
-    records = simulated(9, 60, 3.0, refund_anchor=True)
-    expected = list(replay_records(records, settings))
-    assert sum(1 for a in expected if a.status.value == "firing") >= 1
+    records, expected = small_backlog(settings)
     frame = b"\x00" + (17).to_bytes(4, "big")
     await read_as_the_replay(settings, worker, records, expected, lambda v: frame + as_json(v))
     report = doctor(settings)["orders"]
@@ -427,9 +434,7 @@ async def test_local_times_without_offsets_read_in_the_configured_zone_give_the_
     settings = worker.settings = settings.model_copy(
         update={"partitions": 4, "naive_time_zone": "Asia/Shanghai"}
     )
-    records = simulated(9, 60, 3.0, refund_anchor=True)
-    expected = list(replay_records(records, settings))
-    assert sum(1 for a in expected if a.status.value == "firing") >= 1
+    records, expected = small_backlog(settings)
     kind, first = factories.in_local_time(records[:1], "Asia/Shanghai")[0]
     assert "+" not in first[factories.TIME_FIELD[kind]]
 
@@ -458,9 +463,7 @@ async def test_epoch_microseconds_and_quantities_as_text_give_the_replays_alerts
     librdkafka: the worker's alerts are the replay's of the same events as the contract
     writes them, and nothing is dead-lettered. Before, every record was."""
     settings = worker.settings = settings.model_copy(update={"partitions": 4})
-    records = simulated(9, 60, 3.0, refund_anchor=True)
-    expected = list(replay_records(records, settings))
-    assert sum(1 for a in expected if a.status.value == "firing") >= 1
+    records, expected = small_backlog(settings)
     first = json.loads(as_a_cdc_pipeline_writes(records[0][1]))
     assert isinstance(first[factories.TIME_FIELD[records[0][0]]], int)
     await read_as_the_replay(settings, worker, records, expected, as_a_cdc_pipeline_writes)
@@ -480,9 +483,7 @@ async def test_fields_in_camel_case_give_the_replays_alerts(
     of the same events as the contract spells them, and nothing is dead-lettered. Before,
     every record was (`event_id: Field required`)."""
     settings = worker.settings = settings.model_copy(update={"partitions": 4})
-    records = simulated(9, 60, 3.0, refund_anchor=True)
-    expected = list(replay_records(records, settings))
-    assert sum(1 for a in expected if a.status.value == "firing") >= 1
+    records, expected = small_backlog(settings)
     assert b'"placedAt"' in in_camel_case(next(v for k, v in records if k == "orders"))
     await read_as_the_replay(settings, worker, records, expected, in_camel_case)
 
@@ -494,9 +495,7 @@ async def test_events_without_event_ids_give_the_replays_alerts(
     (produced with librdkafka): each event is known by its own id, the worker's alerts are
     the replay's, and nothing is dead-lettered. Before, every record was."""
     settings = worker.settings = settings.model_copy(update={"partitions": 4})
-    records = simulated(9, 60, 3.0, refund_anchor=True)
-    expected = list(replay_records(records, settings))
-    assert sum(1 for a in expected if a.status.value == "firing") >= 1
+    records, expected = small_backlog(settings)
     await read_as_the_replay(
         settings, worker, records, expected,
         lambda v: as_json({k: x for k, x in v.items() if k != "event_id"}),
@@ -513,9 +512,7 @@ async def test_events_in_kafka_connect_envelopes_give_the_replays_alerts(
     (`schemas.enable=true`) arrive as `{"schema": ..., "payload": event}`: the worker reads
     the payload, and nothing is dead-lettered."""
     settings = worker.settings = settings.model_copy(update={"partitions": 4})
-    records = simulated(9, 60, 3.0, refund_anchor=True)
-    expected = list(replay_records(records, settings))
-    assert sum(1 for a in expected if a.status.value == "firing") >= 1
+    records, expected = small_backlog(settings)
     await read_as_the_replay(
         settings, worker, records, expected,
         lambda v: as_json({"schema": CONNECT_SCHEMA, "payload": v}),
