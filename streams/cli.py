@@ -88,14 +88,16 @@ def settle_layout_or_exit(settings: Settings, log: bool = True) -> Settings:
     except TopicLayoutError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    if settled.partitions != settings.partitions and log:
+    if settled.partitions == settings.partitions:
+        return settled
+    if log:
         import structlog
 
         structlog.get_logger("livewatch").info(
             "partitions_adopted", partitions=settled.partitions,
             detail="LIVEWATCH_PARTITIONS is unset: the count the input topics have",
         )  # fmt: skip
-    elif settled.partitions != settings.partitions:
+    else:
         typer.echo(f"partitions: {settled.partitions}, the count the input topics have "
                    "(LIVEWATCH_PARTITIONS is unset)", err=True)  # fmt: skip
     return settled
