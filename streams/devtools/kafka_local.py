@@ -200,7 +200,11 @@ class KafkaLocal:
             "share.coordinator.state.topic.min.isr": min_isr,
             "group.initial.rebalance.delay.ms": str(self.initial_rebalance_delay_ms),
             "auto.create.topics.enable": "false",
-            "log.retention.hours": "168",
+            # Every record kept, however old its timestamp: the tests and benchmarks replay the
+            # simulator's fixed day (2026-11-28), stamped with its event times, and a week's
+            # retention began deleting its first hours on 2026-12-05, under a run's feet (a
+            # consumer waiting for records that were gone).
+            "log.retention.ms": "-1",
         }
         if self.secure is not None:
             props |= self._secure_props(port, controller_port, self.secure)
