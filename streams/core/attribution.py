@@ -35,12 +35,6 @@ class OrderRef:
         self.refund_event = refund_event
         self.buyer = buyer
 
-    def refunded_by(self, refund_event: str) -> OrderRef:
-        """This order, counted as refunded by `refund_event` (`dataclasses.replace` costs
-        a field walk in Python per refund)."""
-        return OrderRef(self.anchor_id, self.session_id, self.placed_ms, self.category,
-                        refund_event, self.buyer)  # fmt: skip
-
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
             "a": self.anchor_id, "s": self.session_id, "t": self.placed_ms, "c": self.category,

@@ -542,38 +542,12 @@ def _too_few_early(early: EarlyRefunds | None, recent: int, w: Windows) -> bool:
     if early is None:
         return True
     inside = (early.within_s + early.window_s) * 1000 <= w.long_ms
-    if not inside:
-        return False
-    known = _LOWEST_REFUNDS.get(id(early))
-    if known is None or known[0] is not early:
-        known = (early, early.lowest_refunds())
-        _remember(_LOWEST_REFUNDS, id(early), known)
-    return recent < known[1]
+    return inside and recent < early.lowest_refunds()
 
 
 def _lowest_threshold(rule: RefundSpikeRule) -> float:
     """No anchor's threshold is below this (`refund_threshold`'s min and max at their lowest)."""
-    known = _LOWEST_THRESHOLD.get(id(rule))
-    if known is None or known[0] is not rule:
-        lowest = min(rule.min_rate, min(c.ceiling for c in rule.categories.values()))
-        known = (rule, lowest)
-        _remember(_LOWEST_THRESHOLD, id(rule), known)
-    return known[1]
-
-
-_LOWEST_REFUNDS: dict[int, tuple[EarlyRefunds, int]] = {}
-_LOWEST_THRESHOLD: dict[int, tuple[RefundSpikeRule, float]] = {}
-"""The two minima above, by the id of the (frozen) rule they were computed from: both were
-computed again at most anchors' boundaries. The rule is kept with its value, so an id reused
-by a later object is never taken for it."""
-MAX_REMEMBERED = 64
-"""Rule objects remembered at most (a rule set published at run time brings new ones)."""
-
-
-def _remember(cache: dict[int, Any], key: int, value: Any) -> None:
-    if len(cache) >= MAX_REMEMBERED:
-        cache.clear()
-    cache[key] = value
+    return min(rule.min_rate, min(c.ceiling for c in rule.categories.values()))
 
 
 def _session_of(

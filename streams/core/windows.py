@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from streams.core.clock import window_buckets
@@ -59,13 +58,6 @@ class Figures:
         return str(found) if found is not None else None
 
 
-def add_counts(into: Counter[str], more: Mapping[str, int]) -> None:
-    """`into.update(more)`, without `Counter.update`'s Python prologue (an ABC instance check
-    per call): three calls per bucket of every window summed, at every boundary."""
-    for key, n in more.items():
-        into[key] = into.get(key, 0) + n
-
-
 def ranked(counts: Counter[str], n: int) -> list[tuple[str, int]]:
     """The `n` largest counts, ties by name: the same whatever order they were counted in."""
     return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
@@ -91,14 +83,14 @@ def figures(
             fig.refunds += tally.refunds
             fig.refunded_unshipped += tally.unshipped
             fig.refund_amount += tally.amount
-            add_counts(fig.reasons, tally.reasons)
+            fig.reasons.update(tally.reasons)
             refunded.extend(tally.sample)
         refunded.sort()
         fig.unmatched_refunds += b.unmatched_refunds
         buyers.append(b.buyers)
         sessions.append(b.sessions)
-        add_counts(fig.categories, b.categories)
-        add_counts(fig.complaints, b.complaints)
+        fig.categories.update(b.categories)
+        fig.complaints.update(b.complaints)
         if len(fig.refunded_sample) < samples:
             fig.refunded_sample.extend(refunded[: samples - len(fig.refunded_sample)])
         if len(fig.order_sample) < samples:
