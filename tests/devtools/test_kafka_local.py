@@ -8,12 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from streams.devtools.kafka_local import KafkaLocal, broker_answers, free_port
 from streams.settings import Settings
 from streams.topics import create_topics
+from tests.topic_configs import topic_config
 
 
 def _java_pids_under(state_dir: Path) -> list[int]:
@@ -111,12 +110,4 @@ async def test_records_stamped_long_ago_are_kept(settings: Settings) -> None:
     records, and a retention of a week deleted them on the session broker once that day was a
     week old (its retention check runs every five minutes)."""
     await create_topics(settings)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        resource = ConfigResource(ConfigResourceType.TOPIC, settings.topic_orders)
-        [response] = await admin.describe_configs([resource])
-    finally:
-        await admin.close()
-    entries = {e[0]: e[1] for e in response.resources[0][4]}
-    assert entries["retention.ms"] == "-1"
+    assert (await topic_config(settings, settings.topic_orders))["retention.ms"] == "-1"

@@ -9,8 +9,6 @@ from collections.abc import Iterator
 
 import aiohttp
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from streams.devtools.kafka_local import KafkaCluster
 from streams.replay import replay_records
@@ -24,6 +22,7 @@ from tests.e2e.test_no_silent_loss import (
 )
 from tests.faults.updates import assert_same_updates
 from tests.streams.worker_process import WorkerProcess, consumed
+from tests.topic_configs import topic_config
 
 pytestmark = [pytest.mark.faults, pytest.mark.kafka]
 
@@ -37,25 +36,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
         yield kafka
     finally:
         kafka.down()
-
-
-async def topic_config(settings: Settings, topic: str, timeout_s: float = 30) -> dict[str, str]:
-    """The topic's configs, once the broker asked knows the topic (a new topic
-    reaches the other brokers' metadata a moment after the controller has created it)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    try:
-        while True:
-            [resp] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
-            [(error, *_, entries)] = resp.resources
-            if (error == 0 and entries) or loop.time() > deadline:
-                break
-            await asyncio.sleep(0.5)
-    finally:
-        await admin.close()
-    return {e[0]: e[1] for e in entries}
 
 
 async def total_consumed(port: int) -> float:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from streams.devtools.kafka_local import free_port
 from streams.settings import Settings
@@ -17,6 +16,7 @@ from streams.topics import (
     settle_layout,
 )
 from streams.worker.tables import changelog_configs
+from tests.topic_configs import topic_config
 
 pytestmark = pytest.mark.kafka
 
@@ -57,14 +57,7 @@ async def test_changelog_topics_are_compacted(settings: Settings) -> None:
     """The worker's table changelogs exist before it starts, compacted, order memory with the
     attribution horizon as retention."""
     await create_topics(settings)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        name = f"{settings.app_id}-orders-by-id-changelog"
-        [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)])
-    finally:
-        await admin.close()
-    entries = {e[0]: e[1] for e in response.resources[0][4]}
+    entries = await topic_config(settings, f"{settings.app_id}-orders-by-id-changelog")
     assert entries["cleanup.policy"] == "compact,delete"
     assert entries["retention.ms"] == str(settings.order_horizon_s * 1000)
 
@@ -72,14 +65,7 @@ async def test_changelog_topics_are_compacted(settings: Settings) -> None:
 async def test_dead_letters_expire_after_their_retention(settings: Settings) -> None:
     settings = settings.model_copy(update={"deadletter_retention_s": 3 * 24 * 3600})
     await create_topics(settings)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        resource = ConfigResource(ConfigResourceType.TOPIC, settings.topic_deadletter)
-        [response] = await admin.describe_configs([resource])
-    finally:
-        await admin.close()
-    entries = {e[0]: e[1] for e in response.resources[0][4]}
+    entries = await topic_config(settings, settings.topic_deadletter)
     assert entries["cleanup.policy"] == "delete"
     assert entries["retention.ms"] == str(3 * 24 * 3600 * 1000)
 
