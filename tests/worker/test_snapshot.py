@@ -40,11 +40,17 @@ def test_the_summary_has_the_figures_of_a_walk() -> None:
     assert firing, "the run should leave something firing"
     assert sorted((a["anchor_id"], a["rule"]) for a in summary.active_alerts) == sorted(firing)
     assert sum(summary.firing.values()) == len(firing)
-    long_orders = sum(totals(s, s.evaluated_to_ms, WINDOWS.long_ms, WINDOWS.step_ms)[0]
-                      for s in states if s.evaluated_to_ms is not None)  # fmt: skip
-    assert summary.window_events[("long", "orders")] == long_orders > 0
+    for size, size_ms in (("short", WINDOWS.short_ms), ("long", WINDOWS.long_ms)):
+        walked = [totals(s, s.evaluated_to_ms, size_ms, WINDOWS.step_ms)
+                  for s in states if s.evaluated_to_ms is not None]  # fmt: skip
+        for i, kind in enumerate(("orders", "refunds", "complaints")):
+            assert summary.window_events[(size, kind)] == sum(t[i] for t in walked)
+    assert summary.window_events[("short", "orders")] > 0
+    assert summary.window_events[("long", "refunds")] > 0
     assert summary.anchors == len(states)
+    assert summary.rows is None  # the rows wait for a reader of `/anchors`
     rows = summary.riskiest
+    assert summary.riskiest is rows
     assert len(rows) == min(MAX_RISK_ROWS, sum(1 for s in states if s.evaluated_to_ms))
     on_fire = {a for a, _ in firing}
     assert {r["anchor_id"] for r in rows[: len(on_fire)]} == on_fire  # firing ranks first
