@@ -160,6 +160,22 @@ def offset_as_rfc3339(value: str) -> str:
     for pydantic to read or refuse."""
     if len(value) < 16 or value[10] not in "Tt " or not value[11:13].isdigit():
         return value
+    if rfc3339_offset(value):
+        return value
+    return _respelled(value)
+
+
+def rfc3339_offset(value: str) -> bool:
+    """Whether a time of day ends in RFC 3339's offset (`Z`, `+08:00`) after a digit, as most
+    producers write it: `_respelled` would leave it as it is, and its searches, which try
+    every position of the text, were 3% of a replay's instructions."""
+    return value[-2].isdigit() and (
+        value[-1] == "Z" or (value[-3] == ":" and value[-6] in "+-" and value[-7].isdigit())
+    )
+
+
+def _respelled(value: str) -> str:
+    """`offset_as_rfc3339` for a time of day in any other form."""
     spelled = _SPELLED_UTC.search(value)
     if spelled is not None and value[spelled.start() - 1].isdigit():
         return value[: spelled.start()] + "Z"

@@ -534,20 +534,63 @@ class _EarlyCounts:
         return found, ""
 
 
-def _too_few_early(early: EarlyRefunds | None, recent: int, w: Windows) -> bool:
+def _too_few_early(bars: SpikeBars, recent: int, w: Windows) -> bool:
     """Whether the early path has too few refunds to keep any count (`_EarlyCounts.read`
     would find none), known from the long window's orders refunded in the last `window_s`
     (`recent`): every early refund is one of them while the early path reads inside the long
     window (its orders of the last `within_s` + `window_s`)."""
-    if early is None:
+    if bars.early_reach_ms is None:
         return True
-    inside = (early.within_s + early.window_s) * 1000 <= w.long_ms
-    return inside and recent < early.lowest_refunds()
+    return bars.early_reach_ms <= w.long_ms and recent < bars.lowest_early_refunds
 
 
-def _lowest_threshold(rule: RefundSpikeRule) -> float:
-    """No anchor's threshold is below this (`refund_threshold`'s min and max at their lowest)."""
-    return min(rule.min_rate, min(c.ceiling for c in rule.categories.values()))
+@dataclass(frozen=True, slots=True)
+class SpikeBars:
+    """What `refund_spike` reads of its rule at every boundary, worked out once per rule:
+    the rules are pydantic models, whose fields and methods cost compiled code a Python
+    attribute lookup or call each (a tenth of the rule's instructions went there)."""
+
+    rule: RefundSpikeRule
+    """Held so that the rule's `id` names no other rule while this is cached."""
+    lowest_threshold: float
+    """No anchor's threshold is below this (`refund_threshold`'s min and max at their
+    lowest)."""
+    early_reach_ms: int | None
+    """How far back the early path reads orders (None: no early path)."""
+    lowest_early_refunds: int
+    """`EarlyRefunds.lowest_refunds` (0 without an early path)."""
+    baseline_rates: dict[str, float]
+    ceilings: dict[str, float]
+    default_rate: float
+    default_ceiling: float
+
+
+_BARS: dict[int, SpikeBars] = {}
+_BARS_KEPT = 64
+"""Rule sets come and go with published versions: the cache is emptied past this many."""
+
+
+def spike_bars(rule: RefundSpikeRule) -> SpikeBars:
+    """`SpikeBars` of a rule (cached by identity: the rules are frozen)."""
+    found = _BARS.get(id(rule))
+    if found is not None and found.rule is rule:
+        return found
+    early = rule.early
+    default = rule.category("default")
+    found = SpikeBars(
+        rule=rule,
+        lowest_threshold=min(rule.min_rate, min(c.ceiling for c in rule.categories.values())),
+        early_reach_ms=None if early is None else (early.within_s + early.window_s) * 1000,
+        lowest_early_refunds=0 if early is None else early.lowest_refunds(),
+        baseline_rates={c: v.baseline_rate for c, v in rule.categories.items()},
+        ceilings={c: v.ceiling for c, v in rule.categories.items()},
+        default_rate=default.baseline_rate,
+        default_ceiling=default.ceiling,
+    )
+    if len(_BARS) >= _BARS_KEPT:
+        _BARS.clear()
+    _BARS[id(rule)] = found
+    return found
 
 
 def _session_of(
@@ -587,16 +630,9 @@ def refund_threshold(
 ) -> RefundThreshold:
     """The refund rule's threshold for an anchor at `end_ms` (its category mix then)."""
     categories = _long_categories(state, end_ms, w)
-    prior = _mix(
-        categories,
-        {c: v.baseline_rate for c, v in rule.categories.items()},
-        rule.category("default").baseline_rate,
-    )
-    ceiling = _mix(
-        categories,
-        {c: v.ceiling for c, v in rule.categories.items()},
-        rule.category("default").ceiling,
-    )
+    bars = spike_bars(rule)
+    prior = _mix(categories, bars.baseline_rates, bars.default_rate)
+    ceiling = _mix(categories, bars.ceilings, bars.default_ceiling)
     baseline = smoothed_rate(state.hist_refunds, state.hist_orders, prior, rule.prior_weight_orders)
     rate = min(ceiling, max(rule.min_rate, rule.baseline_factor * baseline))
     return RefundThreshold(rate, baseline, ceiling)
@@ -629,8 +665,9 @@ def refund_spike(
     floor = (
         rule.resolve_ratio if rule.burst is None else min(rule.resolve_ratio, rule.burst.long_ratio)
     )
-    low = not watching and lb_long < _lowest_threshold(rule) * floor
-    if low and _too_few_early(rule.early, recent, w):
+    bars = spike_bars(rule)
+    low = not watching and lb_long < bars.lowest_threshold * floor
+    if low and _too_few_early(bars, recent, w):
         return Verdict(name, QUIET, start_ms, end_ms)
     counts = _EarlyCounts.read(state, end_ms, w.step_ms, rule.early)
     after = counts.after

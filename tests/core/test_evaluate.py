@@ -9,7 +9,14 @@ import pytest
 
 from schemas import Alert, RuleName
 from streams.core.dict_stores import DictOrders, DictStates
-from streams.core.evaluate import QUIET, Details, Verdict, _after_concentration, _too_few_early
+from streams.core.evaluate import (
+    QUIET,
+    Details,
+    Verdict,
+    _after_concentration,
+    _too_few_early,
+    spike_bars,
+)
 from streams.core.rates import poisson_tail
 from streams.core.rules import EarlyRefunds, RefundBurst, Rules, load_rules
 from streams.core.state import AnchorState, Episode
@@ -339,15 +346,33 @@ def test_the_early_path_is_skipped_on_the_long_windows_refunds_only_while_it_rea
     """Every early refund is one of the long window's refunded orders only while the early
     path reads inside the long window (its orders of the last `within_s` + `window_s`); past
     that, the long window's refunds say nothing and the early counts are read."""
-    early = load_rules(None).refund_after_order_spike.early
+    rule = load_rules(None).refund_after_order_spike
+    early = rule.early
     assert early is not None
     w = build_detector(Settings(), DictOrders(), DictStates()).config.windows
     assert (early.within_s + early.window_s) * 1000 <= w.long_ms
-    assert _too_few_early(early, early.lowest_refunds() - 1, w)
-    assert not _too_few_early(early, early.lowest_refunds(), w)
-    beyond = early.model_copy(update={"within_s": w.long_ms // 1000})
-    assert not _too_few_early(beyond, 0, w)
-    assert _too_few_early(None, 100, w)
+    bars = spike_bars(rule)
+    assert _too_few_early(bars, early.lowest_refunds() - 1, w)
+    assert not _too_few_early(bars, early.lowest_refunds(), w)
+    beyond = rule.model_copy(
+        update={"early": early.model_copy(update={"within_s": w.long_ms // 1000})}
+    )
+    assert not _too_few_early(spike_bars(beyond), 0, w)
+    assert _too_few_early(spike_bars(rule.model_copy(update={"early": None})), 100, w)
+
+
+def test_a_rules_bars_are_worked_out_once_and_follow_the_rule() -> None:
+    """The bars are cached by the rule's identity: the same rule reads the same bars, and a
+    rule with other figures (a published version) reads its own."""
+    rule = load_rules(None).refund_after_order_spike
+    assert spike_bars(rule) is spike_bars(rule)
+    assert spike_bars(rule).lowest_threshold == min(
+        rule.min_rate, min(c.ceiling for c in rule.categories.values())
+    )
+    stricter = rule.model_copy(update={"min_rate": 0.01})
+    assert spike_bars(stricter).lowest_threshold == 0.01
+    assert spike_bars(stricter).rule is stricter
+    assert spike_bars(rule).baseline_rates["default"] == rule.category("default").baseline_rate
 
 
 def test_a_verdicts_details_are_worked_out_once_and_only_when_read() -> None:
