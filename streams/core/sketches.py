@@ -25,9 +25,17 @@ _M = 1 << HLL_P
 _ALPHA = 0.7213 / (1 + 1.079 / _M)
 
 
+_BLAKE2B_8 = hashlib.blake2b(digest_size=8)
+"""An empty 8-byte BLAKE2b, copied for each key: the constructor's keyword parsing cost about
+as much as the hashing (0.86 µs a buyer id against 0.46 µs)."""
+
+
 def key_hash(key: str) -> int:
-    """A stable 64-bit hash (the same in every process, unlike `hash`)."""
-    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big")
+    """A stable 64-bit hash (the same in every process, unlike `hash`): BLAKE2b with an
+    8-byte digest, big-endian."""
+    h = _BLAKE2B_8.copy()
+    h.update(key.encode())
+    return int.from_bytes(h.digest(), "big")
 
 
 def _hashed(key: Any) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 
 import pytest
@@ -74,3 +75,14 @@ class TestTally:
 
 def test_reduce_keeps_at_most_keep_keys() -> None:
     assert reduce_to({"a": 5, "b": 3, "c": 1, "d": 1}, 2) == {"a": 4, "b": 2}
+
+
+def test_key_hash_is_the_eight_byte_blake2b_the_stored_states_hold() -> None:
+    """Buyer hashes are kept in stored states and changelogs: the digest may not change with
+    how it is computed. Pinned values, and hashlib's one-call form over keys in an order
+    where a hasher carried from one key to the next would show."""
+    assert key_hash("") == 0xE4A6A0577479B2B4
+    assert key_hash("buyer-1") == 0xE10CC01507BDB543
+    for key in ["buyer-1", "", "買家-2", "x" * 300, "buyer-1"]:
+        expected = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big")
+        assert key_hash(key) == expected
