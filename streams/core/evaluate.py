@@ -873,7 +873,10 @@ def order_concentration(
     count = counts[size_ms]
     judged = {s: counts[s] for s in sizes}
     ring = wanted is not None and any(c.buyers >= wanted.min_buyers for c in judged.values())
-    per_buyer = orders / max(buyers_of(state, end_ms, size_ms, w.step_ms).distinct, 1)
+    distinct = count.distinct
+    if distinct is None:  # some bucket estimates its buyers: merge the estimates
+        distinct = buyers_of(state, end_ms, size_ms, w.step_ms).distinct
+    per_buyer = orders / max(distinct, 1)
     if per_buyer < rule.min_orders_per_buyer and not watching and not ring:
         return Verdict(name, QUIET, since, end_ms)
     short = figures(state, end_ms, size_ms, w.step_ms)

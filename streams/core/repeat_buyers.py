@@ -40,15 +40,20 @@ class RepeatCount:
     """Their orders in the window."""
     sample: tuple[str, ...]
     """The heaviest repeat buyers' hashes (hex), for the evidence."""
+    distinct: int | None
+    """The window's distinct buyers, when every bucket counted its buyers exactly (None: some
+    bucket estimates them; `windows.buyers_of` merges the estimates)."""
 
     def __init__(
-        self, orders: int, buyers: int, buyer_orders: int, sample: tuple[str, ...] = ()
-    ) -> None:
+        self, orders: int, buyers: int, buyer_orders: int, sample: tuple[str, ...] = (),
+        distinct: int | None = None,
+    ) -> None:  # fmt: skip
         # Written out, not made by @dataclass: mypyc compiles this one (see `streams.compiled`).
         self.orders = orders
         self.buyers = buyers
         self.buyer_orders = buyer_orders
         self.sample = sample
+        self.distinct = distinct
 
     @property
     def share(self) -> float:
@@ -100,13 +105,16 @@ def count_repeat_buyers(
         sizes, _presence(state, end_ms, sizes, step_ms), strict=True
     ):
         repeat = [k for k, m in minutes.items() if m >= min_minutes]
+        # Every buyer counted exactly: the buyers whose minutes were counted are all of them.
+        exact = not any(b.buyers.approximate for b in held)
+        distinct = len(minutes) if exact else None
         if not repeat:
-            found[size] = RepeatCount(orders, 0, 0)
+            found[size] = RepeatCount(orders, 0, 0, (), distinct)
             continue
         counts = {k: sum(b.buyers.counts.get(k, 0) for b in held) for k in repeat}
         heaviest = sorted(repeat, key=lambda k: (-counts[k], str(k)))[:5]
         sample = tuple(f"{k:016x}" if isinstance(k, int) else str(k) for k in heaviest)
-        found[size] = RepeatCount(orders, len(repeat), sum(counts.values()), sample)
+        found[size] = RepeatCount(orders, len(repeat), sum(counts.values()), sample, distinct)
     return found
 
 

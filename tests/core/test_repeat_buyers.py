@@ -19,6 +19,7 @@ from streams.core.repeat_buyers import (
 )
 from streams.core.rules import RepeatBuyers, Rules, load_rules
 from streams.core.state import AnchorState
+from streams.core.windows import buyers_of
 from streams.pipeline import build_detector
 from streams.replay import replay_records
 from streams.settings import Settings
@@ -104,6 +105,25 @@ def test_each_window_length_is_counted_in_one_pass() -> None:
     assert list(counts) == [five, ten]
     assert (counts[five].orders, counts[five].buyers) == (5, 1)
     assert (counts[ten].orders, counts[ten].buyers, counts[ten].buyer_orders) == (6, 2, 6)
+
+
+def test_the_distinct_buyers_come_with_the_count_while_every_bucket_is_exact() -> None:
+    """`order_concentration` reads the window's distinct buyers from the repeat count while
+    every bucket counted its buyers exactly (the same as merging the tallies), and merges
+    the estimates once one bucket's tally is a sketch."""
+    state = _state_with({0: {1: 1}, 5: {2: 1}, 6: {2: 1, 3: 2}, 9: {1: 1}})
+    five, ten = 5 * MINUTE_MS, 10 * MINUTE_MS
+    counts = count_repeat_buyers(state, ten, [five, ten], MINUTE_MS, 3)
+    assert counts[ten].distinct == buyers_of(state, ten, ten, MINUTE_MS).distinct == 3
+    assert counts[five].distinct == buyers_of(state, ten, five, MINUTE_MS).distinct == 3
+    busy = state.bucket(8 * MINUTE_MS)
+    for h in range(100, 100 + 200):  # past the 64 buyers a bucket counts exactly
+        busy.orders += 1
+        busy.buyers.add(h, h, 64, 32)
+    assert busy.buyers.approximate
+    counts = count_repeat_buyers(state, ten, [ten], MINUTE_MS, 3)
+    assert counts[ten].distinct is None
+    assert buyers_of(state, ten, ten, MINUTE_MS).approximate
 
 
 def test_an_anchor_whose_buyers_repeat_expects_them() -> None:
