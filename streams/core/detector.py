@@ -101,8 +101,6 @@ class Detector:
         self.clock = clock
         """Wall clock in ms, only for `emitted_at`: detection itself runs on event time."""
         self.stats = Stats()
-        self._normal_early = _normal_early(rules)
-        """Early refunds per order the rules expect of a normal anchor, per category."""
         self._plain = _plain(rules, config.windows)
         """What the folds and the pace read of the live rules, as plain numbers."""
         self._known_gates: dict[int, _Gates] = {}
@@ -418,7 +416,6 @@ class Detector:
         version, rules = book.live_at(boundary_ms)
         if rules is not self.rules:
             self.rules, self.rules_version = rules, version
-            self._normal_early = _normal_early(rules)
             self._plain = _plain(rules, self.config.windows)
         self._shadow = book.shadow_at(boundary_ms)
 
@@ -624,7 +621,7 @@ class Detector:
             RuleName.ORDER_CONCENTRATION
         ):
             return
-        rates = self._normal_early
+        rates = plain.normal_early
         other = rates["default"]
         front_ms = plain.early_front_ms
         for start in due:
@@ -796,6 +793,8 @@ class _Plain(NamedTuple):
     early_within_ms: int | None
     """None: the early path is off."""
     early_front_ms: int
+    normal_early: dict[str, float]
+    """Early refunds per order the rules expect of a normal anchor, per category."""
     repeat: tuple[list[int], int, int, int] | None
     """`order_concentration`'s repeat-buyer windows (whole steps, ascending), its judged
     window, `min_minutes` and `min_orders`; None when the rule or its repeat buyers are off."""
@@ -813,6 +812,7 @@ def _plain(rules: Rules, w: Windows) -> _Plain:
         rules.lifecycle.baseline_half_life_s * 1000,
         None if early is None else early.within_s * 1000,
         0 if early is None else early.window_s * 1000,
+        _normal_early(rules),
         repeat,
     )
 
