@@ -38,19 +38,31 @@ REGISTRY_FRAME = 5
 the schema id (4 bytes, big-endian)."""
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+"""The byte order mark some writers put before UTF-8 text: .NET's `UTF8Encoding(true)`,
+PowerShell 5's files, Windows editors. RFC 8259 lets a JSON parser ignore it."""
+
+
+def framed(raw: bytes) -> bool:
+    """Whether the value is framed by a Schema Registry serializer (see `unframed`)."""
+    return len(raw) > REGISTRY_FRAME and raw[0] == 0
+
+
 def unframed(raw: bytes) -> bytes:
-    """The payload of a value framed by a Schema Registry serializer, else the value itself.
+    """The payload of a value framed by a Schema Registry serializer, else the value itself,
+    past a UTF-8 byte order mark either way (`UTF8_BOM`).
 
     Services that register their schemas (confluent-kafka's `JSONSerializer`, the Java
     client's `KafkaJsonSchemaSerializer`) send each JSON event behind that frame. No JSON text
     starts with a zero byte, so a framed value is never taken for another."""
-    return raw[REGISTRY_FRAME:] if len(raw) > REGISTRY_FRAME and raw[0] == 0 else raw
+    body = raw[REGISTRY_FRAME:] if framed(raw) else raw
+    return body[len(UTF8_BOM) :] if body.startswith(UTF8_BOM) else body
 
 
 def schema_id(raw: bytes) -> int | None:
     """The schema id in a Schema Registry serializer's frame (None: the value is not framed,
     see `unframed`)."""
-    return int.from_bytes(raw[1:REGISTRY_FRAME], "big") if unframed(raw) is not raw else None
+    return int.from_bytes(raw[1:REGISTRY_FRAME], "big") if framed(raw) else None
 
 
 def connect_payload(data: Any) -> Any:
@@ -80,7 +92,7 @@ def decode(kind: str, raw: bytes | None, zone: tzinfo | None = None) -> InputEve
     try:
         return model.model_validate_json(body, context=context)
     except ValidationError as exc:
-        if body is not raw and exc.errors()[0]["type"] == "json_invalid":
+        if framed(raw) and exc.errors()[0]["type"] == "json_invalid":
             raise DecodeError(
                 f"value: framed by a Schema Registry serializer (schema id {schema_id(raw)}) but "
                 "not JSON; Avro and Protobuf are not read: produce with the JSON serializer"

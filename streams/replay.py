@@ -203,8 +203,11 @@ def _none(kind: str) -> int | None:
 
 
 def read_jsonl(lines: Iterable[str], on_error: ErrorSink | None = None) -> Iterator[Line]:
-    """Parse replay lines; blank lines are skipped, bad ones reported and skipped."""
+    """Parse replay lines; blank lines are skipped, bad ones reported and skipped. A file
+    saved with a UTF-8 byte order mark (Windows editors, PowerShell 5) reads as without."""
     for number, line in enumerate(lines, 1):
+        if number == 1:
+            line = line.removeprefix("\ufeff")
         if not line.strip():
             continue
         try:

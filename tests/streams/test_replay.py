@@ -154,3 +154,13 @@ def test_events_in_local_time_replay_as_the_same_instants_in_their_zone() -> Non
     refused: list[str] = []
     assert not list(replay_records(local, SETTINGS, on_error=lambda n, e: refused.append(e)))
     assert len(refused) == len(local) and "timezone" in refused[0]
+
+
+def test_a_replay_file_saved_with_a_byte_order_mark_reads_its_first_line() -> None:
+    """Windows editors and PowerShell 5 save UTF-8 with a mark before the first line."""
+    (kind, value), *_ = records(False)
+    line = json.dumps({"topic": kind, "value": value})
+    problems: list[tuple[int, str]] = []
+    read = list(read_jsonl(["\ufeff" + line, line], lambda n, why: problems.append((n, why))))
+    assert problems == []
+    assert [(r.topic, r.value) for r in read] == [(kind, value)] * 2

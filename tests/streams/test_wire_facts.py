@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas.types import spellings
-from streams.codecs import DecodeError, decode
+from streams.codecs import UTF8_BOM, DecodeError, decode, schema_id
 from streams.core.facts import Fact, fact_of
 from streams.wire_facts import fact_of_bytes, plain_fact
 from tests import factories
@@ -365,3 +365,31 @@ def test_what_is_framed_but_not_a_valid_event_is_named(raw: bytes, says: str) ->
         decode("orders", raw)
     assert str(fast.value) == str(model.value)
     assert says in str(model.value)
+
+
+@pytest.mark.parametrize("kind", sorted(BASES))
+def test_a_value_behind_a_utf8_byte_order_mark_reads_as_its_json(kind: str) -> None:
+    """A .NET producer with `UTF8Encoding(true)` writes a BOM before each value: the same
+    event, framed or not, and never taken for a Schema Registry frame."""
+    raw = encoded(BASES[kind]())
+    assert fact_of_bytes(kind, UTF8_BOM + raw) == fact_of_bytes(kind, raw)
+    assert fact_of_bytes(kind, FRAME + UTF8_BOM + raw) == fact_of_bytes(kind, raw)
+    assert decode(kind, UTF8_BOM + raw) == decode(kind, raw)
+    assert schema_id(UTF8_BOM + raw) is None
+    assert schema_id(FRAME + UTF8_BOM + raw) == 420
+
+
+def test_a_byte_order_mark_alone_or_inside_is_still_invalid() -> None:
+    """Only a leading mark is skipped: one before the first field is not JSON, and a mark with
+    nothing after it is no event."""
+    cases = {
+        UTF8_BOM: "Invalid JSON: EOF while parsing a value",
+        b"{" + UTF8_BOM + b"}": "Invalid JSON: key must be a string",
+    }
+    for raw, says in cases.items():
+        with pytest.raises(DecodeError) as fast:
+            fact_of_bytes("orders", raw)
+        with pytest.raises(DecodeError) as model:
+            decode("orders", raw)
+        assert str(fast.value) == str(model.value)
+        assert says in str(model.value)
