@@ -35,6 +35,13 @@ class OrderRef:
         self.refund_event = refund_event
         self.buyer = buyer
 
+    def refunded_by(self, event_id: str) -> OrderRef:
+        """The same order, counted as refunded by this refund event. Made by the compiled
+        constructor: `dataclasses.replace` is interpreted, and took 1% of a worker."""
+        return OrderRef(
+            self.anchor_id, self.session_id, self.placed_ms, self.category, event_id, self.buyer
+        )
+
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
             "a": self.anchor_id, "s": self.session_id, "t": self.placed_ms, "c": self.category,

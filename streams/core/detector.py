@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
 from schemas import Alert, AlertStatus, InputEvent, RuleName, Severity
@@ -308,7 +308,7 @@ class Detector:
     ) -> None:
         if ref.refund_event is not None:
             return  # the order counts as refunded once, however many refunds it gets
-        self.orders.put(order_id, replace(ref, refund_event=refund.refund_event_id))
+        self.orders.put(order_id, ref.refunded_by(refund.refund_event_id))
         if refund.requested_ms - ref.placed_ms >= self.config.windows.long_ms:
             # No window holds both the order and a refund this late; not in the baseline either,
             # which measures refunds while orders are recent.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from schemas import RuleName, Severity
@@ -518,7 +518,9 @@ class _EarlyCounts:
             share = claims.normal_share
             if pace is not None:
                 share = pace.claim_share(horizon, early.pace_hours, prior, claims.normal_share)
-            claimed = replace(claimed, share=share)
+            claimed = EarlyCount(  # not `dataclasses.replace`: interpreted, at every boundary
+                claimed.refunds, claimed.front, claimed.back, claimed.placed, claimed.buyers, share
+            )
         narrowed: tuple[tuple[str, EarlyCount | None, RepeatRefunds | QualityClaims | None], ...]
         narrowed = (
             ("quality_claims", claimed, claims),

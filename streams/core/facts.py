@@ -9,7 +9,7 @@ stored, on a table or an internal topic.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from schemas import TOPIC_MODELS, Complaint, InputEvent, Order, Refund
@@ -102,8 +102,18 @@ class RefundFact:
         )  # fmt: skip
 
     def for_anchor(self, anchor_id: str) -> RefundFact:
-        """The same refund with its order's anchor filled in (the order index found it)."""
-        return replace(self, anchor_id=anchor_id)
+        """The same refund with its order's anchor filled in (the order index found it), by
+        the compiled constructor, not the interpreted `dataclasses.replace`."""
+        return RefundFact(
+            self.event_id,
+            self.order_id,
+            anchor_id,
+            self.session_id,
+            self.amount,
+            self.reason,
+            self.shipped,
+            self.t,
+        )
 
 
 @dataclass(frozen=True, slots=True)
