@@ -543,10 +543,20 @@ class Detector:
             self.stats.attribution["fallback"] += n
         oldest = boundary_ms - self.config.windows.long_ms
         self._teach_pace(state, boundary_ms, pace)
-        # The oldest bucket found in C first: most boundaries fold nothing.
-        if state.buckets and min(state.buckets) < oldest:
-            stale = sorted(start for start in state.buckets if start < oldest)
-            self._fold(state, stale, boundary_ms, pace)
+        if state.buckets and state.low_ms < oldest:
+            # Some bucket may have left the long window: one walk finds them, and the oldest
+            # bucket left, below which no boundary needs to look again (most fold nothing).
+            stale = []
+            low: int | None = None
+            for start in state.buckets:
+                if start < oldest:
+                    stale.append(start)
+                elif low is None or start < low:
+                    low = start
+            if stale:
+                stale.sort()
+                self._fold(state, stale, boundary_ms, pace)
+            state.low_ms = oldest if low is None else low
         bound = held(state, boundary_ms + self._step)
         return self._evaluate(state, boundary_ms, pace, bound), bound
 

@@ -13,7 +13,7 @@ from streams.core.detector import MAX_COMPLAINT_IDS, MAX_DEFERRED, Detector
 from streams.core.dict_stores import DictOrders, DictStates
 from streams.core.rulebook import Kind, RuleBook, RuleSet
 from streams.core.rules import load_rules
-from streams.core.state import AnchorState
+from streams.core.state import NO_LOWER_BOUND, AnchorState
 from streams.pipeline import build_detector
 from streams.replay import replay_records
 from streams.settings import Settings
@@ -470,3 +470,37 @@ def test_a_rule_set_that_lowers_a_floor_is_judged_from_its_boundary(kind: Kind) 
             before.apply(Order.model_validate(value), _ms(value))
     before.advance_to(change + 10 * 60_000, {"a"})
     assert before.stats.evaluations < 11  # where the pace learns and the buckets fold
+
+
+def test_a_bucket_older_than_the_rest_still_folds_when_the_long_window_leaves_it() -> None:
+    """A boundary remembers where the oldest bucket starts, so the next ones need not look
+    for it (`AnchorState.low_ms`). A bucket made older than that afterwards (an out-of-order
+    order, counted at the boundary after it arrived) folds when the long window leaves it all
+    the same, and so do the buckets of a state read back from its records, which remembers
+    nothing of them."""
+    long_ms, step = Settings().long_window_s * 1000, 60_000
+    detector = build_detector(Settings(), DictOrders(), DictStates())
+    first, late = _order_records(30, 60), _order_records(1, 57)
+    late[0][1]["event_id"] = "late"
+    t60, t57 = _ms(first[-1][1]), _ms(late[0][1])
+    b60, b57 = t60 - t60 % step, t57 - t57 % step
+    for _, value in first:  # enough orders for a rule to cross: walked at every boundary
+        detector.apply(Order.model_validate(value), t60)
+    detector.advance_to(t60 + step, {"a"})
+    state = detector.states.get("a")
+    assert state is not None and set(state.buckets) == {b60} and state.low_ms == b60
+    detector.apply(Order.model_validate(late[0][1]), t60 + step)  # behind its topic: held
+    assert len(state.deferred) == 1
+    detector.advance_to(t60 + 2 * step, {"a"})
+    assert set(state.buckets) == {b57, b60} and state.low_ms == b57
+    read_back = AnchorState.from_dict(json.loads(json.dumps(state.to_dict())))
+    assert read_back.low_ms == NO_LOWER_BOUND
+    again = build_detector(Settings(), DictOrders(), DictStates())
+    again.states.put(read_back)
+    for each in (detector, again):
+        each.advance_to(b57 + long_ms, {"a"})
+    assert set(state.buckets) == set(read_back.buckets) == {b57, b60}
+    for each in (detector, again):
+        each.advance_to(b57 + long_ms + step, {"a"})
+    assert set(state.buckets) == set(read_back.buckets) == {b60}
+    assert state.hist_orders == read_back.hist_orders == 1

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from streams.core.state import (
+    NO_LOWER_BOUND,
     AnchorState,
     Bucket,
     Episode,
@@ -100,3 +101,16 @@ def test_refunds_remember_whose_order_and_claims_round_trip() -> None:
     ref = OrderRef("a", "s", 0, "food", buyer=2**63 + 5)
     assert OrderRef.from_dict(json.loads(json.dumps(ref.to_dict()))) == ref
     assert OrderRef.from_dict({"a": "a", "s": "s", "t": 0, "c": "food"}).buyer is None
+
+
+def test_a_bucket_made_before_every_other_lowers_the_bound_on_their_starts() -> None:
+    """`low_ms` stays at or before every bucket's start (the fold check trusts it); a state
+    read back knows no bound until a boundary finds one."""
+    state = AnchorState("a-1")
+    assert state.low_ms == NO_LOWER_BOUND
+    state.low_ms = 120_000  # as a boundary that found the oldest bucket leaves it
+    state.bucket(180_000)
+    assert state.low_ms == 120_000
+    state.bucket(60_000)
+    assert state.low_ms == 60_000
+    assert AnchorState.from_dict(state.to_dict()).low_ms == NO_LOWER_BOUND
