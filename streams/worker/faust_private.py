@@ -10,7 +10,6 @@ import weakref
 from typing import Any, cast
 
 from faust import streams as faust_streams
-from faust.stores.base import SerializedStore
 from faust.types import TP
 
 
@@ -106,20 +105,6 @@ def set_isolation_level(consumer: Any, level: str) -> None:
     consumer._isolation_level = level
 
 
-_SERIALIZED: dict[type, bool] = {}
-
-
-def serialized(store: Any) -> bool:
-    """Whether a table's store keeps records as bytes under encoded keys (RocksDB), rather than
-    values in a dict (the memory store). Asked for every table read: the answer is kept per
-    store class, as an `isinstance` against Faust's abstract class was 1-2% of the worker."""
-    kind = type(store)
-    found = _SERIALIZED.get(kind)
-    if found is None:
-        found = _SERIALIZED[kind] = isinstance(store, SerializedStore)
-    return found
-
-
 def store_get(store: Any, key: str) -> bytes | None:
     """A serialized store's record for `key`, as bytes (None: none), as Faust's `get` reads
     it, without its KeyError round trip and sensor call."""
@@ -143,6 +128,23 @@ def store_write(store: Any, key_bytes: bytes, raw: bytes | None) -> None:
 def producer_of(app: Any) -> Any:
     """The aiokafka producer under a Faust app's producer (started on first use)."""
     return app.producer._ensure_producer()
+
+
+def batch_appender(batch: Any) -> Any:
+    """The record builder's own `append(offset, timestamp, key, value, headers)` under an
+    aiokafka produce batch (`create_batch`): compiled (Cython), where the batch's `append`
+    is interpreted Python around it, 0.3 us a record, 2% of a worker. What is appended this
+    way is counted by `set_record_count`, as the batch's `append` counts it."""
+    return batch._builder.append
+
+
+def set_record_count(batch: Any, count: int) -> None:
+    """Tell an aiokafka produce batch how many records its builder holds (see
+    `batch_appender`), closing it to `send`'s own appends as a full batch is closed."""
+    if not hasattr(batch, "_relative_offset"):
+        raise AttributeError("aiokafka's batch keeps no _relative_offset")
+    batch._relative_offset = count
+    batch.close()
 
 
 def fetcher_stopped(fetcher: Any) -> Any:

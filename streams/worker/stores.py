@@ -15,6 +15,7 @@ from typing import Any, Protocol, TypeVar
 
 import orjson
 import structlog
+from faust.stores.base import SerializedStore
 
 from streams.core.attribution import OrderRef
 from streams.core.detector import DetectorConfig
@@ -29,7 +30,7 @@ from streams.core.state import (
     StateVersionError,
     bucket_key,
 )
-from streams.worker.faust_private import route_partition, serialized, store_decode, store_get
+from streams.worker.faust_private import route_partition, store_decode, store_get
 
 log = structlog.get_logger("livewatch.worker")
 
@@ -49,6 +50,22 @@ class StorageError(Exception):
     """A table's store failed to read (a RocksDB error, a Faust API that moved): not the
     record's fault, so the worker exits for its supervisor instead of dead-lettering every
     record of the partition and committing them (see `app.INFRASTRUCTURE`)."""
+
+
+_SERIALIZED: dict[type, bool] = {}
+
+
+def serialized(store: Any) -> bool:
+    """Whether a table's store keeps records as bytes under encoded keys (RocksDB), rather than
+    values in a dict (the memory store). Asked for every table read and write: the answer is
+    kept per store class, as an `isinstance` against Faust's abstract class was 1-2% of the
+    worker, and here, compiled, not in `faust_private`, as the call into interpreted code
+    cost as much again."""
+    kind = type(store)
+    found = _SERIALIZED.get(kind)
+    if found is None:
+        found = _SERIALIZED[kind] = isinstance(store, SerializedStore)
+    return found
 
 
 def stored(table: Any, key: str) -> Any | None:
@@ -251,7 +268,7 @@ class TableOrders:
         buffered = self.orders.get(order_id)
         if buffered is not None:
             return buffered
-        return load(self.table, order_id, OrderRef.from_dict, self.resets, self.sink)
+        return load(self.table, order_id, _order_ref, self.resets, self.sink)
 
     def put(self, order_id: str, ref: OrderRef) -> None:
         if ref.refund_event is None:  # a new order (marking it refunded puts it again)
@@ -261,7 +278,7 @@ class TableOrders:
     def waiting(self, order_id: str) -> PendingRefund | None:
         if order_id in self.refunds:
             return self.refunds[order_id]
-        return load(self.waiting_table, order_id, PendingRefund.from_dict, self.resets, self.sink)
+        return load(self.waiting_table, order_id, _pending_refund, self.resets, self.sink)
 
     def wait(self, order_id: str, refund: PendingRefund) -> None:
         self.new.append((refund.requested_ms, order_id, True))
@@ -389,6 +406,16 @@ def _waiting_fact(value: Any) -> RefundFact:
     fact = parked_fact("refunds", value)
     assert isinstance(fact, RefundFact)
     return fact
+
+
+def _order_ref(raw: Any) -> OrderRef:
+    # A function, not `OrderRef.from_dict`: that expression makes a bound method at each
+    # read of the order memory (most of which miss), 1% of a worker.
+    return OrderRef.from_dict(raw)
+
+
+def _pending_refund(raw: Any) -> PendingRefund:
+    return PendingRefund.from_dict(raw)
 
 
 def _index_entry(raw: Any) -> IndexEntry:

@@ -31,7 +31,14 @@ import orjson
 from faust.types import TP
 
 from streams.worker.failpoints import TABLE_APPLY, failpoint
-from streams.worker.faust_private import producer_of, route_tables_by, serialized, store_write
+from streams.worker.faust_private import (
+    batch_appender,
+    producer_of,
+    route_tables_by,
+    set_record_count,
+    store_write,
+)
+from streams.worker.stores import serialized
 
 MAX_BATCH_BYTES = 512 * 1024
 """One produce batch; below the producer's 1 MB request limit, above any one record (64 KiB)."""
@@ -158,17 +165,29 @@ async def _send(
 def _batches(
     producer: Any, topic: str, records: Sequence[tuple[bytes | None, bytes | None]]
 ) -> Iterator[Any]:
-    """The records in as few produce batches as they fit, in order."""
+    """The records in as few produce batches as they fit, in order (timestamped by the
+    builder, now, as the batch's own `append` does with no timestamp)."""
     batch = producer.create_batch()
+    append = batch_appender(batch)
+    count = 0
     for key, value in records:
-        if batch.append(key=key, value=value, timestamp=None) is None:
-            if batch.record_count() == 0:
+        if append(count, None, key, value, _NO_HEADERS) is None:
+            if count == 0:
                 raise ValueError(f"a record of {topic} is larger than a produce batch")
+            set_record_count(batch, count)
             yield batch
             batch = producer.create_batch()
-            if batch.append(key=key, value=value, timestamp=None) is None:
+            append = batch_appender(batch)
+            count = 0
+            if append(count, None, key, value, _NO_HEADERS) is None:
                 raise ValueError(f"a record of {topic} is larger than a produce batch")
+        count += 1
+    set_record_count(batch, count)
     yield batch
+
+
+_NO_HEADERS: list[tuple[str, bytes]] = []
+"""The headers of every record appended (the builder only reads them)."""
 
 
 class RecordSender:

@@ -10,7 +10,7 @@ from faust.stores.base import SerializedStore
 from faust.stores.rocksdb import Store as RocksDBStore
 
 from streams.worker.stores import stored
-from streams.worker.table_writes import TableWriter, encode
+from streams.worker.table_writes import TableWriter, _batches, encode
 
 
 def test_keys_and_values_are_encoded_as_faust_tables_encode_them() -> None:
@@ -54,3 +54,35 @@ def test_the_memory_store_keeps_the_changelog_bytes_and_reads_back_the_value() -
 class _Message:
     def __init__(self, topic: str, partition: int) -> None:
         self.topic, self.partition = topic, partition
+
+
+async def test_records_fill_produce_batches_in_order_and_each_batch_counts_its_own() -> None:
+    """The records go into aiokafka produce batches through the builder's own append (see
+    `faust_private.batch_appender`): each batch holds the next records in order, counts them
+    as its own `append` would (the idempotent producer numbers records by that count), and is
+    closed; a record larger than the batch size goes in a batch of its own, as the builder
+    takes any record into an empty batch."""
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.record.default_records import DefaultRecordBatch
+
+    producer = AIOKafkaProducer(bootstrap_servers="127.0.0.1:1", max_batch_size=4096)
+    try:
+        records: list[tuple[bytes | None, bytes | None]] = [
+            (encode(f"anchor-{i}"), None if i % 7 == 0 else encode({"o": i, "pad": "x" * 100}))
+            for i in range(100)
+        ]
+        batches = list(_batches(producer, "t", records))
+        assert len(batches) > 2
+        read: list[tuple[bytes | None, bytes | None]] = []
+        for batch in batches:
+            closed = batch.append(key=b"k", value=b"v", timestamp=None) is None
+            assert closed and batch.record_count() > 0
+            built = DefaultRecordBatch(bytes(batch._build()))
+            found = [(r.key, r.value) for r in built]
+            assert len(found) == batch.record_count()
+            read.extend(found)
+        assert read == records
+        big = [(b"a", b"x" * 10), (b"b", b"x" * 10_000), (b"c", b"x" * 10)]
+        assert [b.record_count() for b in _batches(producer, "t", big)] == [1, 1, 1]
+    finally:
+        await producer.stop()
