@@ -217,6 +217,10 @@ def test_the_store_and_producer_corners_are_where_livewatch_reaches_them() -> No
     for name in ("_get", "_set", "_del", "_encode_key", "_decode_value"):
         assert callable(getattr(SerializedStore, name)), name
     assert callable(Producer._ensure_producer)
+    from aiokafka.producer.message_accumulator import BatchBuilder
+
+    batch = BatchBuilder(1024, 0)  # what `create_batch` makes; `batch_appender` fills it
+    assert callable(batch._builder.append) and batch._relative_offset == batch.record_count()
     assert not serialized(MemoryStore.__new__(MemoryStore))
     import mode
     from faust.transport.consumer import Fetcher
