@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
@@ -131,7 +132,14 @@ def event_time(value: object, info: ValidationInfo) -> object:
     """An event time as its producers write it, for pydantic's datetime to read: a date and
     time without an offset read in the validation context's zone (`in_naive_zone`), and an
     epoch number in microseconds or nanoseconds (Debezium's `MicroTimestamp`, Go's
-    `UnixNano`) as the time it counts to, exactly."""
+    `UnixNano`) as the time it counts to, exactly; written as a float (Python's
+    `time.time() * 1e6`, a dataframe's float column), to the nearest microsecond."""
+    if type(value) is float and value > FINER_THAN_MS and math.isfinite(value):
+        try:
+            micros = value / 1000 if value > FINER_THAN_MS * 1000 else value
+            return EPOCH + timedelta(microseconds=micros)
+        except OverflowError:
+            return value  # past the year 9999: pydantic refuses it, saying so
     digits = type(value) is str and value.isascii() and value.isdigit()
     if type(value) is int or digits:
         count = int(str(value)[:30])  # 30 digits: any time in nanoseconds, and then some

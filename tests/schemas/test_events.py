@@ -148,6 +148,11 @@ def test_an_integer_id_is_the_id_its_digits_spell() -> None:
         (1_762_891_200_123_456, 123_456),  # microseconds (Debezium's MicroTimestamp)
         ("1762891200123456", 123_456),
         (1_762_891_200_123_456_789, 123_456),  # nanoseconds (Go's UnixNano), to the microsecond
+        (1_762_891_200.5, 500_000),  # seconds as a float (Python's time.time())
+        (1_762_891_200_123.5, 123_500),  # milliseconds as a float (JavaScript's performance)
+        (1_762_891_200_123_456.0, 123_456),  # microseconds as a float (time.time() * 1e6)
+        (1_762_891_200_123_456.4, 123_456),  # ... to the nearest microsecond
+        (1.762_891_200_123_456e18, 123_456),  # nanoseconds as a float
     ],
 )
 def test_an_epoch_number_is_the_time_it_counts_to_in_any_unit(
@@ -157,7 +162,9 @@ def test_an_epoch_number_is_the_time_it_counts_to_in_any_unit(
     assert order.placed_at == datetime(2025, 11, 11, 20, 0, 0, microsecond, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("written", [9 * 10**20, -1_762_891_200_123_456, True, 10**40])
+@pytest.mark.parametrize(
+    "written", [9 * 10**20, -1_762_891_200_123_456, True, 10**40, 9e20, 1e300, -1.7e15]
+)
 def test_an_epoch_number_past_what_a_time_holds_is_refused(written: object) -> None:
     with pytest.raises(ValidationError, match="placed_at"):
         Order.model_validate_json(json.dumps(factories.order(placed_at=written)))
