@@ -329,11 +329,17 @@ def test_integer_ids_reach_the_worker_as_the_ids_their_digits_spell() -> None:
     ],
 )
 def test_what_is_not_a_plain_object_gets_the_models_error(raw: bytes | None) -> None:
+    refused_alike(raw)
+
+
+def refused_alike(raw: bytes | None) -> str:
+    """The error both decodes give an order's value that is no event (they must agree)."""
     with pytest.raises(DecodeError) as fast:
         fact_of_bytes("orders", raw)
     with pytest.raises(DecodeError) as model:
         decode("orders", raw)
     assert str(fast.value) == str(model.value)
+    return str(model.value)
 
 
 FRAME = b"\x00\x00\x00\x01\xa4"
@@ -359,12 +365,7 @@ def test_a_value_framed_by_a_schema_registry_serializer_reads_as_its_json(kind: 
     ],
 )
 def test_what_is_framed_but_not_a_valid_event_is_named(raw: bytes, says: str) -> None:
-    with pytest.raises(DecodeError) as fast:
-        fact_of_bytes("orders", raw)
-    with pytest.raises(DecodeError) as model:
-        decode("orders", raw)
-    assert str(fast.value) == str(model.value)
-    assert says in str(model.value)
+    assert says in refused_alike(raw)
 
 
 @pytest.mark.parametrize("kind", sorted(BASES))
@@ -387,9 +388,4 @@ def test_a_byte_order_mark_alone_or_inside_is_still_invalid() -> None:
         b"{" + UTF8_BOM + b"}": "Invalid JSON: key must be a string",
     }
     for raw, says in cases.items():
-        with pytest.raises(DecodeError) as fast:
-            fact_of_bytes("orders", raw)
-        with pytest.raises(DecodeError) as model:
-            decode("orders", raw)
-        assert str(fast.value) == str(model.value)
-        assert says in str(model.value)
+        assert says in refused_alike(raw)
