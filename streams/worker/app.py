@@ -247,6 +247,8 @@ def _faust_app(settings: Settings) -> BatchApp:
     app.isolation_level = settings.isolation_level
     # Marks and records sent on come before the prefetched inputs (see `faust_batches`).
     app.first_topics = frozenset(settings.internal_topics.values())
+    # A partition's inputs are handed out side by side in time (see `input_alignment`).
+    app.aligned_topics = tuple(settings.input_topics) if settings.align_inputs else ()
     return app
 
 

@@ -30,7 +30,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from mode.utils.futures import notify
 
-from streams.worker import faust_private
+from streams.worker import faust_private, input_alignment
 
 BatchHandler = Callable[[list[Any]], Awaitable[None]]
 """Called with the records of one fetch (aiokafka's `ConsumerRecord`s: timestamps in ms), in
@@ -62,6 +62,10 @@ class BatchApp(faust.App):
     first_topics: frozenset[str] = frozenset()
     """Topics whose fetched records go into each batch ahead of the others' (see
     `BatchConsumerThread._fetch_records`)."""
+    aligned_topics: tuple[str, ...] = ()
+    """Batch topics whose partitions are handed out side by side in time, partition number by
+    partition number (see `input_alignment`), each batch's in this order: the orders before
+    the refunds that name them."""
 
     def deliver_batches(
         self, topic: Any, handler: BatchHandler, between: Between | None = None
@@ -169,6 +173,82 @@ class BatchConsumer(faust_aiokafka.Consumer):
         """Partitions revoked and not assigned again: a batch that was in hand when they were
         revoked must not move their positions back in (its commit would be refused, over and
         over, and a later assignment of them would start from a stale position)."""
+        self._held: dict[TP, list[Any]] = {}
+        """Records fetched and not handed out yet: their topic ran ahead of its partition's
+        others (see `input_alignment`). Not fetched while held; never committed, so a seek
+        to the committed offsets (a rebalance) brings them again, and they are dropped."""
+        self._frontier: dict[TP, int] = {}
+        """Per aligned partition: the latest record timestamp taken from the fetcher."""
+        self._advanced: dict[TP, float] = {}
+        """Per aligned partition: when its frontier last moved (monotonic seconds)."""
+
+    def _get_active_partitions(self) -> set[TP]:
+        # Faust's set, less the partitions whose records are held: the fetcher keeps what it
+        # has of them, and fetches no more, until they are taken.
+        active = super()._get_active_partitions()
+        return active - self._held.keys() if self._held else active
+
+    def _forget_held(self) -> None:
+        """Drop the held records and what they were judged by: the partitions are read again
+        from their committed offsets (a seek, a rebalance), which no held record passed."""
+        self._held.clear()
+        self._frontier.clear()
+        self._advanced.clear()
+
+    def _align(
+        self,
+        taken: dict[TP, list[Any]],
+        positions: dict[TP, int],
+        ends: dict[TP, int],
+        now: float,
+    ) -> dict[TP, list[Any]]:
+        """The records to hand out now, of those just taken and those held: each aligned
+        partition's in step with the others of its number (see `input_alignment`); the rest
+        as taken. `positions`: where the fetcher is (past the held records); `ends`: where each
+        partition's readable records end, as last fetched; `now`: monotonic seconds."""
+        app: Any = self.app
+        aligned: tuple[str, ...] = app.aligned_topics
+        if not aligned:
+            return taken
+        in_hand: dict[TP, list[Any]] = {}
+        out: dict[TP, list[Any]] = {}
+        for tp, records in taken.items():
+            if tp.topic not in aligned:
+                out[tp] = records
+                continue
+            ts = max((t for r in records if (t := input_alignment.timestamp(r)) is not None),
+                     default=None)  # fmt: skip
+            if ts is not None and ts > self._frontier.get(tp, -1):
+                self._frontier[tp] = ts
+                self._advanced[tp] = now
+            in_hand[tp] = records
+        active = super()._get_active_partitions()
+        for tp, records in self._held.items():
+            if tp in active:  # paused meanwhile: dropped, as Faust drops a paused fetch
+                in_hand[tp] = records + in_hand.get(tp, [])
+        constraining = [
+            tp for tp, position in positions.items()
+            if tp.topic in aligned and tp in active
+            and ends.get(tp, 0) > position  # records still to read
+            and now - self._advanced.setdefault(tp, now) < input_alignment.STALL_S
+        ]  # fmt: skip
+        deliver, self._held = input_alignment.split(
+            in_hand, lambda tp: tp.partition, self._frontier, constraining
+        )
+        rank = {topic: i for i, topic in enumerate(aligned)}
+        for tp in sorted(deliver, key=lambda tp: (rank[tp.topic], tp.partition)):
+            out[tp] = deliver[tp]
+        return out
+
+    def _held_back(self, positions: dict[TP, int]) -> dict[TP, int]:
+        """Positions with the held records not passed (see `passed`)."""
+        if not self._held:
+            return positions
+        moved = dict(positions)
+        for tp, records in self._held.items():
+            if tp in moved:
+                moved[tp] = min(moved[tp], records[0].offset)
+        return moved
 
     def passed(self, tp: TP) -> int | None:
         """The offset below which every record of `tp` has been handled, past any offsets that
@@ -224,6 +304,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
         await super().on_partitions_revoked(revoked)
         self._revoked |= revoked
         self._passed.clear()  # positions go back to the committed offsets
+        self._forget_held()
         for tp in revoked:
             self._done.pop(tp, None)
             self._confirmed.pop(tp, None)
@@ -231,6 +312,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
     async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
         self._revoked -= assigned
         self._passed.clear()
+        self._forget_held()
         await super().on_partitions_assigned(assigned, generation_id=generation_id)
 
     def _track_batch(self, last: Any) -> None:
@@ -292,11 +374,12 @@ class BatchConsumer(faust_aiokafka.Consumer):
                     if await run_to_end(between()):
                         raise asyncio.CancelledError
                     next_between = loop.time() + BETWEEN_S
-                if not records or self.should_stop:
+                if (not records and not self._held) or self.should_stop:
                     if not records:
-                        self._pass(positions, generation, set())
+                        self._pass(self._held_back(positions), generation, set())
                     continue
                 if not self.flow_active:
+                    self._forget_held()  # the seek reads them again
                     # As Faust's getmany: back to the committed offsets. A rebalance may have
                     # revoked a partition meanwhile (IllegalStateError: no current assignment);
                     # its new assignment seeks again, so, as Faust does, warn and go on.
@@ -305,8 +388,10 @@ class BatchConsumer(faust_aiokafka.Consumer):
                     except Exception as exc:
                         self.log.warning(f"exception performing seek when flow not active {exc!r}")
                     continue
+                records = records or {}  # none fetched, held records to judge again
                 batch: list[Any] = []
                 reached: dict[TP, int] = {}
+                taken: dict[TP, list[Any]] = {}
                 dropped = set(records)
                 for tp, fetched in records.items():
                     if app.consumer_generation_id != generation:
@@ -318,8 +403,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
                         dropped.discard(tp)
                         admitted = self._admit(tp, fetched)
                         if admitted:
-                            batch.extend(admitted)
-                            reached[tp] = admitted[-1].offset + 1
+                            taken[tp] = admitted
                         continue
                     for record in fetched:  # Faust's path, record by record
                         if app.consumer_generation_id != generation or not self.flow_active:
@@ -330,12 +414,19 @@ class BatchConsumer(faust_aiokafka.Consumer):
                                 callback(self._to_message(tp, record)), self.suspend_flow.wait()
                             )
                             read_offset[tp] = record.offset
+                if app.consumer_generation_id != generation:
+                    self._forget_held()
+                    continue  # a rebalance came between fetch and delivery: refetch
+                ends = faust_private.readable_ends(self, frozenset(app.aligned_topics))
+                handing = self._align(taken, positions, ends, loop.time())
+                for tp, handed in handing.items():
+                    batch.extend(handed)
+                    reached[tp] = handed[-1].offset + 1
+                passed = self._held_back(positions)
                 if batch and handler is not None:
-                    if app.consumer_generation_id != generation:
-                        continue  # a rebalance came between fetch and delivery: refetch
                     # Before the handler: it steps each partition once that partition's
                     # records are applied, and the step judges from these positions.
-                    self._pass(positions, generation, dropped)
+                    self._pass(passed, generation, dropped)
                     self._track_batch(batch[-1])
                     stopping = await run_to_end(handler(batch))
                     if app.consumer_generation_id == generation:
@@ -343,7 +434,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
                     if stopping:
                         raise asyncio.CancelledError
                 elif not batch:
-                    self._pass(positions, generation, dropped)
+                    self._pass(passed, generation, dropped)
                 commit_every = self._commit_every
                 if commit_every is not None and self._n_acked >= commit_every:
                     self._n_acked = 0

@@ -88,6 +88,29 @@ def read_positions(consumer: Any, topics: frozenset[str]) -> dict[TP, int]:
     return found
 
 
+def readable_ends(consumer: Any, topics: frozenset[str]) -> dict[TP, int]:
+    """Where each assigned partition of `topics` ends for this consumer, as last fetched: the
+    last stable offset under `read_committed` (records of a transaction still open are not
+    handed out until it ends), else the end offset. Missing while not fetched yet."""
+    try:
+        assignment = consumer._thread._ensure_consumer()._subscription.subscription.assignment
+        tps = list(assignment.tps)
+    except Exception:  # not started, stopping, or between assignments
+        return {}
+    found: dict[TP, int] = {}
+    for tp in tps:
+        if tp.topic in topics:
+            state = assignment.state_value(tp)
+            if state is None:
+                continue
+            stable, end = state.lso, state.highwater
+            if stable is not None and stable >= 0:
+                end = stable
+            if end is not None:
+                found[TP(tp.topic, tp.partition)] = int(end)
+    return found
+
+
 def set_fetch_max_wait(consumer: Any, ms: int) -> None:
     """Set how long the broker may hold a fetch of an aiokafka consumer not yet started (Faust
     passes a fixed 1,500 ms; aiokafka hands the attribute to its fetcher at `start`)."""

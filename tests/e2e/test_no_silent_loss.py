@@ -94,19 +94,24 @@ def simulated(seed: int, anchors: int, hours: float) -> list[tuple[str, Any]]:
 
 
 @pytest.mark.parametrize(
-    ("seed", "anchors", "hours"),
+    ("seed", "anchors", "hours", "aligned"),
     [
-        (5, 300, 8.0),  # an anchor's complaint from 17:18 is read before its orders from 14:25
-        (12, 200, 6.0),
+        # unaligned: an anchor's complaint from 17:18 is read before its orders from 14:25
+        (5, 300, 8.0, False),
+        (12, 200, 6.0, True),
     ],
 )
 async def test_catch_up_worker_equals_replay(
-    settings: Settings, worker: WorkerProcess, seed: int, anchors: int, hours: float
-) -> None:
+    settings: Settings, worker: WorkerProcess, seed: int, anchors: int, hours: float,
+    aligned: bool,
+) -> None:  # fmt: skip
     """The whole simulated mix is in Kafka before the worker starts (a first deployment, or the
-    end of an outage): the worker reads the three topics independently, in whatever order its
-    fetches return, and still publishes exactly the replay's alerts."""
-    settings = worker.settings = settings.model_copy(update={"partitions": 8})
+    end of an outage): the worker reads the three topics in whatever order its fetches return
+    them (or side by side in time, `aligned`), and still publishes exactly the replay's
+    alerts."""
+    settings = worker.settings = settings.model_copy(
+        update={"partitions": 8, "align_inputs": aligned}
+    )
     await catch_up_equals_replay(settings, worker, simulated(seed, anchors, hours), firing=5)
 
 

@@ -20,6 +20,7 @@ from streams.core.partition import ATTRIBUTED
 from streams.settings import Settings
 from streams.topics import create_topics
 from streams.worker.faust_batches import BatchApp, BatchConsumer, run_to_end
+from streams.worker.input_alignment import STALL_S
 
 ORDERS = TP("orders", 2)
 
@@ -219,6 +220,72 @@ def _produce_librdkafka(bootstrap: str, tp: TP, n: int) -> None:
         producer.produce(tp.topic, b"x" * 100 + str(i).encode(), partition=tp.partition)
         producer.poll(0)
     assert producer.flush(30) == 0
+
+
+REFUNDS = TP("refunds", 2)
+T0 = 1_700_000_000_000
+
+
+def stamped(tp: TP, offset: int, ts: int) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord(tp.topic, tp.partition, offset, ts, 0, b"k", b"{}", None, 1, 2, ())
+
+
+def offsets_of(found: dict[TP, list[Any]]) -> dict[TP, list[int]]:
+    return {tp: [r.offset for r in records] for tp, records in found.items()}
+
+
+async def test_a_partition_ahead_in_time_is_held_unfetched_until_its_partner_catches_up(
+    consumer: BatchConsumer,
+) -> None:
+    """Refunds an hour ahead of the orders still being read: the one within the slack goes
+    (after the orders, in the batch), the other is held, not passed (the partition is not
+    caught up) and not fetched; once the orders reach its time it goes, and the partition is
+    fetched again."""
+    cast(Any, consumer.app).aligned_topics = ("orders", "refunds")
+    consumer._set_active_tps({ORDERS, REFUNDS})
+    orders = [stamped(ORDERS, i, T0 + i * 1_000) for i in range(5)]
+    refunds = [stamped(REFUNDS, 10, T0 + 10_000), stamped(REFUNDS, 11, T0 + 3_600_000)]
+    ends = {ORDERS: 100, REFUNDS: 12}
+    out = consumer._align({REFUNDS: refunds, ORDERS: orders}, {ORDERS: 5, REFUNDS: 12}, ends, 0.0)
+    assert offsets_of(out) == {ORDERS: [0, 1, 2, 3, 4], REFUNDS: [10]}
+    assert list(out) == [ORDERS, REFUNDS]  # the orders first, as fetched or not
+    assert consumer._get_active_partitions() == {ORDERS}
+    assert consumer._held_back({ORDERS: 5, REFUNDS: 12}) == {ORDERS: 5, REFUNDS: 11}
+    later = [stamped(ORDERS, 5, T0 + 3_600_000)]
+    out = consumer._align({ORDERS: later}, {ORDERS: 6, REFUNDS: 12}, ends, 0.5)
+    assert offsets_of(out) == {ORDERS: [5], REFUNDS: [11]}
+    assert consumer._get_active_partitions() == {ORDERS, REFUNDS}
+    assert consumer._held_back({ORDERS: 6, REFUNDS: 12}) == {ORDERS: 6, REFUNDS: 12}
+
+
+async def test_a_partner_that_stopped_moving_holds_nothing_back_for_long(
+    consumer: BatchConsumer,
+) -> None:
+    """The orders have records to read that never come (a broker not answering for that
+    partition): the refunds wait `STALL_S` at most."""
+    cast(Any, consumer.app).aligned_topics = ("orders", "refunds")
+    consumer._set_active_tps({ORDERS, REFUNDS})
+    ends = {ORDERS: 100, REFUNDS: 1}
+    held = {REFUNDS: [stamped(REFUNDS, 0, T0 + 3_600_000)]}
+    assert consumer._align({ORDERS: [stamped(ORDERS, 0, T0)]}, {ORDERS: 1, REFUNDS: 1}, ends, 0.0)
+    assert consumer._align(held, {ORDERS: 1, REFUNDS: 1}, ends, 1.0) == {}
+    out = consumer._align({}, {ORDERS: 1, REFUNDS: 1}, ends, 1.0 + STALL_S)
+    assert offsets_of(out) == {REFUNDS: [0]}
+    assert consumer._held == {}
+
+
+async def test_held_records_are_forgotten_when_the_partitions_are_read_again(
+    consumer: BatchConsumer,
+) -> None:
+    """A seek back to the committed offsets (none past a held record) brings them again."""
+    cast(Any, consumer.app).aligned_topics = ("orders", "refunds")
+    consumer._set_active_tps({ORDERS, REFUNDS})
+    ends = {ORDERS: 100, REFUNDS: 1}
+    held = {REFUNDS: [stamped(REFUNDS, 0, T0 + 3_600_000)], ORDERS: [stamped(ORDERS, 0, T0)]}
+    consumer._align(held, {ORDERS: 1, REFUNDS: 1}, ends, 0.0)
+    assert set(consumer._held) == {REFUNDS}
+    consumer._forget_held()
+    assert consumer._held == {} and consumer._get_active_partitions() == {ORDERS, REFUNDS}
 
 
 @pytest.mark.kafka

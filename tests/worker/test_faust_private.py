@@ -51,7 +51,7 @@ def test_the_batch_consumer_overrides_what_faust_still_has() -> None:
     for name in ("_drain_messages", "_wait_next_records", "_to_message", "track_message",
                  "perform_seek", "commit", "highwater", "_commit", "_new_offset",
                  "_should_commit", "on_partitions_revoked", "_filter_tps_with_pending_acks",
-                 "_filter_committable_offsets"):  # fmt: skip
+                 "_filter_committable_offsets", "_get_active_partitions"):  # fmt: skip
         assert callable(getattr(FaustConsumer, name)), name
     for name in ("_read_offset", "_buffered_partitions", "_commit_every", "_n_acked", "_acked",
                  "_acked_index", "_committed_offset", "_unacked_messages",
@@ -126,6 +126,38 @@ async def test_positions_are_read_from_the_subscription_aiokafka_keeps() -> None
 
         assert read_positions(Driver(), frozenset({"orders"})) == {TP("orders", 0): 42}
         assert read_positions(object(), frozenset({"orders"})) == {}
+    finally:
+        await consumer.stop()  # never started: only marks it closed
+
+
+async def test_readable_ends_are_read_from_the_subscription_aiokafka_keeps() -> None:
+    """`readable_ends` reads the end offset of each assigned partition of the topics asked
+    for, or its last stable offset when the fetcher has one (`read_committed`; -1 otherwise);
+    a partition not fetched yet is left out."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from streams.worker.faust_private import readable_ends
+
+    consumer = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:9")
+    try:
+        tps = [TopicPartition("orders", 0), TopicPartition("orders", 1),
+               TopicPartition("orders", 2), TopicPartition("x", 0)]  # fmt: skip
+        consumer._subscription.assign_from_user(tps)
+        assignment = consumer._subscription.subscription.assignment
+        for tp, (end, stable) in zip(tps, [(50, -1), (50, 40), (None, None), (9, -1)], strict=True):
+            state = assignment.state_value(tp)
+            state.highwater, state.lso = end, stable  # as the fetcher sets them
+
+        class Thread:
+            def _ensure_consumer(self) -> AIOKafkaConsumer:
+                return consumer
+
+        class Driver:
+            _thread = Thread()
+
+        found = readable_ends(Driver(), frozenset({"orders"}))
+        assert found == {TP("orders", 0): 50, TP("orders", 1): 40}
+        assert readable_ends(object(), frozenset({"orders"})) == {}
     finally:
         await consumer.stop()  # never started: only marks it closed
 
