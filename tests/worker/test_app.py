@@ -30,12 +30,12 @@ def test_the_internal_topics_come_first_in_each_batch() -> None:
     assert not app.first_topics & set(settings.input_topics)
 
 
-def test_the_input_topics_are_aligned_unless_turned_off() -> None:
+def test_the_input_topics_are_aligned_when_turned_on() -> None:
     settings = Settings(store="memory://", app_id="lw")
-    aligned = _faust_app(settings).aligned_topics
+    assert _faust_app(settings).aligned_topics == ()
+    on = settings.model_copy(update={"align_inputs": True})
+    aligned = _faust_app(on).aligned_topics
     assert aligned == (settings.topic_orders, settings.topic_refunds, settings.topic_complaints)
-    unaligned = settings.model_copy(update={"align_inputs": False})
-    assert _faust_app(unaligned).aligned_topics == ()
 
 
 def test_each_app_id_keeps_its_tables_in_a_directory_of_its_own(tmp_path: Path) -> None:
