@@ -417,7 +417,9 @@ class BatchConsumer(faust_aiokafka.Consumer):
                 if app.consumer_generation_id != generation:
                     self._forget_held()
                     continue  # a rebalance came between fetch and delivery: refetch
-                ends = faust_private.readable_ends(self, frozenset(app.aligned_topics))
+                aligned = frozenset(app.aligned_topics)
+                # Where the aligned partitions end: not read at all while alignment is off.
+                ends = faust_private.readable_ends(self, aligned) if aligned else {}
                 handing = self._align(taken, positions, ends, loop.time())
                 for tp, handed in handing.items():
                     batch.extend(handed)

@@ -7,6 +7,7 @@ fails when an upgrade moves them.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterator
 from typing import Any, cast
 
 from faust import streams as faust_streams
@@ -69,45 +70,44 @@ def last_poll_ms(consumer: Any, topic: str, partition: int) -> int | None:
     return int(polled) if polled is not None else None
 
 
+def _assigned_states(consumer: Any, topics: frozenset[str]) -> Iterator[tuple[TP, Any]]:
+    """aiokafka's state of each assigned partition of `topics` under a Faust consumer; none
+    while the consumer is not started or has no assignment."""
+    try:
+        assignment = consumer._thread._ensure_consumer()._subscription.subscription.assignment
+        tps = list(assignment.tps)
+    except Exception:  # not started, stopping, or between assignments
+        return
+    for tp in tps:
+        if tp.topic in topics:
+            state = assignment.state_value(tp)
+            if state is not None:
+                yield TP(tp.topic, tp.partition), state
+
+
 def read_positions(consumer: Any, topics: frozenset[str]) -> dict[TP, int]:
     """aiokafka's position in each assigned partition of `topics`: the next offset it will hand
     out, past the records handed out so far and past offsets that hold none (transaction
     markers, aborted or compacted records), which a record's offset never reaches. Empty while
     the consumer is not started or has no assignment."""
-    try:
-        assignment = consumer._thread._ensure_consumer()._subscription.subscription.assignment
-        tps = list(assignment.tps)
-    except Exception:  # not started, stopping, or between assignments
-        return {}
-    found: dict[TP, int] = {}
-    for tp in tps:
-        if tp.topic in topics:
-            state = assignment.state_value(tp)
-            if state is not None and state.has_valid_position:
-                found[TP(tp.topic, tp.partition)] = int(state.position)
-    return found
+    return {
+        tp: int(state.position)
+        for tp, state in _assigned_states(consumer, topics)
+        if state.has_valid_position
+    }
 
 
 def readable_ends(consumer: Any, topics: frozenset[str]) -> dict[TP, int]:
     """Where each assigned partition of `topics` ends for this consumer, as last fetched: the
     last stable offset under `read_committed` (records of a transaction still open are not
     handed out until it ends), else the end offset. Missing while not fetched yet."""
-    try:
-        assignment = consumer._thread._ensure_consumer()._subscription.subscription.assignment
-        tps = list(assignment.tps)
-    except Exception:  # not started, stopping, or between assignments
-        return {}
     found: dict[TP, int] = {}
-    for tp in tps:
-        if tp.topic in topics:
-            state = assignment.state_value(tp)
-            if state is None:
-                continue
-            stable, end = state.lso, state.highwater
-            if stable is not None and stable >= 0:
-                end = stable
-            if end is not None:
-                found[TP(tp.topic, tp.partition)] = int(end)
+    for tp, state in _assigned_states(consumer, topics):
+        stable, end = state.lso, state.highwater
+        if stable is not None and stable >= 0:
+            end = stable
+        if end is not None:
+            found[tp] = int(end)
     return found
 
 

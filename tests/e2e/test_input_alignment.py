@@ -9,27 +9,14 @@ import time
 
 import aiohttp
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from streams.settings import Settings
 from streams.topics import create_topics
 from tests.e2e.test_no_silent_loss import simulated
 from tests.producers import produce_librdkafka
-from tests.streams.worker_process import WorkerProcess, consumed
+from tests.streams.worker_process import WorkerProcess, by_label, consumed
 
 pytestmark = pytest.mark.kafka
-
-
-async def attribution(http: aiohttp.ClientSession, port: int) -> dict[str, float]:
-    """The worker's `livewatch_refund_attribution_total`, by how."""
-    async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
-        text = await resp.text()
-    return {
-        sample.labels["how"]: sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == "livewatch_refund_attribution_total"
-    }
 
 
 @pytest.mark.parametrize("aligned", [True, False])
@@ -56,7 +43,7 @@ async def test_a_backlogs_refunds_are_read_after_their_orders(
                 break
             assert time.monotonic() < deadline, (counts, produced, worker.tail())
             await asyncio.sleep(0.5)
-        how = await attribution(http, settings.web_port)
+        how = await by_label(http, settings.web_port, "livewatch_refund_attribution_total", "how")
     waited = how.get("pending_then_order", 0)
     met = waited + how.get("order", 0)
     assert met > 1_000, how  # refunds whose order came: enough to judge by

@@ -130,13 +130,20 @@ async def read_alerts(
     return [Alert.model_validate_json(r.value) for r in records]
 
 
-async def consumed(http: aiohttp.ClientSession, port: int, kind: str) -> dict[str, float]:
-    """A worker's `livewatch_events_consumed_total` for one topic kind, by outcome."""
+async def by_label(
+    http: aiohttp.ClientSession, port: int, sample_name: str, label: str, **match: str
+) -> dict[str, float]:
+    """A worker's samples named `sample_name` whose labels match `match`, by `label`."""
     async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
         text = await resp.text()
     return {
-        sample.labels["outcome"]: sample.value
+        sample.labels[label]: sample.value
         for family in text_string_to_metric_families(text)
         for sample in family.samples
-        if sample.name == "livewatch_events_consumed_total" and sample.labels["topic"] == kind
+        if sample.name == sample_name and all(sample.labels.get(k) == v for k, v in match.items())
     }
+
+
+async def consumed(http: aiohttp.ClientSession, port: int, kind: str) -> dict[str, float]:
+    """A worker's `livewatch_events_consumed_total` for one topic kind, by outcome."""
+    return await by_label(http, port, "livewatch_events_consumed_total", "outcome", topic=kind)
