@@ -44,10 +44,6 @@ EXTERNAL = ("orders", "refunds", "complaints")
 MAX_IDLE_S = 10.0
 """How long a topic whose end offset is not known yet may hold back a partition."""
 
-POLL_MARGIN_MS = 100
-"""How much earlier than a poll's arrival the broker may have answered it (responses waiting
-while others are handled): a poll at t vouches only for records fetched by t - margin."""
-
 
 @dataclass(frozen=True, slots=True)
 class Mark:
@@ -159,8 +155,10 @@ class PartitionClock:
             highwater: the end offset of a topic's partition, None while unknown.
             committed: the group's committed offset there, None if none.
             now_s: wall-clock seconds, for the idle limit.
-            polled: when a topic's end offset was last polled (ms), None: always current
-                (a file).
+            polled: a time before the broker answered the fetch that last told a topic's end
+                offset (ms; the worker gives when its request was sent), None: always current
+                (a file). `fetches` and `marks_fetched_ms` are when responses were handled,
+                after the broker answered, so a poll sent later vouches for them.
             passed: the offset below which every record of a topic has been read, past
                 offsets that hold none (a transactional producer's commit markers: its
                 partitions end one past their last record); None: the last record read tells.
@@ -171,6 +169,9 @@ class PartitionClock:
         self.vouches_upstream = False
         lagging: list[int] = []
         unknown = False
+        # The poll times before the end offsets: one read after its poll's time is as new as
+        # that poll's or newer, so it holds at least what the poll vouches for.
+        polled_at = {t: polled(t) for t in topics} if polled is not None else None
         for topic in topics:
             end = highwater(topic)
             if end is None:
@@ -190,13 +191,9 @@ class PartitionClock:
             if done + 1 >= end:
                 # caught up: it does not hold time back, unless its end offset is older than
                 # the records read since
-                polled_ms = polled(topic) if polled is not None else None
+                polled_ms = polled_at[topic] if polled_at is not None else None
                 fetches = self.fetches
-                if (
-                    polled_ms is not None
-                    and fetches
-                    and polled_ms - POLL_MARGIN_MS < fetches[-1][0]
-                ):
+                if polled_ms is not None and fetches and polled_ms <= fetches[-1][0]:
                     self.held_by_poll = True
                     vouched = self._vouched(polled_ms, self.topic_time.get(topic))
                     if vouched is None:
@@ -213,15 +210,15 @@ class PartitionClock:
                 # no record to prompt a step: judge again between fetches.
                 self.held_by_poll = True
             lagging.append(reached)
-        polls = [polled(t) for t in topics] if polled is not None else []
-        if polled is not None:
+        polls = list(polled_at.values()) if polled_at is not None else []
+        if polled_at is not None:
             self._forget_fetches(polls)
         if lagging:
             return Mark(min(lagging), False)
         # A topic whose end offset is unknown (its leader down) is let go after MAX_IDLE_S,
         # but vouches for nothing beyond this partition's own time.
         self.vouches_upstream = not unknown and self._polled_after_marks(
-            polls if polled is not None else None
+            polls if polled_at is not None else None
         )
         if not self.vouches_upstream:
             self.held_by_poll = True  # judge again once polled anew
@@ -232,16 +229,16 @@ class PartitionClock:
         (None: a file, always current)."""
         if polls is None or self.marks_fetched_ms is None:
             return True
-        return all(p is not None and p - POLL_MARGIN_MS >= self.marks_fetched_ms for p in polls)
+        return all(p is not None and p > self.marks_fetched_ms for p in polls)
 
     def _vouched(self, polled_ms: int, own_ms: int | None) -> int | None:
         """The time a caught-up topic polled at `polled_ms` vouches for: what the records
         fetched before it had reached (a record appended later is of that minute or a later
         one), and its own time (its records are in order; later ones wait until then)."""
-        upto = polled_ms - POLL_MARGIN_MS
         # The latest such fetch (times reached only grow); usually near the end of the list,
-        # which grows long only while a topic goes unpolled (its broker down).
-        reached = next((t for fetched_by, t in reversed(self.fetches) if fetched_by <= upto), None)
+        # which grows long only while a topic goes unpolled (its broker down). Times are whole
+        # ms: a fetch handled in the poll's own ms may have been handled after it was sent.
+        reached = next((t for by, t in reversed(self.fetches) if by < polled_ms), None)
         known = [t for t in (reached, own_ms) if t is not None]
         return max(known) if known else None
 
@@ -250,9 +247,9 @@ class PartitionClock:
         known = [p for p in polls if p is not None]
         if len(self.fetches) < 2 or not known:
             return
-        upto = min(known) - POLL_MARGIN_MS
+        upto = min(known)
         keep = 0
-        while keep + 1 < len(self.fetches) and self.fetches[keep + 1][0] <= upto:
+        while keep + 1 < len(self.fetches) and self.fetches[keep + 1][0] < upto:
             keep += 1
         if keep:
             del self.fetches[:keep]

@@ -102,6 +102,11 @@ class BatchConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     be paid twice in an alert's latency. An idle worker fetches more often (one small request per
     broker every `fetch_max_wait_ms`)."""
 
+    async def on_start(self) -> None:
+        await super().on_start()
+        # Poll times from when each fetch was sent, not handled (see `faust_private.last_poll_ms`).
+        faust_private.track_fetch_sends(self._consumer)
+
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
         wait = getattr(self.app, "fetch_max_wait_ms", None)

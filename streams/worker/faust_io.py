@@ -11,7 +11,7 @@ from schemas import Alert
 from streams.codecs import encode
 from streams.notify.envelope import cloudevent_headers
 from streams.worker.deadletter import DeadLetter
-from streams.worker.faust_private import committed_offset, last_poll_ms
+from streams.worker.faust_private import committed_offset, last_poll_ms, last_response_ms
 from streams.worker.table_writes import RecordSender
 
 
@@ -38,6 +38,9 @@ class FaustConsumer:
 
     def polled(self, topic: str, partition: int) -> int | None:
         return last_poll_ms(self.app.consumer, topic, partition)
+
+    def received(self, topic: str, partition: int) -> int | None:
+        return last_response_ms(self.app.consumer, topic, partition)
 
     def assignment(self) -> Iterable[tuple[str, int]]:
         return [(tp.topic, tp.partition) for tp in self.app.consumer.assignment()]

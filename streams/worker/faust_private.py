@@ -6,6 +6,7 @@ fails when an upgrade moves them.
 
 from __future__ import annotations
 
+import time
 import weakref
 from collections.abc import Iterator
 from typing import Any, cast
@@ -60,14 +61,72 @@ def committed_offset(consumer: Any, topic: str, partition: int) -> int | None:
     return int(value) if value is not None else None
 
 
+RESPONSE_MARGIN_MS = 100
+"""How long before it was handled a response the send time of whose request is not known may
+have been answered (a response waiting while the loop was busy): such a poll counts from its
+handling less this (see `last_poll_ms`)."""
+
+_SENT = "_livewatch_sent_ms"
+"""The attribute of aiokafka's fetcher where `track_fetch_sends` keeps its send times."""
+
+
+def track_fetch_sends(aiokafka_consumer: Any) -> None:
+    """Keep, per partition, when the fetch request whose response last set its end offset was
+    sent (see `last_poll_ms`). aiokafka keeps only when it handled the response; the broker
+    answered between the two. Wraps the fetcher's `_proc_fetch_request(assignment, node_id,
+    request)`, which sends one fetch request and handles its response."""
+    fetcher = aiokafka_consumer._fetcher
+    if fetcher is None or hasattr(fetcher, _SENT):
+        return
+    sent: dict[Any, int] = {}
+    handle = fetcher._proc_fetch_request
+
+    async def proc_fetch_request(assignment: Any, node_id: Any, request: Any) -> Any:
+        tps = [TP(topic, part[0]) for topic, parts in request.topics for part in parts]
+        states = [assignment.state_value(tp) for tp in tps]  # TP equals aiokafka's
+        before = [getattr(state, "timestamp", None) for state in states]
+        at = int(time.time() * 1000)
+        try:
+            return await handle(assignment, node_id, request)
+        finally:
+            # After the response set the end offsets: a reader between the two sees a new end
+            # offset with an older send time, which claims less than is true, never more.
+            for tp, state, old in zip(tps, states, before, strict=True):
+                handled = getattr(state, "timestamp", None)
+                if handled is not None and handled != old:  # set by this response
+                    sent[tp] = at
+
+    fetcher._proc_fetch_request = proc_fetch_request
+    setattr(fetcher, _SENT, sent)
+
+
 def last_poll_ms(consumer: Any, topic: str, partition: int) -> int | None:
-    """When a fetch response last told the consumer the partition's end offset (ms since the
-    epoch, this host's clock): how old `consumer.highwater` is. None: not polled yet."""
+    """A time by which the broker had not yet answered the fetch that told the consumer the
+    partition's end offset (ms since the epoch, this host's clock): a record on the broker
+    before it is below `consumer.highwater`. The send time of that fetch's request (see
+    `track_fetch_sends`); before one is known, the response's handling less
+    `RESPONSE_MARGIN_MS`. None: not polled yet."""
     try:
-        polled = consumer._thread._ensure_consumer().last_poll_timestamp(TP(topic, partition))
+        aiokafka_consumer = consumer._thread._ensure_consumer()
+        tp = TP(topic, partition)
+        handled = aiokafka_consumer.last_poll_timestamp(tp)
     except Exception:  # not assigned (any more), or the consumer is not started
         return None
-    return int(polled) if polled is not None else None
+    if handled is None:
+        return None
+    sent = getattr(getattr(aiokafka_consumer, "_fetcher", None), _SENT, None)
+    at = sent.get(tp) if sent is not None else None
+    return at if at is not None and at <= handled else int(handled) - RESPONSE_MARGIN_MS
+
+
+def last_response_ms(consumer: Any, topic: str, partition: int) -> int | None:
+    """When the consumer handled the fetch response that last told it the partition's end
+    offset (ms since the epoch): the broker had answered by then. None: not polled yet."""
+    try:
+        handled = consumer._thread._ensure_consumer().last_poll_timestamp(TP(topic, partition))
+    except Exception:  # not assigned (any more), or the consumer is not started
+        return None
+    return int(handled) if handled is not None else None
 
 
 def _assigned_states(consumer: Any, topics: frozenset[str]) -> Iterator[tuple[TP, Any]]:

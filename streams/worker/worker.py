@@ -76,7 +76,12 @@ class Consumer(Protocol):
     def highwater(self, topic: str, partition: int) -> int | None: ...
     def committed(self, topic: str, partition: int) -> int | None: ...
     def polled(self, topic: str, partition: int) -> int | None:
-        """When a fetch last told the end offset (ms since the epoch); None: not yet."""
+        """A time before the broker answered the fetch that last told the end offset (ms
+        since the epoch: when its request was sent); None: not yet."""
+
+    def received(self, topic: str, partition: int) -> int | None:
+        """When the fetch response that last told the end offset was handled (ms since the
+        epoch): the broker had answered by then, with what was fetched. None: not yet."""
 
     def passed(self, topic: str, partition: int) -> int | None:
         """The offset below which every record has been handled, stepping over offsets that
@@ -278,7 +283,7 @@ class Worker:
             if read_inputs:
                 task.clock.fetched(self._fetched_by(partition, group))
             if any(r.topic in self.internal_topics for r in group):
-                task.clock.marks_arrived(self._polled_by(partition, self.internal_topics))
+                task.clock.marks_arrived(self._received_by(partition, self.internal_topics))
             with self.evaluation():
                 step = task.step(self.positions(partition), time.monotonic(), read_inputs)
             await self._publish(task, step, sends)
@@ -423,11 +428,12 @@ class Worker:
     def _fetched_by(self, partition: int, group: list[Any]) -> int:
         """When the input records of `group` had been fetched, at the latest (ms)."""
         topics = {r.topic for r in group if r.topic not in self.internal_topics}
-        return self._polled_by(partition, topics)
+        return self._received_by(partition, topics)
 
-    def _polled_by(self, partition: int, topics: Iterable[str]) -> int:
-        polls = [self.consumer.polled(topic, partition) for topic in topics]
-        return max((p for p in polls if p is not None), default=int(time.time() * 1000))
+    def _received_by(self, partition: int, topics: Iterable[str]) -> int:
+        """When the latest responses for `topics` had been handled (ms): at the latest."""
+        times = [self.consumer.received(topic, partition) for topic in topics]
+        return max((t for t in times if t is not None), default=int(time.time() * 1000))
 
     async def _send_alert(self, alert: Alert) -> Awaitable[Any]:
         if alert.shadow:

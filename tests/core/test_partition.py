@@ -17,7 +17,6 @@ from streams.core.partition import (
     HOLD,
     INDEX,
     MAX_IDLE_S,
-    POLL_MARGIN_MS,
     Mark,
     Outgoing,
     PartitionClock,
@@ -136,20 +135,24 @@ class TestOldEndOffsets:
     def test_polled_anew_the_topic_no_longer_holds_time(self) -> None:
         clock = self.two_batches()
         end = ends(orders=20, refunds=5, complaints=0)
-        polls = dict.fromkeys(TOPICS, 5_000 + POLL_MARGIN_MS)
+        polls = dict.fromkeys(TOPICS, 5_001)  # sent after the fetch of minute 6 was handled
         mark = clock.progress(TOPICS, end.get, lambda t: None, 0.0, polls.get)
         assert mark == Mark(6, True)
         assert not clock.held_by_poll
         assert clock.fetches == [(5_000, 6)]  # what no poll needs any more is forgotten
 
-    def test_a_poll_answered_just_before_the_fetch_vouches_for_nothing_newer(self) -> None:
-        """A response handled after the fetch may have been answered before it: within the
-        margin a poll vouches only for earlier fetches, here none, so the topic's own time."""
+    def test_a_poll_sent_in_the_ms_a_fetch_was_handled_vouches_for_nothing_newer(self) -> None:
+        """Times are whole ms: a poll sent in the ms the first fetch was handled may have
+        been sent before it, so it vouches only for earlier fetches, here none: the topic's
+        own time. Sent a ms later, it vouches for what that fetch had read."""
         clock = self.two_batches()
         end = ends(orders=20, refunds=5, complaints=0)
-        polls = {"orders": 5_000, "refunds": 1_000 + POLL_MARGIN_MS - 1, "complaints": 6_000}
+        polls = {"orders": 5_000, "refunds": 1_000, "complaints": 6_000}
         mark = clock.progress(TOPICS, end.get, lambda t: None, 0.0, polls.get)
         assert mark == Mark(2, False)
+        polls["refunds"] = 1_001
+        mark = clock.progress(TOPICS, end.get, lambda t: None, 0.0, polls.get)
+        assert mark == Mark(3, False)
 
     def test_a_topic_never_read_and_polled_early_holds_everything(self) -> None:
         clock = self.two_batches()
@@ -498,7 +501,7 @@ class TestPartitionTask:
         mark = t.clock.progress(TOPICS, end.get, lambda kind: None, 0.0, before.get)
         assert (mark, t.clock.held_by_poll) == (Mark(4 * 60_000, IDLE), True)
         assert t.tick(mark, read_inputs=False)[2] == 4 * 60_000
-        after = dict.fromkeys(TOPICS, 5_000 + POLL_MARGIN_MS)
+        after = dict.fromkeys(TOPICS, 5_001)  # sent after the marks were handled
         mark = t.clock.progress(TOPICS, end.get, lambda kind: None, 0.0, after.get)
         assert t.clock.vouches_upstream
         assert t.tick(mark, read_inputs=False)[2] == 10 * 60_000

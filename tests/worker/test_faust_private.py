@@ -8,12 +8,22 @@ from collections import defaultdict
 from typing import Any
 
 import faust
+import pytest
 from faust import streams as faust_streams
 from faust.transport.consumer import Consumer as FaustConsumer
 from faust.transport.consumer import ThreadDelegateConsumer
 from faust.types import TP
 
-from streams.worker.faust_private import committed_offset, last_poll_ms, route_tables_by
+from streams.settings import Settings
+from streams.topics import create_topics
+from streams.worker.faust_private import (
+    RESPONSE_MARGIN_MS,
+    committed_offset,
+    last_poll_ms,
+    last_response_ms,
+    route_tables_by,
+    track_fetch_sends,
+)
 
 
 class FakeMessage:
@@ -96,9 +106,60 @@ def test_poll_times_are_read_from_the_aiokafka_consumer_under_faust() -> None:
     class Driver:
         _thread = Thread()
 
-    assert last_poll_ms(Driver(), "orders", 0) == 1_700
+    # No send time kept (`track_fetch_sends` not run): the handling less the margin.
+    assert last_poll_ms(Driver(), "orders", 0) == 1_700 - RESPONSE_MARGIN_MS
+    assert last_response_ms(Driver(), "orders", 0) == 1_700
     assert last_poll_ms(Driver(), "orders", 1) is None
+    assert last_response_ms(Driver(), "orders", 1) is None
     assert last_poll_ms(object(), "orders", 0) is None
+    assert last_response_ms(object(), "orders", 0) is None
+
+
+@pytest.mark.kafka
+async def test_fetch_send_times_are_kept_for_the_end_offsets_they_brought(
+    settings: Settings,
+) -> None:
+    """`track_fetch_sends` wraps aiokafka's fetcher (`_proc_fetch_request(assignment, node_id,
+    request)`, `request.topics` as (topic, [(partition, ...), ...])): after real fetches, each
+    partition's poll time is a send time, before its response was handled and after the
+    records it brought were produced; the end offset is the one that response told."""
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+    await create_topics(settings)
+    topic = settings.topic_orders
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    await producer.start()
+    try:
+        meta = await producer.send_and_wait(topic, b"{}", partition=1)
+    finally:
+        await producer.stop()
+    produced_ms = meta.timestamp
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest",
+    )  # fmt: skip
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(settings.partitions)]
+        consumer.assign(tps)
+        track_fetch_sends(consumer)
+        track_fetch_sends(consumer)  # once per fetcher: a second call wraps nothing again
+        fetched = await consumer.getmany(*tps, timeout_ms=10_000)
+        assert [r.value for r in fetched.get(tps[1], [])] == [b"{}"]
+
+        class Thread:
+            def _ensure_consumer(self) -> AIOKafkaConsumer:
+                return consumer
+
+        class Driver:
+            _thread = Thread()
+
+        for p in range(settings.partitions):
+            sent, handled = last_poll_ms(Driver(), topic, p), last_response_ms(Driver(), topic, p)
+            assert sent is not None and handled is not None
+            assert produced_ms <= sent <= handled
+            assert consumer.highwater(tps[p]) == (1 if p == 1 else 0)
+    finally:
+        await consumer.stop()
 
 
 async def test_positions_are_read_from_the_subscription_aiokafka_keeps() -> None:

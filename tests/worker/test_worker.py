@@ -80,6 +80,9 @@ class Logs:
         return self.committed_at.get((topic, partition))
 
     def polled(self, topic: str, partition: int) -> int | None:
+        return self.now_ms - 1  # the fetch was sent just before its response was handled
+
+    def received(self, topic: str, partition: int) -> int | None:
         return self.now_ms
 
     def assignment(self) -> Iterable[tuple[str, int]]:
