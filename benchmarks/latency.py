@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
-from throughput import EVALUATED_S, OWN_IDS, fresh, scrape_outcomes, wait_counted, worker_run
+from throughput import OWN_IDS, fresh, wait_settled, worker_run
 
 from schemas import TOPIC_MODELS, Alert
 from streams.core.clock import bucket_start, to_ms
@@ -111,24 +111,6 @@ def latencies(
     return every, own
 
 
-def wait_evaluated(port: int, quiet_s: float = EVALUATED_S, timeout_s: float = 120) -> None:
-    """Until the worker has evaluated no boundary for `quiet_s`: a boundary completed by the
-    run's last records is evaluated once every partition's mark has come back, after they were
-    counted, and stopping the worker at the count lost its alert (144 of 145 in one run)."""
-    evaluated, changed = -1.0, time.monotonic()
-    deadline = changed + timeout_s
-    while time.monotonic() < deadline:
-        time.sleep(0.5)
-        found = scrape_outcomes(port)
-        if found is None:
-            continue
-        if found[2] != evaluated:
-            evaluated, changed = found[2], time.monotonic()
-        elif time.monotonic() - changed >= quiet_s:
-            return
-    raise TimeoutError(f"the worker still evaluated boundaries after {timeout_s:g} s")
-
-
 def max_rate(
     base: Settings, events: list[tuple[str, Any]], placement: Placement, tmp: Path
 ) -> float:
@@ -181,8 +163,7 @@ def main() -> None:
                     stamp=False,
                 ))  # fmt: skip
                 produced_rate = total / (time.monotonic() - began)
-                wait_counted(settings.web_port, total)
-                wait_evaluated(settings.web_port)
+                wait_settled(settings.web_port, total)
             finally:
                 stop(worker, timeout_s=60)
             inputs = asyncio.run(read_all(settings, settings.input_topics, total))

@@ -136,22 +136,36 @@ def child_rate(cmd: list[str], env: dict[str, str], progress: Path, total: int, 
         stop(proc, timeout_s=30)
 
 
-def wait_counted(port: int, total: int, timeout_s: float = 600) -> None:
+def wait_settled(port: int, total: int, timeout_s: float = 720) -> None:
     """Until the worker counted `total` records, or read its inputs and settled (see
-    `SETTLED_S`)."""
-    last, changed = 0.0, time.monotonic()
+    `SETTLED_S`), and from then on evaluated no boundary for `EVALUATED_S`: a boundary
+    completed by the last records is evaluated once every partition's marks have come back,
+    after they were counted (stopping a live worker at the count lost an alert, 144 of 145 in
+    one run)."""
+    last = evaluated = -1.0
+    changed = evaluated_at = time.monotonic()
+    counted_at: float | None = None
     deadline = changed + timeout_s
     while time.monotonic() < deadline:
         time.sleep(0.5)
-        found = scrape(port)
+        found = scrape_outcomes(port)
         if found is None:
             continue
-        count, lag = found
+        now = time.monotonic()
+        count, lag, evaluations = sum(found[0].values()), found[1], found[2]
         if count != last:
-            last, changed = count, time.monotonic()
-        if count >= total or (count and lag == 0 and time.monotonic() - changed >= SETTLED_S):
+            last, changed = count, now
+        if evaluations != evaluated:
+            evaluated, evaluated_at = evaluations, now
+        settled = count and lag == 0 and now - changed >= SETTLED_S
+        if counted_at is None and (count >= total or settled):
+            counted_at = now
+        if counted_at is not None and now - max(counted_at, evaluated_at) >= EVALUATED_S:
             return
-    raise TimeoutError(f"the worker counted {last} of {total} records in {timeout_s:g} s")
+    raise TimeoutError(
+        f"the worker counted {last} of {total} records and had not stopped evaluating "
+        f"boundaries in {timeout_s:g} s"
+    )
 
 
 def scrape(port: int, timeout_s: float = 2) -> tuple[float, float] | None:
