@@ -29,12 +29,17 @@ compile: streams/compiled.json  ## compile the detection core with mypyc (about 
 jars: venv  ## resolve the Apache Kafka jars from Maven Central (once)
 	$(BIN)/python -c 'from streams.devtools.kafka_local import resolve_jars; print(resolve_jars())'
 
-tools:  ## Debian packages the tests use (promtool, prometheus, alertmanager, amtool, chromium), when missing
+tools:  ## Debian packages the tests use (promtool, prometheus, alertmanager, amtool, chromium, node), when missing
 	@if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null \
 	    || ! command -v amtool >/dev/null || ! command -v prometheus-alertmanager >/dev/null \
 	    || ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 	    --no-install-recommends prometheus prometheus-alertmanager chromium chromium-driver; \
+	fi
+	@# Node.js and npm run the KafkaJS test producer (tests/node)
+	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	    --no-install-recommends nodejs npm; \
 	fi
 
 run: jars  ## the main job: livewatch demo (local Kafka, topics, worker, simulator, live view)

@@ -348,7 +348,8 @@ PartitionerOption = Annotated[
     typer.Option(
         "--partitioner",
         help="The producers' partitioner: murmur2 (Java, aiokafka), crc32 (librdkafka's "
-        "default: confluent-kafka, kcat) or fnv1a (Sarama). Records without a key go to "
+        "default: confluent-kafka, kcat), fnv1a (Sarama) or kafkajs_legacy (KafkaJS's "
+        "LegacyPartitioner). Records without a key go to "
         "seeded random partitions.",
     ),
 ]

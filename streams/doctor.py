@@ -118,8 +118,8 @@ class TopicReport:
                 out.append(
                     f"{off:.0%} of {self.kind} are off their anchor's partition: they are keyed "
                     f"by anchor_id but hashed with {self.partitioner}; set the producer's "
-                    "partitioner to murmur2 (librdkafka: partitioner=murmur2_random) to save "
-                    "a hop each"
+                    "partitioner to murmur2 (librdkafka: partitioner=murmur2_random; KafkaJS: "
+                    "Partitioners.DefaultPartitioner) to save a hop each"
                 )
             else:
                 out.append(

@@ -6,8 +6,9 @@ index entry, the HTTP API's `/anchors/{id}`) uses that one function.
 
 Producers put records wherever their key and partitioner say, and livewatch does not own them:
 librdkafka clients (confluent-kafka, kcat, node-rdkafka) hash keys with CRC32, Sarama with
-FNV-1a, and order services key by `order_id` or buyer. A record read on a partition other than
-its anchor's is sent on to it (see `core.partition`). `Placement` describes such a producer, so
+FNV-1a, KafkaJS's legacy partitioner with a murmur2 of its own, and order services key by
+`order_id` or buyer. A record read on a partition other than its anchor's is sent on to it
+(see `core.partition`). `Placement` describes such a producer, so
 the simulator can produce like one and the replay can read a file the way the worker read the
 topics.
 """
@@ -23,10 +24,12 @@ from mypy_extensions import i64
 
 from schemas import Complaint, InputEvent, Order, Refund
 
-Partitioner = Literal["murmur2", "crc32", "fnv1a"]
-"""`murmur2`: the Java client's and aiokafka's default (and librdkafka's `murmur2_random`).
-`crc32`: librdkafka's default `consistent_random`. `fnv1a`: Sarama's default (Go). A record
-without a key goes to a random partition under each."""
+Partitioner = Literal["murmur2", "crc32", "fnv1a", "kafkajs_legacy"]
+"""`murmur2`: the Java client's and aiokafka's default (and librdkafka's `murmur2_random`, and
+KafkaJS's default since 2.0). `crc32`: librdkafka's default `consistent_random`. `fnv1a`:
+Sarama's default (Go). `kafkajs_legacy`: KafkaJS's `Partitioners.LegacyPartitioner` (its
+default before 2.0, kept by services that pinned it). A record without a key goes to a random
+partition under each."""
 PARTITIONERS: tuple[Partitioner, ...] = get_args(Partitioner)
 
 KeyField = Literal[
@@ -96,7 +99,54 @@ def fnv1a_partition(key: bytes, partitions: int) -> int:
     return abs(signed) % partitions  # Go's % keeps the sign; sarama then drops it
 
 
-HASHES = {"murmur2": murmur2_partition, "crc32": crc32_partition, "fnv1a": fnv1a_partition}
+def kafkajs_legacy_hash(key: bytes) -> int:
+    """KafkaJS's legacy murmur2 (`Partitioners.LegacyPartitioner`), which is not Kafka's: it
+    multiplies in JavaScript's doubles, not 32-bit integers (Python's floats round the same
+    way), and for a length not a multiple of four it mixes one more block of zero bytes."""
+    m = float(0x5BD1E995)
+    length = len(key)
+    h = float(_int32(0x9747B28C) ^ length)
+    i = 0
+    while i < length:  # JavaScript's `i < length / 4`, in blocks: the last one padded
+        b = [key[j] if j < length else 0 for j in range(i, i + 4)]
+        k = float(b[0] + (b[1] << 8) + (b[2] << 16) + _int32(b[3] << 24)) * m
+        k = float(_int32(k) ^ (_uint32(k) >> 24)) * m
+        h = float(_int32(h * m) ^ _int32(k))
+        i += 4
+    end = length & ~3
+    tail = length % 4
+    if tail >= 3:
+        h = float(_int32(h) ^ (key[end + 2] << 16))
+    if tail >= 2:
+        h = float(_int32(h) ^ (key[end + 1] << 8))
+    if tail >= 1:
+        h = float(_int32(h) ^ key[end]) * m
+    h = float(_int32(h) ^ (_uint32(h) >> 13)) * m
+    return _int32(h) ^ (_uint32(h) >> 15)
+
+
+def _int32(x: float) -> int:
+    """JavaScript's ToInt32: the integer's low 32 bits, signed."""
+    n = int(x) & 0xFFFFFFFF
+    return n - (1 << 32) if n >= 1 << 31 else n
+
+
+def _uint32(x: float) -> int:
+    """JavaScript's ToUint32 (what `>>>` reads)."""
+    return int(x) & 0xFFFFFFFF
+
+
+def kafkajs_legacy_partition(key: bytes, partitions: int) -> int:
+    """KafkaJS's `LegacyPartitioner`: its murmur2's low 31 bits, modulo."""
+    return (kafkajs_legacy_hash(key) & 0x7FFFFFFF) % partitions
+
+
+HASHES = {
+    "murmur2": murmur2_partition,
+    "crc32": crc32_partition,
+    "fnv1a": fnv1a_partition,
+    "kafkajs_legacy": kafkajs_legacy_partition,
+}
 
 
 def owner(key: str, partitions: int) -> int:

@@ -1,8 +1,10 @@
-"""Test traffic from a second Kafka client: librdkafka (confluent-kafka) with its own defaults.
+"""Test traffic from other Kafka clients, each with its own defaults: librdkafka
+(confluent-kafka), Kafka's Java client, Sarama (Go) and KafkaJS (Node.js).
 
 A check that passes only with livewatch's own producer code (aiokafka, murmur2) proves little
 about the producers livewatch's users run: librdkafka's default partitioner is CRC32
-(`consistent_random`), and keys follow the producing service's needs.
+(`consistent_random`), Sarama's FNV-1a, KafkaJS's legacy one a murmur2 of its own, and keys
+follow the producing service's needs.
 """
 
 from __future__ import annotations
@@ -151,6 +153,7 @@ def die_in_a_transaction(
 
 JAVA_SOURCE = Path(__file__).parent / "java" / "LinesProducer.java"
 GO_MODULE = Path(__file__).parent / "go"
+NODE_PACKAGE = Path(__file__).parent / "node"
 
 
 def produce_java(
@@ -195,6 +198,32 @@ def produce_sarama(
         if built.returncode != 0:
             raise RuntimeError(f"go build of {GO_MODULE} failed:\n{built.stderr}")
     return _produce_lines([str(binary)], settings, records, keys)
+
+
+def produce_kafkajs(
+    settings: Settings,
+    records: Iterable[tuple[str, Any]],
+    keys: dict[str, KeyField] | None = None,
+    partitioner: str = "legacy",
+) -> int:
+    """Send `(topic kind, value)` records with KafkaJS, the Node.js client, and its defaults
+    but the partitioner: `legacy` (`Partitioners.LegacyPartitioner`, KafkaJS 1's default and
+    a murmur2 of its own) or `default` (Java's murmur2); keyed and flushed as `produce_java`
+    does. The package (`node/`) is installed on first use with `npm ci`, at the version its
+    lock file pins, into a directory of its own outside the checkout. Blocking."""
+    files = sorted(f for f in NODE_PACKAGE.iterdir() if f.is_file())
+    home = Path(tempfile.gettempdir()) / f"livewatch-kafkajs-{_digest(*files)}"
+    if not (home / "node_modules" / "kafkajs").exists():
+        home.mkdir(parents=True, exist_ok=True)
+        for f in files:
+            (home / f.name).write_bytes(f.read_bytes())
+        installed = subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=home, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        if installed.returncode != 0:
+            raise RuntimeError(f"npm ci of {NODE_PACKAGE} failed:\n{installed.stderr}")
+    return _produce_lines(["node", str(home / "producer.js"), partitioner], settings, records, keys)
 
 
 def _produce_lines(

@@ -1,7 +1,7 @@
 """Any producer, any key: records produced by librdkafka (confluent-kafka, its CRC32 default),
-aiokafka, Kafka's Java client or Sarama (Go, FNV-1a), keyed by the anchor or by their own ids,
-reach their anchor's partition, and the worker publishes the alerts of the plain replay (which
-places every record by its anchor)."""
+aiokafka, Kafka's Java client, Sarama (Go, FNV-1a) or KafkaJS (its legacy partitioner), keyed
+by the anchor or by their own ids, reach their anchor's partition, and the worker publishes the
+alerts of the plain replay (which places every record by its anchor)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ from tests.producers import (
     as_json,
     die_in_a_transaction,
     produce_java,
+    produce_kafkajs,
     produce_librdkafka,
     produce_sarama,
 )
@@ -94,6 +95,8 @@ def forwarded(found: dict[tuple[str, Any], float]) -> dict[tuple[str, str], floa
         ("java", OWN_IDS, False, {"orders": "key", "refunds": "no_anchor"}),
         # Sarama (Go) with its defaults, keyed as the README asks: FNV-1a of the anchor
         ("sarama", {}, True, {"orders": "partitioner", "refunds": "partitioner"}),
+        # KafkaJS (Node.js) with the partitioner its 1.x versions had, keyed as the README asks
+        ("kafkajs", {}, True, {"orders": "partitioner", "refunds": "partitioner"}),
     ],
     ids=[
         "librdkafka-anchor-keys",
@@ -101,6 +104,7 @@ def forwarded(found: dict[tuple[str, Any], float]) -> dict[tuple[str, str], floa
         "aiokafka-own-ids",
         "java-own-ids",
         "sarama-anchor-keys",
+        "kafkajs-legacy-anchor-keys",
     ],
 )
 async def test_a_backlog_from_any_producer_gives_the_replays_alerts(
@@ -126,6 +130,8 @@ async def test_a_backlog_from_any_producer_gives_the_replays_alerts(
         assert await asyncio.to_thread(produce_java, settings, records, keys) == len(records)
     elif client == "sarama":
         assert await asyncio.to_thread(produce_sarama, settings, records, keys) == len(records)
+    elif client == "kafkajs":
+        assert await asyncio.to_thread(produce_kafkajs, settings, records, keys) == len(records)
     else:
         await send_events(settings, records, placement=Placement.of(**keys))
     worker.start()
@@ -135,7 +141,9 @@ async def test_a_backlog_from_any_producer_gives_the_replays_alerts(
     for topic, why in reasons.items():
         assert found.get((topic, why), 0) > 0, found
     report = doctor(settings)
-    partitioner = {"librdkafka": "crc32", "sarama": "fnv1a"}.get(client, "murmur2")
+    partitioner = {"librdkafka": "crc32", "sarama": "fnv1a", "kafkajs": "kafkajs_legacy"}.get(
+        client, "murmur2"
+    )
     assert report["orders"]["partitioner"] == partitioner
     assert max(report["orders"]["keys"], key=report["orders"]["keys"].get) == (
         "order_id" if keys else "anchor_id"

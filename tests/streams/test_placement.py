@@ -14,6 +14,8 @@ from streams.placement import (
     Placement,
     crc32_partition,
     fnv1a_partition,
+    kafkajs_legacy_hash,
+    kafkajs_legacy_partition,
     murmur2,
     murmur2_partition,
     owner,
@@ -47,6 +49,32 @@ class TestPartitioners:
         """Sarama: int32(hash) % n, then the sign dropped; both vectors are negative int32."""
         signed = fnv - (1 << 32)
         assert fnv1a_partition(key, 1_000_003) == abs(signed) % 1_000_003  # a tight check
+
+    @pytest.mark.parametrize(
+        ("key", "legacy"),
+        [
+            # What KafkaJS 2.2.4's own legacy murmur2 (src/producer/partitioners/legacy) returns
+            # under Node.js 20 for these keys; every length modulo 4, and UTF-8 of 4 bytes.
+            ("", 275646684),
+            ("a", -809885833),
+            ("ab", -1686076413),
+            ("abc", 1545667907),
+            ("abcd", -2139815384),
+            ("abcde", 1468550417),
+            ("anchor-00042", -61286734),
+            ("主播-7😀", 369657361),
+        ],
+    )
+    def test_kafkajs_legacy_is_kafkajs_own_murmur2(self, key: str, legacy: int) -> None:
+        assert kafkajs_legacy_hash(key.encode()) == legacy
+        positive = legacy & 0x7FFFFFFF
+        assert kafkajs_legacy_partition(key.encode(), 1_000_003) == positive % 1_000_003
+
+    def test_kafkajs_legacy_puts_most_anchors_elsewhere_than_murmur2(self) -> None:
+        """Why a KafkaJS 1.x producer's records are forwarded although keyed by the anchor."""
+        keys = [f"anchor-{i:05d}".encode() for i in range(400)]
+        same = sum(kafkajs_legacy_partition(k, 8) == murmur2_partition(k, 8) for k in keys)
+        assert same < 100  # about one in eight by chance
 
     def test_the_owner_of_an_anchor_is_where_a_java_producer_keying_by_it_puts_it(self) -> None:
         owners = Owners(12)
