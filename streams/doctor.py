@@ -80,11 +80,14 @@ class TopicReport:
 
     @property
     def partitioner(self) -> str | None:
-        """The partitioner that explains the keyed records' placement best (None: no keys)."""
+        """The partitioner that explains the keyed records' placement best (None: no keys);
+        `unknown` when none explains at least half of them (a custom partitioner, or a
+        client's livewatch does not know): each known one explains about 1/n by chance, and
+        naming the luckiest would send its advice the wrong way."""
         if not self.keyed:
             return None
         best, hits = max(self.agree.items(), key=lambda kv: (kv[1], kv[0] == "murmur2"))
-        return best if hits else "unknown"
+        return best if 2 * hits >= self.keyed else "unknown"
 
     def to_json(self) -> dict[str, Any]:
         skew = sorted(self.skew_ms)
@@ -115,9 +118,14 @@ class TopicReport:
                 "murmur2",
                 None,
             ):
+                hashed = (
+                    "placed by a partitioner livewatch does not know"
+                    if self.partitioner == "unknown"
+                    else f"hashed with {self.partitioner}"
+                )
                 out.append(
                     f"{off:.0%} of {self.kind} are off their anchor's partition: they are keyed "
-                    f"by anchor_id but hashed with {self.partitioner}; set the producer's "
+                    f"by anchor_id but {hashed}; set the producer's "
                     "partitioner to murmur2 (librdkafka: partitioner=murmur2_random; KafkaJS: "
                     "Partitioners.DefaultPartitioner) to save a hop each"
                 )

@@ -56,6 +56,20 @@ def test_keyed_by_anchor_but_hashed_otherwise_names_the_partitioner() -> None:
     assert "partitioner=murmur2_random" in report.advice()[0]
 
 
+def test_a_partitioner_it_does_not_know_is_not_named_after_the_luckiest_one() -> None:
+    """Keyed by the anchor, placed by a custom partitioner (the key's length here): each known
+    hash agrees with a fraction of the records by chance, and none is named."""
+    records = []
+    for i in range(80):
+        value = factories.order(anchor_id=f"anchor-{i}", order_id=f"o-{i}")
+        key = f"anchor-{i}".encode()
+        records.append(Sampled(len(key) % PARTITIONS, key, json.dumps(value).encode(), None))
+    report = diagnose("orders", "orders", PARTITIONS, records)
+    assert 0 < max(report.agree.values()) < 40
+    assert report.partitioner == "unknown"
+    assert "placed by a partitioner livewatch does not know" in report.advice()[0]
+
+
 def test_invalid_records_and_missing_anchors_are_reported() -> None:
     refund = factories.refund(anchor_id=None, session_id=None)
     records = [
