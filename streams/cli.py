@@ -491,6 +491,15 @@ def replay(
     refunds_by: RefundsBy = "anchor",
     complaints_by: ComplaintsBy = "anchor",
     partitioner: PartitionerOption = "murmur2",
+    partitions: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="The input topics' partition count, which the workers adopt from the topics "
+            "(default: LIVEWATCH_PARTITIONS, 8 unless set). Lateness is judged per partition, "
+            "so a replay compared with the workers' alerts needs theirs.",
+        ),
+    ] = None,
 ) -> None:
     """Run the worker's detection offline; print each alert as a JSON line on stdout.
 
@@ -501,6 +510,8 @@ def replay(
     from streams.worker.gc_tuning import tune_gc
 
     settings = load_settings()
+    if partitions is not None:
+        settings = settings.model_copy(update={"partitions": partitions})
     tune_gc(settings.gc_gen0_threshold)
     loaded = load_rules_or_exit(rules or settings.rules_path)
     book = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -125,3 +126,22 @@ def test_the_offline_replays_collect_garbage_as_the_worker_does(
     )  # fmt: skip
     found = json.loads(result.stderr.strip().splitlines()[-1])
     assert found == {"code": 0, "young": 12345}, result.stderr
+
+
+def test_replay_reads_the_partition_count_it_is_given(tmp_path: Path) -> None:
+    """A line read from partition 11 of 12: refused at the default 8 partitions, with the
+    count named, and read with `--partitions 12`."""
+    from tests import factories
+
+    line = {"topic": "orders", "value": factories.order(), "partition": 11}
+    events = tmp_path / "events.jsonl"
+    events.write_text(json.dumps(line) + "\n")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LIVEWATCH_")}
+    command = [sys.executable, "-m", "streams", "replay", str(events)]
+    default = subprocess.run(command, capture_output=True, text=True, env=clean, timeout=60)
+    assert "line 1: skipped: partition: 11 is not one of the 8 partitions" in default.stderr
+    given = subprocess.run(
+        [*command, "--partitions", "12"], capture_output=True, text=True, env=clean, timeout=60
+    )
+    assert given.returncode == 0, given.stderr
+    assert "0 alerts, 0 lines skipped" in given.stderr
