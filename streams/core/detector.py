@@ -50,6 +50,11 @@ class StateStore(Protocol):
 
     def put(self, state: AnchorState) -> None: ...
 
+    def put_counts(self, state: AnchorState) -> None:
+        """As `put`, after counting an event: unless `state.head_stale`, only its buckets'
+        counts and its latest event times changed, and a store that writes the head apart
+        may leave it for the next change (the latest event times are shown, not judged)."""
+
 
 @dataclass(frozen=True, slots=True)
 class DetectorConfig:
@@ -159,6 +164,7 @@ class Detector:
         start = bucket_start(ts_ms, self._step)
         if not state.evaluated and (state.evaluated_to_ms is None or start < state.evaluated_to_ms):
             state.evaluated_to_ms = start
+            state.head_stale = True
 
     @property
     def _step(self) -> int:
@@ -226,7 +232,7 @@ class Detector:
         self._begin_by(state, fact.t)
         if not self._defer(state, fact, seen_ms):
             self._count_order(state, fact)
-            self.states.put(state)
+            self.states.put_counts(state)
         return state.anchor_id
 
     def _count_order(self, state: AnchorState, fact: OrderFact) -> None:
@@ -281,7 +287,7 @@ class Detector:
         self._begin_by(state, fact.t)
         if not self._defer(state, fact, seen_ms):
             self._count_refund_event(state, fact, ref)
-            self.states.put(state)
+            self.states.put_counts(state)
         return state.anchor_id
 
     def _count_refund_event(
@@ -299,6 +305,7 @@ class Detector:
                 self.orders.wait(fact.order_id, pending)
                 step = bucket_start(fact.t, self._step)
                 state.waiting[step] = state.waiting.get(step, 0) + 1
+                state.head_stale = True
         else:
             self._count_refund(state, fact.order_id, ref, pending)
             self.stats.attribution["order"] += 1

@@ -132,8 +132,8 @@ class TableStates:
 
     An anchor is a head record (key `anchor_id`) and one record per bucket in a second table
     (`anchor@start`, see `bucket_key`): no record grows with the anchor's traffic, and a flush
-    writes the head and only the buckets the batch touched (deleting the ones folded away).
-    The cache saves
+    writes only the buckets the batch touched (deleting the ones folded away), and the head
+    when more than counting changed it (see `AnchorState.head_stale`). The cache saves
     decoding an anchor's state for every event; it is only valid while this process owns the
     partitions, so the shell clears it on a rebalance.
     """
@@ -147,6 +147,10 @@ class TableStates:
         self.sink = sink if sink is not None else DirectSink()
         self.cache: dict[str, AnchorState] = {}
         self.dirty: set[str] = set()
+        """Anchors whose head and touched buckets the next flush writes."""
+        self.counted: set[str] = set()
+        """Anchors only counted into (`put_counts`): their touched buckets are written, their
+        head when stale by then."""
         self.resets = resets if resets is not None else Counter()
         """Records that could not be read back, by table (see `reset`)."""
 
@@ -209,32 +213,44 @@ class TableStates:
         self.cache[state.anchor_id] = state
         self.dirty.add(state.anchor_id)
 
+    def put_counts(self, state: AnchorState) -> None:
+        """After counting an event: its buckets are written, and its head only when stale (see
+        `AnchorState.head_stale`) or changed otherwise (`put`) before the flush."""
+        self.cache[state.anchor_id] = state
+        (self.dirty if state.head_stale else self.counted).add(state.anchor_id)
+
     def flush(self) -> int:
         """Write buffered changes to the table; returns how many records were written."""
         written = 0
         put, delete = self.sink.put, self.sink.delete
-        for anchor_id in self.dirty:
+        dirty = self.dirty
+        for anchor_id in dirty | self.counted:
             state = self.cache[anchor_id]
             for start in state.touched:
                 put(self.buckets, bucket_key(anchor_id, start), state.buckets[start].to_dict())
             for start in state.dropped:
                 delete(self.buckets, bucket_key(anchor_id, start))
-            put(self.table, anchor_id, state.head_dict())
-            written += 1 + len(state.touched) + len(state.dropped)
+            written += len(state.touched) + len(state.dropped)
             state.touched.clear()
             state.dropped.clear()
-        self.dirty.clear()
+            if anchor_id in dirty or state.head_stale:
+                put(self.table, anchor_id, state.head_dict())
+                state.head_stale = False
+                written += 1
+        dirty.clear()
+        self.counted.clear()
         return written
 
     def evict(self, anchor_ids: set[str]) -> None:
         """Drop flushed states from the cache (anchors that went quiet)."""
-        for anchor_id in anchor_ids - self.dirty:
+        for anchor_id in anchor_ids - self.dirty - self.counted:
             self.cache.pop(anchor_id, None)
 
     def clear(self) -> None:
         """Forget cached states (after a rebalance); buffered writes must be flushed first."""
         self.cache.clear()
         self.dirty.clear()
+        self.counted.clear()
 
 
 class TableOrders:
