@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -36,12 +37,36 @@ class KafkaLocalError(RuntimeError):
     """The local broker could not be resolved, started or stopped."""
 
 
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    """A TCP port on 127.0.0.1 that nothing listens on right now, below the kernel's
+    ephemeral range where there is room: a port the kernel hands out for port 0 comes from
+    that range, where any outgoing connection (a Kafka client's) may take it before the
+    process it was chosen for binds it (a CI run lost a worker to "address already in use"
+    that way)."""
+    low = _ephemeral_low()
+    if low > 11_000:
+        for port in random.sample(range(low - 10_000, low), 40):
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        chosen: int = sock.getsockname()[1]
+        return chosen
+
+
+def _ephemeral_low() -> int:
+    """The first port of the kernel's ephemeral range (0: not known)."""
+    try:
+        return int(EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def resolve_jars(libs_dir: Path = LIBS_DIR) -> Path:

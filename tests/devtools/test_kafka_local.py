@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from streams.devtools.kafka_local import KafkaLocal, broker_answers, free_port
+from streams.devtools.kafka_local import EPHEMERAL_RANGE, KafkaLocal, broker_answers, free_port
 from streams.settings import Settings
 from streams.topics import create_topics
 from tests.topic_configs import topic_config
@@ -111,3 +112,14 @@ async def test_records_stamped_long_ago_are_kept(settings: Settings) -> None:
     week old (its retention check runs every five minutes)."""
     await create_topics(settings)
     assert (await topic_config(settings, settings.topic_orders))["retention.ms"] == "-1"
+
+
+def test_a_free_port_is_below_the_ports_outgoing_connections_take() -> None:
+    """A port chosen for a process to listen on must not be one an outgoing connection can
+    be given meanwhile: below the kernel's ephemeral range, and nothing bound to it."""
+    low = int(EPHEMERAL_RANGE.read_text().split()[0])
+    ports = {free_port() for _ in range(20)}
+    assert all(low - 10_000 <= port < low for port in ports), (low, ports)
+    for port in ports:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", port))
