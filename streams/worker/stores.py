@@ -147,10 +147,7 @@ class TableStates:
         self.sink = sink if sink is not None else DirectSink()
         self.cache: dict[str, AnchorState] = {}
         self.dirty: set[str] = set()
-        """Anchors whose head and touched buckets the next flush writes."""
-        self.counted: set[str] = set()
-        """Anchors only counted into (`put_counts`): their touched buckets are written, their
-        head when stale by then."""
+        """Anchors whose touched buckets, and stale heads, the next flush writes."""
         self.resets = resets if resets is not None else Counter()
         """Records that could not be read back, by table (see `reset`)."""
 
@@ -210,21 +207,20 @@ class TableStates:
                 self.sink.delete(self.buckets, bucket_key(anchor_id, start))
 
     def put(self, state: AnchorState) -> None:
-        self.cache[state.anchor_id] = state
-        self.dirty.add(state.anchor_id)
+        state.head_stale = True  # any change: the head is written
+        self.put_counts(state)
 
     def put_counts(self, state: AnchorState) -> None:
         """After counting an event: its buckets are written, and its head only when stale (see
-        `AnchorState.head_stale`) or changed otherwise (`put`) before the flush."""
+        `AnchorState.head_stale`), as after a `put`, by the flush."""
         self.cache[state.anchor_id] = state
-        (self.dirty if state.head_stale else self.counted).add(state.anchor_id)
+        self.dirty.add(state.anchor_id)
 
     def flush(self) -> int:
         """Write buffered changes to the table; returns how many records were written."""
         written = 0
         put, delete = self.sink.put, self.sink.delete
-        dirty = self.dirty
-        for anchor_id in dirty | self.counted:
+        for anchor_id in self.dirty:
             state = self.cache[anchor_id]
             for start in state.touched:
                 put(self.buckets, bucket_key(anchor_id, start), state.buckets[start].to_dict())
@@ -233,24 +229,22 @@ class TableStates:
             written += len(state.touched) + len(state.dropped)
             state.touched.clear()
             state.dropped.clear()
-            if anchor_id in dirty or state.head_stale:
+            if state.head_stale:
                 put(self.table, anchor_id, state.head_dict())
                 state.head_stale = False
                 written += 1
-        dirty.clear()
-        self.counted.clear()
+        self.dirty.clear()
         return written
 
     def evict(self, anchor_ids: set[str]) -> None:
         """Drop flushed states from the cache (anchors that went quiet)."""
-        for anchor_id in anchor_ids - self.dirty - self.counted:
+        for anchor_id in anchor_ids - self.dirty:
             self.cache.pop(anchor_id, None)
 
     def clear(self) -> None:
         """Forget cached states (after a rebalance); buffered writes must be flushed first."""
         self.cache.clear()
         self.dirty.clear()
-        self.counted.clear()
 
 
 class TableOrders:
