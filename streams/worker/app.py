@@ -30,7 +30,7 @@ from streams.settings import Settings
 from streams.topics import TopicLayoutError, refuse_mismatched, settle_layout
 from streams.worker import web
 from streams.worker.broker_health import BrokerProbe
-from streams.worker.faust_batches import BatchApp, BatchConsumer
+from streams.worker.faust_batches import BatchApp
 from streams.worker.faust_io import FaustConsumer, FaustOutputs
 from streams.worker.metrics import Metrics, RulesStatus, Sources
 from streams.worker.snapshot import Snapshot
@@ -165,11 +165,15 @@ def create_app(
 
     cast(Any, app.on_partitions_revoked).connect(forget_partitions)
 
-    async def detect(records: list[Any]) -> None:
-        """Per fetch (see `faust_batches`): the worker applies and delivers the batch; only
-        then are its records acknowledged."""
-        await guarded(worker.process(records), settings.delivery_timeout_s)
-        cast(BatchConsumer, app.consumer).ack_batch(records)
+    async def detect(records: list[Any], done: Callable[[], None]) -> None:
+        """Per fetch (see `faust_batches`): the worker applies the batch and starts its
+        delivery; once delivered, `done` acknowledges its records."""
+        await guarded(worker.process(records, done), settings.delivery_timeout_s)
+
+    def guard(work: Awaitable[None]) -> Awaitable[None]:
+        return guarded(work, settings.delivery_timeout_s)
+
+    worker.guard = guard
 
     async def retick() -> None:
         await guarded(worker.retick(), settings.delivery_timeout_s)

@@ -8,7 +8,7 @@ fetch loop gives the records of the batch topics to `BatchApp.batch_handler` as 
 as aiokafka fetched them (no Faust message per record), and keeps Faust's contract around it:
 the batch is tracked before the handler sees it, as one Faust message standing for all of its
 records (a rebalance waits for the batch, as it waits for a stream's events), and the handler
-acks it after;
+acks it once the batch's work is written, which may be after the next batch was handed out;
 Faust's commit timer and rebalance commits commit each partition's position after its last
 handled batch (see `BatchConsumer`); seeks, generation changes and paused partitions are
 honoured as in Faust's loop. Records of other topics (table
@@ -32,9 +32,11 @@ from mode.utils.futures import notify
 
 from streams.worker import faust_private, input_alignment
 
-BatchHandler = Callable[[list[Any]], Awaitable[None]]
+BatchHandler = Callable[[list[Any], Callable[[], None]], Awaitable[None]]
 """Called with the records of one fetch (aiokafka's `ConsumerRecord`s: timestamps in ms), in
-offset order per partition; acks them (`BatchConsumer.ack_batch`)."""
+offset order per partition, and `done`, to call once the batch's work is written, also after
+returning: `done` moves the partitions' positions (so their commits) past the batch and
+acknowledges it. A rebalance and a stop wait for it."""
 Between = Callable[[], Awaitable[None]]
 """Called between fetches (at most every `BETWEEN_S`), in the fetch loop, so never during a
 batch."""
@@ -169,8 +171,9 @@ class BatchConsumer(faust_aiokafka.Consumer):
         """Per partition of the batch topics: the offset after the last record handled."""
         self._confirmed: dict[TP, int] = {}
         """Per partition: the offset the broker last confirmed as committed by this consumer."""
-        self._in_hand: Any = None
-        """The Faust message tracked for the batch being handled (see `_track_batch`)."""
+        self._in_hand: set[Any] = set()
+        """The Faust messages tracked for the batches handled and not yet done (see
+        `_track_batch`)."""
         self._passed: dict[TP, int] = {}
         """Per partition of the batch topics: every offset below this has been handled, or
         holds no record (see `passed`)."""
@@ -320,7 +323,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
         self._forget_held()
         await super().on_partitions_assigned(assigned, generation_id=generation_id)
 
-    def _track_batch(self, last: Any) -> None:
+    def _track_batch(self, last: Any) -> Any:
         """Track the batch in hand as one Faust message, made of its last record.
 
         Faust's rebalance and stop wait until every tracked message is acknowledged; a batch
@@ -328,18 +331,19 @@ class BatchConsumer(faust_aiokafka.Consumer):
         message per record cost a Faust object, a weak-set entry and a sensor call each: without
         them a worker caught up 12.7% faster (docs/performance-history.md). Kept here as well:
         Faust's set holds messages weakly."""
-        self._in_hand = self._to_message(TP(last.topic, last.partition), last)
-        self.track_message(self._in_hand)
+        message = self._to_message(TP(last.topic, last.partition), last)
+        self._in_hand.add(message)
+        self.track_message(message)
+        return message
 
-    def ack_batch(self, records: list[Any]) -> None:
-        """Acknowledge the handled batch of `records`. Only Faust's rebalance wait (every
-        tracked message acknowledged) and its commit-every count read these acks; the commit
-        itself follows the positions."""
-        message, self._in_hand = self._in_hand, None
-        if message is not None:
-            message.acked = True
-            self._unacked_messages.discard(message)
-        self._n_acked += len(records)
+    def ack_batch(self, message: Any, records: int) -> None:
+        """Acknowledge the handled batch tracked as `message`, of `records` records. Only
+        Faust's rebalance wait (every tracked message acknowledged) and its commit-every count
+        read these acks; the commit itself follows the positions."""
+        self._in_hand.discard(message)
+        message.acked = True
+        self._unacked_messages.discard(message)
+        self._n_acked += records
         notify(self._waiting_for_ack)
 
     def _handled(self, reached: dict[TP, int]) -> None:
@@ -434,11 +438,8 @@ class BatchConsumer(faust_aiokafka.Consumer):
                     # Before the handler: it steps each partition once that partition's
                     # records are applied, and the step judges from these positions.
                     self._pass(passed, generation, dropped)
-                    self._track_batch(batch[-1])
-                    stopping = await run_to_end(handler(batch))
-                    if app.consumer_generation_id == generation:
-                        self._handled(reached)
-                    if stopping:
+                    done = self._when_done(self._track_batch(batch[-1]), batch, reached, generation)
+                    if await run_to_end(handler(batch, done)):
                         raise asyncio.CancelledError
                 elif not batch:
                     self._pass(passed, generation, dropped)
@@ -454,6 +455,20 @@ class BatchConsumer(faust_aiokafka.Consumer):
             if self.transport.app.should_stop:
                 return
             raise
+
+    def _when_done(
+        self, message: Any, batch: list[Any], reached: dict[TP, int], generation: int
+    ) -> Callable[[], None]:
+        """The handler's `done` for a batch: its positions move (in the generation it was
+        fetched in), then it is acknowledged."""
+        app: Any = self.app
+
+        def done() -> None:
+            if app.consumer_generation_id == generation:
+                self._handled(reached)
+            self.ack_batch(message, len(batch))
+
+        return done
 
     def _pass(self, positions: dict[TP, int], generation: int, dropped: set[TP]) -> None:
         """Publish the positions a fetch left, as its records go to the handler; not for

@@ -82,5 +82,5 @@ class FaustOutputs:
             key=record.key, value=record.value, headers=record.headers()
         )
 
-    async def flush(self) -> None:
-        await self.sender.flush()
+    async def send(self) -> list[Awaitable[Any]]:
+        return await self.sender.send()

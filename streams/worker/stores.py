@@ -35,12 +35,20 @@ from streams.worker.faust_private import route_partition, store_decode, store_ge
 log = structlog.get_logger("livewatch.worker")
 
 
+UNSET: Any = object()
+"""`Sink.unlanded`'s answer for a key with no write in flight."""
+
+
 class Sink(Protocol):
     """Where a store's writes go: `TableWriter` in the worker, the table itself in tests."""
 
     def put(self, table: Any, key: str, value: Any) -> None: ...
 
     def delete(self, table: Any, key: str) -> None: ...
+
+    def unlanded(self, table: Any, key: str) -> Any:
+        """A value of `key` written and not yet in `table`'s store (None: deleted), read
+        before the store; `UNSET` when there is none (see `table_writes`)."""
 
 
 T = TypeVar("T")
@@ -68,12 +76,17 @@ def serialized(store: Any) -> bool:
     return found
 
 
-def stored(table: Any, key: str) -> Any | None:
-    """The table's value for `key`, or None: read from its store as Faust's `get` reads it, but
-    without the KeyError round trip and sensor call per read, which cost a tenth of the worker's
-    time (most reads of the order memory and the index miss: the order is new). A plain mapping
-    (tests) is read as one. The store failing raises `StorageError`; a stored value that
-    cannot be decoded raises what decoding raises (see `load`)."""
+def stored(table: Any, key: str, sink: Sink | None = None) -> Any | None:
+    """The table's value for `key`, or None: what `sink` has in flight for it (see
+    `Sink.unlanded`), else read from its store as Faust's `get` reads it, but without the
+    KeyError round trip and sensor call per read, which cost a tenth of the worker's time (most
+    reads of the order memory and the index miss: the order is new). A plain mapping (tests)
+    is read as one. The store failing raises `StorageError`; a stored value that cannot be
+    decoded raises what decoding raises (see `load`)."""
+    if sink is not None:
+        flying = sink.unlanded(table, key)
+        if flying is not UNSET:
+            return flying
     store = getattr(table, "data", None)
     try:
         if serialized(store):  # RocksDB: bytes under the encoded key
@@ -96,7 +109,7 @@ def load(
 ) -> T | None:
     """The table's record for `key`, decoded; None when there is none, or when it cannot be
     decoded: then it is reset (see `reset`) and deleted through `sink`."""
-    raw = stored(table, key)
+    raw = stored(table, key, sink)
     if raw is None:
         return None
     try:
@@ -125,6 +138,9 @@ class DirectSink:
     def delete(self, table: Any, key: str) -> None:
         with suppress(KeyError):  # created and removed within one batch, so never written
             del table[key]
+
+    def unlanded(self, table: Any, key: str) -> Any:
+        return UNSET  # written at once
 
 
 class TableStates:
@@ -174,7 +190,7 @@ class TableStates:
     def _read(self, anchor_id: str, repair: bool) -> AnchorState | None:
         """The stored state, or None; with `repair`, an unreadable one is counted and its
         records deleted (see `_drop`)."""
-        head = stored(self.table, anchor_id)
+        head = stored(self.table, anchor_id, self.sink)
         if head is None:
             return None
         try:
@@ -193,7 +209,7 @@ class TableStates:
         AnchorState.check_version(head)
         buckets = {}
         for start in head.get("bs", ()):
-            raw = stored(self.buckets, bucket_key(anchor_id, start))
+            raw = stored(self.buckets, bucket_key(anchor_id, start), self.sink)
             if raw is not None:
                 buckets[int(start)] = Bucket.from_dict(raw)
         return AnchorState.from_head(head, buckets)
@@ -482,8 +498,11 @@ class TableStorage:
             self.orders.purge(partition, step.safe - config.order_horizon_ms - config.grace_ms)
         self.writer.put(self.clocks, f"p{partition}", task.to_dict())
 
-    async def flush(self) -> None:
-        await self.writer.flush()
+    def seal(self) -> Any:
+        return self.writer.seal()
+
+    async def write(self, sealed: Any) -> None:
+        await self.writer.write(sealed)
 
     def forget(self) -> None:
         self.states.clear()

@@ -18,14 +18,20 @@ has them and before the persisted offsets move, a kill partway is repaired by Fa
 which replays the changelog from the last persisted offset over the local store. Waiting for
 the broker also means no older record is still in flight when a newer value of its key is
 written.
+
+A batch's writes are sealed (`seal`) when the batch ends, and written (`write`) while the next
+batch is worked on: the wait for the broker was a fifth of a catching-up worker's time, spent
+idle. Until they are in the local stores, reads find them through `unlanded` (the stores
+check it before the store), so the next batch reads what it would have read after the wait.
+The worker writes one sealed batch at a time, in order (see `Worker.deliver`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
 from contextlib import suppress
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from faust.types import TP
@@ -38,7 +44,7 @@ from streams.worker.faust_private import (
     set_record_count,
     store_write,
 )
-from streams.worker.stores import serialized
+from streams.worker.stores import UNSET, serialized
 
 MAX_BATCH_BYTES = 512 * 1024
 """One produce batch; below the producer's 1 MB request limit, above any one record (64 KiB)."""
@@ -67,6 +73,9 @@ class TableWriter:
         self.pending: dict[tuple[Any, int], list[tuple[bytes, bytes | None]]] = defaultdict(list)
         self.staged: dict[int, list[tuple[Any, str, bytes, bytes | None]]] = defaultdict(list)
         """Per partition, the local writes to make once the changelog has them."""
+        self.in_flight: dict[tuple[int, int, str], bytes | None] = {}
+        """The sealed writes not yet in the local stores, by (table id, partition, key): the
+        record's bytes, None for a deletion (see `unlanded`)."""
         self.routes: dict[int, Any] = {}
         self.partition: int | None = None
         self._failpoint = failpoint(TABLE_APPLY)
@@ -93,16 +102,26 @@ class TableWriter:
         self.staged[partition].append((table, key, key_bytes, None))
         self.pending[(table, partition)].append((key_bytes, None))
 
+    def unlanded(self, table: Any, key: str) -> Any:
+        """The value of `key` sealed and not yet in `table`'s local store, on the partition the
+        tables are routed to: decoded, None when deleted, `UNSET` when there is none."""
+        if not self.in_flight or self.partition is None:
+            return UNSET
+        raw = self.in_flight.get((id(table), self.partition, key), UNSET)
+        if raw is UNSET or raw is None:
+            return raw
+        return orjson.loads(cast(bytes, raw))
+
     def _routed(self) -> int:
         if self.partition is None:
             raise RuntimeError("table write outside a routed batch (see route)")
         return self.partition
 
-    def _apply(self) -> None:
-        """Make the staged writes in the local stores, each partition's with the tables routed
+    def _apply(self, sealed: Sealed) -> None:
+        """Make the sealed writes in the local stores, each partition's with the tables routed
         to it (a RocksDB store writes to the current event's partition)."""
         die = self._failpoint
-        for partition, staged in self.staged.items():
+        for partition, staged in sealed.staged.items():
             route_tables_by(self.routes[partition])
             for table, key, key_bytes, raw in staged:
                 if die is not None:
@@ -119,36 +138,77 @@ class TableWriter:
                     # decoded bucket (nested dicts and lists) took ten times the memory.
                     # `stores.stored` decodes them on read.
                     store[key] = raw
-        self.staged.clear()
+        self.in_flight = {}  # in the stores now
         if self.partition is not None:
             route_tables_by(self.routes[self.partition])
 
     def __len__(self) -> int:
         return sum(len(records) for records in self.pending.values())
 
-    async def flush(self) -> int:
-        """Send the queued records, wait for the broker, write the local stores, then move
-        the stores' persisted offsets (see the module); returns how many records were sent."""
-        if not self.pending:  # every staged write has a changelog record
+    def seal(self) -> Sealed:
+        """Take the queued writes out, for `write`; until it has put them in the local stores,
+        `unlanded` answers for them. Sealing while an earlier sealed batch is unwritten is an
+        error: its reads would no longer find that batch's writes."""
+        if self.in_flight:
+            raise RuntimeError("a sealed batch of table writes is still in flight (see write)")
+        sealed = Sealed(self.pending, self.staged)
+        self.pending = defaultdict(list)
+        self.staged = defaultdict(list)
+        self.in_flight = {
+            (id(table), partition, key): raw
+            for partition, staged in sealed.staged.items()
+            for table, key, _, raw in staged
+        }
+        return sealed
+
+    async def write(self, sealed: Sealed) -> int:
+        """Send the sealed records, wait for the broker, write the local stores, then move the
+        stores' persisted offsets (see the module); returns how many records were sent."""
+        try:
+            return await self._write(sealed)
+        finally:
+            self.in_flight = {}
+
+    async def _write(self, sealed: Sealed) -> int:
+        if not sealed.pending:  # every staged write has a changelog record
             return 0
         producer: Any = producer_of(self.app)
         sent: list[tuple[Any, int, Any, int]] = []
-        for (table, partition), records in self.pending.items():
+        for (table, partition), records in sealed.pending.items():
             topic = table.changelog_topic.get_topic_name()
             for future, count in await _send(producer, topic, partition, records):
                 sent.append((table, partition, future, count))
-        total = len(self)
-        self.pending.clear()
         persisted: dict[tuple[Any, int], int] = {}
         for table, partition, future, count in sent:
             meta = await future
             last = meta.offset + count - 1
             persisted[(table, partition)] = max(persisted.get((table, partition), last), last)
-        self._apply()
+        self._apply(sealed)
         for (table, partition), offset in persisted.items():
             topic = table.changelog_topic.get_topic_name()
             table.data.set_persisted_offset(TP(topic, partition), offset)
-        return total
+        return sum(count for _, _, _, count in sent)
+
+    async def flush(self) -> int:
+        """`seal` and `write` at once: the queued records sent, and in the local stores."""
+        return await self.write(self.seal())
+
+
+class Sealed:
+    """One batch's table writes, taken out of the writer to be written (see `TableWriter`)."""
+
+    def __init__(
+        self,
+        pending: dict[tuple[Any, int], list[tuple[bytes, bytes | None]]],
+        staged: dict[int, list[tuple[Any, str, bytes, bytes | None]]],
+    ) -> None:
+        self.pending = pending
+        """Changelog records by (table, partition)."""
+        self.staged = staged
+        """Local writes by partition."""
+
+    def __len__(self) -> int:
+        return sum(len(records) for records in self.pending.values())
 
 
 async def _send(
@@ -204,15 +264,20 @@ class RecordSender:
         """Queue `value` as compact JSON, with no key (the partition is given)."""
         self.pending[(topic, partition)].append((None, encode(value)))
 
+    async def send(self) -> list[Awaitable[Any]]:
+        """Hand what is queued to the producer; returns the futures of its delivery."""
+        if not self.pending:
+            return []
+        pending, self.pending = self.pending, defaultdict(list)
+        producer: Any = producer_of(self.app)
+        sent: list[Awaitable[Any]] = []
+        for (topic, partition), records in pending.items():
+            sent.extend(future for future, _ in await _send(producer, topic, partition, records))
+        return sent
+
     async def flush(self) -> int:
         """Send what is queued and wait for the broker; returns how many records were sent."""
-        if not self.pending:
-            return 0
-        producer: Any = producer_of(self.app)
-        sent = []
-        for (topic, partition), records in self.pending.items():
-            sent.extend(await _send(producer, topic, partition, records))
-        self.pending.clear()
-        for future, _ in sent:
+        count = sum(len(records) for records in self.pending.values())
+        for future in await self.send():
             await future
-        return sum(count for _, count in sent)
+        return count

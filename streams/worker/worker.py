@@ -105,8 +105,8 @@ class Outputs(Protocol):
         """Send an alert of a shadow rule set to the shadow alerts topic."""
 
     async def dead_letter(self, record: DeadLetter) -> Awaitable[Any]: ...
-    async def flush(self) -> None:
-        """Send the queued internal records and wait until the broker has them."""
+    async def send(self) -> list[Awaitable[Any]]:
+        """Send the queued internal records; the futures are done once the broker has them."""
 
 
 class Storage(Protocol):
@@ -120,9 +120,14 @@ class Storage(Protocol):
         """The stored task state could not be read back: count it and drop it."""
 
     def save(self, partition: int, task: PartitionTask, step: Step) -> None:
-        """Queue the partition's changed state after a step (written by `flush`)."""
+        """Queue the partition's changed state after a step (see `seal`)."""
 
-    async def flush(self) -> None: ...
+    def seal(self) -> Any:
+        """Take the queued state out, for `write`; until written, reads still find it."""
+
+    async def write(self, sealed: Any) -> None:
+        """Write sealed state: on the broker, then in the local stores."""
+
     def forget(self) -> None:
         """Drop what is cached: the partitions may be another worker's now."""
 
@@ -175,6 +180,11 @@ class Worker:
         self.said: dict[int, float] = {}
         """Monotonic second each partition last sent its marks, for `repeat_marks_s`."""
         self.repeat_marks_s = REPEAT_MARKS_S
+        self.landing: Awaitable[None] | None = None
+        """The last batch's delivery, running while the next batch is worked on (see
+        `deliver`)."""
+        self.guard: Callable[[Awaitable[None]], Awaitable[None]] = _plain
+        """Runs each delivery: the app's exits the process when one fails or hangs."""
         self.between_batches = asyncio.Lock()
         """Held by `retick`. A rebalance waits for the batch in hand (its records are tracked),
         not for an evaluation between batches: a revoked partition's state, marks and alerts
@@ -209,6 +219,7 @@ class Worker:
         """On a rebalance: tasks and cached state are reloaded from storage by the next owner,
         once an evaluation between batches has written what it sent."""
         async with self.between_batches:
+            await self.landed()
             self.tasks.clear()
             self.said.clear()
             self.storage.forget()
@@ -259,10 +270,10 @@ class Worker:
 
     # -- batches --------------------------------------------------------------------------------
 
-    async def process(self, records: list[Any]) -> None:
+    async def process(self, records: list[Any], done: Callable[[], None] | None = None) -> None:
         """One fetch: apply each partition's records in offset order, step its task, then
-        deliver what every partition said (see `deliver`). The caller acknowledges the
-        records after."""
+        deliver what every partition said (see `deliver`), and call `done` once it is
+        delivered, possibly after returning: the caller acknowledges the records then."""
         sends: list[Awaitable[Any]] = []
         dead_letters: list[Awaitable[Any]] = []
         by_partition: dict[int, list[Any]] = defaultdict(list)
@@ -290,9 +301,7 @@ class Worker:
         now = time.time()
         self.observe_lags([max(0.0, now - t) for t in self.lags])
         self.lags.clear()
-        for future in dead_letters:
-            await future
-        await self.deliver(sends)
+        await self.deliver([*dead_letters, *sends], done)
 
     async def retick(self) -> None:
         """Between fetches: a partition held back by an end offset polled before its latest
@@ -353,19 +362,42 @@ class Worker:
         sends.extend([await self._send_alert(alert) for alert in step.alerts])
         self.storage.save(task.partition, task, step)
 
-    async def deliver(self, sends: list[Awaitable[Any]]) -> None:
-        """Alerts and the records for other partitions before the state that produced them: a
-        crash in between re-derives and sends the same again (at-least-once, and the
-        receivers drop what they counted already). The other way round, a restart would find
-        the boundaries evaluated already and the alerts never sent. One wait for the broker
-        per batch, not per partition: each is a round trip, and every partition's marks
-        wait for the slowest batch. Then the batch's changelog records are on the broker,
-        and in the local stores, before the next batch reads or writes (see
-        `table_writes`)."""
-        await self.outputs.flush()
+    async def deliver(
+        self, sends: list[Awaitable[Any]], done: Callable[[], None] | None = None
+    ) -> None:
+        """Send the internal records, then start the batch's landing (`_land`) and return:
+        the next batch is worked on while the broker answers, which took a fifth of a
+        catching-up worker's time when each batch waited. The last batch's landing is
+        awaited first, so one batch's state is in flight at a time, and in order."""
+        await self.landed()
+        sent = await self.outputs.send()
+        sealed = self.storage.seal()
+        self.landing = asyncio.ensure_future(self.guard(self._land([*sent, *sends], sealed, done)))
+
+    async def _land(
+        self, sends: list[Awaitable[Any]], sealed: Any, done: Callable[[], None] | None
+    ) -> None:
+        """Alerts, dead letters and the records for other partitions before the state that
+        produced them: a crash in between re-derives and sends the same again (at-least-once,
+        and the receivers drop what they counted already). The other way round, a restart
+        would find the boundaries evaluated already and the alerts never sent. One wait for
+        the broker per batch, not per partition: each is a round trip, and every partition's
+        marks wait for the slowest batch. Then the state: on the broker, and in the local
+        stores (see `table_writes`), and only then `done`: the batch's records are
+        acknowledged, and its positions may be committed."""
         for future in sends:
             await future
-        await self.storage.flush()
+        await self.storage.write(sealed)
+        if done is not None:
+            done()
+
+    async def landed(self) -> None:
+        """Wait for the last batch's landing (see `deliver`); its error is raised here."""
+        landing = self.landing
+        if landing is not None:
+            await landing
+            if self.landing is landing:
+                self.landing = None
 
     # -- records --------------------------------------------------------------------------------
 
@@ -486,6 +518,10 @@ def headers_of(headers: Any) -> list[tuple[str, bytes]]:
 
 def _ignore(_: list[float]) -> None:
     return None
+
+
+async def _plain(work: Awaitable[None]) -> None:
+    await work
 
 
 def _held(task: PartitionTask) -> bool:

@@ -93,14 +93,40 @@ async def test_a_position_the_broker_confirmed_is_not_committed_again(
 
 async def test_a_batch_is_tracked_until_acked(consumer: BatchConsumer) -> None:
     """Faust's rebalance and stop wait until its tracked messages are acknowledged: one message
-    stands for the batch in hand, and the batch's ack ends the wait."""
-    batch = [record(1), record(2)]
-    consumer._track_batch(batch[-1])
-    (message,) = consumer._unacked_messages
+    stands for each batch handed out and not done, and the batch's ack ends its part of the
+    wait."""
+    first, second = [record(1), record(2)], [record(3)]
+    message = consumer._track_batch(first[-1])
     assert (message.tp, message.offset, message.acked) == (ORDERS, 2, False)
-    consumer.ack_batch(batch)
-    assert message.acked and not consumer._unacked_messages
+    later = consumer._track_batch(second[-1])  # handed out while the first is delivered
+    assert set(consumer._unacked_messages) == {message, later}
+    consumer.ack_batch(message, len(first))
+    assert message.acked and set(consumer._unacked_messages) == {later}
     assert consumer._n_acked == 2
+    consumer.ack_batch(later, len(second))
+    assert not consumer._unacked_messages and not consumer._in_hand
+
+
+async def test_positions_move_only_when_the_batch_is_done(consumer: BatchConsumer) -> None:
+    """The handler returns before its batch is written; the positions (what a commit takes)
+    pass the batch only when it says the batch is done, and not at all for a batch fetched in
+    an earlier generation (a rebalance seeks back to the committed offsets)."""
+    batch = [record(4), record(5)]
+    done = consumer._when_done(
+        consumer._track_batch(batch[-1]), batch, {ORDERS: 6}, consumer.app.consumer_generation_id
+    )
+    assert committable(consumer) == {}
+    done()
+    assert committable(consumer) == {ORDERS: 6}
+    assert not consumer._unacked_messages
+    stale = [record(6)]
+    done = consumer._when_done(
+        consumer._track_batch(stale[-1]), stale, {ORDERS: 7},
+        consumer.app.consumer_generation_id - 1,
+    )  # fmt: skip
+    done()
+    assert committable(consumer) == {ORDERS: 6}
+    assert not consumer._unacked_messages
 
 
 async def test_records_read_before_are_not_admitted_again(consumer: BatchConsumer) -> None:

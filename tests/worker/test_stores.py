@@ -18,7 +18,7 @@ from streams.devtools.sim.generator import SimConfig, Simulation
 from streams.devtools.sim.hot import hot_session
 from streams.pipeline import build_detector
 from streams.settings import Settings
-from streams.worker.stores import TableOrders, TableStates
+from streams.worker.stores import UNSET, TableOrders, TableStates
 from tests import factories
 
 LIMIT = 64 * 1024
@@ -199,6 +199,9 @@ class HeldSink:
 
     def delete(self, table: Any, key: str) -> None:
         self.put(table, key, None)
+
+    def unlanded(self, table: Any, key: str) -> Any:
+        return UNSET  # held writes are queued, not sealed: no reader finds them
 
     def release(self) -> None:
         for table, key, value in self.held:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import faust
+import pytest
 from faust.serializers import codecs
 from faust.stores.base import SerializedStore
 from faust.stores.rocksdb import Store as RocksDBStore
@@ -40,15 +41,61 @@ def test_the_memory_store_keeps_the_changelog_bytes_and_reads_back_the_value() -
     writer.route(_Message("states-topic", 0))
     value = {"o": 3, "b": {"c": [[12345678901234567890, 2]], "n": 2}, "so": ["o-1"]}
     writer.put(table, "anchor-1@60000", value)
-    writer._apply()
+    writer._apply(writer.seal())
     kept = table.data.data["anchor-1@60000"]
     assert isinstance(kept, bytes) and len(kept) < 100
     assert stored(table, "anchor-1@60000") == value
     table.data.data["recovered"] = value  # as Faust's recovery writes a memory store
     assert stored(table, "recovered") == value
     writer.delete(table, "anchor-1@60000")
-    writer._apply()
+    writer._apply(writer.seal())
     assert stored(table, "anchor-1@60000") is None
+
+
+def test_writes_sealed_and_not_yet_in_the_store_are_read_before_it() -> None:
+    """A batch's writes travel to the broker while the next batch is worked on: that batch
+    reads them through the writer, on the partition they were written to, a deletion as
+    nothing, until they are in the store; writes merely queued are not read (the stores keep
+    those themselves)."""
+    app = faust.App("table-writes-test", store="memory://", broker="kafka://127.0.0.1:1")
+    table = app.Table("orders", partitions=2)
+    writer = TableWriter(app)
+    writer.route(_Message("orders-topic", 0))
+    writer.put(table, "o-1", {"t": 1})
+    writer._apply(writer.seal())  # an earlier batch, in the store
+    writer.put(table, "o-1", {"t": 2})
+    writer.put(table, "o-2", {"t": 3})
+    assert stored(table, "o-2", writer) is None  # queued only
+    sealed = writer.seal()
+    writer.put(table, "o-3", {"t": 4})  # the next batch's
+    writer.delete(table, "o-1")
+    assert stored(table, "o-1", writer) == {"t": 2}
+    assert stored(table, "o-2", writer) == {"t": 3}
+    assert stored(table, "o-1") == {"t": 1}  # the store itself has not changed
+    writer.route(_Message("orders-topic", 1))
+    assert stored(table, "o-2", writer) is None  # partition 0's write
+    writer.route(_Message("orders-topic", 0))
+    writer._apply(sealed)
+    assert not writer.in_flight
+    assert stored(table, "o-2", writer) == stored(table, "o-2") == {"t": 3}
+    sealed = writer.seal()
+    assert stored(table, "o-1", writer) is None  # deleted, on its way
+    assert stored(table, "o-3", writer) == {"t": 4}
+    writer._apply(sealed)
+    assert stored(table, "o-1") is None and stored(table, "o-3") == {"t": 4}
+
+
+def test_a_batch_is_sealed_only_once_the_last_one_is_in_the_store() -> None:
+    """One sealed batch at a time: sealing another would hide the first from readers."""
+    app = faust.App("table-writes-test", store="memory://", broker="kafka://127.0.0.1:1")
+    table = app.Table("orders", partitions=1)
+    writer = TableWriter(app)
+    writer.route(_Message("orders-topic", 0))
+    writer.put(table, "o-1", {"t": 1})
+    writer.seal()
+    writer.put(table, "o-2", {"t": 2})
+    with pytest.raises(RuntimeError, match="still in flight"):
+        writer.seal()
 
 
 class _Message:

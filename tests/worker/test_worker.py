@@ -104,6 +104,9 @@ class Sent:
         self.alerts: list[Alert] = []
         self.dead: list[DeadLetter] = []
         self.events: list[str] = []
+        self.batches = 0
+        """Internal records handed over (`send` calls that had some)."""
+        self.acked: Counter[str] = Counter()
 
     def queue(self, topic: str, partition: int, value: dict[str, Any]) -> None:
         self.queued.append((topic, partition, value))
@@ -116,15 +119,22 @@ class Sent:
         self.dead.append(record)
         return self._acked("dead_letter")
 
-    async def flush(self) -> None:
+    async def send(self) -> list[Awaitable[Any]]:
         for topic, partition, value in self.queued:
             self.logs.append(topic, partition, json.dumps(value).encode())
+        if not self.queued:
+            return []
         self.queued.clear()
-        self.events.append("outputs_flushed")
+        self.batches += 1
+        self.events.append("outputs_sent")
+        return [self._acked("outputs")]
 
     def _acked(self, what: str) -> Awaitable[Any]:
         async def ack() -> None:
+            for _ in range(3):  # the broker answers a few turns later
+                await asyncio.sleep(0)
             self.events.append(f"{what}_acked")
+            self.acked[what] += 1
 
         return asyncio.ensure_future(ack())
 
@@ -137,6 +147,8 @@ class Kept:
         self.clocks: dict[int, Any] = {}
         self.pending: dict[int, Any] = {}
         self.dropped: list[int] = []
+        self.early: list[str] = []
+        """State written before what the batch sent was acknowledged (see `write`)."""
 
     def route(self, topic: str, partition: int) -> None:
         pass
@@ -151,9 +163,20 @@ class Kept:
     def save(self, partition: int, task: PartitionTask, step: Step) -> None:
         self.pending[partition] = json.loads(json.dumps(task.to_dict()))
 
-    async def flush(self) -> None:
-        self.clocks.update(self.pending)
-        self.pending.clear()
+    def seal(self) -> Any:
+        """The batch's state, and what it had sent when sealed: all of it is to be
+        acknowledged before the state is written."""
+        pending, self.pending = self.pending, {}
+        sent = self.sent
+        return pending, Counter(
+            outputs=sent.batches, alert=len(sent.alerts), dead_letter=len(sent.dead)
+        )
+
+    async def write(self, sealed: Any) -> None:
+        pending, sent = sealed
+        if any(self.sent.acked[what] < n for what, n in sent.items()):
+            self.early.append(f"{dict(self.sent.acked)} acknowledged of {dict(sent)}")
+        self.clocks.update(pending)
         self.sent.events.append("state_written")
 
     def forget(self) -> None:
@@ -178,6 +201,7 @@ async def run(worker: Worker, logs: Logs, chunk: int) -> None:
             continue
         before = sum(len(log) for log in logs.records.values())
         await worker.retick()
+        await worker.landed()
         if sum(len(log) for log in logs.records.values()) == before:
             return
     raise AssertionError("the worker never settled")
@@ -288,6 +312,7 @@ async def test_bad_records_are_dead_lettered_with_their_reason_and_still_read() 
     logs.append(orders, 0, b"x" * (SETTINGS.max_record_bytes + 1))
     logs.append(orders, 0, json.dumps({"schema_version": 1, "anchor_id": "a1"}).encode())
     await worker.process(logs.fetch(10))
+    await worker.landed()
     assert [d.reason for d in sent.dead] == ["invalid", "too_large", "invalid"]
     assert [d.offset for d in sent.dead] == [0, 1, 2]
     assert worker.tasks[0].clock.last_offset["orders"] == 2  # read all the same
@@ -313,15 +338,15 @@ async def test_an_infrastructure_error_is_not_blamed_on_the_record() -> None:
 
 async def test_alerts_and_internal_records_are_acknowledged_before_the_state_is_written() -> None:
     """A crash between the two re-derives and resends (the receivers drop duplicates); the
-    other order would lose alerts (see `Worker.deliver`)."""
+    other order would lose alerts (see `Worker._land`). Each batch's state is written while the
+    next batch is worked on, but only after what its own batch sent was acknowledged."""
     records = placed(3)
-    worker, logs, sent, _ = a_worker()
+    worker, logs, sent, kept = a_worker()
     produce(logs, records)
     await run(worker, logs, 500)
-    assert sent.alerts
-    rounds = " ".join(sent.events).split("state_written")
-    for before in rounds[:-1]:
-        assert before.strip().startswith("outputs_flushed"), before
+    assert sent.alerts and sent.batches >= 5
+    assert sent.events.count("state_written") >= 5
+    assert kept.early == []
 
 
 async def test_a_stored_clock_that_cannot_be_read_starts_the_partition_over() -> None:
