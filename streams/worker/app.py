@@ -8,6 +8,7 @@ environment; `create_app(settings)` builds one explicitly (tests, `livewatch wor
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -165,20 +166,15 @@ def create_app(
 
     cast(Any, app.on_partitions_revoked).connect(forget_partitions)
 
+    # A batch, its delivery and a retick: an error or a hang exits the process (`guarded`).
+    worker.guard = guard = functools.partial(guarded, timeout_s=settings.delivery_timeout_s)
+
     async def detect(records: list[Any], done: Callable[[], None]) -> None:
         """Per fetch (see `faust_batches`): the worker applies the batch and starts its
         delivery; once delivered, `done` acknowledges its records."""
-        await guarded(worker.process(records, done), settings.delivery_timeout_s)
+        await guard(worker.process(records, done))
 
-    def guard(work: Awaitable[None]) -> Awaitable[None]:
-        return guarded(work, settings.delivery_timeout_s)
-
-    worker.guard = guard
-
-    async def retick() -> None:
-        await guarded(worker.retick(), settings.delivery_timeout_s)
-
-    app.deliver_batches(inputs, detect, between=retick)
+    app.deliver_batches(inputs, detect, between=lambda: guard(worker.retick()))
     return app
 
 
