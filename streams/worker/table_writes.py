@@ -142,9 +142,6 @@ class TableWriter:
         if self.partition is not None:
             route_tables_by(self.routes[self.partition])
 
-    def __len__(self) -> int:
-        return sum(len(records) for records in self.pending.values())
-
     def seal(self) -> Sealed:
         """Take the queued writes out, for `write`; until it has put them in the local stores,
         `unlanded` answers for them. Sealing while an earlier sealed batch is unwritten is an
@@ -189,10 +186,6 @@ class TableWriter:
             table.data.set_persisted_offset(TP(topic, partition), offset)
         return sum(count for _, _, _, count in sent)
 
-    async def flush(self) -> int:
-        """`seal` and `write` at once: the queued records sent, and in the local stores."""
-        return await self.write(self.seal())
-
 
 class Sealed:
     """One batch's table writes, taken out of the writer to be written (see `TableWriter`)."""
@@ -206,9 +199,6 @@ class Sealed:
         """Changelog records by (table, partition)."""
         self.staged = staged
         """Local writes by partition."""
-
-    def __len__(self) -> int:
-        return sum(len(records) for records in self.pending.values())
 
 
 async def _send(
@@ -274,10 +264,3 @@ class RecordSender:
         for (topic, partition), records in pending.items():
             sent.extend(future for future, _ in await _send(producer, topic, partition, records))
         return sent
-
-    async def flush(self) -> int:
-        """Send what is queued and wait for the broker; returns how many records were sent."""
-        count = sum(len(records) for records in self.pending.values())
-        for future in await self.send():
-            await future
-        return count
