@@ -2,11 +2,12 @@
 
 Setting a key of a Faust table sends its changelog record through Faust's per-record producer
 path (a future, a buffer queue, a codec, one producer call); with a record per remembered order
-that was a third of the worker's time. Here the shell queues each record's bytes; `flush` sends
+that was a third of the worker's time. Here the shell queues each record's bytes; `write` sends
 each changelog partition's records as a few record batches (aiokafka's `send_batch`), waits
-until the broker has them all, writes them to the tables' local stores as Faust would, and then
-tells each store the offset it has persisted, as Faust's own send callback does. The changelog
-topics, their format and Faust's recovery from them are unchanged.
+until the broker has them all, writes each key's last value to the tables' local stores (where
+Faust's recovery from the changelog would leave them), and then tells each store the offset it
+has persisted, as Faust's own send callback does. The changelog topics, their format and
+Faust's recovery from them are unchanged.
 
 The order is what keeps a SIGKILL safe. A batch's writes span several stores (an anchor's head
 and its bucket records, the order memory, the partition clock), and no store can write them
@@ -31,7 +32,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Awaitable, Iterator, Sequence
 from contextlib import suppress
-from typing import Any, cast
+from typing import Any
 
 import orjson
 from faust.types import TP
@@ -70,74 +71,89 @@ class TableWriter:
 
     def __init__(self, app: Any) -> None:
         self.app = app
-        self.pending: dict[tuple[Any, int], list[tuple[bytes, bytes | None]]] = defaultdict(list)
-        self.staged: dict[int, list[tuple[Any, str, bytes, bytes | None]]] = defaultdict(list)
-        """Per partition, the local writes to make once the changelog has them."""
-        self.in_flight: dict[tuple[int, int, str], bytes | None] = {}
-        """The sealed writes not yet in the local stores, by (table id, partition, key): the
-        record's bytes, None for a deletion (see `unlanded`)."""
+        self.slots: dict[int, dict[int, Slot]] = {}
+        """The batch's writes: per partition, per table (by id), in the order made."""
+        self.in_flight: dict[int, dict[int, Slot]] = {}
+        """The sealed writes not yet in the local stores, as `slots` (see `unlanded`)."""
         self.routes: dict[int, Any] = {}
         self.partition: int | None = None
+        self._routed_slots: dict[int, Slot] | None = None
         self._failpoint = failpoint(TABLE_APPLY)
 
     def route(self, message: Any) -> None:
         """Route table reads and writes by `message`'s partition until the next call, as
         Faust's tables route them by the current event's (see `route_tables_by`)."""
         route_tables_by(message)
-        self.partition = int(message.partition)
-        self.routes[self.partition] = message
+        partition = self.partition = int(message.partition)
+        self.routes[partition] = message
+        slots = self.slots.get(partition)
+        if slots is None:
+            slots = self.slots[partition] = {}
+        self._routed_slots = slots
 
     def put(self, table: Any, key: str, value: Any) -> None:
         """Queue `key`'s changelog record, on the partition the tables are routed to (see
-        `route`), as Faust's tables do, and its local write (see `flush`)."""
-        partition = self._routed()
-        key_bytes, raw = encode(key), encode(value)
-        self.staged[partition].append((table, key, key_bytes, raw))
-        self.pending[(table, partition)].append((key_bytes, raw))
+        `route`), as Faust's tables do, and its local write (see `write`)."""
+        self._slot(table).add(key, encode(key), encode(value))
 
     def delete(self, table: Any, key: str) -> None:
         """Queue the removal of `key` (if present) and its tombstone."""
-        partition = self._routed()
-        key_bytes = encode(key)
-        self.staged[partition].append((table, key, key_bytes, None))
-        self.pending[(table, partition)].append((key_bytes, None))
+        self._slot(table).add(key, encode(key), None)
+
+    def _slot(self, table: Any) -> Slot:
+        slots = self._routed_slots
+        if slots is None:
+            raise RuntimeError("table write outside a routed batch (see route)")
+        slot = slots.get(id(table))
+        if slot is None:
+            slot = slots[id(table)] = Slot(table)
+        return slot
 
     def unlanded(self, table: Any, key: str) -> Any:
         """The value of `key` sealed and not yet in `table`'s local store, on the partition the
         tables are routed to: decoded, None when deleted, `UNSET` when there is none."""
         if not self.in_flight or self.partition is None:
             return UNSET
-        raw = self.in_flight.get((id(table), self.partition, key), UNSET)
-        if raw is UNSET or raw is None:
-            return raw
-        return orjson.loads(cast(bytes, raw))
-
-    def _routed(self) -> int:
-        if self.partition is None:
-            raise RuntimeError("table write outside a routed batch (see route)")
-        return self.partition
+        slots = self.in_flight.get(self.partition)
+        slot = None if slots is None else slots.get(id(table))
+        if slot is None:
+            return UNSET
+        record = slot.latest.get(key)
+        if record is None:
+            return UNSET
+        raw = record[1]
+        return None if raw is None else orjson.loads(raw)
 
     def _apply(self, sealed: Sealed) -> None:
         """Make the sealed writes in the local stores, each partition's with the tables routed
-        to it (a RocksDB store writes to the current event's partition)."""
+        to it (a RocksDB store writes to the current event's partition); only each key's last
+        write of the batch, which is where its changelog records end."""
         die = self._failpoint
-        for partition, staged in sealed.staged.items():
+        for partition, slots in sealed.slots.items():
             route_tables_by(self.routes[partition])
-            for table, key, key_bytes, raw in staged:
-                if die is not None:
-                    die()
-                store = table.data
+            for slot in slots.values():
+                store = slot.table.data
                 if serialized(store):  # RocksDB keeps the record's bytes
-                    with suppress(KeyError):  # a delete of a key never written
-                        store_write(store, key_bytes, raw)
-                elif raw is None:
-                    with suppress(KeyError):
-                        del store[key]
-                else:
-                    # The memory store keeps the changelog's bytes, as RocksDB does: a
-                    # decoded bucket (nested dicts and lists) took ten times the memory.
-                    # `stores.stored` decodes them on read.
-                    store[key] = raw
+                    for key_bytes, raw in slot.latest.values():
+                        if die is not None:
+                            die()
+                        with suppress(KeyError):  # a delete of a key never written
+                            store_write(store, key_bytes, raw)
+                    continue
+                # The memory store keeps the changelog's bytes, as RocksDB does (a decoded
+                # bucket, nested dicts and lists, took ten times the memory; `stores.stored`
+                # decodes them on read), in a plain dict: written here directly, not through
+                # the store's mapping methods, a Python call per write.
+                data: Any = getattr(store, "data", None)
+                if not isinstance(data, dict):
+                    data = store
+                for key, (_, raw) in slot.latest.items():
+                    if die is not None:
+                        die()
+                    if raw is None:
+                        data.pop(key, None)
+                    else:
+                        data[key] = raw
         self.in_flight = {}  # in the stores now
         if self.partition is not None:
             route_tables_by(self.routes[self.partition])
@@ -148,14 +164,12 @@ class TableWriter:
         error: its reads would no longer find that batch's writes."""
         if self.in_flight:
             raise RuntimeError("a sealed batch of table writes is still in flight (see write)")
-        sealed = Sealed(self.pending, self.staged)
-        self.pending = defaultdict(list)
-        self.staged = defaultdict(list)
-        self.in_flight = {
-            (id(table), partition, key): raw
-            for partition, staged in sealed.staged.items()
-            for table, key, _, raw in staged
-        }
+        sealed = Sealed(self.slots)
+        self.in_flight = self.slots
+        self.slots = {}
+        self._routed_slots = None
+        if self.partition is not None:
+            self._routed_slots = self.slots[self.partition] = {}
         return sealed
 
     async def write(self, sealed: Sealed) -> int:
@@ -167,38 +181,51 @@ class TableWriter:
             self.in_flight = {}
 
     async def _write(self, sealed: Sealed) -> int:
-        if not sealed.pending:  # every staged write has a changelog record
-            return 0
         producer: Any = producer_of(self.app)
-        sent: list[tuple[Any, int, Any, int]] = []
-        for (table, partition), records in sealed.pending.items():
-            topic = table.changelog_topic.get_topic_name()
-            for future, count in await _send(producer, topic, partition, records):
-                sent.append((table, partition, future, count))
-        persisted: dict[tuple[Any, int], int] = {}
-        for table, partition, future, count in sent:
+        sent: list[tuple[Slot, int, Any, int]] = []
+        for partition, slots in sealed.slots.items():
+            for slot in slots.values():
+                topic = slot.table.changelog_topic.get_topic_name()
+                for future, count in await _send(producer, topic, partition, slot.records):
+                    sent.append((slot, partition, future, count))
+        if not sent:  # every local write has a changelog record
+            return 0
+        persisted: dict[tuple[int, int], tuple[Any, int]] = {}
+        for slot, partition, future, count in sent:
             meta = await future
             last = meta.offset + count - 1
-            persisted[(table, partition)] = max(persisted.get((table, partition), last), last)
+            before = persisted.get((id(slot.table), partition))
+            if before is None or before[1] < last:
+                persisted[(id(slot.table), partition)] = (slot.table, last)
         self._apply(sealed)
-        for (table, partition), offset in persisted.items():
+        for (_, partition), (table, offset) in persisted.items():
             topic = table.changelog_topic.get_topic_name()
             table.data.set_persisted_offset(TP(topic, partition), offset)
         return sum(count for _, _, _, count in sent)
 
 
+class Slot:
+    """One table's writes on one partition in a batch."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+        self.records: list[tuple[bytes, bytes | None]] = []
+        """The changelog records, in the order written."""
+        self.latest: dict[str, tuple[bytes, bytes | None]] = {}
+        """Each key's last record: what the local store gets, and what `unlanded` reads."""
+
+    def add(self, key: str, key_bytes: bytes, raw: bytes | None) -> None:
+        record = (key_bytes, raw)
+        self.records.append(record)
+        self.latest[key] = record
+
+
 class Sealed:
     """One batch's table writes, taken out of the writer to be written (see `TableWriter`)."""
 
-    def __init__(
-        self,
-        pending: dict[tuple[Any, int], list[tuple[bytes, bytes | None]]],
-        staged: dict[int, list[tuple[Any, str, bytes, bytes | None]]],
-    ) -> None:
-        self.pending = pending
-        """Changelog records by (table, partition)."""
-        self.staged = staged
-        """Local writes by partition."""
+    def __init__(self, slots: dict[int, dict[int, Slot]]) -> None:
+        self.slots = slots
+        """Per partition, per table (by id)."""
 
 
 async def _send(

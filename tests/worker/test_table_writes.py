@@ -85,6 +85,28 @@ def test_writes_sealed_and_not_yet_in_the_store_are_read_before_it() -> None:
     assert stored(table, "o-1") is None and stored(table, "o-3") == {"t": 4}
 
 
+def test_a_key_written_twice_in_a_batch_keeps_every_record_and_stores_the_last() -> None:
+    """The changelog gets every write in order (Faust's recovery replays them); the local
+    store gets each key's last, which is where the replay ends."""
+    app = faust.App("table-writes-test", store="memory://", broker="kafka://127.0.0.1:1")
+    table = app.Table("orders", partitions=1)
+    writer = TableWriter(app)
+    writer.route(_Message("orders-topic", 0))
+    writer.put(table, "o-1", {"t": 1})
+    writer.delete(table, "o-1")
+    writer.put(table, "o-1", {"t": 3})
+    writer.put(table, "o-2", {"t": 4})
+    writer.delete(table, "o-2")
+    sealed = writer.seal()
+    [slot] = sealed.slots[0].values()
+    assert [(json.loads(k), v and json.loads(v)) for k, v in slot.records] == [
+        ("o-1", {"t": 1}), ("o-1", None), ("o-1", {"t": 3}), ("o-2", {"t": 4}), ("o-2", None),
+    ]  # fmt: skip
+    writer._apply(sealed)
+    assert stored(table, "o-1") == {"t": 3} and stored(table, "o-2") is None
+    assert "o-2" not in table.data.data
+
+
 def test_a_batch_is_sealed_only_once_the_last_one_is_in_the_store() -> None:
     """One sealed batch at a time: sealing another would hide the first from readers."""
     app = faust.App("table-writes-test", store="memory://", broker="kafka://127.0.0.1:1")
