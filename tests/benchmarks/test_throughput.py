@@ -19,6 +19,7 @@ def test_benchmark_runs_every_shape_and_reports_every_figure(kafka_bootstrap: st
         r = result[shape]
         assert r["events"] > 0
         assert min(r["raw"], r["faust"], r["livewatch"]) > 0
+        assert len(r["raw_passes"]) == 3 and round(r["raw"]) == sorted(r["raw_passes"])[1]
         # timed to the last evaluation the backlog asked for, which never comes before its
         # last record is counted
         assert r["livewatch"] <= r["livewatch_read_only"]
