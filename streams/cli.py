@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TextIO
 import typer
 from pydantic import ValidationError
 
-from streams.cli_rules import backtest_command, rules_cli
+from streams.cli_rules import Partitions, backtest_command, rules_cli
 from streams.cli_verdicts import verdicts_cli
 from streams.settings import Settings
 
@@ -491,15 +491,7 @@ def replay(
     refunds_by: RefundsBy = "anchor",
     complaints_by: ComplaintsBy = "anchor",
     partitioner: PartitionerOption = "murmur2",
-    partitions: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            help="The input topics' partition count, which the workers adopt from the topics "
-            "(default: LIVEWATCH_PARTITIONS, 8 unless set). Lateness is judged per partition, "
-            "so a replay compared with the workers' alerts needs theirs.",
-        ),
-    ] = None,
+    partitions: Partitions = None,
 ) -> None:
     """Run the worker's detection offline; print each alert as a JSON line on stdout.
 

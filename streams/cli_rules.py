@@ -34,6 +34,17 @@ At = Annotated[
     ),
 ]
 
+Partitions = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="The input topics' partition count, which the workers adopt from the topics "
+        "(default: LIVEWATCH_PARTITIONS, 8 unless set). Lateness is judged per partition, "
+        "so a file replayed to compare with the workers' alerts needs theirs.",
+    ),
+]
+"""`--partitions` of the offline replays of a file (`replay`, `backtest`)."""
+
 
 def _settings() -> Settings:
     from streams.cli import load_settings
@@ -258,6 +269,7 @@ def backtest_command(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+    partitions: Partitions = None,
 ) -> None:
     """Replay recorded events under the candidate and the baseline rules; per rule, the
     episodes of each, those only in one, the change in time to detect, and what becomes of
@@ -276,6 +288,11 @@ def backtest_command(
     if rules == Path():
         typer.echo("error: --rules CANDIDATE is required", err=True)
         raise typer.Exit(2)
+    if partitions is not None:
+        if from_topics:
+            typer.echo("error: --partitions is for a file; the topics give their own", err=True)
+            raise typer.Exit(2)
+        settings = settings.model_copy(update={"partitions": partitions})
     candidate = RuleBook(load_rules_or_exit(rules))
     lines: list[Line]
     if from_topics:
@@ -305,7 +322,10 @@ def backtest_command(
         with open_input(events) as handle:
             lines = list(read_jsonl(handle, lambda n, r: typer.echo(f"line {n}: {r}", err=True)))
     judged = _verdicts(settings, verdicts, from_topics)
-    result = backtest(lines, settings, book, candidate, verdicts=judged)
+    result = backtest(
+        lines, settings, book, candidate, verdicts=judged,
+        on_error=lambda n, reason: typer.echo(f"line {n}: skipped: {reason}", err=True),
+    )  # fmt: skip
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
         return

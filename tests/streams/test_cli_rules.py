@@ -10,6 +10,7 @@ from pathlib import Path
 
 from streams.core.rules import DEFAULT_RULES_PATH
 from streams.devtools.sim.generator import SimConfig, Simulation
+from tests import factories
 from tests.streams.test_runtime_rules import without_complaints
 
 
@@ -58,3 +59,24 @@ def test_backtest_needs_one_source(tmp_path: Path) -> None:
     done = livewatch("backtest", "--rules", str(DEFAULT_RULES_PATH))
     assert done.returncode == 2
     assert "give an EVENTS file or --from-topics" in done.stderr
+
+
+def test_backtest_reads_the_partition_count_it_is_given(tmp_path: Path) -> None:
+    """A line read from partition 11 of 12: skipped at the default 8, with the count named,
+    and read with `--partitions 12`; with --from-topics the topics give the count."""
+    events = tmp_path / "events.jsonl"
+    line = {"topic": "orders", "value": factories.order(), "partition": 11}
+    events.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    command = ("backtest", str(events), "--rules", str(DEFAULT_RULES_PATH), "--json")
+    default = livewatch(*command)
+    assert default.returncode == 0, default.stderr
+    assert "line 1: skipped: partition: 11 is not one of the 8 partitions" in default.stderr
+    assert json.loads(default.stdout)["skipped"] == 1
+    given = livewatch(*command, "--partitions", "12")
+    assert given.returncode == 0, given.stderr
+    assert (json.loads(given.stdout)["events"], json.loads(given.stdout)["skipped"]) == (1, 0)
+    topics = livewatch(
+        "backtest", "--from-topics", "--rules", str(DEFAULT_RULES_PATH), "--partitions", "12"
+    )
+    assert topics.returncode == 2
+    assert "--partitions is for a file" in topics.stderr
