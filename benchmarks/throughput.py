@@ -79,7 +79,7 @@ def _when(value: dict[str, Any]) -> float:
     return datetime.fromisoformat(str(stamp)).timestamp()
 
 
-async def raw_consumer(settings: Settings, total: int, group: str = "raw") -> float:
+async def raw_consumer(settings: Settings, total: int, group: str) -> float:
     """Events per second of a plain consumer that reads, decodes and counts every event,
     timed from its first fetch that returned records, as the other peers are (joining its
     group, up to the broker's `group.initial.rebalance.delay.ms`, is not reading)."""

@@ -86,10 +86,7 @@ class TableWriter:
         route_tables_by(message)
         partition = self.partition = int(message.partition)
         self.routes[partition] = message
-        slots = self.slots.get(partition)
-        if slots is None:
-            slots = self.slots[partition] = {}
-        self._routed_slots = slots
+        self._routed_slots = self.slots.setdefault(partition, {})
 
     def put(self, table: Any, key: str, value: Any) -> None:
         """Queue `key`'s changelog record, on the partition the tables are routed to (see
@@ -167,9 +164,8 @@ class TableWriter:
         sealed = Sealed(self.slots)
         self.in_flight = self.slots
         self.slots = {}
-        self._routed_slots = None
-        if self.partition is not None:
-            self._routed_slots = self.slots[self.partition] = {}
+        partition = self.partition
+        self._routed_slots = None if partition is None else self.slots.setdefault(partition, {})
         return sealed
 
     async def write(self, sealed: Sealed) -> int:
@@ -190,17 +186,15 @@ class TableWriter:
                     sent.append((slot, partition, future, count))
         if not sent:  # every local write has a changelog record
             return 0
-        persisted: dict[tuple[int, int], tuple[Any, int]] = {}
+        persisted: dict[tuple[Slot, int], int] = {}
         for slot, partition, future, count in sent:
             meta = await future
             last = meta.offset + count - 1
-            before = persisted.get((id(slot.table), partition))
-            if before is None or before[1] < last:
-                persisted[(id(slot.table), partition)] = (slot.table, last)
+            persisted[(slot, partition)] = max(persisted.get((slot, partition), last), last)
         self._apply(sealed)
-        for (_, partition), (table, offset) in persisted.items():
-            topic = table.changelog_topic.get_topic_name()
-            table.data.set_persisted_offset(TP(topic, partition), offset)
+        for (slot, partition), offset in persisted.items():
+            topic = slot.table.changelog_topic.get_topic_name()
+            slot.table.data.set_persisted_offset(TP(topic, partition), offset)
         return sum(count for _, _, _, count in sent)
 
 
