@@ -7,9 +7,10 @@ For each backlog shape (`mix`: the simulator's mix, keyed by anchor as the contr
 keyed by each record's own id (order_id, complaint_id, refund_id) and hashed with CRC32 as
 librdkafka does, so nearly every record travels to its anchor's partition, one hop each) it
 loads fresh topics, then times, one after the other on the same broker: (1) a plain aiokafka
-consumer that decodes JSON and counts per anchor (three passes, before the peers, before the
-worker and after it; the median counts), (2) a Faust agent that only counts
-(`benchmarks/faust_count.py`), (3) a livewatch worker (memory store), and with `--quix` (4)
+consumer that decodes JSON and counts per anchor (a pass before the peers, one before the
+worker and one after each worker run; the median counts), (2) a Faust agent that only counts
+(`benchmarks/faust_count.py`), (3) a livewatch worker (memory store; `--worker-runs` times,
+each with an app id of its own; the median counts), and with `--quix` (4)
 Quix Streams' idiomatic hopping-window count (`benchmarks/quix_count.py`, in a venv of its own
 so it never touches livewatch's). Prints events/s, the ratios, the worker's peak RSS and the
 largest changelog record it wrote. Figures on a shared
@@ -426,8 +427,9 @@ def run_shape(shape: str, base: Settings, args: argparse.Namespace, tmp: Path) -
     total = asyncio.run(send_events(settings, events, placement=placement))
     result: dict[str, Any] = {"events": total}
     # The raw consumer reads the backlog in about a second, and one pass moved by a third
-    # between runs minutes apart: it reads it three times, before the peers, before the
-    # worker and after it, and its figure is the median of the three.
+    # between runs minutes apart; the worker, timed once over about ten seconds, moved by a
+    # half. Each is timed several times, alternately: the raw consumer before the peers,
+    # before the first worker and after each worker run; the medians count.
     raw_passes = [asyncio.run(raw_consumer(settings, total, "raw-1"))]
     env = {**os.environ, **settings.as_env(), "BENCH_PROGRESS": str(tmp / f"{tag}.faust")}
     env["PYTHONPATH"] = os.pathsep.join([str(HERE.parent), env.get("PYTHONPATH", "")])
@@ -442,15 +444,30 @@ def run_shape(shape: str, base: Settings, args: argparse.Namespace, tmp: Path) -
             env, tmp / f"{tag}.quix", total, tmp / f"{tag}-quix.log",
         )  # fmt: skip
     raw_passes.append(asyncio.run(raw_consumer(settings, total, "raw-2")))
-    run = worker_run(settings, total, tmp / f"{tag}-worker.log")
-    raw_passes.append(asyncio.run(raw_consumer(settings, total, "raw-3")))
+    runs = []
+    for i in range(args.worker_runs):
+        # each run an app id (its internal topics, changelogs and offsets) of its own over
+        # the same inputs
+        again = settings
+        if i:
+            app_id = f"{settings.app_id}-r{i + 1}"
+            again = settings.model_copy(
+                update={"app_id": app_id, "web_port": free_port(), "data_dir": tmp / app_id}
+            )
+            asyncio.run(create_topics(again))
+        runs.append(worker_run(again, total, tmp / f"{tag}-worker-{i + 1}.log"))
+        raw_passes.append(asyncio.run(raw_consumer(settings, total, f"raw-{i + 3}")))
     result["raw"] = statistics.median(raw_passes)
     result["raw_passes"] = [round(r) for r in raw_passes]
-    rate = result["livewatch"] = run.rate
-    result["livewatch_read_only"] = run.read_rate
-    result["livewatch_peak_rss_mb"] = round(run.rss_mb, 1)
+    run = runs[0]
+    rate = result["livewatch"] = statistics.median(r.rate for r in runs)
+    result["livewatch_runs"] = [round(r.rate) for r in runs]
+    result["livewatch_read_only"] = statistics.median(r.read_rate for r in runs)
+    result["livewatch_peak_rss_mb"] = round(max(r.rss_mb for r in runs), 1)
     result["livewatch_outcomes"] = run.outcomes
-    result["livewatch_per_cpu_s"] = run.per_cpu_s
+    # the same backlog gives the same outcomes, however the runs were timed
+    result["livewatch_runs_agree"] = all(r.outcomes == run.outcomes for r in runs)
+    result["livewatch_per_cpu_s"] = round(statistics.median(r.per_cpu_s for r in runs))
     changelogs = asyncio.run(changelog_figures(settings))
     result["largest_changelog_record_bytes"] = changelogs.largest
     result["changelog_records"] = changelogs.records
@@ -513,6 +530,12 @@ def main() -> None:
     )
     parser.add_argument("--partitions", type=int, default=8, help="partitions of every topic")
     parser.add_argument(
+        "--worker-runs",
+        type=int,
+        default=3,
+        help="times the worker is timed per shape, alternating with the raw consumer (median)",
+    )
+    parser.add_argument(
         "--group-delay-ms",
         type=int,
         default=3000,
@@ -526,6 +549,8 @@ def main() -> None:
         help="also a worker with a shadow copy of the rules (its cost)",
     )
     args = parser.parse_args()
+    if args.worker_runs < 1:
+        parser.error("--worker-runs: at least 1")
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="livewatch-bench-") as tmp:
         delay = args.group_delay_ms
