@@ -177,11 +177,14 @@ def backtest(
     candidate: RuleBook,
     on_error: ErrorSink | None = None,
     verdicts: Mapping[str, Judgement] | None = None,
+    unread: int = 0,
 ) -> Backtest:
     """Replay `lines` under each book (skipped lines reported once, from the first run);
-    `verdicts` by alert id score the judged episodes (the replay's ids are the worker's)."""
+    `verdicts` by alert id score the judged episodes (the replay's ids are the worker's).
+    `unread`: lines of the file that were not replay lines (reported as they were read),
+    counted with the skipped ones."""
     began = time.monotonic()
-    skipped = 0
+    skipped = unread
 
     def report(line: int, reason: str) -> None:
         nonlocal skipped
@@ -192,7 +195,7 @@ def backtest(
     ours = episodes_of(replay_records(lines, settings, on_error=report, flush=True, book=baseline))
     theirs = episodes_of(replay_records(lines, settings, flush=True, book=candidate))
     return Backtest(
-        compare(ours, theirs, verdicts), ours, theirs, len(lines) - skipped, skipped,
+        compare(ours, theirs, verdicts), ours, theirs, len(lines) - (skipped - unread), skipped,
         time.monotonic() - began,
     )  # fmt: skip
 

@@ -295,6 +295,16 @@ def backtest_command(
         settings = settings.model_copy(update={"partitions": partitions})
     candidate = RuleBook(load_rules_or_exit(rules))
     lines: list[Line]
+    unread = 0
+
+    def skip(line: int, reason: str) -> None:
+        typer.echo(f"line {line}: skipped: {reason}", err=True)
+
+    def not_a_line(line: int, reason: str) -> None:
+        nonlocal unread
+        unread += 1
+        skip(line, reason)
+
     if from_topics:
         from streams.cli import settle_layout_or_exit
         from streams.topic_history import read_since
@@ -320,12 +330,11 @@ def backtest_command(
         book = RuleBook(load_rules_or_exit(baseline or settings.rules_path))
         assert events is not None
         with open_input(events) as handle:
-            lines = list(read_jsonl(handle, lambda n, r: typer.echo(f"line {n}: {r}", err=True)))
+            lines = list(read_jsonl(handle, not_a_line))
     judged = _verdicts(settings, verdicts, from_topics)
     result = backtest(
-        lines, settings, book, candidate, verdicts=judged,
-        on_error=lambda n, reason: typer.echo(f"line {n}: skipped: {reason}", err=True),
-    )  # fmt: skip
+        lines, settings, book, candidate, on_error=skip, verdicts=judged, unread=unread
+    )
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
         return

@@ -61,6 +61,18 @@ def test_backtest_needs_one_source(tmp_path: Path) -> None:
     assert "give an EVENTS file or --from-topics" in done.stderr
 
 
+def test_backtest_counts_a_line_that_is_not_a_replay_line_as_skipped(tmp_path: Path) -> None:
+    """As `replay` does: reported as skipped, with its number, and counted."""
+    events = tmp_path / "events.jsonl"
+    good = json.dumps({"topic": "orders", "value": factories.order()})
+    events.write_text(f"{good}\nnot json\n", encoding="utf-8")
+    done = livewatch("backtest", str(events), "--rules", str(DEFAULT_RULES_PATH), "--json")
+    assert done.returncode == 0, done.stderr
+    assert "line 2: skipped: not a replay line" in done.stderr
+    found = json.loads(done.stdout)
+    assert (found["events"], found["skipped"]) == (1, 1)
+
+
 def test_backtest_reads_the_partition_count_it_is_given(tmp_path: Path) -> None:
     """A line read from partition 11 of 12: skipped at the default 8, with the count named,
     and read with `--partitions 12`; with --from-topics the topics give the count."""
