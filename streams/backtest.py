@@ -184,7 +184,7 @@ def backtest(
     `unread`: lines of the file that were not replay lines (reported as they were read),
     counted with the skipped ones."""
     began = time.monotonic()
-    skipped = unread
+    skipped = 0
 
     def report(line: int, reason: str) -> None:
         nonlocal skipped
@@ -195,7 +195,7 @@ def backtest(
     ours = episodes_of(replay_records(lines, settings, on_error=report, flush=True, book=baseline))
     theirs = episodes_of(replay_records(lines, settings, flush=True, book=candidate))
     return Backtest(
-        compare(ours, theirs, verdicts), ours, theirs, len(lines) - (skipped - unread), skipped,
+        compare(ours, theirs, verdicts), ours, theirs, len(lines) - skipped, skipped + unread,
         time.monotonic() - began,
     )  # fmt: skip
 
