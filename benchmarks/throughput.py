@@ -348,8 +348,7 @@ def scale_run(
     `livewatch_xN_reread` is what the group counted beyond it: records read again after a
     partition moved between the workers mid-run (0 when they shared the group's first
     assignment, see `--group-delay-ms`)."""
-    base = settings.model_copy(update={"app_id": f"{settings.app_id}-x{n}"})
-    asyncio.run(create_topics(base))
+    base = another_app(settings, f"x{n}")  # each member a web port of its own, below
     group = [
         base.model_copy(update={"web_port": free_port(), "data_dir": tmp / f"{base.app_id}-{i}"})
         for i in range(n)
@@ -418,6 +417,16 @@ def fresh(base: Settings, tag: str) -> Settings:
     })  # fmt: skip
 
 
+def another_app(settings: Settings, suffix: str, **update: Any) -> Settings:
+    """`settings` as another app over the same inputs: an app id (so internal topics,
+    changelogs and offsets) and a web port of its own, its topics created."""
+    other = settings.model_copy(
+        update={"app_id": f"{settings.app_id}-{suffix}", "web_port": free_port(), **update}
+    )
+    asyncio.run(create_topics(other))
+    return other
+
+
 def run_shape(shape: str, base: Settings, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     tag = f"{shape}-{uuid.uuid4().hex[:6]}"
     settings = fresh(base, tag)
@@ -446,15 +455,12 @@ def run_shape(shape: str, base: Settings, args: argparse.Namespace, tmp: Path) -
     raw_passes.append(asyncio.run(raw_consumer(settings, total, "raw-2")))
     runs = []
     for i in range(args.worker_runs):
-        # each run an app id (its internal topics, changelogs and offsets) of its own over
-        # the same inputs
-        again = settings
-        if i:
-            app_id = f"{settings.app_id}-r{i + 1}"
-            again = settings.model_copy(
-                update={"app_id": app_id, "web_port": free_port(), "data_dir": tmp / app_id}
-            )
-            asyncio.run(create_topics(again))
+        suffix = f"r{i + 1}"
+        again = (
+            another_app(settings, suffix, data_dir=tmp / f"{settings.app_id}-{suffix}")
+            if i
+            else settings
+        )
         runs.append(worker_run(again, total, tmp / f"{tag}-worker-{i + 1}.log"))
         raw_passes.append(asyncio.run(raw_consumer(settings, total, f"raw-{i + 3}")))
     result["raw"] = statistics.median(raw_passes)
@@ -497,11 +503,7 @@ def run_shape(shape: str, base: Settings, args: argparse.Namespace, tmp: Path) -
 def shadow_run(settings: Settings, total: int, log: Path) -> dict[str, Any]:
     """A second worker over the same backlog (an app id of its own) with a shadow copy of its
     live rules: every rule judged twice at every boundary."""
-    shadowed = settings.model_copy(update={
-        "app_id": f"{settings.app_id}-shadow", "topic_alerts_shadow": f"{settings.app_id}-sa",
-        "web_port": free_port(),
-    })  # fmt: skip
-    asyncio.run(create_topics(shadowed))
+    shadowed = another_app(settings, "shadow", topic_alerts_shadow=f"{settings.app_id}-sa")
     text = (shadowed.rules_path or DEFAULT_RULES_PATH).read_text(encoding="utf-8")
     record = {"version": 1, "kind": "shadow", "effective_ms": 0, "rules": text,
               "published_by": "benchmark", "source": "shadow copy of the live rules"}  # fmt: skip
