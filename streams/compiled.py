@@ -28,6 +28,7 @@ MODULES: tuple[str, ...] = (
     "streams.core.attribution",
     "streams.core.clock",
     "streams.core.detector",
+    "streams.core.dict_stores",
     "streams.core.evaluate",
     "streams.core.facts",
     "streams.core.lifecycle",
@@ -47,10 +48,10 @@ MODULES: tuple[str, ...] = (
     "streams.worker.table_writes",
     "streams.worker.worker",
 )
-"""The per-event and per-boundary path. Not compiled: `streams.core.rules` (pydantic models,
-which mypyc cannot build on) and `streams.core.dict_stores` (tests subclass its stores;
-compiled classes refuse that). `streams.core.sketches` loops over its bytearrays by index:
-mypyc 2.4 fails on iterating one."""
+"""The per-event and per-boundary path, and the replay's stores. Not compiled:
+`streams.core.rules` (pydantic models, which mypyc cannot build on). Classes that tests
+subclass say so (`mypyc_attr(allow_interpreted_subclasses=True)`). `streams.core.sketches`
+loops over its bytearrays by index: mypyc 2.4 fails on iterating one."""
 
 ROOT = Path(__file__).resolve().parent.parent
 """The folder that holds the `streams` package."""

@@ -1,13 +1,16 @@
-"""Refund -> order join: where the worker keeps orders is the shell's business (a Protocol)."""
+"""Refund -> order join: where the worker keeps orders is the shell's business (`OrderMemory`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
+
+from mypy_extensions import mypyc_attr
 
 from streams.core.state import PendingRefund
 
 
+@mypyc_attr(acyclic=True)
 @dataclass(slots=True, init=False)
 class OrderRef:
     """What a refund needs of its order: whom and when to count it against."""
@@ -65,20 +68,26 @@ class OrderRef:
                    None if refund is None else str(refund), buyer)  # fmt: skip
 
 
-class OrderMemory(Protocol):
+@mypyc_attr(allow_interpreted_subclasses=True)
+class OrderMemory:
     """Orders by `order_id`, for the attribution horizon (a Faust table, or a dict in replay).
-    It also tells a redelivered order or refund from a new one."""
+    It also tells a redelivered order or refund from a new one. A base class, not a protocol:
+    the detector calls it a few times per event, and compiled, a call through a base class is
+    a direct call where one through a protocol looks the method up by name."""
 
-    def get(self, order_id: str) -> OrderRef | None: ...
+    def get(self, order_id: str) -> OrderRef | None:
+        raise NotImplementedError
 
-    def put(self, order_id: str, ref: OrderRef) -> None: ...
+    def put(self, order_id: str, ref: OrderRef) -> None:
+        raise NotImplementedError
 
     def waiting(self, order_id: str) -> PendingRefund | None:
         """The refund waiting for this order, if one arrived first."""
-        ...
+        raise NotImplementedError
 
-    def wait(self, order_id: str, refund: PendingRefund) -> None: ...
+    def wait(self, order_id: str, refund: PendingRefund) -> None:
+        raise NotImplementedError
 
     def release(self, order_id: str) -> None:
         """Forget the refund waiting for this order (it was counted, or settled)."""
-        ...
+        raise NotImplementedError

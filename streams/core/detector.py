@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
+
+from mypy_extensions import mypyc_attr
 
 from schemas import Alert, AlertStatus, InputEvent, RuleName, Severity
 from streams.core.attribution import OrderMemory, OrderRef
@@ -43,17 +45,21 @@ MAX_COMPLAINT_IDS = 1_000
 it the oldest is forgotten and counted."""
 
 
-class StateStore(Protocol):
-    """Anchor states by `anchor_id`."""
+@mypyc_attr(allow_interpreted_subclasses=True)
+class StateStore:
+    """Anchor states by `anchor_id`. A base class, not a protocol, as `OrderMemory`."""
 
-    def get(self, anchor_id: str) -> AnchorState | None: ...
+    def get(self, anchor_id: str) -> AnchorState | None:
+        raise NotImplementedError
 
-    def put(self, state: AnchorState) -> None: ...
+    def put(self, state: AnchorState) -> None:
+        raise NotImplementedError
 
     def put_counts(self, state: AnchorState) -> None:
         """As `put`, after counting an event: unless `state.head_stale`, only its buckets'
         counts and its latest event times changed, and a store that writes the head apart
         may leave it for the next change (the latest event times are shown, not judged)."""
+        raise NotImplementedError
 
 
 @dataclass(frozen=True, slots=True)

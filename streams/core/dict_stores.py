@@ -1,14 +1,18 @@
 """The detector's stores in plain dicts: what the replay and the tests count in. Faust-free, so
 `livewatch replay` runs without importing Faust; the worker's stores are in
-`streams.worker.stores`."""
+`streams.worker.stores`. Compiled with the core, and open to subclasses in tests."""
 
 from __future__ import annotations
 
-from streams.core.attribution import OrderRef
+from mypy_extensions import mypyc_attr
+
+from streams.core.attribution import OrderMemory, OrderRef
+from streams.core.detector import StateStore
 from streams.core.state import AnchorState, PendingRefund
 
 
-class DictStates:
+@mypyc_attr(allow_interpreted_subclasses=True)
+class DictStates(StateStore):
     """Anchor states in a dict: replay and tests."""
 
     def __init__(self) -> None:
@@ -24,7 +28,8 @@ class DictStates:
         self.put(state)  # one place to override (tests that check every stored version)
 
 
-class DictOrders:
+@mypyc_attr(allow_interpreted_subclasses=True)
+class DictOrders(OrderMemory):
     """The order memory in a dict: replay and tests."""
 
     def __init__(self) -> None:

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from schemas import RuleName, Severity
 from streams.core.clock import DAY_MS, window_buckets
 from streams.core.lifecycle import Signal
@@ -143,6 +145,7 @@ def _evidence(fig: Figures, window: str) -> dict[str, Any]:
     }
 
 
+@mypyc_attr(acyclic=True)
 @dataclass(slots=True, init=False)
 class Held:
     """What an anchor's held buckets add up to (those a boundary sees): an upper bound on every
@@ -272,6 +275,7 @@ def fewest_confirming(
     return most
 
 
+@mypyc_attr(acyclic=True)
 @dataclass(frozen=True, slots=True)
 class EarlyCount:
     """The early path's counts, before the anchor's normal rate is known: the early refunds,

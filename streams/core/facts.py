@@ -12,11 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from schemas import TOPIC_MODELS, Complaint, InputEvent, Order, Refund
 from streams.core.clock import to_ms
 from streams.core.sketches import key_hash
 
 
+@mypyc_attr(acyclic=True)
 @dataclass(slots=True, init=False)
 class OrderFact:
     event_id: str
@@ -60,6 +63,7 @@ class OrderFact:
                    int(d[6]), int(d[7]))  # fmt: skip
 
 
+@mypyc_attr(acyclic=True)
 @dataclass(slots=True, init=False)
 class RefundFact:
     event_id: str
@@ -116,6 +120,7 @@ class RefundFact:
         )
 
 
+@mypyc_attr(acyclic=True)
 @dataclass(frozen=True, slots=True)
 class ComplaintFact:
     event_id: str

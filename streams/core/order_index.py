@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
-from typing import Protocol
+
+from mypy_extensions import mypyc_attr
 
 from streams.core.detector import Stats
 from streams.core.facts import RefundFact
 
 
+@mypyc_attr(acyclic=True)
 @dataclass(slots=True, init=False)
 class IndexEntry:
     anchor_id: str
@@ -35,6 +37,7 @@ class IndexEntry:
         self.visible_ms = visible_ms
 
 
+@mypyc_attr(acyclic=True)
 @dataclass(frozen=True, slots=True)
 class IndexedRefund:
     """A refund on its way to its order's anchor, and when its partition read it."""
@@ -51,23 +54,28 @@ class IndexedRefund:
         return self.refund.event_id
 
 
-class IndexStore(Protocol):
-    """Entries and waiting refunds by `order_id` (a Faust table, or dicts in replay)."""
+class IndexStore:
+    """Entries and waiting refunds by `order_id` (a Faust table, or dicts in replay). A base
+    class, not a protocol, as `attribution.OrderMemory`."""
 
-    def entry(self, order_id: str) -> IndexEntry | None: ...
+    def entry(self, order_id: str) -> IndexEntry | None:
+        raise NotImplementedError
 
-    def put_entry(self, order_id: str, entry: IndexEntry) -> None: ...
+    def put_entry(self, order_id: str, entry: IndexEntry) -> None:
+        raise NotImplementedError
 
-    def drop_entry(self, order_id: str) -> None: ...
+    def drop_entry(self, order_id: str) -> None:
+        raise NotImplementedError
 
-    def waiting(self, order_id: str) -> list[IndexedRefund]: ...
+    def waiting(self, order_id: str) -> list[IndexedRefund]:
+        raise NotImplementedError
 
     def set_waiting(self, order_id: str, refunds: list[IndexedRefund]) -> None:
         """Replace the refunds waiting for this order (an empty list forgets them)."""
-        ...
+        raise NotImplementedError
 
 
-class DictIndex:
+class DictIndex(IndexStore):
     """The index in plain dicts: the replay's, and the worker's tests'."""
 
     def __init__(self) -> None:

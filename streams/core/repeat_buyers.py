@@ -21,6 +21,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from streams.core.clock import DAY_MS
 from streams.core.rates import poisson_tail, smoothed_rate
 from streams.core.rules import RepeatBuyers
@@ -29,6 +31,7 @@ from streams.core.state import AnchorState, Bucket
 DAY_S = DAY_MS // 1000
 
 
+@mypyc_attr(acyclic=True)
 @dataclass(slots=True, init=False)
 class RepeatCount:
     """One window's orders and the repeat buyers among its buyers."""

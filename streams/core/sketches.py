@@ -19,6 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 HLL_P = 10
 """2 ** 10 registers: 1 KiB per sketch, about 3.3% standard error."""
 _M = 1 << HLL_P
@@ -81,6 +83,7 @@ class HyperLogLog:
         return cls(bytearray(base64.b64decode(text)))
 
 
+@mypyc_attr(acyclic=True)
 @dataclass(slots=True, init=False)
 class Tally:
     """Counts per key of one bucket, exact up to `exact_max` distinct keys.
@@ -149,6 +152,7 @@ def reduce_to(counts: dict[Any, int], keep: int) -> dict[Any, int]:
     return {k: n - cut for k, n in counts.items() if n > cut}
 
 
+@mypyc_attr(acyclic=True)
 @dataclass(slots=True, init=False)
 class Merged:
     """Several buckets' tallies together: what a window reports."""

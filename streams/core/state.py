@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from schemas import AlertStatus, RuleName, Severity
 from streams.core.facts import parked_id
 from streams.core.sketches import Tally, key_hash
@@ -63,6 +65,7 @@ CLAIM_REASONS = frozenset({"quality", "not_as_described", "counterfeit"})
 """Refund reasons that judge the product itself."""
 
 
+@mypyc_attr(acyclic=True)
 @dataclass(slots=True, init=False)
 class RefundTally:
     """The refunds of one bucket's orders that were requested in one step: counts, not ids.
@@ -131,6 +134,7 @@ class RefundTally:
                    [str(x) for x in d["s"]], buyers, _int(d.get("q", 0)))  # fmt: skip
 
 
+@mypyc_attr(acyclic=True)
 @dataclass(slots=True, init=False)
 class Bucket:
     """Everything counted for one anchor in one step of event time, in bounded space.
@@ -240,6 +244,7 @@ class Bucket:
         )  # fmt: skip
 
 
+@mypyc_attr(acyclic=True)
 @dataclass(slots=True, init=False)
 class PendingRefund:
     """A refund that arrived before its order (topics are consumed independently). It waits in
@@ -285,6 +290,7 @@ class PendingRefund:
                    _num(d["a"]), str(d["r"]), bool(d["sh"]), str(d["an"]))  # fmt: skip
 
 
+@mypyc_attr(acyclic=True)
 @dataclass(slots=True)
 class Episode:
     """The alert state of one rule for one anchor; see `lifecycle`."""
@@ -328,6 +334,7 @@ DECODE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 """What a stored record's content can raise while being read back (not the store's errors)."""
 
 
+@mypyc_attr(acyclic=True)
 @dataclass(slots=True)
 class AnchorState:
     """All that livewatch keeps for one anchor."""

@@ -11,16 +11,17 @@ import heapq
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from contextlib import suppress
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import orjson
 import structlog
 from faust.stores.base import SerializedStore
+from mypy_extensions import mypyc_attr
 
-from streams.core.attribution import OrderRef
-from streams.core.detector import DetectorConfig
+from streams.core.attribution import OrderMemory, OrderRef
+from streams.core.detector import DetectorConfig, StateStore
 from streams.core.facts import RefundFact, parked_fact
-from streams.core.order_index import IndexedRefund, IndexEntry
+from streams.core.order_index import IndexedRefund, IndexEntry, IndexStore
 from streams.core.partition import PartitionTask, Step
 from streams.core.state import (
     DECODE_ERRORS,
@@ -39,16 +40,22 @@ UNSET: Any = object()
 """`Sink.unlanded`'s answer for a key with no write in flight."""
 
 
-class Sink(Protocol):
-    """Where a store's writes go: `TableWriter` in the worker, the table itself in tests."""
+@mypyc_attr(allow_interpreted_subclasses=True)
+class Sink:
+    """Where a store's writes go: `TableWriter` in the worker, the table itself in tests. A
+    base class, not a protocol: compiled, a call through a base class is a direct call, where
+    one through a protocol looks the method up by name (a read and a write or two per event)."""
 
-    def put(self, table: Any, key: str, value: Any) -> None: ...
+    def put(self, table: Any, key: str, value: Any) -> None:
+        raise NotImplementedError
 
-    def delete(self, table: Any, key: str) -> None: ...
+    def delete(self, table: Any, key: str) -> None:
+        raise NotImplementedError
 
     def unlanded(self, table: Any, key: str) -> Any:
         """A value of `key` written and not yet in `table`'s store (None: deleted), read
         before the store; `UNSET` when there is none (see `table_writes`)."""
+        raise NotImplementedError
 
 
 T = TypeVar("T")
@@ -129,7 +136,7 @@ def reset(resets: Counter[str], table: Any, key: str, exc: BaseException) -> Non
     log.error("state_reset", table=name, key=key, error=repr(exc))
 
 
-class DirectSink:
+class DirectSink(Sink):
     """Writes through the table's own mapping interface (Faust's per-record path)."""
 
     def put(self, table: Any, key: str, value: Any) -> None:
@@ -143,7 +150,7 @@ class DirectSink:
         return UNSET  # written at once
 
 
-class TableStates:
+class TableStates(StateStore):
     """Anchor states in a Faust table, behind a cache of live objects and a write buffer.
 
     An anchor is a head record (key `anchor_id`) and one record per bucket in a second table
@@ -235,18 +242,18 @@ class TableStates:
     def flush(self) -> int:
         """Write buffered changes to the table; returns how many records were written."""
         written = 0
-        put, delete = self.sink.put, self.sink.delete
+        sink = self.sink
         for anchor_id in self.dirty:
             state = self.cache[anchor_id]
             for start in state.touched:
-                put(self.buckets, bucket_key(anchor_id, start), state.buckets[start].to_dict())
+                sink.put(self.buckets, bucket_key(anchor_id, start), state.buckets[start].to_dict())
             for start in state.dropped:
-                delete(self.buckets, bucket_key(anchor_id, start))
+                sink.delete(self.buckets, bucket_key(anchor_id, start))
             written += len(state.touched) + len(state.dropped)
             state.touched.clear()
             state.dropped.clear()
             if state.head_stale:
-                put(self.table, anchor_id, state.head_dict())
+                sink.put(self.table, anchor_id, state.head_dict())
                 state.head_stale = False
                 written += 1
         self.dirty.clear()
@@ -263,7 +270,7 @@ class TableStates:
         self.dirty.clear()
 
 
-class TableOrders:
+class TableOrders(OrderMemory):
     """The order memory of the refund join in Faust tables keyed by `order_id`: the orders, and
     the refunds that arrived before their order.
 
@@ -320,14 +327,14 @@ class TableOrders:
             heap = self.expiry[partition]
             for entry in self.new:
                 heapq.heappush(heap, entry)
-        put, delete = self.sink.put, self.sink.delete
+        sink = self.sink
         for order_id, ref in self.orders.items():
-            put(self.table, order_id, ref.to_dict())
+            sink.put(self.table, order_id, ref.to_dict())
         for order_id, refund in self.refunds.items():
             if refund is not None:
-                put(self.waiting_table, order_id, refund.to_dict())
+                sink.put(self.waiting_table, order_id, refund.to_dict())
             else:
-                delete(self.waiting_table, order_id)
+                sink.delete(self.waiting_table, order_id)
         written = len(self.orders) + len(self.refunds)
         self.clear()
         return written
@@ -339,10 +346,10 @@ class TableOrders:
         retention, and from a RocksDB store only when written again."""
         heap = self.expiry.get(partition)
         deleted = 0
-        delete = self.sink.delete
+        sink = self.sink
         while heap and heap[0][0] < before_ms:
             _, order_id, waiting = heapq.heappop(heap)
-            delete(self.waiting_table if waiting else self.table, order_id)
+            sink.delete(self.waiting_table if waiting else self.table, order_id)
             deleted += 1
         return deleted
 
@@ -362,7 +369,7 @@ class TableOrders:
         self.expiry.clear()
 
 
-class TableIndex:
+class TableIndex(IndexStore):
     """The order index (see `core.order_index`) in two Faust tables keyed by `order_id`.
 
     Writes are buffered and flushed with the partition's other state, after the records the
@@ -404,18 +411,18 @@ class TableIndex:
 
     def flush(self) -> int:
         """Write the buffered changes (on the partition the tables are routed to)."""
-        put, delete = self.sink.put, self.sink.delete
+        sink = self.sink
         for order_id, entry in self.new_entries.items():
             if entry is None:
-                delete(self.entries, order_id)
+                sink.delete(self.entries, order_id)
             else:
-                put(self.entries, order_id, [entry.anchor_id, entry.visible_ms])
+                sink.put(self.entries, order_id, [entry.anchor_id, entry.visible_ms])
         for order_id, refunds in self.new_waiting.items():
             if refunds:
                 records = [[r.refund.to_list(), r.visible_ms] for r in refunds]
-                put(self.waiting_table, order_id, records)
+                sink.put(self.waiting_table, order_id, records)
             else:
-                delete(self.waiting_table, order_id)
+                sink.delete(self.waiting_table, order_id)
         written = len(self.new_entries) + len(self.new_waiting)
         self.clear()
         return written

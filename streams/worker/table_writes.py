@@ -45,7 +45,7 @@ from streams.worker.faust_private import (
     set_record_count,
     store_write,
 )
-from streams.worker.stores import UNSET, serialized
+from streams.worker.stores import UNSET, Sink, serialized
 
 MAX_BATCH_BYTES = 512 * 1024
 """One produce batch; below the producer's 1 MB request limit, above any one record (64 KiB)."""
@@ -66,7 +66,7 @@ def encode(value: Any) -> bytes:
     return orjson.dumps(value, option=_OPTIONS).decode().encode()
 
 
-class TableWriter:
+class TableWriter(Sink):
     """Buffers the table writes made during one batch: changelog records and local writes."""
 
     def __init__(self, app: Any) -> None:

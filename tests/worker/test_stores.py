@@ -18,7 +18,7 @@ from streams.devtools.sim.generator import SimConfig, Simulation
 from streams.devtools.sim.hot import hot_session
 from streams.pipeline import build_detector
 from streams.settings import Settings
-from streams.worker.stores import UNSET, TableOrders, TableStates
+from streams.worker.stores import UNSET, Sink, TableOrders, TableStates
 from tests import factories
 
 LIMIT = 64 * 1024
@@ -183,7 +183,7 @@ def test_a_store_that_fails_is_an_infrastructure_error_not_a_bad_record() -> Non
     assert issubclass(StorageError, INFRASTRUCTURE)
 
 
-class HeldSink:
+class HeldSink(Sink):
     """Writes through to the table, or holds them back while `holding`: a batch whose
     changelog records are not on the broker yet, so not in the local store either."""
 
