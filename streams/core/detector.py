@@ -176,14 +176,17 @@ class Detector:
     def _step(self) -> int:
         return self.config.windows.step_ms
 
-    def _admit(self, state: AnchorState, fact: Fact, seen_ms: int | None, judged: bool) -> bool:
+    def _admit(
+        self, state: AnchorState, fact: Fact, seen_ms: int | None, judged: bool,
+        remembered: OrderRef | None = None,
+    ) -> bool:  # fmt: skip
         """Late and duplicate events are counted and skipped (`judged`: lateness was decided
-        upstream)."""
+        upstream). `remembered`: a refund's order as the order memory has it (see `_seen`)."""
         kind = fact.kind
         if not judged and is_late(fact.t, seen_ms, self.config.grace_ms):
             self.stats.outcomes[(kind, "late")] += 1
             return False
-        if self._seen(state, fact):
+        if self._seen(state, fact, remembered):
             self.stats.outcomes[(kind, "duplicate")] += 1
             return False
         self.stats.outcomes[(kind, "ok")] += 1
@@ -199,20 +202,21 @@ class Detector:
             ids[fact.event_id] = fact.t
         return True
 
-    def _seen(self, state: AnchorState, fact: Fact) -> bool:
+    def _seen(self, state: AnchorState, fact: Fact, remembered: OrderRef | None) -> bool:
         """Whether this event was counted already (a redelivery).
 
         Complaints are recognised by their recent ids (deferred ones included); orders by the
         order memory, refunds by the refund their order counted (or the one waiting for it),
-        and either, while still waiting to become visible (deferred), by its id."""
+        and either, while still waiting to become visible (deferred), by its id. A refund's
+        order (`remembered`) was read by the caller, whatever its age: read again, a stored
+        record is decoded again."""
         if isinstance(fact, ComplaintFact):
             return fact.event_id in state.recent_ids.get(fact.kind, {})
         if isinstance(fact, OrderFact):
             known = self.orders.get(fact.order_id) is not None
         else:
-            ref = self.orders.get(fact.order_id)
-            if ref is not None:
-                known = ref.refund_event == fact.event_id
+            if remembered is not None:
+                known = remembered.refund_event == fact.event_id
             else:
                 waiting = self.orders.waiting(fact.order_id)
                 known = waiting is not None and waiting.refund_event_id == fact.event_id
@@ -275,20 +279,23 @@ class Detector:
         return True
 
     def _order_of(self, order_id: str, t: int) -> OrderRef | None:
-        ref = self.orders.get(order_id)
+        return self._within_horizon(self.orders.get(order_id), t)
+
+    def _within_horizon(self, ref: OrderRef | None, t: int) -> OrderRef | None:
         if ref is not None and t - ref.placed_ms > self.config.order_horizon_ms:
             return None  # remembered past the horizon: as good as unknown
         return ref
 
     def _refund(self, fact: RefundFact, seen_ms: int | None, judged: bool) -> str | None:
-        ref = self._order_of(fact.order_id, fact.t)
+        remembered = self.orders.get(fact.order_id)
+        ref = self._within_horizon(remembered, fact.t)
         anchor_id = ref.anchor_id if ref else fact.anchor_id
         if anchor_id is None:
             self.stats.outcomes[("refunds", "ok")] += 1
             self.stats.attribution["unattributed"] += 1
             return None
         state = self._load(anchor_id, fact.t)
-        if not self._admit(state, fact, seen_ms, judged):
+        if not self._admit(state, fact, seen_ms, judged, remembered):
             return None
         self._begin_by(state, fact.t)
         if not self._defer(state, fact, seen_ms):
