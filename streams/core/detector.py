@@ -29,7 +29,7 @@ from streams.core.facts import (
 )
 from streams.core.lifecycle import advance, close
 from streams.core.pace import RefundPace, read_horizon, taught_by
-from streams.core.registry import Gate, gates, reaches
+from streams.core.registry import Gate, burst_window, gates, reaches
 from streams.core.repeat_buyers import count_repeat_buyers
 from streams.core.rulebook import RuleBook
 from streams.core.rules import Rules
@@ -116,6 +116,9 @@ class Detector:
         """What the folds and the pace read of the live rules, as plain numbers."""
         self._known_gates: dict[int, _Gates] = {}
         """Per rule set in use (few are), by id."""
+        self._burst = 0
+        self._burst_of: tuple[int, int] | None = None
+        """The book (by id) and how many sets it held when `_burst` was worked out."""
         self.pace = RefundPace()
         """The refund pace of a detector driven directly, as one partition (a `PartitionTask`
         passes its own)."""
@@ -488,7 +491,7 @@ class Detector:
         (live and shadow) could cross with the buckets it sees (None: none, until new events
         come)."""
         if bound is None:
-            bound = held(state, nxt)
+            bound = held(state, nxt, self._step, self._burst_ms())
         floors = self._floors_at(nxt)
         if _reaches_any(bound, floors):
             return nxt
@@ -506,6 +509,20 @@ class Detector:
         floors = self._gates(book.live_at(boundary_ms)[1]).floors
         shadow = book.shadow_at(boundary_ms)
         return floors if shadow is None else floors + self._gates(shadow[1]).floors
+
+    def _burst_ms(self) -> int:
+        """The burst window `held` bounds (see `registry.burst_window`): the longest of every
+        rule set the book holds, so it covers the window of whichever is in force (live or
+        shadow) at the boundary judged. Worked out again when the book gains a set."""
+        book = self.book
+        sets = book.sets
+        known = (id(book), len(sets["live"]) + len(sets["shadow"]))
+        if known != self._burst_of:
+            rule_sets = [self.rules, book.base]
+            rule_sets.extend(s.rules for kind in sets.values() for s in kind if s.rules is not None)
+            self._burst = burst_window(rule_sets, self.config.windows)
+            self._burst_of = known
+        return self._burst
 
     def _gates(self, rules: Rules | None) -> _Gates:
         known = self._known_gates.get(id(rules))
@@ -577,7 +594,7 @@ class Detector:
                 stale.sort()
                 self._fold(state, stale, boundary_ms, pace)
             state.low_ms = oldest if low is None else low
-        bound = held(state, boundary_ms + self._step)
+        bound = held(state, boundary_ms + self._step, self._step, self._burst_ms())
         return self._evaluate(state, boundary_ms, pace, bound), bound
 
     def _forget_ids(self, state: AnchorState, oldest_ms: int) -> None:
@@ -811,7 +828,14 @@ class _Gates(NamedTuple):
 
 
 def _reaches_any(bound: Held, floors: tuple[Held, ...]) -> bool:
-    return any(reaches(bound, floor) for floor in floors)
+    """Whether some floor is reached in its totals. The burst is left out: carried over the
+    buckets ahead, it takes in every order they hold, which picks as many boundaries to walk
+    as the totals do, each then walking the buckets ahead again. The gate before each rule
+    (`_judge`) reads it, at the boundary judged."""
+    return any(
+        bound.orders >= floor.orders and bound.quality_complaints >= floor.quality_complaints
+        for floor in floors
+    )
 
 
 class _Plain(NamedTuple):

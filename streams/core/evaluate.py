@@ -156,33 +156,57 @@ class Held:
 
     orders: int
     quality_complaints: int
+    burst: int
+    """At least the most orders any window of the burst length (see `held`) holds among these
+    buckets: `order_concentration` reads ten minutes, and an anchor with the hour's 25
+    orders spread out cannot cross it. Adding a bucket adds its orders (a window that takes
+    the bucket in holds at most it and what a window held before)."""
 
-    def __init__(self, orders: int, quality_complaints: int) -> None:
+    def __init__(self, orders: int, quality_complaints: int, burst: int) -> None:
         # Written out, not made by @dataclass: mypyc compiles this one (see `streams.compiled`).
         self.orders = orders
         self.quality_complaints = quality_complaints
+        self.burst = burst
 
     def __add__(self, other: Held) -> Held:
-        return Held(self.orders + other.orders, self.quality_complaints + other.quality_complaints)
+        return Held(
+            self.orders + other.orders,
+            self.quality_complaints + other.quality_complaints,
+            self.burst + other.burst,
+        )
 
 
-def held(state: AnchorState, before_ms: int | None = None) -> Held:
-    """`Held` in one pass over the buckets (those that start before `before_ms`, if given):
-    the gate before the rules (most anchors at most boundaries hold too few orders for any
-    rule to cross)."""
+def held(state: AnchorState, before_ms: int, step_ms: int, burst_ms: int) -> Held:
+    """`Held` in one pass over the buckets that start before `before_ms` (a boundary: the
+    gate before the rules, as most anchors at most boundaries hold too few orders for any rule
+    to cross), for the boundaries from the one a step before it on. `burst_ms`: the longest
+    window a rule's `Held.burst` floor stands for, in whole steps (0: none; the burst is then
+    every order held). The windows of that length ending at those boundaries cover the
+    `burst_ms / step_ms + 1` steps before `before_ms`, and each leaves out the first or the
+    last of them; later ones see fewer of these buckets."""
     orders = quality = 0
+    low = before_ms - step_ms - burst_ms
+    last = before_ms - step_ms
+    recent = first = final = 0
     for start, b in state.buckets.items():
-        if before_ms is not None and start >= before_ms:
+        if start >= before_ms:
             continue
-        orders += b.orders
+        n = b.orders
+        orders += n
+        if start >= low:
+            recent += n
+            if start == low:
+                first = n
+            elif start == last:
+                final = n
         if b.complaints:
             quality += _quality(b)
-    return Held(orders, quality)
+    return Held(orders, quality, recent - min(first, final) if burst_ms else orders)
 
 
 def held_in(bucket: Bucket) -> Held:
     """What one bucket adds to `Held`."""
-    return Held(bucket.orders, _quality(bucket) if bucket.complaints else 0)
+    return Held(bucket.orders, _quality(bucket) if bucket.complaints else 0, bucket.orders)
 
 
 def _quality(bucket: Bucket) -> int:

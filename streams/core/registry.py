@@ -4,7 +4,7 @@ function in `evaluate`, and an entry here; the detector, the metrics and the doc
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +16,7 @@ from streams.core.evaluate import (
     order_concentration,
     quality_complaints,
     refund_spike,
+    whole_steps,
 )
 from streams.core.pace import RefundPace
 from streams.core.rules import Rules
@@ -35,6 +36,9 @@ class RuleSpec:
     """The least an anchor must hold for the rule's settings to cross: with less its verdict
     is quiet here and at every later boundary until new events come (see `evaluate.Held`).
     Each is the first check its judge makes, on a bound of the same sum."""
+    burst_s: Callable[[Any], int] | None = None
+    """The window, in seconds, that the floor's `burst` is counted over (None: the floor
+    asks no burst)."""
 
     def enabled(self, rules: Rules) -> Any | None:
         """The rule's settings when it is on, else None."""
@@ -47,7 +51,11 @@ class RuleSpec:
 
 def reaches(held: Held, floor: Held) -> bool:
     """Whether `held` is at or over `floor` in every count."""
-    return held.orders >= floor.orders and held.quality_complaints >= floor.quality_complaints
+    return (
+        held.orders >= floor.orders
+        and held.quality_complaints >= floor.quality_complaints
+        and held.burst >= floor.burst
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,12 +77,25 @@ def gates(rules: Rules | None) -> tuple[Gate, ...]:
     return tuple(found)
 
 
+def burst_window(rule_sets: Iterable[Rules], w: Windows) -> int:
+    """The longest window any floor's `burst` stands for in these rule sets (rounded up to
+    whole steps; 0: no rule on asks one): `evaluate.held` bounds the windows of this length,
+    which bounds every shorter one too."""
+    longest = 0
+    for rules in rule_sets:
+        for spec in REGISTRY:
+            settings = spec.enabled(rules) if spec.burst_s is not None else None
+            if spec.burst_s is not None and settings is not None:
+                longest = max(longest, whole_steps(spec.burst_s(settings), w))
+    return longest
+
+
 REGISTRY: tuple[RuleSpec, ...] = (
     RuleSpec(
         RuleName.REFUND_AFTER_ORDER_SPIKE,
         lambda rules: rules.refund_after_order_spike,
         refund_spike,
-        lambda rule: Held(orders=rule.min_orders_long, quality_complaints=0),
+        lambda rule: Held(orders=rule.min_orders_long, quality_complaints=0, burst=0),
     ),
     RuleSpec(
         RuleName.QUALITY_COMPLAINTS,
@@ -82,7 +103,7 @@ REGISTRY: tuple[RuleSpec, ...] = (
         lambda state, end_ms, w, rule, watching, _: quality_complaints(
             state, end_ms, w, rule, watching
         ),
-        lambda rule: Held(orders=0, quality_complaints=rule.lowest_count()),
+        lambda rule: Held(orders=0, quality_complaints=rule.lowest_count(), burst=0),
     ),
     RuleSpec(
         RuleName.ORDER_CONCENTRATION,
@@ -90,7 +111,9 @@ REGISTRY: tuple[RuleSpec, ...] = (
         lambda state, end_ms, w, rule, watching, _: order_concentration(
             state, end_ms, w, rule, watching
         ),
-        lambda rule: Held(orders=rule.min_orders, quality_complaints=0),
+        # its first check: `min_orders` in its window, which `burst` bounds (see `burst_window`)
+        lambda rule: Held(orders=rule.min_orders, quality_complaints=0, burst=rule.min_orders),
+        lambda rule: rule.window_s,
     ),
 )
 """Every rule, in the order a boundary evaluates them (so the order of its alerts)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from streams.core.evaluate import (
     Verdict,
     _after_concentration,
     _too_few_early,
+    held,
     spike_bars,
 )
 from streams.core.rates import poisson_tail
@@ -394,3 +396,26 @@ def test_a_verdicts_details_are_worked_out_once_and_only_when_read() -> None:
     assert calls == [1]
     given = Verdict(RuleName.QUALITY_COMPLAINTS, QUIET, 0, 60_000, session_id="s")
     assert given.details == ({}, {}, "s", {})
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_burst_held_bounds_every_window_the_boundaries_from_there_on_read(seed: int) -> None:
+    """`held`'s burst is at least the orders of every window of its length that a boundary
+    from the one a step before `before_ms` on reads (buckets ahead of `before_ms` left out, as
+    the detector adds them itself), and it is exact at one of the first two."""
+    rng = random.Random(seed)
+    step, size = 60_000, rng.choice([1, 3, 10]) * 60_000
+    state = AnchorState("a")
+    for minute in rng.sample(range(60), rng.randint(0, 40)):
+        state.bucket(minute * step).orders = rng.randint(0, 9)
+    before = rng.randint(0, 60) * step
+    bound = held(state, before, step, size)
+    seen = {s: b.orders for s, b in state.buckets.items() if s < before}
+    windows = [
+        sum(n for s, n in seen.items() if end - size <= s < end)
+        for end in range(before - step, before + size + step, step)
+    ]
+    assert bound.burst >= max(windows)
+    assert bound.burst == max(windows[:2])
+    assert bound.orders == sum(seen.values())
+    assert held(state, before, step, 0).burst == bound.orders

@@ -9,7 +9,7 @@ import pytest
 
 from schemas import RuleName
 from streams.core import detector, registry
-from streams.core.evaluate import Held, Verdict, held
+from streams.core.evaluate import Held, Verdict, held, whole_steps
 from streams.core.registry import REGISTRY, RuleSpec
 from streams.core.rulebook import RuleBook, RuleSet
 from streams.core.rules import load_rules
@@ -60,14 +60,17 @@ def test_a_rule_that_cannot_cross_with_what_the_anchor_holds_is_quiet(
         def judge(state: AnchorState, end_ms: int, w: Any, rule: Any, watching: bool,
                   pace: Any) -> Verdict:  # fmt: skip
             verdict = spec.judge(state, end_ms, w, rule, watching, pace)
-            if watching or spec.can_cross(rule, held(state, end_ms + w.step_ms)):
+            burst_ms = whole_steps(spec.burst_s(rule), w) if spec.burst_s else 0
+            if watching or spec.can_cross(
+                rule, held(state, end_ms + w.step_ms, w.step_ms, burst_ms)
+            ):
                 seen["judged"] += 1
             else:
                 seen["gated"] += 1
                 assert not verdict.signal.crossing, (spec.name, state.anchor_id, end_ms)
             return verdict
 
-        return RuleSpec(spec.name, spec.settings, judge, lambda rule: Held(0, 0))
+        return RuleSpec(spec.name, spec.settings, judge, lambda rule: Held(0, 0, 0))
 
     monkeypatch.setattr(registry, "REGISTRY", tuple(ungated(spec) for spec in REGISTRY))
     # and every boundary walked while the anchor holds a bucket, whatever the gate says
