@@ -29,7 +29,7 @@ from streams.core.facts import (
 )
 from streams.core.lifecycle import advance, close
 from streams.core.pace import RefundPace, read_horizon, taught_by
-from streams.core.registry import Gate, burst_window, gates, reaches
+from streams.core.registry import Gate, burst_window, gates, reaches, reaches_totals
 from streams.core.repeat_buyers import count_repeat_buyers
 from streams.core.rulebook import RuleBook
 from streams.core.rules import Rules
@@ -181,10 +181,11 @@ class Detector:
 
     def _admit(
         self, state: AnchorState, fact: Fact, seen_ms: int | None, judged: bool,
-        remembered: OrderRef | None = None,
+        remembered: OrderRef | None,
     ) -> bool:  # fmt: skip
         """Late and duplicate events are counted and skipped (`judged`: lateness was decided
-        upstream). `remembered`: a refund's order as the order memory has it (see `_seen`)."""
+        upstream). `remembered`: a refund's order as the order memory has it (see `_seen`;
+        None for orders and complaints, and for a refund whose order it does not hold)."""
         kind = fact.kind
         if not judged and is_late(fact.t, seen_ms, self.config.grace_ms):
             self.stats.outcomes[(kind, "late")] += 1
@@ -240,7 +241,7 @@ class Detector:
 
     def _order(self, fact: OrderFact, seen_ms: int | None, judged: bool) -> str | None:
         state = self._load(fact.anchor_id, fact.t)
-        if not self._admit(state, fact, seen_ms, judged):
+        if not self._admit(state, fact, seen_ms, judged, None):
             return None
         self._begin_by(state, fact.t)
         if not self._defer(state, fact, seen_ms):
@@ -346,7 +347,7 @@ class Detector:
 
     def _complaint(self, fact: ComplaintFact, seen_ms: int | None, judged: bool) -> str | None:
         state = self._load(fact.anchor_id, fact.t)
-        if not self._admit(state, fact, seen_ms, judged):
+        if not self._admit(state, fact, seen_ms, judged, None):
             return None
         self._begin_by(state, fact.t)
         if not self._defer(state, fact, seen_ms):
@@ -832,10 +833,7 @@ def _reaches_any(bound: Held, floors: tuple[Held, ...]) -> bool:
     buckets ahead, it takes in every order they hold, which picks as many boundaries to walk
     as the totals do, each then walking the buckets ahead again. The gate before each rule
     (`_judge`) reads it, at the boundary judged."""
-    return any(
-        bound.orders >= floor.orders and bound.quality_complaints >= floor.quality_complaints
-        for floor in floors
-    )
+    return any(reaches_totals(bound, floor) for floor in floors)
 
 
 class _Plain(NamedTuple):

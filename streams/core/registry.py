@@ -51,11 +51,12 @@ class RuleSpec:
 
 def reaches(held: Held, floor: Held) -> bool:
     """Whether `held` is at or over `floor` in every count."""
-    return (
-        held.orders >= floor.orders
-        and held.quality_complaints >= floor.quality_complaints
-        and held.burst >= floor.burst
-    )
+    return reaches_totals(held, floor) and held.burst >= floor.burst
+
+
+def reaches_totals(held: Held, floor: Held) -> bool:
+    """Whether `held` is at or over `floor` in its totals, the burst left out."""
+    return held.orders >= floor.orders and held.quality_complaints >= floor.quality_complaints
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +85,10 @@ def burst_window(rule_sets: Iterable[Rules], w: Windows) -> int:
     longest = 0
     for rules in rule_sets:
         for spec in REGISTRY:
-            settings = spec.enabled(rules) if spec.burst_s is not None else None
-            if spec.burst_s is not None and settings is not None:
+            if spec.burst_s is None:
+                continue
+            settings = spec.enabled(rules)
+            if settings is not None:
                 longest = max(longest, whole_steps(spec.burst_s(settings), w))
     return longest
 
