@@ -83,47 +83,82 @@ def serialized(store: Any) -> bool:
     return found
 
 
-def stored(table: Any, key: str, sink: Sink | None = None) -> Any | None:
-    """The table's value for `key`, or None: what `sink` has in flight for it (see
-    `Sink.unlanded`), else read from its store as Faust's `get` reads it, but without the
-    KeyError round trip and sensor call per read, which cost a tenth of the worker's time (most
-    reads of the order memory and the index miss: the order is new). A plain mapping (tests)
-    is read as one. The store failing raises `StorageError`; a stored value that cannot be
-    decoded raises what decoding raises (see `load`)."""
-    if sink is not None:
-        flying = sink.unlanded(table, key)
-        if flying is not UNSET:
-            return flying
-    store = getattr(table, "data", None)
-    try:
+_UNRESOLVED, _MEMORY, _SERIALIZED_STORE, _MAPPING = 0, 1, 2, 3
+
+
+class TableView:
+    """Reads of one table's values (see `get`), its store found at the first read: the
+    table's `data` is a property (interpreted code), and with the store's class and layout
+    asked once, not at each of the four reads an order makes (most of which miss), a read of
+    the memory store is a dict lookup. Faust makes a table's store once and never replaces it
+    (the memory store's dict is cleared in place)."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+        self.kind = _UNRESOLVED
+        self.store: Any = None
+        self.values: Any = None
+        """The memory store's dict, or the mapping read (a plain one in tests)."""
+
+    def _resolve(self) -> int:
+        table = self.table
+        store = getattr(table, "data", None)
+        self.store = store
         if serialized(store):  # RocksDB: bytes under the encoded key
-            raw = store_get(store, key)
+            self.kind = _SERIALIZED_STORE
         elif store is not None and hasattr(store, "data"):  # memory store: a dict inside
-            value = store.data.get(key)
-            # Bytes as `TableWriter` writes them; a value Faust recovered from the changelog
-            # (a restart) is decoded already.
-            return orjson.loads(value) if isinstance(value, bytes) else value
+            self.kind, self.values = _MEMORY, store.data
         else:
-            return table.get(key)
-    except Exception as exc:
-        name = getattr(table, "name", type(table).__name__)
-        raise StorageError(f"reading {key!r} from table {name}: {exc!r}") from exc
-    return None if raw is None else store_decode(store, raw)
+            self.kind, self.values = _MAPPING, table
+        return self.kind
+
+    def get(self, key: str, sink: Sink | None = None) -> Any | None:
+        """The table's value for `key`, or None: what `sink` has in flight for it (see
+        `Sink.unlanded`), else read from its store as Faust's `get` reads it, but without the
+        KeyError round trip and sensor call per read, which cost a tenth of the worker's time
+        (most reads of the order memory and the index miss: the order is new). The store
+        failing raises `StorageError`; a stored value that cannot be decoded raises what
+        decoding raises (see `load`)."""
+        if sink is not None:
+            flying = sink.unlanded(self.table, key)
+            if flying is not UNSET:
+                return flying
+        kind = self.kind
+        raw: Any  # bytes from RocksDB, anything from a mapping (typed, compiled code checks it)
+        try:
+            if kind == _UNRESOLVED:
+                kind = self._resolve()
+            raw = store_get(self.store, key) if kind == _SERIALIZED_STORE else self.values.get(key)
+        except Exception as exc:
+            name = getattr(self.table, "name", type(self.table).__name__)
+            raise StorageError(f"reading {key!r} from table {name}: {exc!r}") from exc
+        if raw is None or kind == _MAPPING:
+            return raw
+        if kind == _SERIALIZED_STORE:
+            return store_decode(self.store, raw)
+        # The memory store: bytes as `TableWriter` writes them; a value Faust recovered from
+        # the changelog (a restart) is decoded already.
+        return orjson.loads(raw) if isinstance(raw, bytes) else raw
+
+
+def stored(table: Any, key: str, sink: Sink | None = None) -> Any | None:
+    """One read of `table` (see `TableView.get`)."""
+    return TableView(table).get(key, sink)
 
 
 def load(
-    table: Any, key: str, decode: Callable[[Any], T], resets: Counter[str], sink: Any
+    view: TableView, key: str, decode: Callable[[Any], T], resets: Counter[str], sink: Any
 ) -> T | None:
     """The table's record for `key`, decoded; None when there is none, or when it cannot be
     decoded: then it is reset (see `reset`) and deleted through `sink`."""
-    raw = stored(table, key, sink)
+    raw = view.get(key, sink)
     if raw is None:
         return None
     try:
         return decode(raw)
     except DECODE_ERRORS as exc:
-        reset(resets, table, key, exc)
-        sink.delete(table, key)
+        reset(resets, view.table, key, exc)
+        sink.delete(view.table, key)
         return None
 
 
@@ -167,6 +202,8 @@ class TableStates(StateStore):
     ) -> None:  # fmt: skip
         self.table = table
         self.buckets = buckets
+        self.heads = TableView(table)
+        self.bucket_records = TableView(buckets)
         self.sink = sink if sink is not None else DirectSink()
         self.cache: dict[str, AnchorState] = {}
         self.dirty: set[str] = set()
@@ -197,7 +234,7 @@ class TableStates(StateStore):
     def _read(self, anchor_id: str, repair: bool) -> AnchorState | None:
         """The stored state, or None; with `repair`, an unreadable one is counted and its
         records deleted (see `_drop`)."""
-        head = stored(self.table, anchor_id, self.sink)
+        head = self.heads.get(anchor_id, self.sink)
         if head is None:
             return None
         try:
@@ -216,7 +253,7 @@ class TableStates(StateStore):
         AnchorState.check_version(head)
         buckets = {}
         for start in head.get("bs", ()):
-            raw = stored(self.buckets, bucket_key(anchor_id, start), self.sink)
+            raw = self.bucket_records.get(bucket_key(anchor_id, start), self.sink)
             if raw is not None:
                 buckets[int(start)] = Bucket.from_dict(raw)
         return AnchorState.from_head(head, buckets)
@@ -286,6 +323,8 @@ class TableOrders(OrderMemory):
     ) -> None:  # fmt: skip
         self.table = table
         self.waiting_table = waiting
+        self.known = TableView(table)
+        self.known_waiting = TableView(waiting)
         self.sink = sink if sink is not None else DirectSink()
         self.resets = resets if resets is not None else Counter()
         self.orders: dict[str, OrderRef] = {}
@@ -301,7 +340,7 @@ class TableOrders(OrderMemory):
         buffered = self.orders.get(order_id)
         if buffered is not None:
             return buffered
-        return load(self.table, order_id, _order_ref, self.resets, self.sink)
+        return load(self.known, order_id, _order_ref, self.resets, self.sink)
 
     def put(self, order_id: str, ref: OrderRef) -> None:
         if ref.refund_event is None:  # a new order (marking it refunded puts it again)
@@ -311,7 +350,7 @@ class TableOrders(OrderMemory):
     def waiting(self, order_id: str) -> PendingRefund | None:
         if order_id in self.refunds:
             return self.refunds[order_id]
-        return load(self.waiting_table, order_id, _pending_refund, self.resets, self.sink)
+        return load(self.known_waiting, order_id, _pending_refund, self.resets, self.sink)
 
     def wait(self, order_id: str, refund: PendingRefund) -> None:
         self.new.append((refund.requested_ms, order_id, True))
@@ -383,6 +422,8 @@ class TableIndex(IndexStore):
     ) -> None:  # fmt: skip
         self.entries = entries
         self.waiting_table = waiting
+        self.known = TableView(entries)
+        self.known_waiting = TableView(waiting)
         self.sink = sink if sink is not None else DirectSink()
         self.resets = resets if resets is not None else Counter()
         self.new_entries: dict[str, IndexEntry | None] = {}
@@ -392,7 +433,7 @@ class TableIndex(IndexStore):
     def entry(self, order_id: str) -> IndexEntry | None:
         if order_id in self.new_entries:
             return self.new_entries[order_id]
-        return load(self.entries, order_id, _index_entry, self.resets, self.sink)
+        return load(self.known, order_id, _index_entry, self.resets, self.sink)
 
     def put_entry(self, order_id: str, entry: IndexEntry) -> None:
         self.new_entries[order_id] = entry
@@ -403,7 +444,7 @@ class TableIndex(IndexStore):
     def waiting(self, order_id: str) -> list[IndexedRefund]:
         if order_id in self.new_waiting:
             return self.new_waiting[order_id]
-        found = load(self.waiting_table, order_id, _waiting_refunds, self.resets, self.sink)
+        found = load(self.known_waiting, order_id, _waiting_refunds, self.resets, self.sink)
         return found or []
 
     def set_waiting(self, order_id: str, refunds: list[IndexedRefund]) -> None:

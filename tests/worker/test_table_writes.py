@@ -10,7 +10,7 @@ from faust.serializers import codecs
 from faust.stores.base import SerializedStore
 from faust.stores.rocksdb import Store as RocksDBStore
 
-from streams.worker.stores import stored
+from streams.worker.stores import TableView, stored
 from streams.worker.table_writes import TableWriter, _batches, encode
 
 
@@ -50,6 +50,27 @@ def test_the_memory_store_keeps_the_changelog_bytes_and_reads_back_the_value() -
     writer.delete(table, "anchor-1@60000")
     writer._apply(writer.seal())
     assert stored(table, "anchor-1@60000") is None
+
+
+def test_a_view_finds_the_store_once_and_reads_what_is_written_after() -> None:
+    """A table's reads go through a view that finds its store at the first read (the table's
+    `data` is a property): writes made after that, by the writer or by Faust's recovery, are
+    read all the same, and a record that is not JSON is the decoder's error (the reader
+    resets it), not the store's."""
+    app = faust.App("table-writes-test", store="memory://", broker="kafka://127.0.0.1:1")
+    table = app.Table("orders", partitions=1)
+    view = TableView(table)
+    assert view.get("o-1") is None
+    writer = TableWriter(app)
+    writer.route(_Message("orders-topic", 0))
+    writer.put(table, "o-1", {"t": 1})
+    writer._apply(writer.seal())
+    table.data.data["o-2"] = {"t": 2}  # as Faust's recovery writes a memory store
+    assert view.get("o-1") == {"t": 1} and view.get("o-2") == {"t": 2}
+    table.data.data["o-3"] = b"{not json"
+    with pytest.raises(ValueError):
+        view.get("o-3")
+    assert TableView({"plain": [1]}).get("plain") == [1]  # a mapping (tests) is read as one
 
 
 def test_writes_sealed_and_not_yet_in_the_store_are_read_before_it() -> None:
