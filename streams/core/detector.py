@@ -496,7 +496,13 @@ class Detector:
         floors = self._floors_at(nxt)
         if _reaches_any(bound, floors):
             return nxt
-        for start in sorted(s for s in state.buckets if s >= nxt):
+        # A list, not a generator: compiled, the comprehension is a plain loop (most anchors
+        # hold no bucket ahead of the boundary).
+        ahead = [s for s in state.buckets if s >= nxt]
+        if not ahead:
+            return None
+        ahead.sort()
+        for start in ahead:
             bound += held_in(state.buckets[start])
             if _reaches_any(bound, floors):
                 return start + self._step
@@ -544,12 +550,15 @@ class Detector:
         step = self._step
         since = state.paced_to_ms
         first = None if since is None else since + (-since) % step
-        due = [s for s in state.buckets if first is None or s >= first]
-        if not due:
+        earliest: int | None = None
+        for s in state.buckets:
+            if (first is None or s >= first) and (earliest is None or s < earliest):
+                earliest = s
+        if earliest is None:
             return None
         # taught once `_taught_upto` passes the bucket's start (it trails each boundary by lag)
         lag = nxt - self._taught_upto(nxt, early.within_s * 1000)
-        return bucket_start(min(due) + lag, step) + step
+        return bucket_start(earliest + lag, step) + step
 
     def _taught_upto(self, boundary_ms: int, within_ms: int) -> int:
         """Buckets that start before this are taught to the pace by `boundary_ms`: their early
