@@ -138,7 +138,7 @@ class TableWriter(Sink):
                             store_write(store, key_bytes, raw)
                     continue
                 # The memory store keeps the changelog's bytes, as RocksDB does (a decoded
-                # bucket, nested dicts and lists, took ten times the memory; `stores.stored`
+                # bucket, nested dicts and lists, took ten times the memory; `stores.TableView`
                 # decodes them on read), in a plain dict: written here directly, not through
                 # the store's mapping methods, a Python call per write.
                 data: Any = getattr(store, "data", None)
