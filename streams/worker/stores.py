@@ -141,11 +141,6 @@ class TableView:
         return orjson.loads(raw) if isinstance(raw, bytes) else raw
 
 
-def stored(table: Any, key: str, sink: Sink | None = None) -> Any | None:
-    """One read of `table` (see `TableView.get`)."""
-    return TableView(table).get(key, sink)
-
-
 def load(
     view: TableView, key: str, decode: Callable[[Any], T], resets: Counter[str], sink: Any
 ) -> T | None:

@@ -10,7 +10,7 @@ from faust.serializers import codecs
 from faust.stores.base import SerializedStore
 from faust.stores.rocksdb import Store as RocksDBStore
 
-from streams.worker.stores import TableView, stored
+from streams.worker.stores import TableView
 from streams.worker.table_writes import TableWriter, _batches, encode
 
 
@@ -33,10 +33,11 @@ def test_the_store_methods_the_writer_calls_are_there() -> None:
 
 def test_the_memory_store_keeps_the_changelog_bytes_and_reads_back_the_value() -> None:
     """A decoded bucket (nested dicts and lists) took ten times the memory of its JSON: the
-    memory store keeps the bytes, `stored` decodes them, and a value Faust itself recovered
+    memory store keeps the bytes, a `TableView` decodes them, and a value Faust itself recovered
     into the store (decoded) still reads."""
     app = faust.App("table-writes-test", store="memory://", broker="kafka://127.0.0.1:1")
     table = app.Table("states", partitions=1)
+    read = TableView(table).get
     writer = TableWriter(app)
     writer.route(_Message("states-topic", 0))
     value = {"o": 3, "b": {"c": [[12345678901234567890, 2]], "n": 2}, "so": ["o-1"]}
@@ -44,12 +45,12 @@ def test_the_memory_store_keeps_the_changelog_bytes_and_reads_back_the_value() -
     writer._apply(writer.seal())
     kept = table.data.data["anchor-1@60000"]
     assert isinstance(kept, bytes) and len(kept) < 100
-    assert stored(table, "anchor-1@60000") == value
+    assert read("anchor-1@60000") == value
     table.data.data["recovered"] = value  # as Faust's recovery writes a memory store
-    assert stored(table, "recovered") == value
+    assert read("recovered") == value
     writer.delete(table, "anchor-1@60000")
     writer._apply(writer.seal())
-    assert stored(table, "anchor-1@60000") is None
+    assert read("anchor-1@60000") is None
 
 
 def test_a_view_finds_the_store_once_and_reads_what_is_written_after() -> None:
@@ -80,30 +81,31 @@ def test_writes_sealed_and_not_yet_in_the_store_are_read_before_it() -> None:
     those themselves)."""
     app = faust.App("table-writes-test", store="memory://", broker="kafka://127.0.0.1:1")
     table = app.Table("orders", partitions=2)
+    read = TableView(table).get
     writer = TableWriter(app)
     writer.route(_Message("orders-topic", 0))
     writer.put(table, "o-1", {"t": 1})
     writer._apply(writer.seal())  # an earlier batch, in the store
     writer.put(table, "o-1", {"t": 2})
     writer.put(table, "o-2", {"t": 3})
-    assert stored(table, "o-2", writer) is None  # queued only
+    assert read("o-2", writer) is None  # queued only
     sealed = writer.seal()
     writer.put(table, "o-3", {"t": 4})  # the next batch's
     writer.delete(table, "o-1")
-    assert stored(table, "o-1", writer) == {"t": 2}
-    assert stored(table, "o-2", writer) == {"t": 3}
-    assert stored(table, "o-1") == {"t": 1}  # the store itself has not changed
+    assert read("o-1", writer) == {"t": 2}
+    assert read("o-2", writer) == {"t": 3}
+    assert read("o-1") == {"t": 1}  # the store itself has not changed
     writer.route(_Message("orders-topic", 1))
-    assert stored(table, "o-2", writer) is None  # partition 0's write
+    assert read("o-2", writer) is None  # partition 0's write
     writer.route(_Message("orders-topic", 0))
     writer._apply(sealed)
     assert not writer.in_flight
-    assert stored(table, "o-2", writer) == stored(table, "o-2") == {"t": 3}
+    assert read("o-2", writer) == read("o-2") == {"t": 3}
     sealed = writer.seal()
-    assert stored(table, "o-1", writer) is None  # deleted, on its way
-    assert stored(table, "o-3", writer) == {"t": 4}
+    assert read("o-1", writer) is None  # deleted, on its way
+    assert read("o-3", writer) == {"t": 4}
     writer._apply(sealed)
-    assert stored(table, "o-1") is None and stored(table, "o-3") == {"t": 4}
+    assert read("o-1") is None and read("o-3") == {"t": 4}
 
 
 def test_a_key_written_twice_in_a_batch_keeps_every_record_and_stores_the_last() -> None:
@@ -111,6 +113,7 @@ def test_a_key_written_twice_in_a_batch_keeps_every_record_and_stores_the_last()
     store gets each key's last, which is where the replay ends."""
     app = faust.App("table-writes-test", store="memory://", broker="kafka://127.0.0.1:1")
     table = app.Table("orders", partitions=1)
+    read = TableView(table).get
     writer = TableWriter(app)
     writer.route(_Message("orders-topic", 0))
     writer.put(table, "o-1", {"t": 1})
@@ -124,7 +127,7 @@ def test_a_key_written_twice_in_a_batch_keeps_every_record_and_stores_the_last()
         ("o-1", {"t": 1}), ("o-1", None), ("o-1", {"t": 3}), ("o-2", {"t": 4}), ("o-2", None),
     ]  # fmt: skip
     writer._apply(sealed)
-    assert stored(table, "o-1") == {"t": 3} and stored(table, "o-2") is None
+    assert read("o-1") == {"t": 3} and read("o-2") is None
     assert "o-2" not in table.data.data
 
 
