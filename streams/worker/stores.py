@@ -83,6 +83,15 @@ def serialized(store: Any) -> bool:
     return found
 
 
+def memory_dict(store: Any) -> dict[Any, Any] | None:
+    """The dict a memory store keeps its records in (the records as `TableWriter` writes
+    them), or None for any other store. Both the reads here and the writes in `table_writes`
+    use it directly: a Python call per read or write through the store's mapping methods cost
+    more than the lookup."""
+    data = getattr(store, "data", None)
+    return data if isinstance(data, dict) else None
+
+
 _UNRESOLVED, _MEMORY, _SERIALIZED_STORE, _MAPPING = 0, 1, 2, 3
 
 
@@ -106,8 +115,10 @@ class TableView:
         self.store = store
         if serialized(store):  # RocksDB: bytes under the encoded key
             self.kind = _SERIALIZED_STORE
-        elif store is not None and hasattr(store, "data"):  # memory store: a dict inside
-            self.kind, self.values = _MEMORY, store.data
+            return self.kind
+        values = memory_dict(store)
+        if values is not None:
+            self.kind, self.values = _MEMORY, values
         else:
             self.kind, self.values = _MAPPING, table
         return self.kind

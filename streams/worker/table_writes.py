@@ -45,7 +45,7 @@ from streams.worker.faust_private import (
     set_record_count,
     store_write,
 )
-from streams.worker.stores import UNSET, Sink, serialized
+from streams.worker.stores import UNSET, Sink, memory_dict, serialized
 
 MAX_BATCH_BYTES = 512 * 1024
 """One produce batch; below the producer's 1 MB request limit, above any one record (64 KiB)."""
@@ -139,10 +139,9 @@ class TableWriter(Sink):
                     continue
                 # The memory store keeps the changelog's bytes, as RocksDB does (a decoded
                 # bucket, nested dicts and lists, took ten times the memory; `stores.TableView`
-                # decodes them on read), in a plain dict: written here directly, not through
-                # the store's mapping methods, a Python call per write.
-                data: Any = getattr(store, "data", None)
-                if not isinstance(data, dict):
+                # decodes them on read), in its dict, written directly (see `memory_dict`).
+                data: Any = memory_dict(store)
+                if data is None:  # a plain mapping (tests)
                     data = store
                 for key, (_, raw) in slot.latest.items():
                     if die is not None:
