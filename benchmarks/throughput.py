@@ -271,6 +271,12 @@ class Run(NamedTuple):
         """Records counted per CPU second of the workers."""
         return round(sum(self.outcomes.values()) / self.cpu_s)
 
+    @property
+    def cores(self) -> float:
+        """CPU seconds per second of the run: a lone worker keeps about one core busy through
+        a backlog (its main thread is its limit); well under it, the worker waited."""
+        return round(self.rate * self.cpu_s / sum(self.outcomes.values()), 2)
+
 
 def worker_run(settings: Settings, total: int, log: Path) -> Run:
     """A worker's rates (see `Run`), timed from its last scrape before it consumed anything
@@ -474,6 +480,10 @@ def run_shape(shape: str, base: Settings, args: argparse.Namespace, tmp: Path) -
     # the same backlog gives the same outcomes, however the runs were timed
     result["livewatch_runs_agree"] = all(r.outcomes == run.outcomes for r in runs)
     result["livewatch_per_cpu_s"] = round(statistics.median(r.per_cpu_s for r in runs))
+    # each run's own: a run whose rate fell while its events per CPU second held was waiting
+    # (for the broker: the raw consumer only reads), not working harder
+    result["livewatch_runs_per_cpu_s"] = [r.per_cpu_s for r in runs]
+    result["livewatch_runs_cores"] = [r.cores for r in runs]
     changelogs = asyncio.run(changelog_figures(settings))
     result["largest_changelog_record_bytes"] = changelogs.largest
     result["changelog_records"] = changelogs.records

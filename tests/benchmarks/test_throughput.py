@@ -26,6 +26,11 @@ def test_benchmark_runs_every_shape_and_reports_every_figure(kafka_bootstrap: st
         assert r["livewatch"] <= r["livewatch_read_only"]
         assert r["livewatch_peak_rss_mb"] > 0
         assert r["livewatch_per_cpu_s"] > 0
+        assert r["livewatch_runs_per_cpu_s"] == [r["livewatch_per_cpu_s"]]
+        # the CPU seconds the run took, per second of it: the run's rate over its work per CPU
+        # second (the outcomes count every event: none were lost)
+        cores = r["livewatch"] / r["livewatch_per_cpu_s"]
+        assert abs(r["livewatch_runs_cores"][0] - cores) <= 0.01 and cores > 0
         assert 0 < max(r["largest_changelog_record_bytes"].values()) < 64 * 1024
         # every event is remembered or counted somewhere: its anchor's bucket at least
         assert r["changelog_records"]["anchor-buckets"] > 0
