@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
-from throughput import OWN_IDS, fresh, wait_settled, worker_run
+from throughput import OWN_IDS, fresh, wait_settled, worker_core, worker_run
 
 from schemas import TOPIC_MODELS, Alert
 from streams.core.clock import bucket_start, to_ms
@@ -138,6 +138,7 @@ def main() -> None:
     parser.add_argument("--bootstrap", help="use this broker instead of starting one")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    core = worker_core()
     with tempfile.TemporaryDirectory(prefix="livewatch-latency-") as tmp:
         broker = None if args.bootstrap else KafkaLocal(Path(tmp) / "kafka", port=free_port())
         try:
@@ -174,6 +175,7 @@ def main() -> None:
     every, own = latencies(inputs, alerts, settings)
     found, own = sorted(every), sorted(own)
     result = {
+        "core": core,
         "keys": args.keys,
         "events": total,
         "max_rate": round(maximum) if maximum is not None else None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from streams.compiled import choose
 from tests.benchmarks.runs import run_json
 
 pytestmark = pytest.mark.kafka
@@ -20,6 +21,8 @@ def test_latency_benchmark_times_every_alert_of_a_live_run(
         "--keys", keys, *fixed,
     )  # fmt: skip
     assert result["keys"] == keys
+    # the core the workers ran: the one this process would choose (a stale build runs the sources)
+    assert result["core"] == choose().label
     if rate is None:  # half the maximum it measured first (the producer may fall short)
         assert result["max_rate"] > 0
         assert result["rate"] <= 0.55 * result["max_rate"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.benchmarks.runs import run_json
+from streams.compiled import choose
+from tests.benchmarks.runs import BENCHMARKS, run_json
 
 pytestmark = pytest.mark.kafka
 
@@ -36,6 +37,8 @@ def test_benchmark_runs_every_shape_and_reports_every_figure(kafka_bootstrap: st
         assert r["changelog_records"]["anchor-buckets"] > 0
         assert r["changelog_records_per_event"] > 0 and r["changelog_bytes_per_event"] > 0
     assert result["hot"]["events"] > result["mix"]["events"]
+    # the core the workers ran: the one this process would choose (a stale build runs the sources)
+    assert result["core"] == choose().label
     assert min(result["hot_vs_mix"], result["forwarded_vs_mix"]) > 0
 
 
@@ -57,3 +60,14 @@ def test_scale_out_run_reports_the_group_and_what_it_read_twice(kafka_bootstrap:
     assert r["livewatch_x2_outcomes"]["ok"] > 0
     # the group counted every record the lone worker did, some maybe twice
     assert r["livewatch_x2_reread"] >= 0
+
+
+def test_a_benchmark_of_the_python_sources_says_so(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import throughput
+
+    monkeypatch.setenv("LIVEWATCH_COMPILED", "0")
+    assert throughput.worker_core() == "python"
+    assert "the workers run the Python sources: LIVEWATCH_COMPILED=0" in capsys.readouterr().err
